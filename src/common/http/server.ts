@@ -1,0 +1,71 @@
+/**
+ * Creating, listening and closing our HTTP servers (fastify), with the single error
+ * boundary: a DfError becomes its status and `{ code, message, details? }`; a schema
+ * validation failure becomes 400 DF_ERR_ARG_INVALID naming the field; an unknown route 404
+ * DF_ERR_ARG_ROUTE_NOT_FOUND; anything else 500 DF_ERR_INTERNAL, logged once with its
+ * stack, its message never sent.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { DfError, toWire } from '../../protocol/errors.js'
+
+export interface HttpServerOptions {
+  readonly logger: Logger
+  /** Largest request body accepted. Default 1 MiB. */
+  readonly bodyLimitBytes?: number
+}
+
+/** A fastify instance wired with our error boundary. Routes are added by the caller. */
+export function createHttpServer (options: HttpServerOptions): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only widens the generic parameter.
+    loggerInstance: options.logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    keepAliveTimeout: 5_000,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  })
+  app.setErrorHandler((err: FastifyError | DfError, request, reply) => {
+    if (err instanceof DfError) {
+      if (err.httpStatus >= 500) request.log.error({ err }, 'request failed')
+      else request.log.debug({ code: err.code, message: err.message }, 'request rejected')
+      return reply.status(err.httpStatus).send(toWire(err))
+    }
+    if (err.validation !== undefined) {
+      const first = err.validation[0]
+      const place = err.validationContext ?? 'request'
+      const path = first?.instancePath.replaceAll('/', '.') ?? ''
+      const missing = typeof first?.params.missingProperty === 'string' ? `.${first.params.missingProperty}` : ''
+      const extra = typeof first?.params.additionalProperty === 'string' ? `.${first.params.additionalProperty}` : ''
+      const field = `${place}${path}${missing}${extra}`
+      const problem = extra !== '' ? 'unknown field' : first?.message ?? 'invalid'
+      return reply.status(400).send(toWire(new DfError('DF_ERR_ARG_INVALID', `${field}: ${problem}`, { details: { field } })))
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      // fastify's own client errors: bad JSON, body too large, wrong content type.
+      return reply.status(status).send(toWire(new DfError('DF_ERR_ARG_INVALID', err.message, { details: { field: 'body', fastifyCode: err.code ?? null } })))
+    }
+    request.log.error({ err }, 'internal error')
+    return reply.status(500).send({ code: 'DF_ERR_INTERNAL', message: 'internal error' })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send(toWire(new DfError('DF_ERR_ARG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
+  })
+  return app
+}
+
+/** Listens and returns the bound address (port 0 picks a free port). */
+export async function listenHttpServer (app: FastifyInstance, host: string, port: number): Promise<AddressInfo> {
+  await app.listen({ host, port })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'server has no TCP address')
+  return address
+}
+
+/** "http://host:port", with IPv6 hosts bracketed. */
+export function formatBaseUrl (host: string, port: number, protocol = 'http'): string {
+  return `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`
+}

@@ -1,0 +1,63 @@
+/**
+ * Task registration (`POST /api/v1/tasks`): a cid of a peer asks for a URL. The answer
+ * names the task and its geometry; the supernode has started (or reused) the CDN fetch.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { createParser } from '../schema-parser.js'
+import { ClientIdSchema, HttpUrlSchema, PeerIdSchema, TaskIdSchema } from './common-schemas.js'
+
+export const RegisterTaskRequestSchema = Type.Object({
+  peerId: PeerIdSchema,
+  cid: ClientIdSchema,
+  url: HttpUrlSchema,
+  headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { description: 'headers sent to the source' })),
+  md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$' })),
+  identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'query parameters left out of the task identity' })),
+  digest: Type.Optional(Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'content digest; when given it alone identifies the task' })),
+  windowPieces: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'stream mode: window size in pieces' })),
+  heldPieces: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1048576, description: 'pieces this cid already holds (resume after a supernode change)' })),
+}, { additionalProperties: false })
+export type RegisterTaskRequest = Static<typeof RegisterTaskRequestSchema>
+
+export const CdnStatusSchema = Type.Union([Type.Literal('running'), Type.Literal('success'), Type.Literal('failed')])
+export type CdnStatus = Static<typeof CdnStatusSchema>
+
+export const RegisterTaskResponseSchema = Type.Object({
+  taskId: TaskIdSchema,
+  fileLengthBytes: Type.Integer({ minimum: 0 }),
+  pieceSizeBytes: Type.Integer({ minimum: 1 }),
+  pieceCount: Type.Integer({ minimum: 0 }),
+  cdnStatus: CdnStatusSchema,
+})
+export type RegisterTaskResponse = Static<typeof RegisterTaskResponseSchema>
+
+export const TaskClientSchema = Type.Object({
+  cid: ClientIdSchema,
+  peerId: PeerIdSchema,
+  status: Type.Union([Type.Literal('running'), Type.Literal('success'), Type.Literal('failed')]),
+  donePieces: Type.Integer(),
+  bytesFromSupernode: Type.Number(),
+  bytesFromPeers: Type.Number(),
+})
+
+export const TaskInfoSchema = Type.Object({
+  taskId: TaskIdSchema,
+  url: Type.String(),
+  fileLengthBytes: Type.Integer(),
+  pieceSizeBytes: Type.Integer(),
+  pieceCount: Type.Integer(),
+  cdnStatus: CdnStatusSchema,
+  cachedPieces: Type.Integer({ description: 'pieces in the CDN cache' }),
+  createdAt: Type.String(),
+  clients: Type.Array(TaskClientSchema),
+})
+export type TaskInfo = Static<typeof TaskInfoSchema>
+
+export const TaskListSchema = Type.Object({ tasks: Type.Array(TaskInfoSchema) })
+export type TaskList = Static<typeof TaskListSchema>
+
+export const parseRegisterTaskRequest = createParser(RegisterTaskRequestSchema, 'body')
+export const parseRegisterTaskResponse = createParser(RegisterTaskResponseSchema, 'response')
+export const parseTaskInfo = createParser(TaskInfoSchema, 'task')
+export const parseTaskList = createParser(TaskListSchema, 'tasks')

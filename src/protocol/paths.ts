@@ -1,0 +1,42 @@
+/**
+ * Every URL path of every server, in one place. Clients and route tables both use these.
+ */
+
+/** Supernode API (the `--port` server). */
+export const SUPERNODE_PATHS = {
+  ping: '/_ping',
+  version: '/version',
+  metrics: '/metrics',
+  openapi: '/openapi.json',
+  docs: '/docs',
+  peers: '/api/v1/peers',
+  peer: '/api/v1/peers/:peerId',
+  tasks: '/api/v1/tasks',
+  task: '/api/v1/tasks/:taskId',
+  taskPieces: '/api/v1/tasks/:taskId/pieces',
+  taskPiece: '/api/v1/tasks/:taskId/pieces/:pieceRange',
+} as const
+
+/** Supernode piece data (the `--download-port` server). Range requests on the task file. */
+export const SUPERNODE_DATA_PATHS = {
+  taskData: '/tasks/:taskId/data',
+} as const
+
+/** Peer server. */
+export const PEER_PATHS = {
+  ping: '/_ping',
+  /** Piece data of a task this host holds, read with Range (`?cid=` selects the download). */
+  taskData: '/peer/tasks/:taskId/data',
+  /** Local control: register a file this host serves (called by dfget on the same host). */
+  uploads: '/peer/uploads',
+  upload: '/peer/uploads/:taskId',
+} as const
+
+/** Fills `:name` parameters of a path, URL-encoding each value. */
+export function fillPath (path: string, params: Readonly<Record<string, string>>): string {
+  return path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const value = params[name]
+    if (value === undefined) throw new TypeError(`missing path parameter ${name}`)
+    return encodeURIComponent(value)
+  })
+}
