@@ -1,0 +1,205 @@
+/**
+ * startOrigin(): a real HTTP origin we control (STYLE.md B10.4). It serves files from
+ * memory with correct Range support, ETag and Last-Modified, counts requests and bytes per
+ * path so a test can assert "the source was read once", and produces faults on the socket:
+ * error statuses, failing the first N requests, dropping the connection after K bytes,
+ * throttling, a wrong Content-Length, ignoring Range.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { createHash } from 'node:crypto'
+
+/** Faults of one path; all optional and switchable at run time through `setFaults`. */
+export interface OriginFaults {
+  /** Answer every request with this status. */
+  readonly status?: number
+  /** Answer the first N requests with `failStatus` (default 503), then serve normally. */
+  readonly failFirst?: number
+  readonly failStatus?: number
+  /** Destroy the socket after sending this many body bytes (per request). */
+  readonly dropAfterBytes?: number
+  /** Only drop the first N requests (default: all). */
+  readonly dropFirst?: number
+  /** Limit each response to this many bytes per second. */
+  readonly throttleBytesPerSec?: number
+  /** Ignore Range headers and send 200 with the whole body. */
+  readonly ignoreRange?: boolean
+  /** Send no Content-Length (chunked). */
+  readonly chunked?: boolean
+  /** Hold the response this long before sending headers. */
+  readonly delayMs?: number
+}
+
+export interface OriginFile {
+  data: Buffer
+  faults?: OriginFaults
+  /** Extra response headers. */
+  headers?: Record<string, string>
+  /** Required "Authorization" header value, else 401. */
+  requireAuthorization?: string
+}
+
+export interface OriginStats {
+  /** Requests per path (HEAD and GET). */
+  readonly requests: number
+  /** Body bytes sent per path. */
+  readonly bytesSent: number
+  /** Range headers seen, in order. */
+  readonly ranges: readonly (string | undefined)[]
+}
+
+export interface Origin {
+  /** "http://127.0.0.1:port". */
+  readonly baseUrl: string
+  readonly port: number
+  /** URL of `path`. */
+  url(path: string): string
+  /** Adds or replaces a file (a new ETag is derived from its content). */
+  setFile(path: string, file: OriginFile): void
+  setFaults(path: string, faults: OriginFaults | undefined): void
+  stats(path: string): OriginStats
+  /** Bytes sent for `path` divided by the file's length. */
+  readRatio(path: string): number
+  resetStats(): void
+  close(): Promise<void>
+}
+
+interface Entry { file: OriginFile, etag: string, lastModified: string }
+
+/** Starts an origin on 127.0.0.1 (or `host`) port 0. */
+export async function startOrigin (options: { files?: Record<string, OriginFile>, host?: string } = {}): Promise<Origin> {
+  const entries = new Map<string, Entry>()
+  const stats = new Map<string, { requests: number, bytesSent: number, ranges: (string | undefined)[] }>()
+  const sockets = new Set<Socket>()
+  const statsOf = (path: string): { requests: number, bytesSent: number, ranges: (string | undefined)[] } => {
+    let s = stats.get(path)
+    if (s === undefined) { s = { requests: 0, bytesSent: 0, ranges: [] }; stats.set(path, s) }
+    return s
+  }
+  const setFile = (path: string, file: OriginFile): void => {
+    const etag = `"${createHash('sha256').update(file.data).digest('hex').slice(0, 16)}"`
+    entries.set(path, { file, etag, lastModified: new Date(Date.now() - 60_000).toUTCString() })
+  }
+  for (const [path, file] of Object.entries(options.files ?? {})) setFile(path, file)
+
+  const server = createServer((req, res) => { handle(req, res) })
+  server.on('connection', (socket) => { sockets.add(socket); socket.on('close', () => sockets.delete(socket)) })
+
+  function handle (req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0] ?? '/'
+    const entry = entries.get(path)
+    const s = statsOf(path)
+    s.requests += 1
+    s.ranges.push(req.headers.range)
+    if (entry === undefined) { res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n'); return }
+    const { file } = entry
+    const faults = file.faults ?? {}
+    const requestIndex = s.requests
+    const go = (): void => {
+      if (file.requireAuthorization !== undefined && req.headers.authorization !== file.requireAuthorization) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="origin"' }).end('unauthorized\n'); return
+      }
+      if (faults.status !== undefined) { res.writeHead(faults.status).end(`status ${faults.status}\n`); return }
+      if (faults.failFirst !== undefined && requestIndex <= faults.failFirst) { res.writeHead(faults.failStatus ?? 503).end('injected failure\n'); return }
+      if (req.headers['if-none-match'] === entry.etag) { res.writeHead(304, { etag: entry.etag }).end(); return }
+      const data = file.data
+      let start = 0
+      let end = data.length - 1
+      let status = 200
+      const range = faults.ignoreRange === true ? undefined : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '')
+      if (range !== undefined && range !== null) {
+        if (range[1] === '') { start = Math.max(0, data.length - Number(range[2])) } else {
+          start = Number(range[1])
+          end = range[2] === '' ? data.length - 1 : Math.min(Number(range[2]), data.length - 1)
+        }
+        if (start >= data.length || end < start) {
+          res.writeHead(416, { 'content-range': `bytes */${data.length}` }).end(); return
+        }
+        status = 206
+      }
+      const headers: Record<string, string | number> = {
+        'content-type': 'application/octet-stream', 'accept-ranges': faults.ignoreRange === true ? 'none' : 'bytes', etag: entry.etag, 'last-modified': entry.lastModified, ...file.headers,
+      }
+      if (faults.chunked !== true) headers['content-length'] = end - start + 1
+      if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${data.length}`
+      res.writeHead(status, headers)
+      if (req.method === 'HEAD') { res.end(); return }
+      const drop = faults.dropAfterBytes !== undefined && (faults.dropFirst === undefined || requestIndex <= faults.dropFirst) ? faults.dropAfterBytes : undefined
+      send(res, data.subarray(start, end + 1), s, drop, faults.throttleBytesPerSec)
+    }
+    if (faults.delayMs !== undefined) setTimeout(go, faults.delayMs); else go()
+  }
+
+  function send (res: ServerResponse, body: Buffer, s: { bytesSent: number }, dropAfterBytes: number | undefined, throttle: number | undefined): void {
+    const chunkBytes = throttle === undefined ? 256 * 1024 : Math.max(1024, Math.floor(throttle / 20))
+    let offset = 0
+    const next = (): void => {
+      if (res.destroyed) return
+      if (offset >= body.length) { res.end(); return }
+      let chunk = body.subarray(offset, offset + chunkBytes)
+      if (dropAfterBytes !== undefined && offset + chunk.length >= dropAfterBytes) {
+        chunk = chunk.subarray(0, Math.max(0, dropAfterBytes - offset))
+        s.bytesSent += chunk.length
+        res.write(chunk, () => { res.destroy() })
+        return
+      }
+      offset += chunk.length
+      s.bytesSent += chunk.length
+      const ok = res.write(chunk)
+      const after = (): void => { if (throttle === undefined) next(); else setTimeout(next, (chunk.length / throttle) * 1000) }
+      if (ok) after(); else res.once('drain', after)
+    }
+    next()
+  }
+
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, options.host ?? '127.0.0.1', resolve) })
+  const port = (server.address() as AddressInfo).port
+  const host = options.host ?? '127.0.0.1'
+  const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  let closed: Promise<void> | undefined
+  return {
+    baseUrl,
+    port,
+    url: (path) => `${baseUrl}${path}`,
+    setFile,
+    setFaults (path, faults) {
+      const entry = entries.get(path)
+      if (entry === undefined) throw new Error(`no file ${path}`)
+      if (faults === undefined) delete entry.file.faults; else entry.file.faults = faults
+    },
+    stats: (path) => {
+      const s = statsOf(path)
+      return { requests: s.requests, bytesSent: s.bytesSent, ranges: [...s.ranges] }
+    },
+    readRatio: (path) => {
+      const entry = entries.get(path)
+      return entry === undefined || entry.file.data.length === 0 ? 0 : statsOf(path).bytesSent / entry.file.data.length
+    },
+    resetStats: () => { stats.clear() },
+    close: async () => {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => { resolve() })
+        for (const socket of sockets) socket.destroy()
+      })
+      return await closed
+    },
+  }
+}
+
+/** Deterministic pseudo-random bytes (fast; for test files). */
+export function createTestData (lengthBytes: number, seed = 1): Buffer {
+  const data = Buffer.allocUnsafe(lengthBytes)
+  let x = (seed * 2654435761) >>> 0 || 1
+  let i = 0
+  for (; i + 4 <= lengthBytes; i += 4) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
+    data.writeUInt32LE(x, i)
+  }
+  for (; i < lengthBytes; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; data[i] = x & 0xff }
+  return data
+}
+
+/** sha256 hex of a buffer. */
+export function sha256Hex (data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
