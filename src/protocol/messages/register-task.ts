@@ -29,6 +29,7 @@ export const RegisterTaskResponseSchema = Type.Object({
   pieceSizeBytes: Type.Integer({ minimum: 1 }),
   pieceCount: Type.Integer({ minimum: 0 }),
   cdnStatus: CdnStatusSchema,
+  dataUrl: Type.String({ description: 'the task file on the supernode\'s download port; GET it with Range (pattern cdn, and pieces the supernode serves)' }),
 })
 export type RegisterTaskResponse = Static<typeof RegisterTaskResponseSchema>
 
