@@ -33,7 +33,7 @@ export class CloseStack implements Closeable {
           first ??= err
         }
       }
-      if (first !== undefined) throw first instanceof Error ? first : new Error(String(first))
+      if (first !== undefined) throw first instanceof Error ? first : new Error('close failed', { cause: first })
     })()
     return this.#closing
   }
