@@ -1,0 +1,110 @@
+/**
+ * Child processes for the demo and the benchmarks: start the built binaries, wait for the
+ * supernode's ready line, and stop everything started (by PID), also on failure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export const ROOT = new URL('../..', import.meta.url).pathname
+export const BIN = (name: 'supernode' | 'dfget' | 'dfdaemon'): string => join(ROOT, 'bin', name)
+
+export interface StartedSupernode {
+  readonly child: ChildProcess
+  readonly apiUrl: string
+  readonly downloadUrl: string
+  /** "host:port" for dfget --node. */
+  readonly node: string
+}
+
+/** Starts bin/supernode on free ports and waits for `supernode ready api=… download=…`. */
+export async function spawnSupernode (homeDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1'): Promise<StartedSupernode> {
+  const child = spawn(BIN('supernode'), ['--port', '0', '--download-port', '0', '--listen', listen, '--home-dir', homeDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
+  return await new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`supernode did not start in 20 s: ${stderr}`)) }, 20_000)
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /supernode ready api=(\S+) download=(\S+)/.exec(out)
+      if (match !== null) {
+        clearTimeout(timer)
+        const apiUrl = match[1] ?? ''
+        resolve({ child, apiUrl, downloadUrl: match[2] ?? '', node: new URL(apiUrl).host })
+      }
+    })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`supernode exited with ${code}: ${stderr}`)) })
+  })
+}
+
+export interface DfgetRun {
+  readonly exitCode: number
+  readonly stderr: string
+  readonly wallMs: number
+}
+
+/** Runs bin/dfget to completion. */
+export async function runDfgetProcess (args: readonly string[]): Promise<DfgetRun> {
+  const started = performance.now()
+  const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const exitCode = await new Promise<number>((resolve) => child.once('exit', (code) => { resolve(code ?? 1) }))
+  return { exitCode, stderr, wallMs: performance.now() - started }
+}
+
+/** Stops a child we started: SIGTERM, then SIGKILL after a grace period. */
+export async function stopChild (child: ChildProcess, graceMs = 3_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
+}
+
+/** Stops the peer server of a dfget --home we used (its PID is in the home's state file). */
+export async function stopPeerServer (home: string): Promise<void> {
+  let pid: number | undefined
+  try {
+    pid = (JSON.parse(await readFile(join(home, 'peer-server.json'), 'utf8')) as { pid?: number }).pid
+  } catch {
+    return
+  }
+  if (typeof pid !== 'number') return
+  try { process.kill(pid, 'SIGTERM') } catch { return }
+  const deadline = Date.now() + 3_000
+  while (Date.now() < deadline) {
+    try { process.kill(pid, 0) } catch { return }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+}
+
+/** Parses dfget's summary line: "... from source X, supernode Y, peers Z". Sizes in bytes. */
+export function parseSummary (stderr: string): { source: number, supernode: number, peers: number } | undefined {
+  const match = /from source ([\d.]+ ?[KMGT]?i?B), supernode ([\d.]+ ?[KMGT]?i?B), peers ([\d.]+ ?[KMGT]?i?B)/.exec(stderr)
+  if (match === null) return undefined
+  return { source: parseBytes(match[1] ?? ''), supernode: parseBytes(match[2] ?? ''), peers: parseBytes(match[3] ?? '') }
+}
+
+function parseBytes (text: string): number {
+  const match = /^([\d.]+) ?([KMGT]?)i?B$/.exec(text.trim())
+  if (match === null) return Number.NaN
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[match[2] ?? ''] ?? 0
+  return Number(match[1]) * 1024 ** power
+}
+
+/** Reads one counter or gauge (summed over labels) from Prometheus text. */
+export function metricValue (text: string, name: string): number {
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}
+
+export function formatMiB (bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
