@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { startOrigin, createTestData, sha256Hex } from '../test/harness/origin.js'
-import { formatMiB, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from './lib/processes.js'
+import { formatMiB, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 
 const { values } = parseArgs({

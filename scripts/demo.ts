@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { startOrigin, createTestData } from '../test/harness/origin.js'
-import { formatMiB, metricValue, parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer, type StartedSupernode } from './lib/processes.js'
+import { formatMiB, metricValue, parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer, type StartedSupernode } from '../test/harness/processes.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 
 const { values } = parseArgs({ options: { peers: { type: 'string', default: '6' }, size: { type: 'string', default: '64MiB' } } })
