@@ -1,0 +1,87 @@
+/**
+ * dfget's command line (Dragonfly 1.x flag names, DESIGN.md §8): argument parsing and help
+ * text, nothing else. `parseCommandLine` turns argv into a command with raw option values;
+ * config.ts validates them. It never exits the process: help and parse errors come back as
+ * values or DF_ERR_CONFIG_INVALID.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { DfError } from '../protocol/errors.js'
+import type { DfgetOptions } from './config.js'
+import type { PeerServerOptions } from './uploader/peer-server-config.js'
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { readonly kind: 'download', readonly options: DfgetOptions }
+  | { readonly kind: 'server', readonly options: PeerServerOptions & { readonly verbose: boolean } }
+  | { readonly kind: 'version' }
+  /** Help was printed; exit with this status. */
+  | { readonly kind: 'exit', readonly status: number }
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** Parses argv (without the node and script entries). @throws DF_ERR_CONFIG_INVALID */
+export function parseCommandLine (argv: readonly string[], output: { writeOut: (text: string) => void } = { writeOut: (text) => { process.stderr.write(text) } }): CliCommand {
+  let command: CliCommand | undefined
+  const program = new Command('dfget')
+  program
+    .exitOverride()
+    .configureOutput({ writeOut: output.writeOut, writeErr: () => {}, outputError: () => {} })
+    .description('Download a file through the Damselfly P2P swarm (like wget).')
+    .usage('-u <url> [-o <output>] [options]  |  dfget server [options]  |  dfget version')
+    .argument('[url]', 'the URL to download (same as -u)')
+    .option('-u, --url <url>', 'the URL to download (http or https)')
+    .option('-o, --output <path>', 'where to write the file ("-" = stdout); default: the URL\'s file name in the current directory')
+    .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002)', collect)
+    .option('--home <dir>', 'per-host state: peer server, data, logs (default ~/.damselfly)')
+    .option('-s, --locallimit <rate>', 'download rate limit of this run, e.g. 20M, 100mbit (default: none)')
+    .option('--totallimit <rate>', 'rate limit of the whole host (default: none)')
+    .option('-m, --md5 <md5>', 'expected md5 of the file')
+    .option('-i, --identifier <id>', 'identifies the task instead of the md5')
+    .option('-f, --filter <names>', 'query parameters left out of the task identity, comma-separated')
+    .option('--header <header>', 'header sent to the source, "Name: value" (repeatable)', collect)
+    .option('--notbs', 'never download from the source itself (no back-source)')
+    .option('-e, --timeout <duration>', 'whole-download deadline: seconds, or 30s, 5m (default: none)')
+    .addOption(new Option('-p, --pattern <pattern>', 'where pieces come from').choices(['p2p', 'cdn', 'source']).default(undefined))
+    .option('--stream', 'stream mode (accepted; the file is still downloaded first)')
+    .option('--alivetime <duration>', 'the peer server stops after this long without work (default 5m)')
+    .option('--expiretime <duration>', 'the peer server deletes a served file unused this long (default 3m)')
+    .option('-b, --showbar', 'show a progress bar on a terminal')
+    .option('--verbose', 'log details to stderr')
+    .option('--ip <address>', 'address other peers reach this host\'s peer server at (default: as the supernode sees it)')
+    .option('--port <port>', 'port of a peer server this run starts (default 0: a free port)')
+    .option('--stalltimeout <duration>', 'back-source after this long without a verified piece (default 20s)')
+    .action((url: string | undefined, opts: Record<string, unknown>) => {
+      const options = opts as DfgetOptions // commander's values are the strings, arrays and booleans declared above
+      command = { kind: 'download', options: { ...options, url: options.url ?? url } }
+    })
+
+  program.command('server')
+    .description('run this host\'s peer server in the foreground')
+    .option('--home <dir>', 'per-host state (default ~/.damselfly)')
+    .option('--port <port>', 'listen port (default 0: a free port)')
+    .option('--ip <address>', 'listen address (default 0.0.0.0)')
+    .option('--alivetime <duration>', 'stop after this long without work (default 5m)')
+    .option('--expiretime <duration>', 'delete served files unused this long (default 3m)')
+    .option('--totallimit <rate>', 'upload rate limit of the host (default: none)')
+    .option('--verbose', 'debug logs')
+    .action((opts: Record<string, unknown>) => {
+      const options = opts as PeerServerOptions & { verbose?: boolean } // declared above
+      command = { kind: 'server', options: { ...options, verbose: options.verbose === true } }
+    })
+
+  program.command('version')
+    .description('print the version')
+    .action(() => { command = { kind: 'version' } })
+
+  try {
+    program.parse([...argv], { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return { kind: 'exit', status: 0 }
+      throw new DfError('DF_ERR_CONFIG_INVALID', err.message.replace(/^error:\s*/, ''), { details: { field: 'argv', commanderCode: err.code } })
+    }
+    throw err
+  }
+  if (command === undefined) throw new DfError('DF_ERR_CONFIG_INVALID', 'no command given')
+  return command
+}

@@ -1,0 +1,160 @@
+/**
+ * dfget's options, resolved in one place (STYLE.md B4): `DfgetOptions` as given on the
+ * command line (all optional, strings) → `resolveDfgetConfig()` → `DfgetConfig` with defaults
+ * applied and every value validated; a bad value is DF_ERR_CONFIG_INVALID naming the flag
+ * and the value.
+ */
+import { isIP } from 'node:net'
+import { basename, resolve } from 'node:path'
+import { DfError } from '../protocol/errors.js'
+import { defaultHomeDir } from './home-layout.js'
+import { parseSupernodeList, type SupernodeAddress } from './supernode-locator.js'
+import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
+
+/** Where pieces come from: the swarm, only the supernode's CDN cache, or only the source. */
+export const DOWNLOAD_PATTERNS = ['p2p', 'cdn', 'source'] as const
+export type DownloadPattern = typeof DOWNLOAD_PATTERNS[number]
+
+/** Default supernode when no -n is given. */
+export const DEFAULT_NODE = '127.0.0.1:8002'
+
+/** As given by the CLI or a library caller; all optional. */
+export interface DfgetOptions {
+  readonly url?: string | undefined
+  readonly output?: string | undefined
+  readonly node?: readonly string[] | undefined
+  readonly home?: string | undefined
+  readonly locallimit?: string | undefined
+  readonly totallimit?: string | undefined
+  readonly md5?: string | undefined
+  readonly identifier?: string | undefined
+  readonly filter?: string | undefined
+  readonly header?: readonly string[] | undefined
+  readonly notbs?: boolean | undefined
+  readonly timeout?: string | undefined
+  readonly pattern?: string | undefined
+  readonly stream?: boolean | undefined
+  readonly alivetime?: string | undefined
+  readonly expiretime?: string | undefined
+  readonly showbar?: boolean | undefined
+  readonly verbose?: boolean | undefined
+  readonly ip?: string | undefined
+  readonly port?: string | undefined
+  /** Seconds (or 20s) without a verified piece before back-source. Not a Dragonfly flag. */
+  readonly stalltimeout?: string | undefined
+}
+
+/** The resolved configuration of one dfget run. */
+export interface DfgetConfig {
+  readonly url: string
+  /** Absolute output path, or "-" for stdout. */
+  readonly output: string
+  readonly supernodes: readonly SupernodeAddress[]
+  readonly homeDir: string
+  /** Download rate of this run; 0 = unlimited. */
+  readonly localLimitBytesPerSec: number
+  /** Rate of the whole host (download cap of this run and upload cap of a started peer server); 0 = unlimited. */
+  readonly totalLimitBytesPerSec: number
+  readonly md5: string | undefined
+  readonly identifier: string | undefined
+  readonly filter: readonly string[]
+  readonly headers: Readonly<Record<string, string>>
+  readonly backSourceAllowed: boolean
+  /** Whole-run deadline; 0 = none. */
+  readonly timeoutMs: number
+  readonly pattern: DownloadPattern
+  readonly stream: boolean
+  readonly aliveTimeMs: number
+  readonly expireTimeMs: number
+  readonly showBar: boolean
+  readonly verbose: boolean
+  /** Address other peers reach this host's peer server at; undefined = the supernode sees it. */
+  readonly advertiseIp: string | undefined
+  /** Port of a peer server this run starts; 0 = free port. */
+  readonly peerPort: number
+  readonly stallTimeoutMs: number
+}
+
+/**
+ * Applies defaults and validates. `cwd` resolves a relative output path.
+ * @throws DF_ERR_CONFIG_INVALID naming the flag and the value
+ */
+export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()): DfgetConfig {
+  const url = resolveUrl(options.url)
+  const md5 = options.md5
+  if (md5 !== undefined && !/^[0-9a-fA-F]{32}$/.test(md5)) throw configInvalid('md5', md5, 'must be 32 hex characters')
+  const identifier = options.identifier
+  if (identifier !== undefined && (identifier === '' || identifier.length > 1024)) throw configInvalid('identifier', identifier, 'must be 1-1024 characters')
+  const pattern = options.pattern ?? 'p2p'
+  if (!isPattern(pattern)) throw configInvalid('pattern', pattern, `must be one of ${DOWNLOAD_PATTERNS.join(', ')}`)
+  const ip = options.ip
+  if (ip !== undefined && isIP(ip) === 0) throw configInvalid('ip', ip, 'must be an IPv4 or IPv6 address')
+  const node = options.node === undefined || options.node.length === 0 ? [DEFAULT_NODE] : options.node
+  return {
+    url,
+    output: resolveOutput(options.output, url, cwd),
+    supernodes: parseSupernodeList(node),
+    homeDir: resolve(cwd, options.home ?? defaultHomeDir()),
+    localLimitBytesPerSec: resolveRate('locallimit', options.locallimit),
+    totalLimitBytesPerSec: resolveRate('totallimit', options.totallimit),
+    md5: md5?.toLowerCase(),
+    identifier,
+    filter: resolveFilter(options.filter),
+    headers: resolveHeaders(options.header ?? []),
+    backSourceAllowed: options.notbs !== true,
+    timeoutMs: resolveDuration('timeout', options.timeout, 0),
+    pattern,
+    stream: options.stream === true,
+    aliveTimeMs: resolveDuration('alivetime', options.alivetime, DEFAULT_ALIVE_TIME_MS),
+    expireTimeMs: resolveDuration('expiretime', options.expiretime, DEFAULT_EXPIRE_TIME_MS),
+    showBar: options.showbar === true,
+    verbose: options.verbose === true,
+    advertiseIp: ip,
+    peerPort: resolvePort('port', options.port ?? '0'),
+    stallTimeoutMs: resolveDuration('stalltimeout', options.stalltimeout, 20_000),
+  }
+}
+
+function isPattern (value: string): value is DownloadPattern {
+  return (DOWNLOAD_PATTERNS as readonly string[]).includes(value)
+}
+
+function resolveUrl (value: string | undefined): string {
+  if (value === undefined || value === '') throw new DfError('DF_ERR_CONFIG_INVALID', '--url: required', { details: { field: 'url' } })
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    throw configInvalid('url', value, 'must be an absolute http or https URL')
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw configInvalid('url', value, 'must be an http or https URL')
+  return parsed.toString()
+}
+
+/** Default output: the URL's last path segment in the working directory (like wget). */
+function resolveOutput (value: string | undefined, url: string, cwd: string): string {
+  if (value === '-') return '-'
+  if (value !== undefined) {
+    if (value === '') throw configInvalid('output', value, 'must be a path or -')
+    return resolve(cwd, value)
+  }
+  const name = basename(decodeURIComponent(new URL(url).pathname))
+  if (name === '' || name === '/' || name === '.' || name === '..') throw configInvalid('output', '', 'the URL names no file; give -o')
+  return resolve(cwd, name)
+}
+
+function resolveFilter (value: string | undefined): string[] {
+  if (value === undefined) return []
+  return value.split(/[,&]/).map((name) => name.trim()).filter((name) => name !== '')
+}
+
+function resolveHeaders (values: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const value of values) {
+    const colon = value.indexOf(':')
+    const name = colon > 0 ? value.slice(0, colon).trim() : ''
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw configInvalid('header', value, 'must be "Name: value"')
+    headers[name] = value.slice(colon + 1).trim()
+  }
+  return headers
+}

@@ -1,0 +1,294 @@
+/**
+ * One dfget run, the pipeline of DESIGN.md §4: prepare (peer server, cid) → register (peer
+ * and task, with supernode failover) → download (the piece loop; back-source of only the
+ * missing pieces when the swarm cannot finish) → finish (verify every piece, the length and
+ * --md5, publish the output atomically, leave the data file served by the peer server).
+ *
+ * The output path never holds a partial or corrupt file; every failure path removes the
+ * data file and the temp files, withdraws the upload and leaves the task at the supernode.
+ */
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { Writable } from 'node:stream'
+import type { Logger } from '../common/log.js'
+import { createSilentLogger } from '../common/log.js'
+import { systemClock, type Clock } from '../common/clock.js'
+import { CloseStack } from '../common/lifecycle.js'
+import { HttpClient } from '../common/http/client.js'
+import { tempPathFor } from '../common/fs/atomic-write.js'
+import { RateLimiter } from '../common/rate-limiter.js'
+import { DfError, isCode } from '../protocol/errors.js'
+import { parseClientId, type ClientId } from '../protocol/ids.js'
+import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
+import { computeTaskId } from '../protocol/task-id.js'
+import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
+import type { RegisterTaskRequest } from '../protocol/messages/register-task.js'
+import type { DfgetConfig } from './config.js'
+import { createHomeLayout, dataFilePath, ensureHomeDirs, type HomeLayout } from './home-layout.js'
+import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
+import { P2pDownloader } from './downloader/p2p-downloader.js'
+import { PieceFetcher } from './downloader/piece-fetcher.js'
+import { SourceDownloader } from './downloader/source-downloader.js'
+import { TargetWriter } from './downloader/target-writer.js'
+import { TransferStats } from './downloader/transfer-stats.js'
+import { PeerClient } from './uploader/peer-client.js'
+import { PeerServerLauncher, type PeerServerHandle, type PeerServerLocator } from './uploader/peer-server-launcher.js'
+import { UploadLease } from './uploader/upload-lease.js'
+
+/** Collaborators of a run; all optional. */
+export interface DfgetDeps {
+  readonly logger?: Logger
+  readonly clock?: Clock
+  /** Finds this host's peer server; default: the launcher (start on demand, detached). */
+  readonly peerServerLocator?: PeerServerLocator
+  /** Where `-o -` writes; default process.stdout. */
+  readonly stdout?: Writable
+  /** Aborts the run. */
+  readonly signal?: AbortSignal
+  /** Byte counters; pass one to watch progress. */
+  readonly stats?: TransferStats
+}
+
+/** What a finished run reports. */
+export interface DfgetResult {
+  readonly url: string
+  readonly output: string
+  readonly taskId: string | undefined
+  readonly cid: string
+  readonly lengthBytes: number
+  readonly durationMs: number
+  readonly bytesFromSource: number
+  readonly bytesFromSupernode: number
+  readonly bytesFromPeers: number
+  /** The numbered back-source reason (0 = none; BACK_SOURCE_REASONS). */
+  readonly backSourceReason: number
+  readonly backSourceReasonName: BackSourceReason
+}
+
+const PIECE_TIMEOUT_MS = 15_000
+
+export class Dfget {
+  readonly #config: DfgetConfig
+  readonly #logger: Logger
+  readonly #clock: Clock
+  readonly #deps: DfgetDeps
+  readonly #layout: HomeLayout
+  readonly #stats: TransferStats
+  readonly #cid: ClientId
+  #backSource: BackSourceReason = 'none'
+  #taskId: string | undefined
+
+  constructor (config: DfgetConfig, deps: DfgetDeps = {}) {
+    this.#config = config
+    this.#deps = deps
+    this.#clock = deps.clock ?? systemClock
+    this.#layout = createHomeLayout(config.homeDir)
+    this.#stats = deps.stats ?? new TransferStats()
+    this.#cid = createCid()
+    this.#logger = (deps.logger ?? createSilentLogger()).child({ component: 'dfget', cid: this.#cid })
+  }
+
+  /** Downloads the URL to the output. @throws DfError */
+  async run (): Promise<DfgetResult> {
+    const startedMs = Date.now()
+    const signals = [this.#deps.signal, this.#config.timeoutMs > 0 ? AbortSignal.timeout(this.#config.timeoutMs) : undefined].filter((s) => s !== undefined)
+    const signal = AbortSignal.any(signals)
+    const resources = new CloseStack()
+    try {
+      await ensureHomeDirs(this.#layout)
+      const http = resources.push(new HttpClient({ timeoutMs: 30_000, connectionsPerOrigin: 16 }))
+      const rates = [this.#config.localLimitBytesPerSec, this.#config.totalLimitBytesPerSec].filter((rate) => rate > 0)
+      const limiter = new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates))
+      const source = new SourceDownloader({ http, logger: this.#logger, limiter, stats: this.#stats }, { url: this.#config.url, headers: this.#config.headers })
+      const lengthBytes = this.#config.pattern === 'source'
+        ? await this.#downloadWholeFromSource(source, 'userSpecified', signal)
+        : await this.#downloadThroughSwarm({ http, limiter, source, resources }, signal)
+      return {
+        url: this.#config.url,
+        output: this.#config.output,
+        taskId: this.#taskId,
+        cid: this.#cid,
+        lengthBytes,
+        durationMs: Date.now() - startedMs,
+        bytesFromSource: this.#stats.bytesFromSource,
+        bytesFromSupernode: this.#stats.bytesFromSupernode,
+        bytesFromPeers: this.#stats.bytesFromPeers,
+        backSourceReason: BACK_SOURCE_REASONS[this.#backSource],
+        backSourceReasonName: this.#backSource,
+      }
+    } catch (err) {
+      const reason: unknown = signal.reason
+      if (signal.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
+        throw new DfError('DF_ERR_TIMEOUT', `the download did not finish within ${this.#config.timeoutMs / 1000} s (--timeout)`, { cause: err })
+      }
+      throw err
+    } finally {
+      await resources.close()
+    }
+  }
+
+  async #downloadThroughSwarm (tools: { http: HttpClient, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
+    const config = this.#config
+    const locatorOfPeerServer = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, {
+      homeDir: config.homeDir,
+      serverArgs: this.#serverArgs(),
+    })
+    const peerServer = await locatorOfPeerServer.locate(signal)
+    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier })
+    const peerRequest: RegisterPeerRequest = {
+      peerId: peerServer.peerId,
+      port: peerServer.port,
+      hostName: hostname().slice(0, 255),
+      ...(config.advertiseIp === undefined ? {} : { ip: config.advertiseIp }),
+    }
+    const taskRequest: RegisterTaskRequest = {
+      peerId: peerServer.peerId,
+      cid: this.#cid,
+      url: config.url,
+      ...(Object.keys(config.headers).length === 0 ? {} : { headers: { ...config.headers } }),
+      ...(config.md5 === undefined ? {} : { md5: config.md5 }),
+      ...(config.identifier === undefined ? {} : { identifier: config.identifier }),
+      ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
+    }
+    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes }))
+    let registration: SupernodeRegistration
+    try {
+      registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
+    } catch (err) {
+      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS')) throw err
+      if (!config.backSourceAllowed) throw swarmFailed(err)
+      this.#logger.warn({ err }, 'no supernode registered the task: back-source')
+      return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
+    }
+    const { task } = registration
+    this.#taskId = task.taskId
+    this.#stats.expectedLengthBytes = task.fileLengthBytes
+    const writer = new TargetWriter({ dataPath: dataFilePath(this.#layout, task.taskId, this.#cid), geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes } })
+    const lease = await this.#startLease(peerServer, registration, writer.dataPath, tools.resources)
+    let published = false
+    try {
+      await writer.open()
+      const p2p = new P2pDownloader({
+        logger: this.#logger,
+        clock: this.#clock,
+        locator: supernodes,
+        writer,
+        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter }, {
+          pieceTimeoutMs: PIECE_TIMEOUT_MS,
+          cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
+        }),
+        stats: this.#stats,
+        onSupernodeChange: (next) => {
+          registration = next
+          lease?.setSupernodes([next.address.baseUrl])
+        },
+      }, { registration, taskKey, peerRequest, taskRequest, stallTimeoutMs: config.stallTimeoutMs })
+      const outcome = await p2p.run(signal)
+      if (outcome.kind === 'backSource') {
+        if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
+        this.#backSource = outcome.reason
+        await tools.source.fetchMissing(writer, signal)
+      }
+      await this.#verify(writer, tools.source, signal)
+      await writer.publish(config.output, { keepData: true, ...(this.#deps.stdout === undefined ? {} : { stdout: this.#deps.stdout }) })
+      published = true
+      return writer.geometry?.fileLengthBytes ?? 0
+    } finally {
+      if (published) {
+        lease?.release()
+        await writer.close()
+      } else {
+        await lease?.withdraw()
+        await writer.discard()
+        await registration.client.deleteTask(task.taskId, this.#cid).catch((err: unknown) => {
+          this.#logger.debug({ err }, 'could not leave the task')
+        })
+      }
+    }
+  }
+
+  /** Every piece verified, the length right, and --md5 when given (else back-source reason 2). */
+  async #verify (writer: TargetWriter, source: SourceDownloader, signal: AbortSignal): Promise<void> {
+    const geometry = writer.geometry
+    if (!writer.isComplete || geometry === undefined) {
+      throw new DfError('DF_ERR_INTERNAL_INVARIANT', `download ended with ${writer.pieceCount - writer.verifiedCount} pieces missing`)
+    }
+    const onDisk = await writer.fetchLengthOnDisk()
+    if (onDisk !== geometry.fileLengthBytes) throw new DfError('DF_ERR_TASK_WRITE_FAILED', `the data file has ${onDisk} bytes, expected ${geometry.fileLengthBytes}`)
+    const md5 = this.#config.md5
+    if (md5 === undefined || await writer.computeMd5Hex() === md5) return
+    if (!this.#config.backSourceAllowed) throw md5Mismatch(md5)
+    this.#logger.warn({ md5 }, 'md5 mismatch: back-source of the whole file')
+    this.#backSource = 'md5Mismatch'
+    writer.resetVerified()
+    await source.fetchWhole(writer, signal)
+    if (await writer.computeMd5Hex() !== md5) throw md5Mismatch(md5)
+  }
+
+  /** Straight from the source into a temp file beside the output (the peer server is not involved). */
+  async #downloadWholeFromSource (source: SourceDownloader, reason: BackSourceReason, signal: AbortSignal): Promise<number> {
+    this.#backSource = reason
+    const output = this.#config.output
+    const dataPath = output === '-' ? join(this.#layout.dataDir, `.stdout-${this.#cid}.tmp`) : tempPathFor(output)
+    const writer = new TargetWriter({ dataPath })
+    try {
+      await writer.open()
+      await source.fetchWhole(writer, signal)
+      const md5 = this.#config.md5
+      if (md5 !== undefined && await writer.computeMd5Hex() !== md5) throw md5Mismatch(md5)
+      const lengthBytes = writer.geometry?.fileLengthBytes ?? 0
+      await writer.publish(output, { keepData: false, ...(this.#deps.stdout === undefined ? {} : { stdout: this.#deps.stdout }) })
+      return lengthBytes
+    } finally {
+      await writer.discard()
+    }
+  }
+
+  async #startLease (peerServer: PeerServerHandle, registration: SupernodeRegistration, dataPath: string, resources: CloseStack): Promise<UploadLease | undefined> {
+    const peerClient = resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
+    const lease = new UploadLease({ peerClient, clock: this.#clock, logger: this.#logger }, {
+      request: {
+        taskId: registration.task.taskId,
+        cid: this.#cid,
+        path: dataPath,
+        fileLengthBytes: registration.task.fileLengthBytes,
+        pieceSizeBytes: registration.task.pieceSizeBytes,
+        supernodes: [registration.address.baseUrl],
+      },
+      refreshIntervalMs: Math.min(30_000, Math.min(this.#config.expireTimeMs, this.#config.aliveTimeMs) / 3),
+    })
+    try {
+      await lease.start()
+      return lease
+    } catch (err) {
+      // Downloading still works; other peers will fail to fetch from us and report it.
+      this.#logger.warn({ err }, 'the peer server did not take the upload; this host will not serve the task')
+      return undefined
+    }
+  }
+
+  #serverArgs (): string[] {
+    const config = this.#config
+    const args = ['--port', String(config.peerPort), '--alivetime', `${config.aliveTimeMs}ms`, '--expiretime', `${config.expireTimeMs}ms`]
+    if (config.totalLimitBytesPerSec > 0) args.push('--totallimit', String(config.totalLimitBytesPerSec))
+    if (config.verbose) args.push('--verbose')
+    return args
+  }
+}
+
+/** A cid: host, pid, time and randomness (unique per run, valid as a ClientId). */
+function createCid (): ClientId {
+  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 48) || 'dfget'
+  return parseClientId(`${host}-${process.pid}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`)
+}
+
+function swarmFailed (cause: unknown): DfError {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return new DfError('DF_ERR_TASK_SWARM_FAILED', `the swarm could not deliver the file and back-source is forbidden (--notbs): ${message}`, { cause })
+}
+
+function md5Mismatch (md5: string): DfError {
+  return new DfError('DF_ERR_TASK_MD5_MISMATCH', `the downloaded file does not match --md5 ${md5}`)
+}
+

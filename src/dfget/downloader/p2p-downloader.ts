@@ -1,0 +1,289 @@
+/**
+ * The piece loop (DESIGN.md §4.2): pull work from the supernode (a long-poll, with `max` =
+ * free fetch slots), fetch the pieces in parallel from peers or the supernode, verify, write,
+ * and report each result — success only after the write, so the piece is served by this
+ * host's peer server the moment others are sent to it; failure naming the source, which
+ * this client then never uses again. A piece that failed is pulled again later.
+ *
+ * The loop ends `complete` when every piece is verified, or asks for back-source with a
+ * numbered reason: the task failed at the supernode, or the supernode said finished with
+ * pieces missing (downloadError); no verified piece for `stallTimeoutMs` (swarmStalled); the
+ * supernode stopped answering and no other one took the task over (supernodeLost). When a
+ * supernode stops answering the loop first registers with the next one, telling it which
+ * pieces are already held, and goes on.
+ */
+import type { Logger } from '../../common/log.js'
+import type { Clock } from '../../common/clock.js'
+import { DfError, isCode } from '../../protocol/errors.js'
+import type { BackSourceReason } from '../../protocol/result-codes.js'
+import type { PieceTask, PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
+import type { RegisterPeerRequest } from '../../protocol/messages/register-peer.js'
+import type { RegisterTaskRequest } from '../../protocol/messages/register-task.js'
+import type { ReportPieceRequest } from '../../protocol/messages/report-piece.js'
+import type { SupernodeLocator, SupernodeRegistration } from '../supernode-locator.js'
+import type { PieceFetcher } from './piece-fetcher.js'
+import type { TargetWriter } from './target-writer.js'
+import type { TransferStats } from './transfer-stats.js'
+
+/** How the piece loop ended. */
+export type P2pOutcome =
+  | { readonly kind: 'complete' }
+  | { readonly kind: 'backSource', readonly reason: BackSourceReason, readonly cause: DfError }
+
+export interface P2pDownloaderDeps {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly locator: SupernodeLocator
+  readonly writer: TargetWriter
+  readonly fetcher: PieceFetcher
+  readonly stats: TransferStats
+  /** Called when another supernode took the task over. */
+  readonly onSupernodeChange?: (registration: SupernodeRegistration) => void
+}
+
+export interface P2pDownloaderOptions {
+  readonly registration: SupernodeRegistration
+  /** For re-registration on failover. */
+  readonly taskKey: string
+  readonly peerRequest: RegisterPeerRequest
+  readonly taskRequest: RegisterTaskRequest
+  /** Fetches in flight. Default 6. */
+  readonly maxInFlightPieces?: number
+  /** Long-poll of a pull. Default 5000. */
+  readonly pullWaitMs?: number
+  /** Back-source after this long without a verified piece. Default 20 s. */
+  readonly stallTimeoutMs?: number
+  /** Consecutive failed pulls before moving to the next supernode. Default 3. */
+  readonly maxSupernodeErrors?: number
+}
+
+type PullStep = { readonly ok: true, readonly response: PullPieceTasksResponse, readonly tookMs: number } | { readonly ok: false, readonly err: unknown }
+
+const SUPERNODE = 'supernode'
+
+export class P2pDownloader {
+  readonly #deps: P2pDownloaderDeps
+  readonly #options: P2pDownloaderOptions
+  readonly #maxInFlight: number
+  readonly #stallTimeoutMs: number
+  readonly #inflight = new Map<number, Promise<void>>()
+  readonly #pendingReports = new Set<Promise<void>>()
+  readonly #badSources = new Set<string>()
+  readonly #failuresBySource = new Map<string, number>()
+  #registration: SupernodeRegistration
+  #lastProgressMs = 0
+  #fatal: Error | undefined
+
+  constructor (deps: P2pDownloaderDeps, options: P2pDownloaderOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.#registration = options.registration
+    this.#maxInFlight = options.maxInFlightPieces ?? 6
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 20_000
+  }
+
+  /** The supernode currently in charge. */
+  get registration (): SupernodeRegistration {
+    return this.#registration
+  }
+
+  /** Failed fetches per source (peer id or "supernode"). */
+  failuresBySource (): ReadonlyMap<string, number> {
+    return new Map(this.#failuresBySource)
+  }
+
+  /** Runs the loop until complete or back-source. @throws DfError on fatal failures (write, abort) */
+  async run (signal: AbortSignal): Promise<P2pOutcome> {
+    const controller = new AbortController()
+    const runSignal = AbortSignal.any([signal, controller.signal])
+    try {
+      return await this.#loop(runSignal)
+    } finally {
+      controller.abort()
+      await Promise.allSettled([...this.#inflight.values()])
+      await Promise.allSettled([...this.#pendingReports])
+    }
+  }
+
+  async #loop (signal: AbortSignal): Promise<P2pOutcome> {
+    const { clock, writer } = this.#deps
+    const pullWaitMs = this.#options.pullWaitMs ?? 5_000
+    const maxSupernodeErrors = this.#options.maxSupernodeErrors ?? 3
+    let pull: Promise<void> | undefined
+    let step: PullStep | undefined
+    let supernodeErrors = 0
+    let pauseUntilMs = 0
+    let finishedSeen = false
+    this.#lastProgressMs = clock.now()
+    for (;;) {
+      if (this.#fatal !== undefined) throw this.#fatal
+      signal.throwIfAborted()
+      if (writer.isComplete && this.#inflight.size === 0) return { kind: 'complete' }
+      if (finishedSeen && this.#inflight.size === 0) {
+        return this.#backSource('downloadError', new DfError('DF_ERR_TASK_SWARM_FAILED', `the supernode says finished but ${writer.pieceCount - writer.verifiedCount} pieces are missing`))
+      }
+      const now = clock.now()
+      const quietMs = now - this.#lastProgressMs
+      if (quietMs >= this.#stallTimeoutMs) {
+        return this.#backSource('swarmStalled', new DfError('DF_ERR_TASK_SWARM_FAILED', `no verified piece for ${Math.round(quietMs / 1000)} s`))
+      }
+      if (pull === undefined && !finishedSeen && !writer.isComplete && this.#inflight.size < this.#maxInFlight && now >= pauseUntilMs) {
+        const max = this.#maxInFlight - this.#inflight.size
+        pull = this.#pull(max, pullWaitMs, signal).then((result) => { step = result })
+      }
+      const wakeMs = Math.max(1, Math.min(this.#stallTimeoutMs - quietMs, pauseUntilMs > now ? pauseUntilMs - now : 1_000))
+      await this.#race([...this.#inflight.values(), ...(pull === undefined ? [] : [pull])], wakeMs)
+      if (step === undefined) continue
+      const current = step
+      step = undefined
+      pull = undefined
+      if (current.ok) {
+        supernodeErrors = 0
+        const response = current.response
+        switch (response.result) {
+          case 'pieces':
+            for (const piece of response.pieces) this.#dispatch(piece, signal)
+            break
+          case 'wait':
+            // The long-poll already waited; a server that answered at once gets a short pause.
+            if (current.tookMs < 100) pauseUntilMs = clock.now() + Math.min(Math.max(response.retryAfterMs, 20), 500)
+            break
+          case 'limited':
+            pauseUntilMs = clock.now() + Math.min(Math.max(response.retryAfterMs, 20), 2_000)
+            break
+          case 'finished':
+            finishedSeen = true
+            break
+        }
+        continue
+      }
+      const err = current.err
+      if (signal.aborted) throw abortError(signal)
+      if (isCode(err, 'DF_ERR_TASK_FAILED')) return this.#backSource('downloadError', err)
+      if (isCode(err, 'DF_ERR_TASK_NOT_FOUND') || isCode(err, 'DF_ERR_TASK_CLIENT_NOT_FOUND')) {
+        // The supernode forgot us (restarted): register again, with the pieces held.
+        if (!await this.#reRegister(new Set(), signal)) return this.#backSource('supernodeLost', asDfError(err))
+        continue
+      }
+      supernodeErrors += 1
+      this.#deps.logger.warn({ err, supernodeErrors }, 'pulling piece tasks failed')
+      if (supernodeErrors >= maxSupernodeErrors) {
+        if (!await this.#reRegister(new Set([this.#registration.address.baseUrl]), signal)) return this.#backSource('supernodeLost', asDfError(err))
+        supernodeErrors = 0
+        continue
+      }
+      pauseUntilMs = clock.now() + 200 * supernodeErrors
+    }
+  }
+
+  async #pull (max: number, waitMs: number, signal: AbortSignal): Promise<PullStep> {
+    const startedMs = Date.now()
+    const { client, task } = this.#registration
+    try {
+      const response = await client.pullPieceTasks(task.taskId, { cid: this.#options.taskRequest.cid, max, waitMs }, signal)
+      return { ok: true, response, tookMs: Date.now() - startedMs }
+    } catch (err) {
+      return { ok: false, err }
+    }
+  }
+
+  #dispatch (piece: PieceTask, signal: AbortSignal): void {
+    const { writer } = this.#deps
+    if (piece.pieceNum >= writer.pieceCount || this.#inflight.has(piece.pieceNum)) return
+    if (writer.isVerified(piece.pieceNum)) {
+      // Held already (its report was lost, or a new supernode): tell the supernode again.
+      this.#report(piece, { result: 'success', sourcePeerId: piece.sourcePeerId, costMs: 0 })
+      return
+    }
+    if (this.#badSources.has(piece.sourcePeerId)) {
+      this.#report(piece, { result: 'failed', sourcePeerId: piece.sourcePeerId, reason: 'DF_ERR_PEER_NOT_FOUND' })
+      return
+    }
+    const run = this.#fetchPiece(piece, signal).finally(() => { this.#inflight.delete(piece.pieceNum) })
+    this.#inflight.set(piece.pieceNum, run)
+  }
+
+  async #fetchPiece (piece: PieceTask, signal: AbortSignal): Promise<void> {
+    try {
+      const fetched = await this.#deps.fetcher.fetch(piece, signal)
+      if (fetched.fromSupernode) this.#deps.stats.addFromSupernode(fetched.bytes)
+      else this.#deps.stats.addFromPeers(fetched.bytes)
+      this.#lastProgressMs = this.#deps.clock.now()
+      this.#report(piece, { result: 'success', sourcePeerId: fetched.fromSupernode ? SUPERNODE : piece.sourcePeerId, costMs: fetched.costMs })
+    } catch (err) {
+      if (signal.aborted) return
+      if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
+        this.#fatal ??= err as DfError
+        return
+      }
+      const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
+      const source = piece.sourcePeerId
+      this.#failuresBySource.set(source, (this.#failuresBySource.get(source) ?? 0) + 1)
+      // A peer that failed this client is not used again (the supernode blacklists it on the
+      // report); the supernode itself stays usable, the report still tells it.
+      if (source !== SUPERNODE) this.#badSources.add(source)
+      this.#deps.logger.warn({ pieceNum: piece.pieceNum, sourcePeerId: source, code, err }, 'piece fetch failed')
+      this.#report(piece, { result: 'failed', sourcePeerId: source, reason: code })
+    }
+  }
+
+  /** Sends a report without holding a fetch slot; `run` waits for every report at the end. */
+  #report (piece: PieceTask, report: Omit<ReportPieceRequest, 'cid'>): void {
+    const { client, task } = this.#registration
+    const range = this.#deps.writer.rangeOf(piece.pieceNum)
+    const sending = client.reportPiece(task.taskId, range, { cid: this.#options.taskRequest.cid, ...report })
+      .catch((err: unknown) => {
+        this.#deps.logger.warn({ pieceNum: piece.pieceNum, result: report.result, err }, 'piece report failed')
+      })
+      .finally(() => { this.#pendingReports.delete(sending) })
+    this.#pendingReports.add(sending)
+  }
+
+  /** Registers with the next supernode (skipping `skip`); false when none took the task. */
+  async #reRegister (skip: ReadonlySet<string>, signal: AbortSignal): Promise<boolean> {
+    const { writer, logger } = this.#deps
+    try {
+      const registration = await this.#deps.locator.register(this.#options.taskKey, this.#options.peerRequest, {
+        ...this.#options.taskRequest,
+        heldPieces: writer.verifiedPieces(),
+      }, { skip, signal })
+      const geometry = writer.geometry
+      if (geometry === undefined || registration.task.fileLengthBytes !== geometry.fileLengthBytes || registration.task.pieceSizeBytes !== geometry.pieceSizeBytes) {
+        logger.warn({ url: registration.address.baseUrl }, 'the new supernode has another geometry for the task')
+        return false
+      }
+      logger.info({ url: registration.address.baseUrl, heldPieces: writer.verifiedCount }, 'moved to another supernode')
+      this.#registration = registration
+      this.#deps.onSupernodeChange?.(registration)
+      return true
+    } catch (err) {
+      if (signal.aborted) throw abortError(signal)
+      logger.warn({ err }, 'no other supernode took the task over')
+      return false
+    }
+  }
+
+  #backSource (reason: BackSourceReason, cause: DfError): P2pOutcome {
+    this.#deps.logger.warn({ reason, code: cause.code, message: cause.message }, 'the swarm cannot finish the download')
+    return { kind: 'backSource', reason, cause }
+  }
+
+  async #race (promises: readonly Promise<unknown>[], wakeMs: number): Promise<void> {
+    let timer: { cancel(): void } | undefined
+    const wake = new Promise<void>((resolve) => { timer = this.#deps.clock.setTimeout(resolve, wakeMs) })
+    try {
+      await Promise.race([...promises, wake])
+    } finally {
+      timer?.cancel()
+    }
+  }
+}
+
+function asDfError (err: unknown): DfError {
+  return err instanceof DfError ? err : new DfError('DF_ERR_NETWORK', 'the supernode is unreachable', { cause: err })
+}
+
+function abortError (signal: AbortSignal): Error {
+  const reason: unknown = signal.reason
+  return reason instanceof Error ? reason : new DfError('DF_ERR_INTERNAL', 'aborted')
+}

@@ -1,0 +1,64 @@
+/**
+ * Fetching one piece from a peer or the supernode: a Range GET of exactly the piece, the
+ * sha256 digest checked against the one the supernode gave, then a positional write into
+ * the target. A piece whose bytes do not match is never written (DF_ERR_PIECE_DIGEST_MISMATCH).
+ */
+import type { HttpClient } from '../../common/http/client.js'
+import type { RateLimiter } from '../../common/rate-limiter.js'
+import { DfError } from '../../protocol/errors.js'
+import { computePieceDigest } from '../../protocol/piece-digest.js'
+import { parsePieceRange } from '../../protocol/piece-range.js'
+import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
+import type { TargetWriter } from './target-writer.js'
+
+export interface PieceFetcherOptions {
+  /** Deadline for the headers and for each gap in the body. */
+  readonly pieceTimeoutMs: number
+  /** Pattern cdn: fetch every piece from this URL (the supernode's task data) instead. */
+  readonly cdnDataUrl?: string | undefined
+}
+
+/** A fetched and written piece. */
+export interface FetchedPiece {
+  readonly bytes: number
+  readonly costMs: number
+  /** Where the bytes came from in fact. */
+  readonly fromSupernode: boolean
+}
+
+export class PieceFetcher {
+  readonly #http: HttpClient
+  readonly #writer: TargetWriter
+  readonly #limiter: RateLimiter
+  readonly #options: PieceFetcherOptions
+
+  constructor (deps: { http: HttpClient, writer: TargetWriter, limiter: RateLimiter }, options: PieceFetcherOptions) {
+    this.#http = deps.http
+    this.#writer = deps.writer
+    this.#limiter = deps.limiter
+    this.#options = options
+  }
+
+  /**
+   * Fetches, verifies and writes one piece.
+   * @throws DfError: DF_ERR_PIECE_DIGEST_MISMATCH, DF_ERR_PIECE_RANGE_INVALID, network codes
+   * of the source, DF_ERR_TASK_WRITE_FAILED
+   */
+  async fetch (piece: PieceTask, signal: AbortSignal): Promise<FetchedPiece> {
+    const startedMs = Date.now()
+    const range = parsePieceRange(piece.pieceRange)
+    const expected = this.#writer.rangeOf(piece.pieceNum)
+    if (expected.start !== range.start || expected.end !== range.end) {
+      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', `piece ${piece.pieceNum} has range ${piece.pieceRange}, expected ${expected.start}-${expected.end}`)
+    }
+    const length = range.end - range.start + 1
+    await this.#limiter.take(length, signal)
+    const url = this.#options.cdnDataUrl ?? piece.url
+    const data = await this.#http.fetchRange({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
+    if (computePieceDigest(data) !== piece.digest) {
+      throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
+    }
+    await this.#writer.writePiece(piece.pieceNum, data)
+    return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
+  }
+}

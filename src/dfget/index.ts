@@ -1,0 +1,22 @@
+/**
+ * dfget as a library (used by dfdaemon and by in-process swarm tests): `runDfget(config,
+ * deps)` downloads one URL through the swarm, and the peer server can run in process.
+ */
+import { Dfget, type DfgetDeps, type DfgetResult } from './dfget.js'
+import type { DfgetConfig } from './config.js'
+
+/** Downloads `config.url` to `config.output`. @throws DfError (see docs/errors.md) */
+export async function runDfget (config: DfgetConfig, deps: DfgetDeps = {}): Promise<DfgetResult> {
+  return await new Dfget(config, deps).run()
+}
+
+export type { DfgetDeps, DfgetResult } from './dfget.js'
+export { resolveDfgetConfig, DOWNLOAD_PATTERNS, type DfgetConfig, type DfgetOptions, type DownloadPattern } from './config.js'
+export { TransferStats } from './downloader/transfer-stats.js'
+export { formatSummaryLine, formatErrorLine } from './summary.js'
+export { PeerServer, type PeerServerDeps, type PeerServerRunOptions } from './uploader/peer-server.js'
+export { resolvePeerServerConfig, type PeerServerConfig, type PeerServerOptions } from './uploader/peer-server-config.js'
+export { PeerServerLauncher, type PeerServerHandle, type PeerServerLocator } from './uploader/peer-server-launcher.js'
+export { PeerClient } from './uploader/peer-client.js'
+export { writePeerServerState } from './uploader/peer-server-state.js'
+export { createHomeLayout } from './home-layout.js'

@@ -1,0 +1,119 @@
+/**
+ * dfget's composition root: argv → command → config → run → exit status. The only place
+ * that calls process.exit (STYLE.md B8.10). Every failure is one line on stderr
+ * (`dfget: error <CODE>: <message>`); a download ends with the summary line on stderr;
+ * stdout carries nothing but data (`-o -`) and `dfget version`.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { createLogger, type Logger } from '../common/log.js'
+import type { ErrorCode } from '../protocol/errors.js'
+import { DfError } from '../protocol/errors.js'
+// The composition root is the one module that may use the CLI parser.
+// eslint-disable-next-line no-restricted-imports
+import { parseCommandLine } from './cli.js'
+import { resolveDfgetConfig, type DfgetOptions } from './config.js'
+import { runDfget } from './index.js'
+import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
+import { TransferStats } from './downloader/transfer-stats.js'
+import { ProgressBar } from './progress-bar.js'
+import { formatErrorLine, formatSummaryLine } from './summary.js'
+import { PeerServer } from './uploader/peer-server.js'
+import { resolvePeerServerConfig, type PeerServerOptions } from './uploader/peer-server-config.js'
+
+/** Exit status by error-code area (`DF_ERR_<AREA>_…`); 0 only for a complete, verified output. */
+export const EXIT_STATUS_BY_AREA: Readonly<Record<string, number>> = {
+  INTERNAL: 1,
+  ARG: 2,
+  CONFIG: 2,
+  SOURCE: 3,
+  TASK: 4,
+  PIECE: 4,
+  CDN: 4,
+  PEER: 5,
+  UPLOAD: 5,
+  NETWORK: 6,
+  TIMEOUT: 7,
+  PROXY: 1,
+}
+
+function exitStatusOf (err: unknown): number {
+  if (!(err instanceof DfError)) return 1
+  const area = (err.code as ErrorCode).split('_')[2] ?? 'INTERNAL'
+  return EXIT_STATUS_BY_AREA[area] ?? 1
+}
+
+function readVersion (): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
+    const version = (JSON.parse(text) as { version?: unknown }).version
+    return typeof version === 'string' ? version : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+async function runDownload (options: DfgetOptions): Promise<number> {
+  const config = resolveDfgetConfig(options)
+  const layout = createHomeLayout(config.homeDir)
+  await ensureHomeDirs(layout)
+  const logger: Logger = config.verbose
+    ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
+    : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  const stats = new TransferStats()
+  const bar = new ProgressBar({ stream: process.stderr, stats })
+  if (config.showBar) bar.start()
+  const abort = new AbortController()
+  const onSignal = (): void => { abort.abort(new DfError('DF_ERR_INTERNAL', 'interrupted')) }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const result = await runDfget(config, { logger, stats, signal: abort.signal })
+    bar.stop()
+    if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
+    process.stderr.write(`${formatSummaryLine(result)}\n`)
+    return 0
+  } finally {
+    bar.stop()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+async function runServer (options: PeerServerOptions & { verbose: boolean }): Promise<number> {
+  const config = resolvePeerServerConfig(options)
+  const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ fd: 1, sync: true }) })
+  const server = new PeerServer({ logger }, config)
+  const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  await server.start()
+  const reason = await server.whenStopped()
+  logger.info({ reason }, 'peer server stopped')
+  return 0
+}
+
+async function main (argv: readonly string[]): Promise<number> {
+  try {
+    const command = parseCommandLine(argv)
+    switch (command.kind) {
+      case 'exit': return command.status
+      case 'version':
+        process.stdout.write(`dfget ${readVersion()}\n`)
+        return 0
+      case 'server': return await runServer(command.options)
+      case 'download': return await runDownload(command.options)
+    }
+  } catch (err) {
+    process.stderr.write(`${formatErrorLine(err)}\n`)
+    return exitStatusOf(err)
+  }
+}
+
+main(process.argv.slice(2)).then((status) => {
+  process.stdout.write('', () => { process.exit(status) })
+}, (err: unknown) => {
+  process.stderr.write(`${formatErrorLine(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,159 @@
+/**
+ * The supernode list of a dfget (`-n host:port[=weight]`, repeatable or comma-separated)
+ * and the failover order for one task. A task belongs to one supernode, chosen by weighted
+ * rendezvous hashing of the taskId over the list (DESIGN.md §11): every client of the task
+ * computes the same order, so they meet in the same place, and when that supernode does not
+ * answer each moves on to the same next one.
+ */
+import { createHash } from 'node:crypto'
+import { DfError, isCode } from '../protocol/errors.js'
+import { formatBaseUrl } from '../common/http/server.js'
+import type { Logger } from '../common/log.js'
+import { SupernodeClient } from '../supernode/client.js'
+import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
+import type { RegisterTaskRequest, RegisterTaskResponse } from '../protocol/messages/register-task.js'
+
+/** Default API port of a supernode (DESIGN.md §8). */
+export const DEFAULT_SUPERNODE_PORT = 8002
+
+/** One entry of the -n list. */
+export interface SupernodeAddress {
+  readonly host: string
+  readonly port: number
+  readonly weight: number
+  /** "http://host:port". */
+  readonly baseUrl: string
+}
+
+/**
+ * Parses -n values. Each value may hold several comma-separated entries
+ * `host[:port][=weight]`; IPv6 hosts are bracketed (`[::1]:8002`); a full
+ * `http://host:port` is accepted too.
+ * @throws DF_ERR_CONFIG_INVALID naming the flag and the bad entry
+ */
+export function parseSupernodeList (values: readonly string[]): SupernodeAddress[] {
+  const out: SupernodeAddress[] = []
+  for (const value of values) {
+    for (const raw of value.split(',')) {
+      const entry = raw.trim()
+      if (entry === '') continue
+      out.push(parseSupernodeAddress(entry))
+    }
+  }
+  return out
+}
+
+function parseSupernodeAddress (entry: string): SupernodeAddress {
+  const bad = (problem: string): DfError => new DfError('DF_ERR_CONFIG_INVALID', `--node: bad supernode "${entry}": ${problem}`, { details: { field: 'node', value: entry } })
+  let rest = entry.replace(/^https?:\/\//i, '').replace(/\/+$/, '')
+  let weight = 1
+  const eq = rest.lastIndexOf('=')
+  if (eq >= 0) {
+    const weightText = rest.slice(eq + 1)
+    if (!/^\d{1,4}$/.test(weightText) || Number(weightText) < 1) throw bad('weight must be a whole number from 1 to 9999')
+    weight = Number(weightText)
+    rest = rest.slice(0, eq)
+  }
+  let host: string
+  let portText: string | undefined
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(rest)
+  if (v6 !== null) {
+    host = v6[1] ?? ''
+    portText = v6[2]
+  } else {
+    const match = /^([A-Za-z0-9.-]+)(?::(\d+))?$/.exec(rest)
+    if (match === null) throw bad('expected host:port[=weight]')
+    host = match[1] ?? ''
+    portText = match[2]
+  }
+  const port = portText === undefined ? DEFAULT_SUPERNODE_PORT : Number(portText)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port must be 1-65535')
+  return { host, port, weight, baseUrl: formatBaseUrl(host, port) }
+}
+
+/**
+ * The order in which to try the supernodes for `key` (a taskId): weighted rendezvous
+ * hashing (highest score first), so an entry of weight 2 is first for about twice as many
+ * tasks as one of weight 1, and removing an entry moves only its own tasks.
+ */
+export function orderSupernodes (supernodes: readonly SupernodeAddress[], key: string): SupernodeAddress[] {
+  const scored = supernodes.map((node) => {
+    const digest = createHash('sha256').update(`${key}\n${node.host}:${node.port}`).digest()
+    // A uniform number in (0, 1) from the first 48 bits of the hash.
+    const unit = (digest.readUIntBE(0, 6) + 1) / (2 ** 48 + 2)
+    return { node, score: -node.weight / Math.log(unit) }
+  })
+  return scored.sort((a, b) => b.score - a.score).map((entry) => entry.node)
+}
+
+/** A successful registration: with whom, and the task's geometry. */
+export interface SupernodeRegistration {
+  readonly address: SupernodeAddress
+  readonly client: SupernodeClient
+  readonly task: RegisterTaskResponse
+}
+
+/**
+ * Registration with failover: tries the supernodes in the task's order and returns the
+ * first that registers the peer and the task. A source error (the supernode reached the
+ * source and it answered an error status) is final: no other supernode would do better.
+ * Owns one SupernodeClient per supernode; `close()` releases them.
+ */
+export class SupernodeLocator {
+  readonly #logger: Logger
+  readonly #supernodes: readonly SupernodeAddress[]
+  readonly #clients = new Map<string, SupernodeClient>()
+  readonly #requestTimeoutMs: number
+
+  constructor (deps: { logger: Logger }, options: { supernodes: readonly SupernodeAddress[], requestTimeoutMs?: number }) {
+    this.#logger = deps.logger.child({ component: 'supernode-locator' })
+    this.#supernodes = options.supernodes
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 15_000
+  }
+
+  get supernodes (): readonly SupernodeAddress[] {
+    return this.#supernodes
+  }
+
+  /**
+   * Registers the peer and the task with the first supernode (in `taskKey` order, skipping
+   * `skip` base URLs) that answers.
+   * @throws DfError: the source error, or the last supernode's failure (DF_ERR_NETWORK when
+   * none is configured or left)
+   */
+  async register (taskKey: string, peer: RegisterPeerRequest, task: RegisterTaskRequest, options: { skip?: ReadonlySet<string>, signal?: AbortSignal } = {}): Promise<SupernodeRegistration> {
+    let lastError: unknown
+    for (const address of orderSupernodes(this.#supernodes, taskKey)) {
+      if (options.skip?.has(address.baseUrl) === true) continue
+      options.signal?.throwIfAborted()
+      const client = this.clientFor(address)
+      try {
+        await client.registerPeer(peer)
+        const registered = await client.registerTask(task, options.signal)
+        return { address, client, task: registered }
+      } catch (err) {
+        if (isCode(err, 'DF_ERR_SOURCE_STATUS') || options.signal?.aborted === true) throw err
+        this.#logger.warn({ url: address.baseUrl, err }, 'supernode registration failed; trying the next')
+        lastError = err
+      }
+    }
+    if (lastError instanceof Error) throw lastError
+    throw new DfError('DF_ERR_NETWORK', 'no supernode is configured or left to try', { cause: lastError })
+  }
+
+  /** The client of one supernode (created once). */
+  clientFor (address: SupernodeAddress): SupernodeClient {
+    let client = this.#clients.get(address.baseUrl)
+    if (client === undefined) {
+      client = new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: this.#requestTimeoutMs, connectTimeoutMs: 3_000 })
+      this.#clients.set(address.baseUrl, client)
+    }
+    return client
+  }
+
+  async close (): Promise<void> {
+    const clients = [...this.#clients.values()]
+    this.#clients.clear()
+    await Promise.all(clients.map(async (client) => { await client.close() }))
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * PeerClient: typed calls to one peer server (STYLE.md B3: the client lives next to its
+ * server, and the server's tests go through it). dfget uses it for the local control
+ * exchange (ping, register/withdraw a data file); tests also read piece data with it.
+ */
+import { HttpClient, type HttpClientOptions } from '../../common/http/client.js'
+import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
+import type { ByteRange } from '../../protocol/piece-range.js'
+import { parsePeerStatus, type PeerStatus, type RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
+
+export interface PeerClientOptions extends HttpClientOptions {
+  /** The peer server's base URL, e.g. "http://127.0.0.1:40123". */
+  readonly baseUrl: string
+}
+
+export class PeerClient {
+  readonly baseUrl: string
+  readonly #http: HttpClient
+
+  constructor (options: PeerClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '')
+    this.#http = new HttpClient(options)
+  }
+
+  /** The server's status. @throws DfError (DF_ERR_NETWORK when nothing listens) */
+  async ping (timeoutMs = 2_000): Promise<PeerStatus> {
+    return await this.#http.requestJson({ url: `${this.baseUrl}${PEER_PATHS.ping}`, timeoutMs }, parsePeerStatus)
+  }
+
+  /** Registers (or refreshes) a data file this host serves. */
+  async registerUpload (request: RegisterUploadRequest): Promise<void> {
+    await this.#http.requestVoid({ method: 'POST', url: `${this.baseUrl}${PEER_PATHS.uploads}`, json: request, timeoutMs: 5_000 })
+  }
+
+  /** Withdraws a data file. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND when it was not registered */
+  async unregisterUpload (taskId: string, cid: string): Promise<void> {
+    await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.upload, { taskId })}`, query: { cid }, timeoutMs: 5_000 })
+  }
+
+  /** Reads bytes of a task's data file. @throws DfError (404 DF_ERR_UPLOAD_TASK_NOT_FOUND, 416 DF_ERR_PIECE_RANGE_INVALID) */
+  async fetchTaskData (taskId: string, cid: string, range: ByteRange): Promise<Buffer> {
+    return await this.#http.fetchRange({ url: `${this.baseUrl}${fillPath(PEER_PATHS.taskData, { taskId })}`, query: { cid }, start: range.start, end: range.end })
+  }
+
+  async close (): Promise<void> {
+    await this.#http.close()
+  }
+}

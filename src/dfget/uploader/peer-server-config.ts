@@ -1,0 +1,77 @@
+/**
+ * Options of the peer server (`dfget server`), resolved in one place: defaults applied,
+ * every value validated, DF_ERR_CONFIG_INVALID naming the flag and the value.
+ */
+import { isIP } from 'node:net'
+import { DfError } from '../../protocol/errors.js'
+import { parseDurationMs } from '../../common/duration.js'
+import { parseRate } from '../../common/rate-limiter.js'
+import { defaultHomeDir } from '../home-layout.js'
+
+/** Defaults (DESIGN.md §2, §8). */
+export const DEFAULT_ALIVE_TIME_MS = 5 * 60_000
+export const DEFAULT_EXPIRE_TIME_MS = 3 * 60_000
+
+/** As given on the command line or by a library caller; all optional. */
+export interface PeerServerOptions {
+  readonly home?: string | undefined
+  readonly port?: string | number | undefined
+  readonly ip?: string | undefined
+  readonly alivetime?: string | number | undefined
+  readonly expiretime?: string | number | undefined
+  readonly totallimit?: string | number | undefined
+}
+
+export interface PeerServerConfig {
+  readonly homeDir: string
+  /** Bind address; default 0.0.0.0. */
+  readonly listenHost: string
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly aliveTimeMs: number
+  readonly expireTimeMs: number
+  /** Upload rate of the whole host; 0 = unlimited. */
+  readonly uploadRateBytesPerSec: number
+}
+
+/** @throws DF_ERR_CONFIG_INVALID */
+export function resolvePeerServerConfig (options: PeerServerOptions): PeerServerConfig {
+  const listenHost = options.ip ?? '0.0.0.0'
+  if (isIP(listenHost) === 0) throw configInvalid('ip', listenHost, 'must be an IPv4 or IPv6 address')
+  return {
+    homeDir: options.home ?? defaultHomeDir(),
+    listenHost,
+    port: resolvePort('port', options.port ?? 0),
+    aliveTimeMs: resolveDuration('alivetime', options.alivetime, DEFAULT_ALIVE_TIME_MS),
+    expireTimeMs: resolveDuration('expiretime', options.expiretime, DEFAULT_EXPIRE_TIME_MS),
+    uploadRateBytesPerSec: resolveRate('totallimit', options.totallimit),
+  }
+}
+
+/** DF_ERR_CONFIG_INVALID naming the flag and its value. */
+export function configInvalid (flag: string, value: unknown, problem: string): DfError {
+  return new DfError('DF_ERR_CONFIG_INVALID', `--${flag}: invalid value "${String(value)}": ${problem}`, { details: { field: flag, value: String(value) } })
+}
+
+/** A port 0-65535. @throws DF_ERR_CONFIG_INVALID */
+export function resolvePort (flag: string, value: string | number): number {
+  const port = typeof value === 'number' ? value : /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw configInvalid(flag, value, 'must be a port number 0-65535')
+  return port
+}
+
+/** A duration ("30s", "5m", bare seconds); numbers are milliseconds. @throws DF_ERR_CONFIG_INVALID */
+export function resolveDuration (flag: string, value: string | number | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs
+  const ms = typeof value === 'number' ? value : parseDurationMs(value)
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw configInvalid(flag, value, 'must be a duration like 30s, 5m or 1h')
+  return ms
+}
+
+/** A rate ("20M", "100mbit"); numbers are bytes per second; absent = 0 (unlimited). @throws DF_ERR_CONFIG_INVALID */
+export function resolveRate (flag: string, value: string | number | undefined): number {
+  if (value === undefined) return 0
+  const rate = typeof value === 'number' ? value : parseRate(value)
+  if (rate === undefined || !Number.isFinite(rate) || rate < 0) throw configInvalid(flag, value, 'must be a rate like 20M, 512K or 100mbit')
+  return rate
+}

@@ -1,0 +1,251 @@
+/**
+ * The peer server: one long-lived process per host (per --home) that serves the pieces
+ * this host holds to other peers (DESIGN.md §2). It serves only files a dfget on this host
+ * registered (`POST /peer/uploads`, loopback callers only) and never takes a path from a
+ * data request. Pieces are served from the moment the dfget reports them, not only after
+ * the download finished.
+ *
+ * Housekeeping runs on one timer: data files untouched for `expireTimeMs` are deleted (and
+ * their supernodes told that this cid no longer holds the task); after `aliveTimeMs` with no
+ * registration and no read, the server tells every supernode it was registered with that
+ * it is going (service down), cleans its data, removes its state file and stops.
+ */
+import { open, rm } from 'node:fs/promises'
+import { Transform } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from '../../common/log.js'
+import type { Clock, TimerHandle } from '../../common/clock.js'
+import { systemClock } from '../../common/clock.js'
+import { createHttpServer, formatBaseUrl, listenHttpServer } from '../../common/http/server.js'
+import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
+import { RateLimiter } from '../../common/rate-limiter.js'
+import { DfError } from '../../protocol/errors.js'
+import { parseClientId, parseTaskId, type PeerId } from '../../protocol/ids.js'
+import { PEER_PATHS } from '../../protocol/paths.js'
+import { parseRegisterUploadRequest, type PeerStatus } from '../../protocol/messages/peer-upload.js'
+import { SupernodeClient } from '../../supernode/client.js'
+import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
+import { loadOrCreatePeerId } from './peer-identity.js'
+import { removePeerServerState, writePeerServerState } from './peer-server-state.js'
+import { UploadRegistry, type UploadEntry } from './upload-registry.js'
+import type { PeerServerConfig } from './peer-server-config.js'
+
+/** Why a peer server stopped. */
+export type PeerServerStopReason = 'idle' | 'closed'
+
+export interface PeerServerDeps {
+  readonly logger: Logger
+  readonly clock?: Clock
+}
+
+export interface PeerServerRunOptions extends PeerServerConfig {
+  /** Write `<home>/peer-server.json` once listening (default true). */
+  readonly writeStateFile?: boolean
+}
+
+const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
+const SERVICE_DOWN_TIMEOUT_MS = 3_000
+
+export class PeerServer {
+  readonly #logger: Logger
+  readonly #clock: Clock
+  readonly #options: PeerServerRunOptions
+  readonly #layout: HomeLayout
+  readonly #registry: UploadRegistry
+  readonly #limiter: RateLimiter
+  readonly #stopped: Promise<PeerServerStopReason>
+  #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
+  #app: FastifyInstance | undefined
+  #peerId: PeerId | undefined
+  #port = 0
+  #timer: TimerHandle | undefined
+  #activeReads = 0
+  #closing: Promise<void> | undefined
+
+  constructor (deps: PeerServerDeps, options: PeerServerRunOptions) {
+    this.#logger = deps.logger.child({ component: 'peer-server' })
+    this.#clock = deps.clock ?? systemClock
+    this.#options = options
+    this.#layout = createHomeLayout(options.homeDir)
+    this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
+    this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
+    this.#stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
+  }
+
+  /** Loads the peer id, listens, writes the state file, starts housekeeping. */
+  async start (): Promise<void> {
+    await ensureHomeDirs(this.#layout)
+    this.#peerId = await loadOrCreatePeerId(this.#layout)
+    const app = createHttpServer({ logger: this.#logger })
+    this.#app = app
+    this.#addRoutes(app)
+    const address = await listenHttpServer(app, this.#options.listenHost, this.#options.port)
+    this.#port = address.port
+    if (this.#options.writeStateFile !== false) {
+      await writePeerServerState(this.#layout, { pid: process.pid, port: this.#port, peerId: this.#peerId })
+    }
+    this.#logger.info({ peerId: this.#peerId, port: this.#port, host: this.#options.listenHost }, 'peer server listening')
+    this.#scheduleHousekeeping()
+  }
+
+  get peerId (): PeerId {
+    if (this.#peerId === undefined) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'peer server not started')
+    return this.#peerId
+  }
+
+  get port (): number {
+    return this.#port
+  }
+
+  /** A URL this host reaches the server at (loopback when bound to every address). */
+  get localUrl (): string {
+    const host = this.#options.listenHost
+    return formatBaseUrl(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, this.#port)
+  }
+
+  /** Resolves when the server stopped, with why. */
+  whenStopped (): Promise<PeerServerStopReason> {
+    return this.#stopped
+  }
+
+  /** Stops serving and removes the state file. Idempotent. */
+  async close (): Promise<void> {
+    await this.#stop('closed')
+  }
+
+  async #stop (reason: PeerServerStopReason): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#timer?.cancel()
+      try {
+        await this.#app?.close()
+      } finally {
+        if (this.#options.writeStateFile !== false && this.#app !== undefined) await removePeerServerState(this.#layout, process.pid)
+        this.#resolveStopped(reason)
+      }
+    })()
+    await this.#closing
+  }
+
+  #addRoutes (app: FastifyInstance): void {
+    app.get(PEER_PATHS.ping, async (): Promise<PeerStatus> => ({ peerId: this.peerId, port: this.#port, pid: process.pid, uploads: this.#registry.size }))
+    app.post(PEER_PATHS.uploads, async (request, reply) => {
+      requireLoopback(request)
+      const body = parseRegisterUploadRequest(request.body)
+      const taskId = parseTaskId(body.taskId, 'body.taskId')
+      const cid = parseClientId(body.cid, 'body.cid')
+      if (!this.#registry.isServablePath(body.path)) {
+        throw new DfError('DF_ERR_ARG_INVALID', 'body.path: must be a file in the peer server\'s data directory', { details: { field: 'body.path' } })
+      }
+      this.#registry.register({ ...body, taskId, cid })
+      return reply.status(204).send()
+    })
+    app.delete(PEER_PATHS.upload, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
+      requireLoopback(request)
+      const entry = this.#registry.unregister(request.params.taskId, request.query.cid ?? '')
+      if (entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND')
+      return reply.status(204).send()
+    })
+    app.get(PEER_PATHS.taskData, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
+      return await this.#serveData(request, reply)
+    })
+  }
+
+  async #serveData (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+    const entry = this.#registry.getForRead(request.params.taskId, request.query.cid ?? '')
+    if (entry === undefined) {
+      throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid', { details: { taskId: request.params.taskId.slice(0, 64) } })
+    }
+    const range = parseRangeHeader(request.headers.range, entry.fileLengthBytes)
+    if (range === undefined || range === 'unsatisfiable') {
+      void reply.header('content-range', `bytes */${entry.fileLengthBytes}`)
+      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
+    }
+    let handle
+    try {
+      handle = await open(entry.path, 'r')
+    } catch (err) {
+      this.#registry.unregister(entry.taskId, entry.cid)
+      this.#logger.warn({ taskId: entry.taskId, cid: entry.cid, err }, 'registered data file is gone')
+      throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'the data file is gone', { cause: err })
+    }
+    this.#activeReads += 1
+    reply.raw.once('close', () => { this.#activeReads -= 1 })
+    const file = handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_HIGH_WATER_MARK_BYTES })
+    const body = this.#limiter.isUnlimited ? file : file.pipe(this.#createThrottle())
+    if (body !== file) file.once('error', (err) => { body.destroy(err) })
+    return reply.status(206).headers({
+      'content-type': 'application/octet-stream',
+      'content-length': range.end - range.start + 1,
+      'content-range': formatContentRange(range, entry.fileLengthBytes),
+      'accept-ranges': 'bytes',
+    }).send(body)
+  }
+
+  #createThrottle (): Transform {
+    const limiter = this.#limiter
+    return new Transform({
+      transform (chunk: Buffer, _encoding, callback) {
+        limiter.take(chunk.length).then(() => { callback(null, chunk) }, callback)
+      },
+    })
+  }
+
+  #scheduleHousekeeping (): void {
+    const intervalMs = Math.min(30_000, Math.max(10, Math.min(this.#options.aliveTimeMs, this.#options.expireTimeMs) / 4))
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#housekeep().then(() => {
+        if (this.#closing === undefined) this.#scheduleHousekeeping()
+      }, (err: unknown) => {
+        this.#logger.error({ err }, 'housekeeping failed')
+        if (this.#closing === undefined) this.#scheduleHousekeeping()
+      })
+    }, intervalMs)
+  }
+
+  async #housekeep (): Promise<void> {
+    const expired = this.#registry.takeExpired(this.#options.expireTimeMs)
+    for (const entry of expired) await this.#discard(entry, 'expired')
+    if (this.#activeReads === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) await this.#shutdownIdle()
+  }
+
+  /** Service down: tell the supernodes, clean the data, stop. */
+  async #shutdownIdle (): Promise<void> {
+    this.#logger.info({ peerId: this.#peerId, idleMs: this.#registry.idleMs() }, 'idle for alivetime: service down')
+    const peerId = this.peerId
+    await Promise.all(this.#registry.supernodeUrls().map(async (baseUrl) => {
+      await this.#withSupernode(baseUrl, async (client) => { await client.deletePeer(peerId) })
+    }))
+    for (const entry of this.#registry.entries()) {
+      this.#registry.unregister(entry.taskId, entry.cid)
+      await rm(entry.path, { force: true })
+    }
+    await this.#stop('idle')
+  }
+
+  async #discard (entry: UploadEntry, why: string): Promise<void> {
+    this.#logger.info({ taskId: entry.taskId, cid: entry.cid, why }, 'data file removed')
+    await rm(entry.path, { force: true })
+    await Promise.all(entry.supernodes.map(async (baseUrl) => {
+      await this.#withSupernode(baseUrl, async (client) => { await client.deleteTask(entry.taskId, entry.cid) })
+    }))
+  }
+
+  async #withSupernode (baseUrl: string, call: (client: SupernodeClient) => Promise<void>): Promise<void> {
+    const client = new SupernodeClient({ baseUrl, timeoutMs: SERVICE_DOWN_TIMEOUT_MS, connectTimeoutMs: SERVICE_DOWN_TIMEOUT_MS })
+    try {
+      await call(client)
+    } catch (err) {
+      this.#logger.warn({ url: baseUrl, err }, 'could not reach a supernode')
+    } finally {
+      await client.close()
+    }
+  }
+}
+
+function requireLoopback (request: FastifyRequest): void {
+  const address = request.socket.remoteAddress ?? ''
+  const isLoopback = address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
+  if (!isLoopback) {
+    throw new DfError('DF_ERR_ARG_UNAUTHORIZED', 'control requests are accepted from this host (loopback) only')
+  }
+}
