@@ -25,6 +25,7 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
   const program = new Command('dfget')
   program
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeOut: output.writeOut, writeErr: () => {}, outputError: () => {} })
     .description('Download a file through the Damselfly P2P swarm (like wget).')
     .usage('-u <url> [-o <output>] [options]  |  dfget server [options]  |  dfget version')

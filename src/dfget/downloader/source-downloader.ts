@@ -214,6 +214,11 @@ export class SourceDownloader {
     if (isCode(err, 'DF_ERR_NETWORK')) {
       return new DfError('DF_ERR_SOURCE_UNREACHABLE', `source unreachable: ${err.message}`, { cause: err, details: { url } })
     }
+    if (!(err instanceof DfError) && !(err instanceof Error && err.name === 'AbortError')) {
+      // A failure while reading the body (reset, closed early) comes from the socket as is.
+      const reason = (err as { code?: string } | undefined)?.code ?? (err instanceof Error ? err.message : 'failed')
+      return new DfError('DF_ERR_SOURCE_UNREACHABLE', `source connection failed while reading ${url}: ${reason}`, { cause: err, details: { url } })
+    }
     return err
   }
 
