@@ -1,0 +1,67 @@
+/**
+ * The download port: `GET /tasks/{taskId}/data` with a Range header serves bytes of the
+ * CDN cache file, streamed from disk — only when every piece covering the range is cached
+ * (else 404 DF_ERR_PIECE_NOT_AVAILABLE, retryable); 416 for an unsatisfiable range. Bytes
+ * actually sent are counted into dragonfly_supernode_pieces_downloaded_size_bytes_total
+ * when the response ends.
+ */
+import { createReadStream } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
+import { DfError, toWire } from '../../protocol/errors.js'
+import { parseTaskId } from '../../protocol/ids.js'
+import { TaskParamsSchema, type TaskParams } from '../../protocol/messages/route-params.js'
+import { SUPERNODE_DATA_PATHS } from '../../protocol/paths.js'
+import { rangeLength } from '../../protocol/piece-range.js'
+import type { CacheStore } from '../cdn/cache-store.js'
+import type { SupernodeMetrics } from '../metrics.js'
+import type { ProgressManager } from '../progress/progress-manager.js'
+import type { TaskManager } from '../task/task-manager.js'
+
+export interface DataRoutesDeps {
+  readonly tasks: Pick<TaskManager, 'getTask'>
+  readonly progress: Pick<ProgressManager, 'getTask'>
+  readonly store: Pick<CacheStore, 'dataPath'>
+  readonly metrics: Pick<SupernodeMetrics, 'piecesDownloadedBytes'>
+}
+
+/** Read size from the cache file: large reads keep the data path lean. */
+const READ_CHUNK_BYTES = 512 * 1024
+
+export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps): void {
+  app.get<{ Params: TaskParams }>(SUPERNODE_DATA_PATHS.taskData, {
+    exposeHeadRoute: false,
+    schema: { tags: ['data'], summary: 'Bytes of a task file from the CDN cache (Range: bytes=start-end)', params: TaskParamsSchema },
+  }, async (request, reply) => {
+    const taskId = parseTaskId(request.params.taskId)
+    const geometry = deps.tasks.getTask(taskId)?.geometry
+    const progress = deps.progress.getTask(taskId)
+    if (geometry === undefined || progress === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
+    const lengthBytes = geometry.fileLengthBytes
+    const parsed = parseRangeHeader(request.headers.range, lengthBytes)
+    if (parsed === 'unsatisfiable') {
+      return await reply.status(416).header('content-range', `bytes */${lengthBytes}`)
+        .send(toWire(new DfError('DF_ERR_PIECE_RANGE_INVALID', `range ${request.headers.range ?? ''} is outside the file of ${lengthBytes} bytes`, { details: { field: 'range' } })))
+    }
+    if (lengthBytes === 0) return await reply.status(200).header('content-type', 'application/octet-stream').send(Buffer.alloc(0))
+    const range = parsed ?? { start: 0, end: lengthBytes - 1 }
+    const firstPiece = Math.floor(range.start / geometry.pieceSizeBytes)
+    const lastPiece = Math.floor(range.end / geometry.pieceSizeBytes)
+    for (let pieceNum = firstPiece; pieceNum <= lastPiece; pieceNum++) {
+      if (!progress.isCached(pieceNum)) throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', `piece ${pieceNum} is not cached yet`, { details: { pieceNum } })
+    }
+    const stream = createReadStream(deps.store.dataPath(taskId), { start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES })
+    const expectedBytes = rangeLength(range)
+    reply.raw.once('close', () => {
+      deps.metrics.piecesDownloadedBytes.inc(reply.raw.writableFinished ? expectedBytes : Math.min(stream.bytesRead, expectedBytes))
+      stream.destroy()
+    })
+    reply.status(parsed === undefined ? 200 : 206).headers({
+      'content-type': 'application/octet-stream',
+      'content-length': expectedBytes,
+      'accept-ranges': 'bytes',
+      ...(parsed === undefined ? {} : { 'content-range': formatContentRange(range, lengthBytes) }),
+    })
+    return await reply.send(stream)
+  })
+}

@@ -1,0 +1,50 @@
+/**
+ * Piece routes: pull work (GET …/pieces, long-polling up to waitMs) and report a piece
+ * (PUT …/pieces/{pieceRange}, 204) — thin handlers over the Scheduler. A pull whose client
+ * disconnects stops waiting and hands nothing out.
+ */
+import type { FastifyInstance } from 'fastify'
+import { parseClientId, parseTaskId } from '../../protocol/ids.js'
+import { ErrorSchema } from '../../protocol/messages/common-schemas.js'
+import { PullPieceTasksQuerySchema, PullPieceTasksResponseSchema, type PullPieceTasksQuery } from '../../protocol/messages/pull-piece-task.js'
+import { ReportPieceRequestSchema, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
+import { PieceParamsSchema, TaskParamsSchema, type PieceParams, type TaskParams } from '../../protocol/messages/route-params.js'
+import { SUPERNODE_PATHS } from '../../protocol/paths.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
+
+const ERRORS = { '4xx': ErrorSchema, '5xx': ErrorSchema }
+
+export function registerPieceRoutes (app: FastifyInstance, deps: { scheduler: Scheduler }): void {
+  const { scheduler } = deps
+  app.get<{ Params: TaskParams, Querystring: PullPieceTasksQuery }>(SUPERNODE_PATHS.taskPieces, {
+    schema: {
+      tags: ['pieces'],
+      summary: 'Pull work: pieces (each with its source and digest), wait, limited or finished; long-polls up to waitMs',
+      params: TaskParamsSchema,
+      querystring: PullPieceTasksQuerySchema,
+      response: { 200: PullPieceTasksResponseSchema, ...ERRORS },
+    },
+  }, async (request, reply) => {
+    const disconnected = new AbortController()
+    const onClose = (): void => { if (!reply.raw.writableFinished) disconnected.abort() }
+    reply.raw.once('close', onClose)
+    try {
+      return await scheduler.pull(parseTaskId(request.params.taskId), parseClientId(request.query.cid, 'querystring.cid'), request.query, disconnected.signal)
+    } finally {
+      reply.raw.off('close', onClose)
+    }
+  })
+
+  app.put<{ Params: PieceParams, Body: ReportPieceRequest }>(SUPERNODE_PATHS.taskPiece, {
+    schema: {
+      tags: ['pieces'],
+      summary: 'Report a piece: success, failed (naming the source at fault), cached/evicted (stream mode); answers 204',
+      params: PieceParamsSchema,
+      body: ReportPieceRequestSchema,
+      response: ERRORS,
+    },
+  }, async (request, reply) => {
+    scheduler.report(parseTaskId(request.params.taskId), request.params.pieceRange, parseClientId(request.body.cid, 'body.cid'), request.body)
+    return await reply.status(204).send()
+  })
+}

@@ -1,0 +1,244 @@
+/**
+ * CdnManager: fetches each task's file from its source once, caches it on disk with its
+ * piece digests, and feeds the progress manager piece by piece. Concurrent registrations
+ * of one task share one preparation (single flight: a keyed map of in-flight promises,
+ * entry removed in `finally`). A preparation resolves as soon as the file's length is
+ * known; the pieces keep arriving in the background (for a source that gives no length,
+ * only once the whole file is cached).
+ *
+ * A complete cache file from an earlier run is revalidated with the source (a conditional
+ * `Range: bytes=0-0` GET): 304, or the same ETag/Last-Modified, reuses it without reading
+ * the body (a cache hit); anything else fetches the file again.
+ */
+import type { Clock } from '../../common/clock.js'
+import { redactUrl } from '../../common/http/client.js'
+import type { Logger } from '../../common/log.js'
+import { DfError } from '../../protocol/errors.js'
+import type { TaskId } from '../../protocol/ids.js'
+import type { PieceDigest } from '../../protocol/piece-digest.js'
+import { computePieceSizeBytes, pieceCount } from '../../protocol/piece-range.js'
+import type { SupernodeMetrics } from '../metrics.js'
+import type { ProgressManager } from '../progress/progress-manager.js'
+import type { CacheMeta, CacheStore } from './cache-store.js'
+import { downloadRanged, downloadStream, hashCachedFile } from './source-download.js'
+import { isSameVersion, type SourceFetcher, type SourceValidators } from './source-fetcher.js'
+
+/** What the CDN needs to fetch a task. */
+export interface CdnTaskSpec {
+  readonly taskId: TaskId
+  readonly url: string
+  /** Headers sent to the source (may hold credentials: never logged). */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** A task's geometry, known once the source told its length. */
+export interface CdnTaskGeometry {
+  readonly fileLengthBytes: number
+  readonly pieceSizeBytes: number
+  readonly pieceCount: number
+  /** True when the file came from the cache on disk. */
+  readonly isFromCache: boolean
+  /** Settles when every piece is cached (rejects with the cause when the fetch failed). */
+  readonly completion: Promise<void>
+}
+
+export interface CdnManagerOptions {
+  /** Parallel ranged requests per task. */
+  readonly concurrency: number
+  /** Attempts per piece read before the task fails. */
+  readonly attempts: number
+}
+
+export interface CdnManagerDeps {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly store: CacheStore
+  readonly fetcher: Pick<SourceFetcher, 'probe' | 'openRange'>
+  readonly progress: Pick<ProgressManager, 'createTask' | 'markCached'>
+  readonly metrics: Pick<SupernodeMetrics, 'cdnDownloadBytes' | 'cdnCacheHits'>
+}
+
+interface Download { readonly controller: AbortController, readonly done: Promise<void>, readonly geometry: CdnTaskGeometry }
+
+export class CdnManager {
+  readonly #deps: CdnManagerDeps
+  readonly #log: Logger
+  readonly #options: CdnManagerOptions
+  readonly #preparing = new Map<TaskId, Promise<CdnTaskGeometry>>()
+  readonly #downloads = new Map<TaskId, Download>()
+  readonly #closing = new AbortController()
+
+  constructor (deps: CdnManagerDeps, options: CdnManagerOptions) {
+    this.#deps = deps
+    this.#log = deps.logger
+    this.#options = options
+  }
+
+  /**
+   * Makes sure the task's file is cached or being cached; resolves with its geometry once
+   * the length is known. @throws DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_UNREACHABLE, DF_ERR_CDN_IO
+   */
+  async prepareTask (spec: CdnTaskSpec): Promise<CdnTaskGeometry> {
+    const inFlight = this.#preparing.get(spec.taskId)
+    if (inFlight !== undefined) return await inFlight
+    // A download already running (the task left memory and came back) is the same flight.
+    const running = this.#downloads.get(spec.taskId)
+    if (running !== undefined) return running.geometry
+    const preparing = this.#prepare(spec)
+    this.#preparing.set(spec.taskId, preparing)
+    try {
+      return await preparing
+    } finally {
+      this.#preparing.delete(spec.taskId)
+    }
+  }
+
+  /** True while the task is being prepared or downloaded (its cache files are in use). */
+  isBusy (taskId: TaskId): boolean {
+    return this.#preparing.has(taskId) || this.#downloads.has(taskId)
+  }
+
+  /** Stops a task's download (its files are removed by the download's own cleanup). */
+  abortTask (taskId: TaskId): void {
+    this.#downloads.get(taskId)?.controller.abort(new DfError('DF_ERR_TASK_NOT_FOUND', 'task removed'))
+  }
+
+  /** Records in the metadata that the task was last used at `atMs` (GC reads it). */
+  async recordAccess (taskId: TaskId, atMs: number): Promise<void> {
+    const meta = await this.#deps.store.loadMeta(taskId)
+    if (meta?.complete === true && meta.lastAccessMs < atMs) await this.#deps.store.saveMeta({ ...meta, lastAccessMs: atMs })
+  }
+
+  /** Aborts every download and waits for them to stop. Idempotent. */
+  async close (): Promise<void> {
+    this.#closing.abort(new DfError('DF_ERR_CDN_IO', 'supernode closing'))
+    for (const download of this.#downloads.values()) download.controller.abort(this.#closing.signal.reason)
+    await Promise.allSettled([...this.#preparing.values(), ...[...this.#downloads.values()].map((d) => d.done)])
+  }
+
+  async #prepare (spec: CdnTaskSpec): Promise<CdnTaskGeometry> {
+    const { store, fetcher } = this.#deps
+    const log = this.#log.child({ taskId: spec.taskId })
+    const signal = this.#closing.signal
+    const meta = await store.loadMeta(spec.taskId)
+    const cached = meta?.complete === true && await store.hasDataFile(spec.taskId, meta.fileLengthBytes) ? meta : undefined
+    const cachedValidators = cached === undefined ? undefined : { etag: cached.etag, lastModified: cached.lastModified }
+    const probe = await fetcher.probe(spec.url, spec.headers, cachedValidators, signal)
+    if (cached !== undefined && cachedValidators !== undefined) {
+      const isCurrent = probe.kind === 'not-modified' ||
+        (probe.kind === 'ranged' && isSameVersion(cachedValidators, probe.validators) && probe.lengthBytes === cached.fileLengthBytes) ||
+        (probe.kind === 'whole' && isSameVersion(cachedValidators, probe.read.validators))
+      if (isCurrent) {
+        if (probe.kind === 'whole') probe.read.body.destroy()
+        return await this.#reuse(spec, cached)
+      }
+      log.info({ url: redactUrl(spec.url) }, 'source changed since it was cached; fetching again')
+    }
+    if (probe.kind === 'not-modified') throw new DfError('DF_ERR_SOURCE_STATUS', 'source answered 304 to an unconditional request', { details: { status: 304 } })
+    await store.remove(spec.taskId)
+    if (probe.kind === 'ranged') return await this.#startDownload(spec, probe.lengthBytes, probe.validators, undefined)
+    if (probe.read.totalBytes !== undefined) return await this.#startDownload(spec, probe.read.totalBytes, probe.read.validators, probe.read)
+    return await this.#downloadUnknownLength(spec, probe.read)
+  }
+
+  /** The cache file is current: announce every piece at once. */
+  async #reuse (spec: CdnTaskSpec, meta: CacheMeta): Promise<CdnTaskGeometry> {
+    const count = pieceCount(meta.fileLengthBytes, meta.pieceSizeBytes)
+    this.#deps.progress.createTask(spec.taskId, count)
+    meta.pieceDigests.forEach((digest, pieceNum) => { this.#deps.progress.markCached(spec.taskId, pieceNum, digest) })
+    this.#deps.metrics.cdnCacheHits.inc()
+    await this.#deps.store.saveMeta({ ...meta, lastAccessMs: this.#deps.clock.now() }).catch((err: unknown) => {
+      this.#log.warn({ taskId: spec.taskId, err }, 'cannot update cache metadata')
+    })
+    this.#log.info({ taskId: spec.taskId, fileLengthBytes: meta.fileLengthBytes }, 'CDN cache hit')
+    return { fileLengthBytes: meta.fileLengthBytes, pieceSizeBytes: meta.pieceSizeBytes, pieceCount: count, isFromCache: true, completion: Promise.resolve() }
+  }
+
+  /** Known length: create the file, then fetch the pieces in the background. */
+  async #startDownload (spec: CdnTaskSpec, fileLengthBytes: number, validators: SourceValidators, whole: Parameters<typeof downloadStream>[1] | undefined): Promise<CdnTaskGeometry> {
+    const { store, progress } = this.#deps
+    const pieceSizeBytes = computePieceSizeBytes(fileLengthBytes)
+    const count = pieceCount(fileLengthBytes, pieceSizeBytes)
+    let file
+    try {
+      file = await store.createDataFile(spec.taskId, fileLengthBytes)
+      await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, [], false))
+    } catch (err) {
+      whole?.body.destroy()
+      await file?.close()
+      throw err
+    }
+    progress.createTask(spec.taskId, count)
+    const controller = new AbortController()
+    const signal = AbortSignal.any([controller.signal, this.#closing.signal])
+    const target = { url: spec.url, headers: spec.headers, validators, file, fileLengthBytes, pieceSizeBytes }
+    const downloadDeps = this.#downloadDeps(spec.taskId)
+    const startedMs = this.#deps.clock.now()
+    const done = (async () => {
+      try {
+        const digests = whole === undefined
+          ? await downloadRanged(target, downloadDeps, { concurrency: this.#options.concurrency, attempts: this.#options.attempts, signal })
+          : (await downloadStream(target, whole, downloadDeps, { attempts: this.#options.attempts, signal })).digests ?? []
+        await file.sync()
+        await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, digests, true))
+        this.#log.info({ taskId: spec.taskId, fileLengthBytes, durationMs: this.#deps.clock.now() - startedMs, mode: whole === undefined ? 'ranged' : 'stream' }, 'CDN cached the file')
+      } catch (err) {
+        whole?.body.destroy()
+        await store.remove(spec.taskId).catch(() => undefined)
+        throw err
+      } finally {
+        await file.close().catch(() => undefined)
+        this.#downloads.delete(spec.taskId)
+      }
+    })()
+    done.catch(() => undefined) // the task manager handles the failure through `completion`
+    const geometry = { fileLengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: done }
+    this.#downloads.set(spec.taskId, { controller, done, geometry })
+    return geometry
+  }
+
+  /** No length from the source: cache the whole stream first, then cut and hash it. */
+  async #downloadUnknownLength (spec: CdnTaskSpec, whole: Parameters<typeof downloadStream>[1]): Promise<CdnTaskGeometry> {
+    const { store, progress } = this.#deps
+    const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { whole.body.destroy(); throw err })
+    try {
+      const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
+      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId), { attempts: this.#options.attempts, signal: this.#closing.signal })
+      const pieceSizeBytes = computePieceSizeBytes(lengthBytes)
+      const count = pieceCount(lengthBytes, pieceSizeBytes)
+      progress.createTask(spec.taskId, count)
+      const digests = await hashCachedFile(file, lengthBytes, pieceSizeBytes, (pieceNum, digest) => { progress.markCached(spec.taskId, pieceNum, digest) })
+      await file.sync()
+      await store.saveMeta(this.#meta(spec, lengthBytes, pieceSizeBytes, whole.validators, digests, true))
+      return { fileLengthBytes: lengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: Promise.resolve() }
+    } catch (err) {
+      await store.remove(spec.taskId).catch(() => undefined)
+      throw err
+    } finally {
+      await file.close().catch(() => undefined)
+    }
+  }
+
+  #downloadDeps (taskId: TaskId): Parameters<typeof downloadRanged>[1] {
+    return {
+      fetcher: this.#deps.fetcher,
+      onPieceCached: (pieceNum: number, digest: PieceDigest) => { this.#deps.progress.markCached(taskId, pieceNum, digest) },
+      onBytesRead: (bytes: number) => { this.#deps.metrics.cdnDownloadBytes.inc(bytes) },
+    }
+  }
+
+  #meta (spec: CdnTaskSpec, fileLengthBytes: number, pieceSizeBytes: number, validators: SourceValidators, digests: PieceDigest[], complete: boolean): CacheMeta {
+    return {
+      version: 1,
+      taskId: spec.taskId,
+      url: redactUrl(spec.url),
+      fileLengthBytes,
+      pieceSizeBytes,
+      pieceDigests: digests,
+      etag: validators.etag,
+      lastModified: validators.lastModified,
+      complete,
+      lastAccessMs: this.#deps.clock.now(),
+    }
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Reading one task's file from its source into the CDN cache file, piece by piece. Two
+ * ways, chosen by the probe:
+ * - ranged: `concurrency` workers take piece numbers in order from a shared counter and
+ *   fetch each piece with its own Range request (Dragonfly 1.x read every source as one
+ *   sequential stream);
+ * - stream: the source ignores Range, so its 200 answer is cut into pieces as bytes arrive.
+ * Every piece is hashed once as its bytes pass, written at its offset, and announced with
+ * `onPieceCached` the moment it is on disk, so the swarm can use it before the file is done.
+ * A failed read is retried (`attempts` in all) from where it stopped, keeping the partial
+ * digest; a source whose validators change mid-download fails with DF_ERR_SOURCE_CHANGED.
+ */
+import type { FileHandle } from 'node:fs/promises'
+import { DfError, isCode } from '../../protocol/errors.js'
+import { createPieceHasher, finishPieceDigest, type PieceDigest } from '../../protocol/piece-digest.js'
+import { pieceCount, rangeOfPiece } from '../../protocol/piece-range.js'
+import { isSameVersion, type SourceFetcher, type SourceRead, type SourceValidators } from './source-fetcher.js'
+
+/** What is downloaded, and where to. */
+export interface DownloadTarget {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  /** The version the probe saw; every later answer must match it. */
+  readonly validators: SourceValidators
+  readonly file: FileHandle
+}
+
+export interface DownloadDeps {
+  readonly fetcher: Pick<SourceFetcher, 'openRange'>
+  /** A piece is written and hashed. */
+  readonly onPieceCached: (pieceNum: number, digest: PieceDigest) => void
+  /** Source body bytes read (for the CDN download metric). */
+  readonly onBytesRead: (bytes: number) => void
+}
+
+export interface DownloadOptions {
+  readonly attempts: number
+  readonly signal: AbortSignal
+}
+
+/** Fetches every piece with parallel ranged requests; resolves with the digests in piece order. */
+export async function downloadRanged (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, options: DownloadOptions & { concurrency: number }): Promise<PieceDigest[]> {
+  const count = pieceCount(target.fileLengthBytes, target.pieceSizeBytes)
+  const digests = new Array<PieceDigest>(count)
+  const siblings = new AbortController()
+  const signal = AbortSignal.any([options.signal, siblings.signal])
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let pieceNum = next++; pieceNum < count; pieceNum = next++) {
+      const range = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes)
+      const digest = await fetchPiece(target, deps, range, { attempts: options.attempts, signal })
+      digests[pieceNum] = digest
+      deps.onPieceCached(pieceNum, digest)
+    }
+  }
+  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency, count)) }, async () => {
+    try {
+      await worker()
+    } catch (err) {
+      siblings.abort(err)
+      throw err
+    }
+  })
+  const results = await Promise.allSettled(workers)
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+  if (failure !== undefined) throw failure.reason
+  return digests
+}
+
+/** One piece: ranged reads from where the last attempt stopped, hashing and writing as bytes pass. */
+async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { start: number, end: number }, options: DownloadOptions): Promise<PieceDigest> {
+  const hasher = createPieceHasher()
+  let offset = range.start
+  let lastError: unknown
+  for (let attempt = 0; attempt < options.attempts; attempt++) {
+    try {
+      const read = await deps.fetcher.openRange(target.url, target.headers, offset, range.end, options.signal)
+      if (read.status !== 206) {
+        read.body.destroy()
+        throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source stopped serving ranges', { details: { status: read.status } })
+      }
+      checkVersion(target.validators, read)
+      for await (const chunk of read.body) {
+        const buffer = chunk as Buffer
+        deps.onBytesRead(buffer.length)
+        const usable = Math.min(buffer.length, range.end + 1 - offset)
+        if (usable <= 0) break
+        const part = usable === buffer.length ? buffer : buffer.subarray(0, usable)
+        hasher.update(part)
+        await writeAt(target.file, part, offset)
+        offset += usable
+        if (offset > range.end) break
+      }
+      if (offset > range.end) return finishPieceDigest(hasher)
+      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended piece ${range.start}-${range.end} early`)
+    } catch (err) {
+      if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
+      lastError = err
+    }
+  }
+  throw asSourceError(lastError)
+}
+
+/**
+ * Consumes a whole-file answer (200) sequentially, cutting it into pieces. With a known
+ * length, each piece is hashed and announced as it completes and the digests are returned;
+ * with an unknown length (no Content-Length) the bytes are only written and the length is
+ * returned, and the caller hashes the file once it knows the piece size.
+ */
+export async function downloadStream (target: DownloadTarget & { fileLengthBytes: number | undefined, pieceSizeBytes: number | undefined }, first: SourceRead, deps: DownloadDeps, options: DownloadOptions): Promise<{ lengthBytes: number, digests: PieceDigest[] | undefined }> {
+  const { fileLengthBytes: lengthBytes, pieceSizeBytes } = target
+  const isHashing = lengthBytes !== undefined && pieceSizeBytes !== undefined
+  const digests: PieceDigest[] = []
+  let hasher = createPieceHasher()
+  let offset = 0
+  let read: SourceRead | undefined = first
+  let lastError: unknown
+  for (let attempt = 0; attempt < options.attempts; attempt++) {
+    try {
+      read ??= await deps.fetcher.openRange(target.url, target.headers, offset, undefined, options.signal)
+      checkVersion(target.validators, read)
+      // A 200 answer to a resume starts at byte 0: skip what is already written.
+      let skipBytes = offset - read.startBytes
+      for await (const chunk of read.body) {
+        let buffer = chunk as Buffer
+        deps.onBytesRead(buffer.length)
+        if (skipBytes > 0) {
+          const skipped = Math.min(skipBytes, buffer.length)
+          skipBytes -= skipped
+          buffer = buffer.subarray(skipped)
+        }
+        while (buffer.length > 0 && (lengthBytes === undefined || offset < lengthBytes)) {
+          const pieceEnd = isHashing ? Math.min((digests.length + 1) * pieceSizeBytes, lengthBytes) : Number.POSITIVE_INFINITY
+          const take = Math.min(buffer.length, pieceEnd - offset)
+          const part = buffer.subarray(0, take)
+          if (isHashing) hasher.update(part)
+          await writeAt(target.file, part, offset)
+          offset += take
+          buffer = buffer.subarray(take)
+          if (isHashing && offset === pieceEnd) {
+            const digest = finishPieceDigest(hasher)
+            digests.push(digest)
+            deps.onPieceCached(digests.length - 1, digest)
+            hasher = createPieceHasher()
+          }
+        }
+      }
+      if (lengthBytes === undefined) return { lengthBytes: offset, digests: undefined }
+      if (offset >= lengthBytes) return { lengthBytes, digests }
+      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended at byte ${offset} of ${lengthBytes}`)
+    } catch (err) {
+      read?.body.destroy()
+      if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
+      // Without a known length there is no way to tell a resumed stream from a changed one.
+      if (lengthBytes === undefined) throw asSourceError(err)
+      lastError = err
+    }
+    read = undefined
+  }
+  throw asSourceError(lastError)
+}
+
+/** Hashes the pieces of a fully written cache file (the unknown-length case), announcing each. */
+export async function hashCachedFile (file: FileHandle, lengthBytes: number, pieceSizeBytes: number, onPieceCached: (pieceNum: number, digest: PieceDigest) => void): Promise<PieceDigest[]> {
+  const digests: PieceDigest[] = []
+  const buffer = Buffer.allocUnsafe(Math.min(pieceSizeBytes, 1024 * 1024))
+  for (let pieceNum = 0; pieceNum < pieceCount(lengthBytes, pieceSizeBytes); pieceNum++) {
+    const range = rangeOfPiece(pieceNum, pieceSizeBytes, lengthBytes)
+    const hasher = createPieceHasher()
+    for (let position = range.start; position <= range.end;) {
+      const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, range.end + 1 - position), position)
+      if (bytesRead === 0) throw new DfError('DF_ERR_CDN_IO', 'cache file is shorter than written')
+      hasher.update(buffer.subarray(0, bytesRead))
+      position += bytesRead
+    }
+    const digest = finishPieceDigest(hasher)
+    digests.push(digest)
+    onPieceCached(pieceNum, digest)
+  }
+  return digests
+}
+
+function checkVersion (expected: SourceValidators, read: SourceRead): void {
+  const hasValidators = read.validators.etag !== null || read.validators.lastModified !== null
+  if (hasValidators && (expected.etag !== null || expected.lastModified !== null) && !isSameVersion(expected, read.validators)) {
+    read.body.destroy()
+    throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source file changed during the download')
+  }
+}
+
+async function writeAt (file: FileHandle, data: Buffer, position: number): Promise<void> {
+  try {
+    for (let written = 0; written < data.length;) {
+      const { bytesWritten } = await file.write(data, written, data.length - written, position + written)
+      written += bytesWritten
+    }
+  } catch (err) {
+    throw new DfError('DF_ERR_CDN_IO', 'cannot write the cache file', { cause: err })
+  }
+}
+
+function asSourceError (err: unknown): DfError {
+  if (err instanceof DfError) return err
+  const reason = err instanceof Error ? err.message : String(err)
+  return new DfError('DF_ERR_SOURCE_UNREACHABLE', `reading the source failed: ${reason}`, { cause: err })
+}

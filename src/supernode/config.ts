@@ -1,0 +1,206 @@
+/**
+ * Supernode configuration: `SupernodeOptions` (all optional) → `resolveSupernodeConfig()`
+ * applies defaults and validates, throwing DF_ERR_CONFIG_INVALID naming the key and value.
+ * Settings come from a YAML file (`--config`) and from flags, with flags winning; both use
+ * the same names (camelCase or the flags' kebab-case) and the same value forms: durations
+ * as "500ms", "30s", "3m", "1h" (a bare number is seconds).
+ */
+import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { homedir, networkInterfaces } from 'node:os'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { DfError } from '../protocol/errors.js'
+
+/** Everything a Supernode can be told; every field optional. */
+export interface SupernodeOptions {
+  /** Bind address. Default "0.0.0.0". */
+  readonly listen?: string
+  /** API port. Default 8002; 0 picks a free port. */
+  readonly port?: number
+  /** Piece-data port. Default 8001; equal to `port` → one server for both. */
+  readonly downloadPort?: number
+  /** Address peers are told. Default: `listen` if specific, else the first non-loopback IPv4, else 127.0.0.1. */
+  readonly advertiseIp?: string
+  /** CDN cache and metadata. Default ~/.damselfly/supernode. */
+  readonly homeDir?: string
+  readonly logLevel?: string
+  /** Most uploads in flight from one peer. Default 5. */
+  readonly maxUploadsPerPeer?: number
+  /** Most uploads in flight from the supernode, per task. Default 8. */
+  readonly supernodeMaxUploads?: number
+  /** Parallel ranged source requests per task. Default 4. */
+  readonly cdnConcurrency?: number
+  /** A hand-out not reported within this is released. Default 30 s. */
+  readonly pieceTimeoutMs?: number
+  /** A task nobody uses leaves memory after this. Default 3 min. */
+  readonly taskExpireTimeMs?: number
+  /** A cache file unused for this long is deleted. Default 24 h. */
+  readonly cacheExpireTimeMs?: number
+  /** How often GC runs. Default 1 min. */
+  readonly gcIntervalMs?: number
+  /** Source deadline for headers and between body chunks. Default 30 s. */
+  readonly sourceTimeoutMs?: number
+  /** Attempts per source piece read before the task fails. Default 3. */
+  readonly sourceAttempts?: number
+  /** Seed of the scheduler's random tie-breaking (tests). Default: random. */
+  readonly randomSeed?: number
+}
+
+/** The resolved configuration: every value present and valid. */
+export interface SupernodeConfig {
+  readonly listen: string
+  readonly port: number
+  readonly downloadPort: number
+  readonly advertiseIp: string
+  readonly homeDir: string
+  readonly logLevel: string
+  readonly maxUploadsPerPeer: number
+  readonly supernodeMaxUploads: number
+  readonly cdnConcurrency: number
+  readonly pieceTimeoutMs: number
+  readonly taskExpireTimeMs: number
+  readonly cacheExpireTimeMs: number
+  readonly gcIntervalMs: number
+  readonly sourceTimeoutMs: number
+  readonly sourceAttempts: number
+  readonly randomSeed: number | undefined
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Applies defaults and validates. @throws DF_ERR_CONFIG_INVALID naming the key and value */
+export function resolveSupernodeConfig (options: SupernodeOptions = {}): SupernodeConfig {
+  const listen = options.listen ?? '0.0.0.0'
+  if (isIP(listen) === 0) throw configError('listen', listen, 'must be an IP address')
+  const advertiseIp = options.advertiseIp ?? defaultAdvertiseIp(listen)
+  if (isIP(advertiseIp) === 0) throw configError('advertiseIp', advertiseIp, 'must be an IP address')
+  const logLevel = options.logLevel ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw configError('logLevel', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`)
+  const homeDir = options.homeDir ?? join(homedir(), '.damselfly', 'supernode')
+  if (homeDir === '') throw configError('homeDir', homeDir, 'must not be empty')
+  return {
+    listen,
+    port: integer('port', options.port ?? 8002, 0, 65535),
+    downloadPort: integer('downloadPort', options.downloadPort ?? 8001, 0, 65535),
+    advertiseIp,
+    homeDir,
+    logLevel,
+    maxUploadsPerPeer: integer('maxUploadsPerPeer', options.maxUploadsPerPeer ?? 5, 1, 1024),
+    supernodeMaxUploads: integer('supernodeMaxUploads', options.supernodeMaxUploads ?? 8, 1, 4096),
+    cdnConcurrency: integer('cdnConcurrency', options.cdnConcurrency ?? 4, 1, 64),
+    pieceTimeoutMs: integer('pieceTimeoutMs', options.pieceTimeoutMs ?? 30_000, 1, 3_600_000),
+    taskExpireTimeMs: integer('taskExpireTimeMs', options.taskExpireTimeMs ?? 180_000, 0, Number.MAX_SAFE_INTEGER),
+    cacheExpireTimeMs: integer('cacheExpireTimeMs', options.cacheExpireTimeMs ?? 86_400_000, 0, Number.MAX_SAFE_INTEGER),
+    gcIntervalMs: integer('gcIntervalMs', options.gcIntervalMs ?? 60_000, 10, 86_400_000),
+    sourceTimeoutMs: integer('sourceTimeoutMs', options.sourceTimeoutMs ?? 30_000, 100, 3_600_000),
+    sourceAttempts: integer('sourceAttempts', options.sourceAttempts ?? 3, 1, 100),
+    randomSeed: options.randomSeed === undefined ? undefined : integer('randomSeed', options.randomSeed, 0, 2 ** 32 - 1),
+  }
+}
+
+/** Settings by name (file keys or flags), turned into options; unknown names are rejected. */
+const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial<Record<keyof SupernodeOptions, unknown>>>> = {
+  listen: (v, k) => ({ listen: text(k, v) }),
+  port: (v, k) => ({ port: count(k, v) }),
+  downloadPort: (v, k) => ({ downloadPort: count(k, v) }),
+  advertiseIp: (v, k) => ({ advertiseIp: text(k, v) }),
+  homeDir: (v, k) => ({ homeDir: text(k, v) }),
+  logLevel: (v, k) => ({ logLevel: text(k, v) }),
+  maxUploadsPerPeer: (v, k) => ({ maxUploadsPerPeer: count(k, v) }),
+  supernodeMaxUploads: (v, k) => ({ supernodeMaxUploads: count(k, v) }),
+  cdnConcurrency: (v, k) => ({ cdnConcurrency: count(k, v) }),
+  pieceTimeout: (v, k) => ({ pieceTimeoutMs: durationMs(k, v) }),
+  taskExpireTime: (v, k) => ({ taskExpireTimeMs: durationMs(k, v) }),
+  cacheExpireTime: (v, k) => ({ cacheExpireTimeMs: durationMs(k, v) }),
+  gcInterval: (v, k) => ({ gcIntervalMs: durationMs(k, v) }),
+  sourceTimeout: (v, k) => ({ sourceTimeoutMs: durationMs(k, v) }),
+}
+
+/** The setting names a config file or the flags may use (camelCase). */
+export const SETTING_NAMES: readonly string[] = Object.keys(SETTINGS)
+
+/**
+ * Turns named settings (from YAML or flags; undefined values skipped) into options.
+ * @throws DF_ERR_CONFIG_INVALID naming the key and value
+ */
+export function optionsFromSettings (settings: Readonly<Record<string, unknown>>): SupernodeOptions {
+  let options: Record<string, unknown> = {}
+  for (const [rawKey, value] of Object.entries(settings)) {
+    if (value === undefined || value === null) continue
+    const key = rawKey.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase())
+    const convert = SETTINGS[key]
+    if (convert === undefined) throw configError(rawKey, value, 'is not a known setting')
+    options = { ...options, ...convert(value, rawKey) }
+  }
+  return options as SupernodeOptions // every value was converted to its option's type above
+}
+
+/** Reads a YAML config file into options. @throws DF_ERR_CONFIG_INVALID */
+export async function loadConfigFile (path: string): Promise<SupernodeOptions> {
+  let textValue: string
+  try {
+    textValue = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new DfError('DF_ERR_CONFIG_INVALID', `config: cannot read ${path}`, { cause: err, details: { field: 'config', value: path } })
+  }
+  let parsed: unknown
+  try {
+    parsed = parseYaml(textValue)
+  } catch (err) {
+    throw new DfError('DF_ERR_CONFIG_INVALID', `config: ${path} is not valid YAML: ${(err as Error).message}`, { cause: err, details: { field: 'config', value: path } })
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw configError('config', path, 'must hold a mapping of settings')
+  return optionsFromSettings(parsed as Record<string, unknown>) // an object, checked key by key
+}
+
+/** `listen` if it is a specific address, else the first non-loopback IPv4, else 127.0.0.1. */
+export function defaultAdvertiseIp (listen: string, interfaces = networkInterfaces()): string {
+  if (listen !== '0.0.0.0' && listen !== '::') return listen
+  for (const addresses of Object.values(interfaces)) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address
+  }
+  return '127.0.0.1'
+}
+
+/** Parses "500ms", "30s", "3m", "1h", "1h30m" or a bare number of seconds into milliseconds. */
+export function parseDurationMs (value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined
+  const textValue = value.trim()
+  if (/^\d+(\.\d+)?$/.test(textValue)) return Math.round(Number(textValue) * 1000)
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(textValue)) return undefined
+  let totalMs = 0
+  for (const match of textValue.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'] // the regex allows only these
+    totalMs += Number(match[1]) * unitMs
+  }
+  return Math.round(totalMs)
+}
+
+function configError (key: string, value: unknown, problem: string): DfError {
+  const shown = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
+  return new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem} (got ${shown})`, { details: { field: key, value: shown } })
+}
+
+function integer (key: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw configError(key, value, `must be an integer from ${min} to ${max}`)
+  return value
+}
+
+function text (key: string, value: unknown): string {
+  if (typeof value !== 'string' && typeof value !== 'number') throw configError(key, value, 'must be a string')
+  return String(value)
+}
+
+function count (key: string, value: unknown): number {
+  const number = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
+  if (!Number.isInteger(number)) throw configError(key, value, 'must be a whole number')
+  return number
+}
+
+function durationMs (key: string, value: unknown): number {
+  const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined
+  if (ms === undefined) throw configError(key, value, 'must be a duration like 500ms, 30s, 3m or 1h')
+  return ms
+}

@@ -1,0 +1,53 @@
+/**
+ * The supernode's Prometheus metrics, on a Registry owned by each Supernode instance (no
+ * global registry, so two supernodes can run in one process). Names keep Dragonfly 1.x's
+ * (namespace `dragonfly`, subsystem `supernode`, DESIGN.md §9) so existing dashboards work.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** Where a reported piece came from, as a metric label. */
+export type PieceSourceLabel = 'supernode' | 'peer' | 'source'
+
+export class SupernodeMetrics {
+  readonly registry = new Registry()
+  /** Bytes read from sources. */
+  readonly cdnDownloadBytes: Counter
+  /** Piece bytes clients fetched from the supernode's download port. */
+  readonly piecesDownloadedBytes: Counter
+  /** Registrations that found the file in the CDN cache on disk (still valid at the source). */
+  readonly cdnCacheHits: Counter
+  /** Time to choose pieces for one pull evaluation. */
+  readonly scheduleDurationMs: Histogram
+  /** Piece reports by where the piece came from and the result. */
+  readonly pieceReports: Counter<'source' | 'result'>
+  /** Piece bytes reported received, by where they came from. */
+  readonly pieceReportBytes: Counter<'source'>
+  /** Task registrations (one per cid registration). */
+  readonly registrations: Counter
+  /** Answers to pulls, by outcome. */
+  readonly pullOutcomes: Counter<'result'>
+
+  constructor (deps: { countPeers: () => number, countTasks: () => number }) {
+    const registers = [this.registry]
+    this.cdnDownloadBytes = new Counter({ name: 'dragonfly_supernode_cdn_download_size_bytes_total', help: 'Bytes read from sources by the CDN.', registers })
+    this.piecesDownloadedBytes = new Counter({ name: 'dragonfly_supernode_pieces_downloaded_size_bytes_total', help: 'Piece bytes clients fetched from the supernode itself.', registers })
+    this.cdnCacheHits = new Counter({ name: 'dragonfly_supernode_cdn_cache_hit_total', help: 'Tasks served from a CDN cache file still valid at the source.', registers })
+    this.scheduleDurationMs = new Histogram({
+      name: 'dragonfly_supernode_schedule_duration_milliseconds',
+      help: 'Time to choose the pieces of one pull, in milliseconds.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100],
+      registers,
+    })
+    this.pieceReports = new Counter({ name: 'dragonfly_supernode_piece_reports_total', help: 'Piece reports by source (supernode, peer, source) and result.', labelNames: ['source', 'result'], registers })
+    this.pieceReportBytes = new Counter({ name: 'dragonfly_supernode_piece_report_size_bytes_total', help: 'Piece bytes clients reported received, by source.', labelNames: ['source'], registers })
+    this.registrations = new Counter({ name: 'dragonfly_supernode_registrations_total', help: 'Task registrations of clients.', registers })
+    this.pullOutcomes = new Counter({ name: 'dragonfly_supernode_pull_outcomes_total', help: 'Answers to piece pulls, by outcome.', labelNames: ['result'], registers })
+    new Gauge({ name: 'dragonfly_supernode_peers', help: 'Registered peers.', registers, collect () { this.set(deps.countPeers()) } })
+    new Gauge({ name: 'dragonfly_supernode_tasks', help: 'Tasks in memory.', registers, collect () { this.set(deps.countTasks()) } })
+  }
+
+  /** The Prometheus text exposition. */
+  async render (): Promise<{ contentType: string, text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * A fixed-size set of piece numbers, one bit per piece, with a running count. Used for the
+ * pieces a cid holds, the pieces it has received, and the pieces the CDN has cached.
+ * Invariant: `count` always equals the number of set bits.
+ */
+
+/** A bitset over piece numbers 0..size-1. */
+export class PieceBitset {
+  readonly size: number
+  readonly #bits: Uint8Array
+  #count = 0
+
+  constructor (size: number) {
+    if (!Number.isInteger(size) || size < 0) throw new RangeError(`bitset size must be a non-negative integer, got ${size}`)
+    this.size = size
+    this.#bits = new Uint8Array(Math.ceil(size / 8))
+  }
+
+  /** A bitset of `size` with every bit set. */
+  static full (size: number): PieceBitset {
+    const bitset = new PieceBitset(size)
+    for (let pieceNum = 0; pieceNum < size; pieceNum++) bitset.add(pieceNum)
+    return bitset
+  }
+
+  /** Number of pieces in the set. */
+  get count (): number {
+    return this.#count
+  }
+
+  /** True when every piece is in the set. */
+  get isFull (): boolean {
+    return this.#count === this.size
+  }
+
+  has (pieceNum: number): boolean {
+    if (pieceNum < 0 || pieceNum >= this.size) return false
+    return ((this.#bits[pieceNum >> 3] ?? 0) & (1 << (pieceNum & 7))) !== 0
+  }
+
+  /** Adds a piece; returns true when it was not there before. Out-of-range numbers are ignored. */
+  add (pieceNum: number): boolean {
+    if (!Number.isInteger(pieceNum) || pieceNum < 0 || pieceNum >= this.size || this.has(pieceNum)) return false
+    const index = pieceNum >> 3
+    this.#bits[index] = (this.#bits[index] ?? 0) | (1 << (pieceNum & 7))
+    this.#count += 1
+    return true
+  }
+
+  /** Removes a piece; returns true when it was there. */
+  delete (pieceNum: number): boolean {
+    if (!this.has(pieceNum)) return false
+    const index = pieceNum >> 3
+    this.#bits[index] = (this.#bits[index] ?? 0) & ~(1 << (pieceNum & 7))
+    this.#count -= 1
+    return true
+  }
+
+  /** The lowest piece number not in the set, or `size` when the set is full. */
+  firstMissing (): number {
+    for (let index = 0; index < this.#bits.length; index++) {
+      const byte = this.#bits[index] ?? 0
+      if (byte === 0xff) continue
+      for (let bit = 0; bit < 8; bit++) {
+        const pieceNum = index * 8 + bit
+        if (pieceNum >= this.size) return this.size
+        if ((byte & (1 << bit)) === 0) return pieceNum
+      }
+    }
+    return this.size
+  }
+
+  /** Every piece number in the set, ascending. */
+  toArray (): number[] {
+    const out: number[] = []
+    for (let pieceNum = 0; pieceNum < this.size; pieceNum++) if (this.has(pieceNum)) out.push(pieceNum)
+    return out
+  }
+}

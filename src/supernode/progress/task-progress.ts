@@ -1,0 +1,260 @@
+/**
+ * The progress of one task: which pieces the CDN has cached (with their digests), which cid
+ * holds which piece, which pieces each cid has received, which hand-outs are in flight (cid,
+ * piece, source), and each cid's blacklist of sources. Owned by ProgressManager; everyone
+ * else sees it through the read-only `TaskProgressView`.
+ *
+ * Invariants: `holders[p]` contains exactly the cids whose `held` has p; `inFlight[p]` and
+ * `supernodeInFlight[p]` count the hand-outs of p in `running` of all cids; `supernodeUploads`
+ * is the number of running hand-outs whose source is the supernode.
+ */
+import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
+import type { PieceDigest } from '../../protocol/piece-digest.js'
+import type { TimerHandle } from '../../common/clock.js'
+import { PieceBitset } from './piece-bitset.js'
+
+/** The peer id that names the supernode as a piece source on the wire. */
+export const SUPERNODE_SOURCE_ID = 'supernode'
+
+/** Where a hand-out tells a cid to fetch a piece. */
+export type PieceSource =
+  | { readonly kind: 'supernode' }
+  | { readonly kind: 'peer', readonly peerId: PeerId, readonly cid: ClientId }
+
+/** One piece handed to a cid and not yet reported. */
+export interface HandOut {
+  readonly taskId: TaskId
+  readonly cid: ClientId
+  readonly pieceNum: number
+  readonly source: PieceSource
+  readonly startedAtMs: number
+  readonly timer: TimerHandle
+}
+
+/** A cid's state within a task, read-only. */
+export interface ClientProgressView {
+  readonly cid: ClientId
+  readonly peerId: PeerId
+  /** Pieces this cid can serve now. */
+  readonly held: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size'>>
+  /** Pieces this cid has received (stream mode may have evicted some since). */
+  readonly done: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size' | 'firstMissing' | 'isFull'>>
+  /** Stream mode window in pieces, when set. */
+  readonly windowPieces: number | undefined
+  isFetching(pieceNum: number): boolean
+  readonly fetchingCount: number
+  isBlacklisted(sourceId: string): boolean
+}
+
+/** What the scheduler and the API may read. */
+export interface TaskProgressView {
+  readonly taskId: TaskId
+  readonly pieceCount: number
+  readonly cachedCount: number
+  readonly supernodeUploads: number
+  isCached(pieceNum: number): boolean
+  digestOf(pieceNum: number): PieceDigest | undefined
+  holderCount(pieceNum: number): number
+  holdersOf(pieceNum: number): Iterable<ClientId>
+  inFlightCount(pieceNum: number): number
+  supernodeInFlightCount(pieceNum: number): number
+  getClient(cid: ClientId): ClientProgressView | undefined
+  clients(): Iterable<ClientProgressView>
+}
+
+class ClientProgress implements ClientProgressView {
+  readonly cid: ClientId
+  peerId: PeerId
+  readonly held: PieceBitset
+  readonly done: PieceBitset
+  windowPieces: number | undefined
+  readonly running = new Map<number, HandOut>()
+  readonly blacklist = new Set<string>()
+  supernodeFailures = 0
+
+  constructor (cid: ClientId, peerId: PeerId, pieceCount: number, windowPieces: number | undefined) {
+    this.cid = cid
+    this.peerId = peerId
+    this.held = new PieceBitset(pieceCount)
+    this.done = new PieceBitset(pieceCount)
+    this.windowPieces = windowPieces
+  }
+
+  isFetching (pieceNum: number): boolean {
+    return this.running.has(pieceNum)
+  }
+
+  get fetchingCount (): number {
+    return this.running.size
+  }
+
+  isBlacklisted (sourceId: string): boolean {
+    return this.blacklist.has(sourceId)
+  }
+}
+
+/** The mutable progress of one task (see the module header for its invariants). */
+export class TaskProgress implements TaskProgressView {
+  readonly taskId: TaskId
+  readonly pieceCount: number
+  readonly #digests: (PieceDigest | undefined)[]
+  readonly #cached: PieceBitset
+  readonly #holders: (Set<ClientId> | undefined)[]
+  readonly #inFlight: Uint32Array
+  readonly #supernodeInFlight: Uint32Array
+  readonly #clients = new Map<ClientId, ClientProgress>()
+  #supernodeUploads = 0
+
+  constructor (taskId: TaskId, pieceCount: number) {
+    this.taskId = taskId
+    this.pieceCount = pieceCount
+    this.#digests = new Array<PieceDigest | undefined>(pieceCount).fill(undefined)
+    this.#cached = new PieceBitset(pieceCount)
+    this.#holders = new Array<Set<ClientId> | undefined>(pieceCount).fill(undefined)
+    this.#inFlight = new Uint32Array(pieceCount)
+    this.#supernodeInFlight = new Uint32Array(pieceCount)
+  }
+
+  get cachedCount (): number { return this.#cached.count }
+  get supernodeUploads (): number { return this.#supernodeUploads }
+  isCached (pieceNum: number): boolean { return this.#cached.has(pieceNum) }
+  digestOf (pieceNum: number): PieceDigest | undefined { return this.#digests[pieceNum] }
+  holderCount (pieceNum: number): number { return this.#holders[pieceNum]?.size ?? 0 }
+  holdersOf (pieceNum: number): Iterable<ClientId> { return this.#holders[pieceNum] ?? [] }
+  inFlightCount (pieceNum: number): number { return this.#inFlight[pieceNum] ?? 0 }
+  supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
+  getClient (cid: ClientId): ClientProgressView | undefined { return this.#clients.get(cid) }
+  clients (): Iterable<ClientProgressView> { return this.#clients.values() }
+
+  /** Records a piece the CDN has written, with its digest. Returns true when it is new. */
+  markCached (pieceNum: number, digest: PieceDigest): boolean {
+    if (!this.#cached.add(pieceNum)) return false
+    this.#digests[pieceNum] = digest
+    return true
+  }
+
+  /** Adds a cid (or updates its peer and window when it registers again). */
+  addClient (cid: ClientId, peerId: PeerId, windowPieces: number | undefined): void {
+    const existing = this.#clients.get(cid)
+    if (existing !== undefined) {
+      existing.peerId = peerId
+      existing.windowPieces = windowPieces
+      return
+    }
+    this.#clients.set(cid, new ClientProgress(cid, peerId, this.pieceCount, windowPieces))
+  }
+
+  /** Removes a cid: its holdings leave the swarm; returns its hand-outs, as receiver or as source. */
+  removeClient (cid: ClientId): HandOut[] {
+    const client = this.#clients.get(cid)
+    if (client === undefined) return []
+    const released = this.releaseHandOutsFrom((source) => source.kind === 'peer' && source.cid === cid)
+    released.push(...this.releaseHandOutsTo(cid))
+    for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) this.removeHolding(cid, pieceNum)
+    this.#clients.delete(cid)
+    return released
+  }
+
+  /** `cid` now holds (and has received) the piece. Returns false for an unknown cid. */
+  addHolding (cid: ClientId, pieceNum: number, isDelivery: boolean): boolean {
+    const client = this.#clients.get(cid)
+    if (client === undefined || pieceNum < 0 || pieceNum >= this.pieceCount) return false
+    if (isDelivery) client.done.add(pieceNum)
+    if (client.held.add(pieceNum)) {
+      let holders = this.#holders[pieceNum]
+      if (holders === undefined) { holders = new Set(); this.#holders[pieceNum] = holders }
+      holders.add(cid)
+    }
+    return true
+  }
+
+  /** `cid` no longer holds the piece (stream-mode eviction, or its peer left). */
+  removeHolding (cid: ClientId, pieceNum: number): void {
+    const client = this.#clients.get(cid)
+    if (client === undefined || !client.held.delete(pieceNum)) return
+    const holders = this.#holders[pieceNum]
+    holders?.delete(cid)
+    if (holders?.size === 0) this.#holders[pieceNum] = undefined
+  }
+
+  /** Removes every holding of the cids of `peerId` (the peer left); their received pieces stay received. */
+  removeHoldingsOfPeer (peerId: PeerId): boolean {
+    let changed = false
+    for (const client of this.#clients.values()) {
+      if (client.peerId !== peerId) continue
+      for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
+        if (client.held.has(pieceNum)) { this.removeHolding(client.cid, pieceNum); changed = true }
+      }
+    }
+    return changed
+  }
+
+  /** Blacklists a source for `cid` (never offered to it again in this task). */
+  blacklist (cid: ClientId, sourceId: string): void {
+    this.#clients.get(cid)?.blacklist.add(sourceId)
+  }
+
+  /** Counts a failure of the supernode for `cid`; returns the count so far. */
+  countSupernodeFailure (cid: ClientId): number {
+    const client = this.#clients.get(cid)
+    if (client === undefined) return 0
+    client.supernodeFailures += 1
+    return client.supernodeFailures
+  }
+
+  /** Records a hand-out. The caller has checked that the cid is not already fetching the piece. */
+  addHandOut (handOut: HandOut): void {
+    const client = this.#clients.get(handOut.cid)
+    if (client === undefined) throw new RangeError(`no cid ${handOut.cid} in task ${this.taskId}`)
+    client.running.set(handOut.pieceNum, handOut)
+    this.#inFlight[handOut.pieceNum] = this.inFlightCount(handOut.pieceNum) + 1
+    if (handOut.source.kind === 'supernode') {
+      this.#supernodeInFlight[handOut.pieceNum] = this.supernodeInFlightCount(handOut.pieceNum) + 1
+      this.#supernodeUploads += 1
+    }
+  }
+
+  /** Removes and returns the hand-out of `pieceNum` to `cid`, if any. */
+  takeHandOut (cid: ClientId, pieceNum: number): HandOut | undefined {
+    const client = this.#clients.get(cid)
+    const handOut = client?.running.get(pieceNum)
+    if (client === undefined || handOut === undefined) return undefined
+    client.running.delete(pieceNum)
+    this.#inFlight[pieceNum] = Math.max(0, this.inFlightCount(pieceNum) - 1)
+    if (handOut.source.kind === 'supernode') {
+      this.#supernodeInFlight[pieceNum] = Math.max(0, this.supernodeInFlightCount(pieceNum) - 1)
+      this.#supernodeUploads = Math.max(0, this.#supernodeUploads - 1)
+    }
+    return handOut
+  }
+
+  /** Removes and returns every hand-out (of any cid) whose source matches. */
+  releaseHandOutsFrom (matches: (source: PieceSource) => boolean): HandOut[] {
+    const released: HandOut[] = []
+    for (const client of this.#clients.values()) {
+      for (const handOut of [...client.running.values()]) {
+        if (!matches(handOut.source)) continue
+        const taken = this.takeHandOut(client.cid, handOut.pieceNum)
+        if (taken !== undefined) released.push(taken)
+      }
+    }
+    return released
+  }
+
+  /** Removes and returns every hand-out to `cid`. */
+  releaseHandOutsTo (cid: ClientId): HandOut[] {
+    const client = this.#clients.get(cid)
+    if (client === undefined) return []
+    const released: HandOut[] = []
+    for (const pieceNum of [...client.running.keys()]) {
+      const taken = this.takeHandOut(cid, pieceNum)
+      if (taken !== undefined) released.push(taken)
+    }
+    return released
+  }
+
+  /** Removes and returns every hand-out of this task. */
+  releaseAll (): HandOut[] {
+    return this.releaseHandOutsFrom(() => true)
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Supernode: the swarm's tracker, scheduler and CDN in one object (DESIGN.md §2). It owns
+ * the six managers of the seed design (task, peer, dfget-task, CDN, progress, scheduler),
+ * the GC, the metrics registry and the HTTP servers: the API on `port` and the piece data
+ * on `downloadPort` (one server when both are equal). The constructor only wires and
+ * validates; `start()` binds; `close()` releases everything, once.
+ */
+import { mkdir, readFile } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import { systemClock, type Clock } from '../common/clock.js'
+import { createHttpServer, formatBaseUrl, listenHttpServer } from '../common/http/server.js'
+import type { Logger } from '../common/log.js'
+import { DfError } from '../protocol/errors.js'
+import type { TaskId } from '../protocol/ids.js'
+import type { VersionInfo } from '../protocol/messages/route-params.js'
+import { fillPath, SUPERNODE_DATA_PATHS } from '../protocol/paths.js'
+import { registerDataRoutes } from './api/data-routes.js'
+import { registerPeerRoutes } from './api/peer-routes.js'
+import { registerPieceRoutes } from './api/piece-routes.js'
+import { registerSystemRoutes } from './api/system-routes.js'
+import { registerTaskRoutes } from './api/task-routes.js'
+import { CacheStore } from './cdn/cache-store.js'
+import { CdnManager } from './cdn/cdn-manager.js'
+import { SourceFetcher } from './cdn/source-fetcher.js'
+import { resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
+import { DfgetTaskManager } from './dfget-task/dfget-task-manager.js'
+import { GarbageCollector, type GcReport } from './gc/gc.js'
+import { SupernodeMetrics } from './metrics.js'
+import { PeerManager } from './peer/peer-manager.js'
+import { ProgressManager } from './progress/progress-manager.js'
+import { TaskEvents } from './progress/task-events.js'
+import { createRandom, createSeededRandom, type Random } from './scheduler/random.js'
+import { Scheduler } from './scheduler/scheduler.js'
+import { TaskManager } from './task/task-manager.js'
+
+export interface SupernodeDeps {
+  readonly logger: Logger
+  /** Default: the system clock. Tests pass a ManualClock. */
+  readonly clock?: Clock
+  /** Default: seeded from `randomSeed`, else from system entropy. */
+  readonly random?: Random
+}
+
+/** Where the supernode is reached (advertised address). */
+export interface SupernodeAddresses {
+  /** API base URL, e.g. "http://10.0.0.5:8002". */
+  readonly apiUrl: string
+  /** Piece-data base URL, e.g. "http://10.0.0.5:8001". */
+  readonly downloadUrl: string
+}
+
+export class Supernode {
+  readonly config: SupernodeConfig
+  readonly #log: Logger
+  readonly #clock: Clock
+  readonly #metrics: SupernodeMetrics
+  readonly #events: TaskEvents
+  readonly #progress: ProgressManager
+  readonly #peers: PeerManager
+  readonly #dfgetTasks: DfgetTaskManager
+  readonly #store: CacheStore
+  readonly #fetcher: SourceFetcher
+  readonly #cdn: CdnManager
+  readonly #tasks: TaskManager
+  readonly #scheduler: Scheduler
+  readonly #gc: GarbageCollector
+  #servers: FastifyInstance[] = []
+  #addresses: SupernodeAddresses | undefined
+  #closing: Promise<void> | undefined
+
+  /** @throws DF_ERR_CONFIG_INVALID */
+  constructor (deps: SupernodeDeps, options: SupernodeOptions = {}) {
+    const config = resolveSupernodeConfig(options)
+    this.config = config
+    this.#log = deps.logger.child({ component: 'supernode' })
+    const clock = deps.clock ?? systemClock
+    this.#clock = clock
+    const logger = this.#log
+    const random = deps.random ?? (config.randomSeed === undefined ? createRandom() : createSeededRandom(config.randomSeed))
+    this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count })
+    this.#events = new TaskEvents({ clock })
+    this.#progress = new ProgressManager({ clock, events: this.#events, logger: logger.child({ component: 'progress' }) }, { pieceTimeoutMs: config.pieceTimeoutMs })
+    this.#peers = new PeerManager({ clock, logger: logger.child({ component: 'peers' }), progress: this.#progress })
+    this.#dfgetTasks = new DfgetTaskManager({ clock })
+    this.#store = new CacheStore({ homeDir: config.homeDir })
+    this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) } }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
+    this.#cdn = new CdnManager(
+      { logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics },
+      { concurrency: config.cdnConcurrency, attempts: config.sourceAttempts },
+    )
+    const dataUrlOf = (taskId: TaskId): string => `${this.addresses.downloadUrl}${fillPath(SUPERNODE_DATA_PATHS.taskData, { taskId })}`
+    this.#tasks = new TaskManager({
+      logger: logger.child({ component: 'tasks' }), clock, cdn: this.#cdn, progress: this.#progress, dfgetTasks: this.#dfgetTasks, peers: this.#peers, events: this.#events, metrics: this.#metrics, dataUrlOf,
+    })
+    this.#scheduler = new Scheduler(
+      { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf },
+      { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
+    )
+    this.#gc = new GarbageCollector(
+      { clock, logger: logger.child({ component: 'gc' }), tasks: this.#tasks, cdn: this.#cdn, store: this.#store },
+      { intervalMs: config.gcIntervalMs, taskExpireTimeMs: config.taskExpireTimeMs, cacheExpireTimeMs: config.cacheExpireTimeMs },
+    )
+  }
+
+  /** The advertised addresses. @throws DF_ERR_INTERNAL_INVARIANT before start() */
+  get addresses (): SupernodeAddresses {
+    if (this.#addresses === undefined) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'the supernode is not started')
+    return this.#addresses
+  }
+
+  /** The Prometheus text of this supernode's registry. */
+  async renderMetrics (): Promise<string> {
+    return (await this.#metrics.render()).text
+  }
+
+  /** Runs GC now (also runs every gcIntervalMs). */
+  async runGc (): Promise<GcReport> {
+    return await this.#gc.runOnce()
+  }
+
+  /** Creates the home dir, binds the servers, starts GC. Resolves with the advertised addresses. */
+  async start (): Promise<SupernodeAddresses> {
+    if (this.#addresses !== undefined) return this.#addresses
+    const { config } = this
+    await mkdir(config.homeDir, { recursive: true })
+    const version = await readVersion()
+    const api = await this.#createServer('api')
+    registerSystemRoutes(api, { metrics: this.#metrics, version })
+    registerPeerRoutes(api, { peers: this.#peers })
+    registerTaskRoutes(api, { tasks: this.#tasks })
+    registerPieceRoutes(api, { scheduler: this.#scheduler })
+    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
+    const isOneServer = config.downloadPort === config.port
+    if (isOneServer) registerDataRoutes(api, dataDeps)
+    const apiAddress = await listenHttpServer(api, config.listen, config.port)
+    let downloadPort = apiAddress.port
+    if (!isOneServer) {
+      const data = await this.#createServer('data')
+      registerDataRoutes(data, dataDeps)
+      downloadPort = (await listenHttpServer(data, config.listen, config.downloadPort)).port
+    }
+    this.#addresses = { apiUrl: formatBaseUrl(config.advertiseIp, apiAddress.port), downloadUrl: formatBaseUrl(config.advertiseIp, downloadPort) }
+    this.#gc.start()
+    this.#log.info({ api: this.#addresses.apiUrl, download: this.#addresses.downloadUrl, listen: config.listen, homeDir: config.homeDir }, `supernode ready api=${this.#addresses.apiUrl} download=${this.#addresses.downloadUrl}`)
+    return this.#addresses
+  }
+
+  /** Stops GC, ends long-polls, closes the servers, aborts CDN fetches. Idempotent. */
+  async close (): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#gc.close()
+      this.#events.close()
+      await Promise.allSettled(this.#servers.map(async (server) => { await server.close() }))
+      await this.#cdn.close()
+      await this.#fetcher.close()
+      this.#progress.close()
+      this.#log.info('supernode closed')
+    })()
+    await this.#closing
+  }
+
+  async #createServer (role: 'api' | 'data'): Promise<FastifyInstance> {
+    const app = createHttpServer({ logger: this.#log.child({ component: `http-${role}` }) })
+    this.#servers.push(app)
+    if (role === 'api') {
+      await app.register(fastifySwagger, {
+        openapi: {
+          info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (DESIGN.md §6).' },
+        },
+      })
+      await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+    }
+    return app
+  }
+}
+
+/** Name and version from package.json (two levels up from src/supernode and dist/supernode). */
+async function readVersion (): Promise<VersionInfo> {
+  try {
+    const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8')
+    const parsed = JSON.parse(text) as { name?: unknown, version?: unknown } // fields checked below
+    return {
+      name: typeof parsed.name === 'string' ? parsed.name : 'damselfly',
+      version: typeof parsed.version === 'string' ? parsed.version : '0.0.0',
+      node: process.version,
+    }
+  } catch {
+    return { name: 'damselfly', version: '0.0.0', node: process.version }
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * TaskManager: the tasks of this supernode and their lifecycle (see task-state.ts), and
+ * the registration workflow of DESIGN.md §4: compute the task id, make sure the CDN has
+ * (or is fetching) the file, then record the cid's download and its progress bitmap.
+ * Registration answers once the file's length is known. State changes are synchronous
+ * calls applied after each await, re-checking that the task is still the same record.
+ */
+import type { Clock } from '../../common/clock.js'
+import { redactUrl } from '../../common/http/client.js'
+import type { Logger } from '../../common/log.js'
+import { DfError, invalidArgument } from '../../protocol/errors.js'
+import { parseClientId, parsePeerId, type ClientId, type TaskId } from '../../protocol/ids.js'
+import type { RegisterTaskRequest, RegisterTaskResponse, TaskInfo } from '../../protocol/messages/register-task.js'
+import { computeTaskId } from '../../protocol/task-id.js'
+import type { CdnManager } from '../cdn/cdn-manager.js'
+import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
+import type { SupernodeMetrics } from '../metrics.js'
+import type { PeerManager } from '../peer/peer-manager.js'
+import type { ProgressManager } from '../progress/progress-manager.js'
+import type { TaskEvents } from '../progress/task-events.js'
+import { cdnStatusOf, nextTaskState, type TaskEvent, type TaskState } from './task-state.js'
+
+/** A task's size and piece layout, known once the source told its length. */
+export interface TaskGeometry {
+  readonly fileLengthBytes: number
+  readonly pieceSizeBytes: number
+  readonly pieceCount: number
+}
+
+/** A task, read-only. */
+export interface TaskView {
+  readonly taskId: TaskId
+  readonly state: TaskState
+  readonly geometry: TaskGeometry | undefined
+  /** Why the task failed (a DF_ERR_TASK_FAILED naming the cause), when it did. */
+  readonly failure: DfError | undefined
+  readonly createdAtMs: number
+  readonly lastAccessMs: number
+}
+
+interface TaskRecord {
+  readonly taskId: TaskId
+  readonly url: string
+  /** Sent to the source; may hold credentials, never logged. */
+  readonly headers: Readonly<Record<string, string>>
+  state: TaskState
+  geometry: TaskGeometry | undefined
+  failure: DfError | undefined
+  readonly createdAtMs: number
+  lastAccessMs: number
+}
+
+export interface TaskManagerDeps {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly cdn: Pick<CdnManager, 'prepareTask' | 'abortTask' | 'isBusy'>
+  readonly progress: Pick<ProgressManager, 'addClient' | 'removeClient' | 'removeTask' | 'getTask'>
+  readonly dfgetTasks: DfgetTaskManager
+  readonly peers: Pick<PeerManager, 'isLive'>
+  readonly events: Pick<TaskEvents, 'notify' | 'countWaiters'>
+  readonly metrics: Pick<SupernodeMetrics, 'registrations'>
+  /** The task file's URL on the supernode's download port. */
+  readonly dataUrlOf: (taskId: TaskId) => string
+}
+
+export class TaskManager {
+  readonly #deps: TaskManagerDeps
+  readonly #log: Logger
+  readonly #tasks = new Map<TaskId, TaskRecord>()
+
+  constructor (deps: TaskManagerDeps) {
+    this.#deps = deps
+    this.#log = deps.logger
+  }
+
+  /** Tasks in memory. */
+  get count (): number {
+    return this.#tasks.size
+  }
+
+  /**
+   * Registers a cid's download of a URL (DESIGN.md §4 workflow 1).
+   * @throws DF_ERR_PEER_NOT_FOUND (register the peer first), DF_ERR_TASK_CONFLICT,
+   *   DF_ERR_SOURCE_STATUS / DF_ERR_SOURCE_UNREACHABLE (the source failed), DF_ERR_ARG_INVALID
+   */
+  async register (request: RegisterTaskRequest): Promise<RegisterTaskResponse> {
+    const { dfgetTasks, peers, progress, metrics, clock } = this.#deps
+    const peerId = parsePeerId(request.peerId, 'body.peerId')
+    const cid = parseClientId(request.cid, 'body.cid')
+    const url = parseSourceUrl(request.url)
+    metrics.registrations.inc()
+    if (!peers.isLive(peerId)) throw new DfError('DF_ERR_PEER_NOT_FOUND', `no peer ${peerId}: register the peer first`, { details: { peerId } })
+    const taskId = computeTaskId({ url, filter: request.filter, md5: request.md5, identifier: request.identifier, digest: request.digest, range: rangeHeaderOf(request.headers) })
+    const previous = dfgetTasks.get(taskId, cid)
+    if (previous === undefined) dfgetTasks.register(taskId, cid, peerId) // throws DF_ERR_TASK_CONFLICT early, before any source I/O
+    let task = this.#tasks.get(taskId)
+    if (task === undefined) {
+      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now() }
+      this.#tasks.set(taskId, task)
+    }
+    task.lastAccessMs = clock.now()
+    try {
+      await this.#prepare(task)
+    } catch (err) {
+      if (previous === undefined) dfgetTasks.remove(taskId, cid)
+      throw err
+    }
+    const geometry = task.geometry
+    if (this.#tasks.get(taskId) !== task || geometry === undefined || progress.getTask(taskId) === undefined) {
+      dfgetTasks.remove(taskId, cid)
+      throw new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} was removed during registration`, { details: { taskId } })
+    }
+    dfgetTasks.register(taskId, cid, peerId)
+    progress.addClient(taskId, cid, peerId, { heldPieces: request.heldPieces, windowPieces: request.windowPieces })
+    if (progress.getTask(taskId)?.getClient(cid)?.done.isFull === true) dfgetTasks.finish(taskId, cid)
+    this.#log.info({ taskId, cid, peerId, url: redactUrl(url), fileLengthBytes: geometry.fileLengthBytes }, 'task registered')
+    return { taskId, ...geometry, cdnStatus: cdnStatusOf(task.state), dataUrl: this.#deps.dataUrlOf(taskId) }
+  }
+
+  getTask (taskId: TaskId): TaskView | undefined {
+    return this.#tasks.get(taskId)
+  }
+
+  /** Notes that the task was used now (GC expires idle tasks). */
+  touch (taskId: TaskId): void {
+    const task = this.#tasks.get(taskId)
+    if (task !== undefined) task.lastAccessMs = this.#deps.clock.now()
+  }
+
+  /** @throws DF_ERR_TASK_NOT_FOUND */
+  describe (taskId: TaskId): TaskInfo {
+    return this.#info(this.#mustGet(taskId))
+  }
+
+  list (): TaskInfo[] {
+    return [...this.#tasks.values()].map((task) => this.#info(task))
+  }
+
+  /** A cid leaves the task: its download, holdings and hand-outs go. @throws DF_ERR_TASK_NOT_FOUND, DF_ERR_TASK_CLIENT_NOT_FOUND */
+  removeClient (taskId: TaskId, cid: ClientId): void {
+    this.#mustGet(taskId)
+    if (!this.#deps.dfgetTasks.remove(taskId, cid)) throw new DfError('DF_ERR_TASK_CLIENT_NOT_FOUND', `no cid ${cid} in task ${taskId}`, { details: { taskId, cid } })
+    this.#deps.progress.removeClient(taskId, cid)
+    this.touch(taskId)
+    this.#log.info({ taskId, cid }, 'client left the task')
+  }
+
+  /** Removes a task from memory: its downloads, progress and any running CDN fetch. @throws DF_ERR_TASK_NOT_FOUND */
+  removeTask (taskId: TaskId): void {
+    this.#mustGet(taskId)
+    this.#forget(taskId)
+    this.#deps.cdn.abortTask(taskId)
+    this.#log.info({ taskId }, 'task removed')
+  }
+
+  /**
+   * Removes from memory every task that nobody is using (no running cid, no long-poll, no
+   * CDN fetch) and that was idle for more than `expireMs`; returns them with their last
+   * access time.
+   */
+  collectIdle (expireMs: number): { taskId: TaskId, lastAccessMs: number }[] {
+    const now = this.#deps.clock.now()
+    const collected: { taskId: TaskId, lastAccessMs: number }[] = []
+    for (const task of [...this.#tasks.values()]) {
+      if (now - task.lastAccessMs <= expireMs) continue
+      if (this.#deps.dfgetTasks.countRunning(task.taskId) > 0 || this.#deps.cdn.isBusy(task.taskId) || this.#deps.events.countWaiters(task.taskId) > 0) continue
+      this.#forget(task.taskId)
+      collected.push({ taskId: task.taskId, lastAccessMs: task.lastAccessMs })
+    }
+    return collected
+  }
+
+  /** True when the task is in memory or its CDN fetch is running (GC must keep its files). */
+  isInUse (taskId: TaskId): boolean {
+    return this.#tasks.has(taskId) || this.#deps.cdn.isBusy(taskId)
+  }
+
+  /** Brings the task to running or success, (re)starting the CDN fetch when needed. */
+  async #prepare (task: TaskRecord): Promise<void> {
+    if (task.state === 'running' || task.state === 'success') return
+    if (task.state === 'failed') {
+      this.#deps.progress.removeTask(task.taskId)
+      task.failure = undefined
+      task.geometry = undefined
+      this.#apply(task, 'restart')
+    }
+    let geometry
+    try {
+      geometry = await this.#deps.cdn.prepareTask({ taskId: task.taskId, url: task.url, headers: task.headers })
+    } catch (err) {
+      if (this.#isCurrent(task) && task.state === 'pending') this.#fail(task, err)
+      throw err
+    }
+    if (!this.#isCurrent(task) || task.state !== 'pending') {
+      if (task.state === 'failed' && task.failure !== undefined) throw task.failure
+      return
+    }
+    task.geometry = { fileLengthBytes: geometry.fileLengthBytes, pieceSizeBytes: geometry.pieceSizeBytes, pieceCount: geometry.pieceCount }
+    this.#apply(task, 'lengthKnown')
+    geometry.completion.then(
+      () => { if (this.#isCurrent(task) && task.state === 'running') this.#apply(task, 'cached') },
+      (err: unknown) => { if (this.#isCurrent(task) && task.state === 'running') this.#fail(task, err) },
+    )
+  }
+
+  #fail (task: TaskRecord, cause: unknown): void {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    const code = cause instanceof DfError ? cause.code : 'DF_ERR_INTERNAL'
+    task.failure = new DfError('DF_ERR_TASK_FAILED', reason, { cause, details: { taskId: task.taskId, cause: code } })
+    this.#apply(task, 'fail')
+    this.#deps.dfgetTasks.failTask(task.taskId)
+    this.#deps.events.notify(task.taskId)
+    this.#log.warn({ taskId: task.taskId, url: redactUrl(task.url), err: cause }, 'task failed')
+  }
+
+  #apply (task: TaskRecord, event: TaskEvent): void {
+    task.state = nextTaskState(task.state, event)
+  }
+
+  #isCurrent (task: TaskRecord): boolean {
+    return this.#tasks.get(task.taskId) === task
+  }
+
+  #forget (taskId: TaskId): void {
+    this.#tasks.delete(taskId)
+    this.#deps.dfgetTasks.removeTask(taskId)
+    this.#deps.progress.removeTask(taskId)
+  }
+
+  #mustGet (taskId: TaskId): TaskRecord {
+    const task = this.#tasks.get(taskId)
+    if (task === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
+    return task
+  }
+
+  #info (task: TaskRecord): TaskInfo {
+    const progress = this.#deps.progress.getTask(task.taskId)
+    return {
+      taskId: task.taskId,
+      url: redactUrl(task.url),
+      fileLengthBytes: task.geometry?.fileLengthBytes ?? 0,
+      pieceSizeBytes: task.geometry?.pieceSizeBytes ?? 1,
+      pieceCount: task.geometry?.pieceCount ?? 0,
+      cdnStatus: cdnStatusOf(task.state),
+      cachedPieces: progress?.cachedCount ?? 0,
+      createdAt: new Date(task.createdAtMs).toISOString(),
+      clients: this.#deps.dfgetTasks.listOfTask(task.taskId).map((record) => ({
+        cid: record.cid,
+        peerId: record.peerId,
+        status: record.status,
+        donePieces: progress?.getClient(record.cid)?.done.count ?? 0,
+        bytesFromSupernode: record.bytesFromSupernode,
+        bytesFromPeers: record.bytesFromPeers,
+      })),
+    }
+  }
+}
+
+/** The URL, if it is an absolute http(s) URL. @throws DF_ERR_ARG_INVALID naming body.url */
+function parseSourceUrl (value: string): string {
+  let parsed: URL
+  try { parsed = new URL(value) } catch { throw invalidArgument('body.url', 'is not a valid URL') }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidArgument('body.url', 'must be an http or https URL')
+  return value
+}
+
+function rangeHeaderOf (headers: Readonly<Record<string, string>> | undefined): string | undefined {
+  for (const [name, value] of Object.entries(headers ?? {})) if (name.toLowerCase() === 'range') return value
+  return undefined
+}
