@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: loopback benchmarks (`npm run bench -- swarm …` runs the multi-host lab,
- * scripts/bench-swarm.ts), as ratios against baselines measured in the same run
+ * scripts/bench-swarm.ts; `npm run bench -- control-plane` the supernode load test,
+ * scripts/bench-control-plane.ts), as ratios against baselines measured in the same run
  * (machines are shared and noisy: medians of several rounds, files in /dev/shm).
  *
  *   single   one dfget through a warm supernode vs curl of the same file from the same
@@ -25,6 +26,11 @@ import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 if (process.argv[2] === 'swarm') {
   const { runSwarmBench } = await import('./bench-swarm.js')
   process.exitCode = await runSwarmBench(process.argv.slice(3))
+  process.exit()
+}
+if (process.argv[2] === 'control-plane') {
+  const { runControlPlaneBench } = await import('./bench-control-plane.js')
+  process.exitCode = await runControlPlaneBench(process.argv.slice(3))
   process.exit()
 }
 

@@ -1,0 +1,210 @@
+/**
+ * Lab: the emulated hosts of one swarm benchmark, and every process started in them. It
+ * wraps bench/lab/netlab.sh (namespaces `<prefix>-hI` on a bridge in `<prefix>-sw`,
+ * addresses in 198.18.0.0/15, tc shaping) and owns teardown: `close()` stops the children it
+ * spawned (by PID), then netlab.sh kills whatever else runs inside its own namespaces (the
+ * detached dfget peer servers) and deletes them. The prefix is `dfb<pid>`, so a lab never
+ * touches another run's namespaces; `removeStaleLabs()` deletes those of runs whose process
+ * is gone (a run killed with SIGKILL could not clean up after itself).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+
+const ROOT = new URL('../../..', import.meta.url).pathname
+export const NETLAB_SCRIPT = join(ROOT, 'bench/lab/netlab.sh')
+
+/** The result of a command run to completion. */
+export interface CommandResult {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a command in the root namespace and collects its output. */
+export async function runCommand (command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const exitCode = await new Promise<number>((resolve) => {
+    child.once('error', (err) => { stderr += err.message; resolve(127) })
+    child.once('close', (code) => { resolve(code ?? 1) })
+  })
+  return { exitCode, stdout, stderr }
+}
+
+/** Options of a lab. */
+export interface LabOptions {
+  /** Number of hosts (namespaces). */
+  readonly hosts: number
+  /** Upload limit of every host, in tc units ("100mbit"). */
+  readonly upRate: string
+  /** Download limit of every host, or "none". */
+  readonly downRate: string
+  /** netlab.sh shaper: htb (default), htb1, tbf. */
+  readonly shaper: string
+}
+
+/** One process started inside a lab host. */
+export interface LabProcess {
+  readonly child: ChildProcess
+  /** Resolves with the exit code (signals count as 1) and the time of exit (performance.now()). */
+  readonly exited: Promise<{ exitCode: number, atMs: number }>
+  /** The last 64 KiB of stdout and stderr. */
+  output(): { stdout: string, stderr: string }
+}
+
+export class Lab {
+  readonly prefix: string
+  readonly options: LabOptions
+  readonly #children = new Set<ChildProcess>()
+  #isUp = false
+
+  constructor (options: LabOptions, prefix = `dfb${process.pid}`) {
+    this.options = options
+    this.prefix = prefix
+  }
+
+  /** Host `i`'s address (1-based), as netlab.sh computes it: 198.18.0.1 … */
+  ip (i: number): string {
+    return `198.18.${Math.floor((i - 1) / 250)}.${((i - 1) % 250) + 1}`
+  }
+
+  namespace (i: number): string {
+    return `${this.prefix}-h${i}`
+  }
+
+  /** Creates the namespaces, the bridge and the shapers. @throws when netlab.sh fails */
+  async start (): Promise<void> {
+    this.#isUp = true // from here on close() must run netlab.sh down, even if "up" fails half-way
+    const { hosts, upRate, downRate, shaper } = this.options
+    const result = await this.#netlab(['up', String(hosts), upRate, downRate, shaper])
+    if (result.exitCode !== 0) throw new Error(`netlab.sh up failed: ${result.stderr.trim() || result.stdout.trim()}`)
+  }
+
+  /**
+   * Starts `command` inside host `i` (`ip netns exec` execs it, so the child's PID is the
+   * command's own). The child is tracked and stopped by `close()`.
+   */
+  spawn (i: number, command: string, args: readonly string[], options: { cwd?: string } = {}): LabProcess {
+    const child = spawn('ip', ['netns', 'exec', this.namespace(i), command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    })
+    this.#children.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (chunk: Buffer) => { stdout = (stdout + chunk.toString()).slice(-65_536) })
+    child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-65_536) })
+    const exited = new Promise<{ exitCode: number, atMs: number }>((resolve) => {
+      child.once('error', (err) => { stderr += err.message; resolve({ exitCode: 127, atMs: performance.now() }) })
+      child.once('exit', (code) => {
+        this.#children.delete(child)
+        resolve({ exitCode: code ?? 1, atMs: performance.now() })
+      })
+    })
+    return { child, exited, output: () => ({ stdout, stderr }) }
+  }
+
+  /** Runs `command` inside host `i` to completion. */
+  async run (i: number, command: string, args: readonly string[]): Promise<CommandResult> {
+    const proc = this.spawn(i, command, args)
+    const { exitCode } = await proc.exited
+    // 'exit' may come before the pipes are drained; wait for them to close.
+    await Promise.all([proc.child.stdout, proc.child.stderr].map(async (s) => {
+      if (s !== null && !s.readableEnded && !s.destroyed) await new Promise((resolve) => s.once('close', resolve))
+    }))
+    return { exitCode, ...proc.output() }
+  }
+
+  /** Waits for a line matching `pattern` on the stdout of a started process. */
+  async waitForLine (proc: LabProcess, pattern: RegExp, timeoutMs: number, what: string): Promise<RegExpExecArray> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const match = pattern.exec(proc.output().stdout)
+      if (match !== null) return match
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+        throw new Error(`${what} exited before it was ready: ${proc.output().stderr.trim().slice(-2000)}`)
+      }
+      if (performance.now() > deadline) throw new Error(`${what} was not ready within ${timeoutMs} ms: ${proc.output().stderr.trim().slice(-2000)}`)
+      await sleep(50)
+    }
+  }
+
+  /** Bytes sent by host `i`'s eth0 so far (its upload on the wire, headers included). */
+  async fetchTxBytes (i: number): Promise<number> {
+    const result = await runCommand('ip', ['-n', this.namespace(i), '-s', '-j', 'link', 'show', 'dev', 'eth0'])
+    try {
+      // `ip -j` prints an array of links; stats64.tx.bytes is the counter (checked by hand).
+      const links = JSON.parse(result.stdout) as { stats64?: { tx?: { bytes?: number } } }[]
+      return links[0]?.stats64?.tx?.bytes ?? Number.NaN
+    } catch {
+      return Number.NaN
+    }
+  }
+
+  /** Stops one tracked child: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop (proc: LabProcess, graceMs = 2_000): Promise<void> {
+    const { child } = proc
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, graceMs)
+    await proc.exited
+    clearTimeout(timer)
+  }
+
+  /**
+   * Tears everything down: the children this lab spawned (by PID), then every process left
+   * in its namespaces and the namespaces themselves. Safe to call twice and after a failed
+   * start.
+   */
+  async close (): Promise<void> {
+    for (const child of this.#children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    }
+    const deadline = performance.now() + 2_000
+    while (this.#children.size > 0 && performance.now() < deadline) await sleep(50)
+    for (const child of this.#children) child.kill('SIGKILL')
+    if (!this.#isUp) return
+    const result = await this.#netlab(['down'])
+    if (result.exitCode !== 0) throw new Error(`netlab.sh down failed: ${result.stderr.trim()}`)
+    this.#isUp = false
+  }
+
+  async #netlab (args: readonly string[]): Promise<CommandResult> {
+    return await runCommand('bash', [NETLAB_SCRIPT, ...args], { ...process.env, NL_PREFIX: this.prefix })
+  }
+}
+
+/** Lists the namespaces of this benchmark's labs: `dfb<pid>-hI` and `dfb<pid>-sw`. */
+export async function listLabNamespaces (): Promise<string[]> {
+  const result = await runCommand('ip', ['netns', 'list'])
+  return result.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => /^dfb\d+-(h\d+|sw)$/.test(name))
+}
+
+/** Deletes the labs of earlier runs whose process no longer exists. Returns their prefixes. */
+export async function removeStaleLabs (): Promise<string[]> {
+  const prefixes = new Set((await listLabNamespaces()).map((name) => name.slice(0, name.indexOf('-'))))
+  const removed: string[] = []
+  for (const prefix of prefixes) {
+    const pid = Number(prefix.slice(3))
+    if (pid === process.pid || isAlive(pid)) continue
+    await runCommand('bash', [NETLAB_SCRIPT, 'down'], { ...process.env, NL_PREFIX: prefix })
+    removed.push(prefix)
+  }
+  return removed
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}

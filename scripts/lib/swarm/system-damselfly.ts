@@ -1,0 +1,87 @@
+/**
+ * The system under test: a cold supernode (empty --home-dir) on host 2, and one dfget per
+ * peer host, all started together. Each dfget starts its host's detached peer server (in
+ * the host's namespace), which serves pieces to the others; those are stopped by PID from
+ * each home's peer-server.json after the run (and by the lab's teardown in any case).
+ * Completion is dfget's exit; where the bytes came from is read from each dfget's summary
+ * line and from the supernode's metrics.
+ */
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BIN, metricValue, parseSummary, stopPeerServer } from '../../../test/harness/processes.js'
+import { checkOutput, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
+
+const API_PORT = 8002
+const DOWNLOAD_PORT = 8001
+
+export async function runDamselfly (context: SwarmContext): Promise<SystemResult> {
+  const { lab } = context
+  const supernodeIp = lab.ip(context.supernodeHost)
+  const dir = join(context.workDir, 'damselfly')
+  const supernodeHome = join(dir, 'supernode')
+  await mkdir(supernodeHome, { recursive: true })
+  await resetOriginStats(context)
+  const supernode = lab.spawn(context.supernodeHost, BIN('supernode'), [
+    '--port', String(API_PORT), '--download-port', String(DOWNLOAD_PORT),
+    '--listen', supernodeIp, '--advertise-ip', supernodeIp, '--home-dir', supernodeHome,
+  ])
+  const homes = context.peerHosts.map((i) => join(dir, `home-h${i}`))
+  try {
+    const ready = await lab.waitForLine(supernode, /supernode ready api=(\S+) download=(\S+)/, 30_000, 'supernode')
+    const apiUrl = ready[1] ?? ''
+    const node = new URL(apiUrl).host
+    const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
+    const wireBefore = await fetchWireBytes(context)
+    const startMs = performance.now()
+    const procs = context.peerHosts.map((i, k) => lab.spawn(i, BIN('dfget'), [
+      '-u', context.originUrl, '-o', outputs[k] ?? '', '-n', node, '--home', homes[k] ?? '', '--ip', lab.ip(i),
+    ]))
+    const exits = await waitForAll(lab, procs, startMs, context.timeoutMs)
+    const wireTxBytes = diffWireBytes(await fetchWireBytes(context), wireBefore)
+    const originReadBytes = await fetchOriginBytesSent(context)
+    const metrics = await lab.run(context.supernodeHost, 'curl', ['-sS', '-f', `${apiUrl}/metrics`])
+    const metricsText = metrics.exitCode === 0 ? metrics.stdout : ''
+
+    const peers: PeerOutcome[] = []
+    for (const [k, i] of context.peerHosts.entries()) {
+      const exit = exits[k]
+      const stderr = procs[k]?.output().stderr ?? ''
+      let error: string | undefined
+      if (exit === null || exit === undefined) error = `timed out after ${context.timeoutMs} ms`
+      else if (exit.exitCode !== 0) error = `dfget exited with ${exit.exitCode}: ${stderr.trim().slice(-1000)}`
+      else error = await checkOutput(outputs[k] ?? '', context.fileSha256)
+      const summary = parseSummary(stderr)
+      peers.push({
+        host: i,
+        ip: lab.ip(i),
+        completionMs: error === undefined ? (exit?.elapsedMs ?? null) : null,
+        ...(error === undefined ? {} : { error }),
+        ...(summary === undefined ? {} : { bytesFromSource: summary.source, bytesFromSupernode: summary.supernode, bytesFromPeers: summary.peers }),
+      })
+      await rm(outputs[k] ?? '', { force: true })
+    }
+
+    const fromSummaries = (key: 'bytesFromSupernode' | 'bytesFromPeers' | 'bytesFromSource'): number => peers.reduce((sum, p) => sum + (p[key] ?? 0), 0)
+    const supernodeMetric = metricValue(metricsText, 'dragonfly_supernode_pieces_downloaded_size_bytes_total')
+    const cdnMetric = metricValue(metricsText, 'dragonfly_supernode_cdn_download_size_bytes_total')
+    const hasMetric = metricsText.includes('dragonfly_supernode_pieces_downloaded_size_bytes_total')
+    const notes = [
+      `supernode metrics: cdn_download_size_bytes_total ${cdnMetric}, pieces_downloaded_size_bytes_total ${supernodeMetric}`,
+      `dfget summaries: from source ${fromSummaries('bytesFromSource')}, supernode ${fromSummaries('bytesFromSupernode')}, peers ${fromSummaries('bytesFromPeers')} bytes`,
+    ]
+    return {
+      system: 'damselfly',
+      peers,
+      originReadBytes,
+      supernodeServedBytes: hasMetric ? supernodeMetric : fromSummaries('bytesFromSupernode'),
+      peersServedBytes: fromSummaries('bytesFromPeers'),
+      servedBytesSource: hasMetric ? 'supernode: its metric pieces_downloaded_size_bytes_total; peers: dfget summaries' : 'dfget summaries',
+      wireTxBytes,
+      notes,
+    }
+  } finally {
+    for (const home of homes) await stopPeerServer(home)
+    await lab.stop(supernode, 5_000)
+    await rm(dir, { recursive: true, force: true })
+  }
+}
