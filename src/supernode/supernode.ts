@@ -54,6 +54,7 @@ export interface SupernodeAddresses {
 export class Supernode {
   readonly config: SupernodeConfig
   readonly #log: Logger
+  readonly #rootLog: Logger
   readonly #clock: Clock
   readonly #metrics: SupernodeMetrics
   readonly #events: TaskEvents
@@ -74,10 +75,11 @@ export class Supernode {
   constructor (deps: SupernodeDeps, options: SupernodeOptions = {}) {
     const config = resolveSupernodeConfig(options)
     this.config = config
+    this.#rootLog = deps.logger
     this.#log = deps.logger.child({ component: 'supernode' })
     const clock = deps.clock ?? systemClock
     this.#clock = clock
-    const logger = this.#log
+    const logger = deps.logger
     const random = deps.random ?? (config.randomSeed === undefined ? createRandom() : createSeededRandom(config.randomSeed))
     this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count })
     this.#events = new TaskEvents({ clock })
@@ -162,7 +164,7 @@ export class Supernode {
   }
 
   async #createServer (role: 'api' | 'data'): Promise<FastifyInstance> {
-    const app = createHttpServer({ logger: this.#log.child({ component: `http-${role}` }) })
+    const app = createHttpServer({ logger: this.#rootLog.child({ component: `http-${role}` }) })
     this.#servers.push(app)
     if (role === 'api') {
       await app.register(fastifySwagger, {

@@ -62,3 +62,27 @@ export async function startTestSupernode (t?: Pick<TestContext, 'after'>, option
   t?.after(async () => { await handle.close() })
   return handle
 }
+
+/** Polls the task until the CDN holds the whole file (or failed); fails after `timeoutMs`. */
+export async function waitForCdn (client: SupernodeClient, taskId: string, timeoutMs = 10_000): Promise<'success' | 'failed'> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const info = await client.getTask(taskId)
+    if (info.cdnStatus !== 'running') return info.cdnStatus
+    if (Date.now() > deadline) throw new Error(`CDN of ${taskId} still running after ${timeoutMs} ms (${info.cachedPieces}/${info.pieceCount} pieces)`)
+    await new Promise<void>((resolve) => { setTimeout(resolve, 5) })
+  }
+}
+
+/** Reads one metric's value (first sample matching `labels`) from Prometheus text; 0 when absent. */
+export function metricValue (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number {
+  let total: number | undefined
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue
+    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line)
+    if (match?.[1] !== name) continue
+    const labelText = match[2] ?? ''
+    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) total = (total ?? 0) + Number(match[3])
+  }
+  return total ?? 0
+}

@@ -21,7 +21,7 @@ import type { SupernodeMetrics } from '../metrics.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { CacheMeta, CacheStore } from './cache-store.js'
 import { downloadRanged, downloadStream, hashCachedFile } from './source-download.js'
-import { isSameVersion, type SourceFetcher, type SourceValidators } from './source-fetcher.js'
+import { discardBody, isSameVersion, type SourceFetcher, type SourceValidators } from './source-fetcher.js'
 
 /** What the CDN needs to fetch a task. */
 export interface CdnTaskSpec {
@@ -129,7 +129,7 @@ export class CdnManager {
         (probe.kind === 'ranged' && isSameVersion(cachedValidators, probe.validators) && probe.lengthBytes === cached.fileLengthBytes) ||
         (probe.kind === 'whole' && isSameVersion(cachedValidators, probe.read.validators))
       if (isCurrent) {
-        if (probe.kind === 'whole') probe.read.body.destroy()
+        if (probe.kind === 'whole') discardBody(probe.read.body)
         return await this.#reuse(spec, cached)
       }
       log.info({ url: redactUrl(spec.url) }, 'source changed since it was cached; fetching again')
@@ -164,7 +164,7 @@ export class CdnManager {
       file = await store.createDataFile(spec.taskId, fileLengthBytes)
       await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, [], false))
     } catch (err) {
-      whole?.body.destroy()
+      if (whole !== undefined) discardBody(whole.body)
       await file?.close()
       throw err
     }
@@ -183,7 +183,7 @@ export class CdnManager {
         await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, digests, true))
         this.#log.info({ taskId: spec.taskId, fileLengthBytes, durationMs: this.#deps.clock.now() - startedMs, mode: whole === undefined ? 'ranged' : 'stream' }, 'CDN cached the file')
       } catch (err) {
-        whole?.body.destroy()
+        if (whole !== undefined) discardBody(whole.body)
         await store.remove(spec.taskId).catch(() => undefined)
         throw err
       } finally {
@@ -200,7 +200,7 @@ export class CdnManager {
   /** No length from the source: cache the whole stream first, then cut and hash it. */
   async #downloadUnknownLength (spec: CdnTaskSpec, whole: Parameters<typeof downloadStream>[1]): Promise<CdnTaskGeometry> {
     const { store, progress } = this.#deps
-    const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { whole.body.destroy(); throw err })
+    const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { discardBody(whole.body); throw err })
     try {
       const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
       const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId), { attempts: this.#options.attempts, signal: this.#closing.signal })

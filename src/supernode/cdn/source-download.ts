@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { DfError, isCode } from '../../protocol/errors.js'
 import { createPieceHasher, finishPieceDigest, type PieceDigest } from '../../protocol/piece-digest.js'
 import { pieceCount, rangeOfPiece } from '../../protocol/piece-range.js'
-import { isSameVersion, type SourceFetcher, type SourceRead, type SourceValidators } from './source-fetcher.js'
+import { discardBody, isSameVersion, type SourceFetcher, type SourceRead, type SourceValidators } from './source-fetcher.js'
 
 /** What is downloaded, and where to. */
 export interface DownloadTarget {
@@ -76,7 +76,7 @@ async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { 
     try {
       const read = await deps.fetcher.openRange(target.url, target.headers, offset, range.end, options.signal)
       if (read.status !== 206) {
-        read.body.destroy()
+        discardBody(read.body)
         throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source stopped serving ranges', { details: { status: read.status } })
       }
       checkVersion(target.validators, read)
@@ -149,7 +149,7 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
       if (offset >= lengthBytes) return { lengthBytes, digests }
       lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended at byte ${offset} of ${lengthBytes}`)
     } catch (err) {
-      read?.body.destroy()
+      if (read !== undefined) discardBody(read.body)
       if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
       // Without a known length there is no way to tell a resumed stream from a changed one.
       if (lengthBytes === undefined) throw asSourceError(err)
@@ -183,7 +183,7 @@ export async function hashCachedFile (file: FileHandle, lengthBytes: number, pie
 function checkVersion (expected: SourceValidators, read: SourceRead): void {
   const hasValidators = read.validators.etag !== null || read.validators.lastModified !== null
   if (hasValidators && (expected.etag !== null || expected.lastModified !== null) && !isSameVersion(expected, read.validators)) {
-    read.body.destroy()
+    discardBody(read.body)
     throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source file changed during the download')
   }
 }

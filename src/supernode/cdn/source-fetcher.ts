@@ -70,12 +70,12 @@ export class SourceFetcher {
     if (validators?.lastModified != null) conditional['if-modified-since'] = validators.lastModified
     const response = await this.#send(url, { ...sourceHeaders(headers), ...conditional, range: 'bytes=0-0' }, signal)
     if (response.status === 304) {
-      response.body.destroy()
+      discardBody(response.body)
       return { kind: 'not-modified' }
     }
     if (response.status === 416) {
       const total = /^bytes \*\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''))
-      response.body.destroy()
+      discardBody(response.body)
       if (total?.[1] === undefined) throw statusError(416)
       return { kind: 'ranged', lengthBytes: Number(total[1]), validators: validatorsOf(response.headers) }
     }
@@ -99,13 +99,13 @@ export class SourceFetcher {
     if (response.status === 206) {
       const read = this.#toRead(response, startBytes)
       if (read.startBytes !== startBytes) {
-        read.body.destroy()
+        discardBody(read.body)
         throw new DfError('DF_ERR_SOURCE_STATUS', `source answered a different range than ${range}`, { details: { status: 206 } })
       }
       return read
     }
     if (response.status === 200) return this.#toRead(response, 0)
-    response.body.destroy()
+    discardBody(response.body)
     throw statusError(response.status)
   }
 
@@ -130,10 +130,10 @@ export class SourceFetcher {
       if (!REDIRECT_STATUSES.has(response.status) || typeof location !== 'string') {
         if (response.status >= 200 && response.status < 300) return response
         if (response.status === 304 || response.status === 416) return response
-        response.body.destroy()
+        discardBody(response.body)
         throw statusError(response.status)
       }
-      response.body.destroy()
+      discardBody(response.body)
       if (redirects >= MAX_REDIRECTS) throw new DfError('DF_ERR_SOURCE_STATUS', `source redirected more than ${MAX_REDIRECTS} times`, { details: { status: response.status } })
       const next = new URL(location, current)
       if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new DfError('DF_ERR_SOURCE_FORBIDDEN', `source redirected to a ${next.protocol} URL`)
@@ -156,6 +156,15 @@ export class SourceFetcher {
   async #drain (body: Readable): Promise<void> {
     for await (const chunk of body) this.#onBytesRead((chunk as Buffer).length)
   }
+}
+
+/**
+ * Drops a response body we will not read. undici emits an abort error on a destroyed body;
+ * without a listener that would be an uncaught exception, so one is attached first.
+ */
+export function discardBody (body: Readable): void {
+  body.on('error', () => undefined)
+  body.destroy()
 }
 
 function statusError (status: number): DfError {

@@ -1,0 +1,168 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createTestData, startOrigin, type Origin } from '../../../test/harness/origin.js'
+import { metricValue, startTestSupernode, waitForCdn } from '../../../test/harness/supernode.js'
+import { createTmpDir } from '../../../test/harness/tmp-dir.js'
+import { isCode } from '../../protocol/errors.js'
+import { computePieceDigest } from '../../protocol/piece-digest.js'
+import { computePieceSizeBytes, pieceCount, rangeOfPiece } from '../../protocol/piece-range.js'
+import type { SupernodeClient } from '../client.js'
+
+const MiB = 1024 * 1024
+
+function expectedDigests (data: Buffer): string[] {
+  const size = computePieceSizeBytes(data.length)
+  return Array.from({ length: pieceCount(data.length, size) }, (_, pieceNum) => {
+    const range = rangeOfPiece(pieceNum, size, data.length)
+    return computePieceDigest(data.subarray(range.start, range.end + 1))
+  })
+}
+
+async function cachedDigests (homeDir: string, taskId: string): Promise<{ digests: string[], data: Buffer }> {
+  const dir = join(homeDir, 'cdn', taskId.slice(0, 3))
+  const meta = JSON.parse(await readFile(join(dir, `${taskId}.meta.json`), 'utf8')) as { pieceDigests: string[], complete: boolean }
+  assert.equal(meta.complete, true)
+  return { digests: meta.pieceDigests, data: await readFile(join(dir, `${taskId}.data`)) }
+}
+
+async function register (client: SupernodeClient, origin: Origin, path: string, cid = 'cid-1'): Promise<Awaited<ReturnType<SupernodeClient['registerTask']>>> {
+  await client.registerPeer({ peerId: 'peer-1', ip: '127.0.0.1', port: 40001 })
+  return await client.registerTask({ peerId: 'peer-1', cid, url: origin.url(path) })
+}
+
+test('a ranged source is fetched in parallel pieces with correct digests and read once', async (t) => {
+  const data = createTestData(5 * MiB + 123, 3)
+  const origin = await startOrigin({ files: { '/r.bin': { data } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/r.bin')
+  assert.equal(task.fileLengthBytes, data.length)
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  const cached = await cachedDigests(sn.homeDir, task.taskId)
+  assert.deepEqual(cached.digests, expectedDigests(data))
+  assert.ok(cached.data.equals(data))
+  const ranges = origin.stats('/r.bin').ranges
+  assert.equal(ranges[0], 'bytes=0-0')
+  assert.ok(ranges.includes(`bytes=${MiB}-${2 * MiB - 1}`), 'pieces are fetched with their own ranges')
+  assert.ok(origin.readRatio('/r.bin') <= 1.05)
+  const metrics = await sn.client.fetchMetricsText()
+  assert.equal(metricValue(metrics, 'dragonfly_supernode_cdn_download_size_bytes_total'), data.length + 1)
+})
+
+test('a source that ignores Range is cut into pieces from one stream with the same digests', async (t) => {
+  const data = createTestData(3 * MiB + 7, 4)
+  const origin = await startOrigin({ files: { '/s.bin': { data, faults: { ignoreRange: true } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/s.bin')
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  assert.deepEqual((await cachedDigests(sn.homeDir, task.taskId)).digests, expectedDigests(data))
+  assert.equal(origin.stats('/s.bin').requests, 1)
+  assert.ok(origin.readRatio('/s.bin') <= 1.05)
+})
+
+test('a source without a length is cached whole before the registration answers', async (t) => {
+  const data = createTestData(2 * MiB + 5, 5)
+  const origin = await startOrigin({ files: { '/c.bin': { data, faults: { ignoreRange: true, chunked: true } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/c.bin')
+  assert.equal(task.fileLengthBytes, data.length)
+  assert.equal(task.pieceCount, 3)
+  assert.deepEqual((await cachedDigests(sn.homeDir, task.taskId)).digests, expectedDigests(data))
+})
+
+test('a dropped connection is resumed and the piece digests stay right', async (t) => {
+  const data = createTestData(4 * MiB, 6)
+  const origin = await startOrigin({ files: { '/d.bin': { data, faults: { dropAfterBytes: 300 * 1024, dropFirst: 3 } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/d.bin')
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  assert.deepEqual((await cachedDigests(sn.homeDir, task.taskId)).digests, expectedDigests(data))
+  assert.ok(origin.readRatio('/d.bin') <= 1.05, `read ratio ${origin.readRatio('/d.bin')}`)
+})
+
+test('a source answering 404 fails the registration with DF_ERR_SOURCE_STATUS naming the status', async (t) => {
+  const origin = await startOrigin({ files: { '/x.bin': { data: createTestData(1000), faults: { status: 404 } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await assert.rejects(register(sn.client, origin, '/x.bin'), (err: unknown) =>
+    isCode(err, 'DF_ERR_SOURCE_STATUS') && err.details?.status === 404 && err.message.includes('404') && err.remote?.status === 502)
+  await assert.rejects(register(sn.client, origin, '/missing.bin'), (err: unknown) => isCode(err, 'DF_ERR_SOURCE_STATUS'))
+})
+
+test('an unreachable source fails the registration with DF_ERR_SOURCE_UNREACHABLE', async (t) => {
+  const origin = await startOrigin()
+  const url = origin.url('/gone.bin')
+  await origin.close()
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'peer-1', ip: '127.0.0.1', port: 40001 })
+  await assert.rejects(sn.client.registerTask({ peerId: 'peer-1', cid: 'c', url }), (err: unknown) => isCode(err, 'DF_ERR_SOURCE_UNREACHABLE'))
+})
+
+test('a source failing mid-download fails the task and every pull hears DF_ERR_TASK_FAILED', async (t) => {
+  const data = createTestData(8 * MiB, 7)
+  const origin = await startOrigin({ files: { '/f.bin': { data, faults: { throttleBytesPerSec: 8 * MiB } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/f.bin')
+  origin.setFaults('/f.bin', { status: 500 })
+  await assert.rejects(async () => {
+    for (;;) await sn.client.pullPieceTasks(task.taskId, { cid: 'cid-1', max: 64, waitMs: 5_000 })
+  }, (err: unknown) => isCode(err, 'DF_ERR_TASK_FAILED') && err.message.includes('500'))
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'failed')
+  // A new registration retries the source.
+  origin.setFaults('/f.bin', undefined)
+  const again = await register(sn.client, origin, '/f.bin', 'cid-2')
+  assert.equal(again.cdnStatus, 'running')
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+})
+
+test('after a restart the cache is revalidated and reused, and refetched when the file changed', async (t) => {
+  const data = createTestData(3 * MiB, 8)
+  const origin = await startOrigin({ files: { '/v.bin': { data } } })
+  t.after(() => origin.close())
+  const home = await createTmpDir()
+  t.after(() => home.close())
+
+  const first = await startTestSupernode(t, { homeDir: home.path })
+  const task = await register(first.client, origin, '/v.bin')
+  assert.equal(await waitForCdn(first.client, task.taskId), 'success')
+  await first.close()
+
+  origin.resetStats()
+  const second = await startTestSupernode(t, { homeDir: home.path })
+  const reused = await register(second.client, origin, '/v.bin')
+  assert.equal(reused.cdnStatus === 'success' || reused.cdnStatus === 'running', true)
+  assert.equal(origin.stats('/v.bin').bytesSent, 0)
+  assert.equal(metricValue(await second.client.fetchMetricsText(), 'dragonfly_supernode_cdn_cache_hit_total'), 1)
+  const pull = await second.client.pullPieceTasks(task.taskId, { cid: 'cid-1', max: 8 })
+  assert.equal(pull.result, 'pieces')
+  await second.close()
+
+  const changed = createTestData(3 * MiB + 100, 9)
+  origin.setFile('/v.bin', { data: changed })
+  origin.resetStats()
+  const third = await startTestSupernode(t, { homeDir: home.path })
+  const refetched = await register(third.client, origin, '/v.bin')
+  assert.equal(refetched.fileLengthBytes, changed.length)
+  assert.equal(await waitForCdn(third.client, task.taskId), 'success')
+  assert.deepEqual((await cachedDigests(home.path, task.taskId)).digests, expectedDigests(changed))
+  assert.equal(metricValue(await third.client.fetchMetricsText(), 'dragonfly_supernode_cdn_cache_hit_total'), 0)
+})
+
+test('the source gets the registration headers, and the cache metadata keeps no query secrets', async (t) => {
+  const data = createTestData(MiB, 10)
+  const origin = await startOrigin({ files: { '/a.bin': { data, requireAuthorization: 'Bearer s3cret' } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'peer-1', ip: '127.0.0.1', port: 40001 })
+  const task = await sn.client.registerTask({ peerId: 'peer-1', cid: 'c', url: `${origin.url('/a.bin')}?sig=topsecret`, headers: { Authorization: 'Bearer s3cret' } })
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  const meta = await readFile(join(sn.homeDir, 'cdn', task.taskId.slice(0, 3), `${task.taskId}.meta.json`), 'utf8')
+  assert.ok(!meta.includes('topsecret'))
+  assert.ok(!meta.includes('s3cret'))
+})

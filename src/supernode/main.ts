@@ -1,0 +1,102 @@
+/**
+ * The supernode's composition root: flags (and an optional YAML config file, which flags
+ * override) → config → logger → Supernode → signals. When ready it prints exactly one line
+ * to stdout, `supernode ready api=http://IP:PORT download=http://IP:PORT`, which scripts
+ * parse; logs go to stderr as JSON. SIGINT/SIGTERM close it and exit 0; a bad flag or
+ * setting prints one line to stderr and exits 2.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { createLogger } from '../common/log.js'
+import { DfError } from '../protocol/errors.js'
+import { loadConfigFile, optionsFromSettings, type SupernodeOptions } from './config.js'
+import { Supernode } from './supernode.js'
+
+const EXIT_USAGE = 2
+
+function buildProgram (): Command {
+  return new Command('supernode')
+    .description('Damselfly supernode: tracker, scheduler and CDN of a P2P swarm')
+    .addOption(new Option('--port <port>', 'API port (0 picks a free port) [default: 8002]'))
+    .addOption(new Option('--download-port <port>', 'piece-data port; may equal --port [default: 8001]'))
+    .addOption(new Option('--listen <ip>', 'bind address [default: 0.0.0.0]'))
+    .addOption(new Option('--advertise-ip <ip>', 'address peers are told [default: --listen if specific, else the first non-loopback IPv4]'))
+    .addOption(new Option('--home-dir <dir>', 'CDN cache and metadata [default: ~/.damselfly/supernode]'))
+    .addOption(new Option('--config <file>', 'YAML config file (flags override it)'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [default: info]'))
+    .addOption(new Option('--verbose', 'same as --log-level debug'))
+    .addOption(new Option('--max-uploads-per-peer <n>', 'most uploads in flight from one peer [default: 5]'))
+    .addOption(new Option('--supernode-max-uploads <n>', 'most uploads in flight from the supernode per task [default: 8]'))
+    .addOption(new Option('--cdn-concurrency <n>', 'parallel ranged source requests per task [default: 4]'))
+    .addOption(new Option('--piece-timeout <duration>', 'release a hand-out not reported within this [default: 30s]'))
+    .addOption(new Option('--task-expire-time <duration>', 'an unused task leaves memory after this [default: 3m]'))
+    .addOption(new Option('--cache-expire-time <duration>', 'a cache file unused this long is deleted [default: 24h]'))
+    .helpOption('-h, --help', 'show this help')
+    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    .allowExcessArguments(false)
+}
+
+async function main (argv: readonly string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    program.parse(argv, { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0
+      process.stderr.write(`supernode: ${err.message.replace(/^error: /, '').split('\n')[0] ?? ''}\n`)
+      return EXIT_USAGE
+    }
+    throw err
+  }
+  const { config: configPath, verbose, ...flags } = program.opts<Record<string, unknown>>()
+  let options: SupernodeOptions
+  try {
+    const fileOptions = typeof configPath === 'string' ? await loadConfigFile(configPath) : {}
+    options = { ...fileOptions, ...optionsFromSettings(flags) }
+    if (verbose === true && options.logLevel === undefined) options = { ...options, logLevel: 'debug' }
+  } catch (err) {
+    process.stderr.write(`supernode: ${err instanceof Error ? err.message : String(err)}\n`)
+    return EXIT_USAGE
+  }
+  const logger = createLogger({ level: options.logLevel ?? 'info', name: 'supernode' })
+  let supernode: Supernode
+  try {
+    supernode = new Supernode({ logger }, options)
+  } catch (err) {
+    process.stderr.write(`supernode: ${err instanceof Error ? err.message : String(err)}\n`)
+    return EXIT_USAGE
+  }
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    supernode.close().then(() => { logger.flush(); process.exit(0) }, (err: unknown) => {
+      logger.error({ err }, 'close failed')
+      logger.flush()
+      process.exit(1)
+    })
+  }
+  process.once('SIGINT', () => { stop('SIGINT') })
+  process.once('SIGTERM', () => { stop('SIGTERM') })
+  try {
+    const { apiUrl, downloadUrl } = await supernode.start()
+    process.stdout.write(`supernode ready api=${apiUrl} download=${downloadUrl}\n`)
+  } catch (err) {
+    const message = err instanceof DfError || err instanceof Error ? err.message : String(err)
+    logger.fatal({ err }, 'cannot start')
+    process.stderr.write(`supernode: cannot start: ${message}\n`)
+    await supernode.close().catch(() => undefined)
+    logger.flush()
+    return 1
+  }
+  return -1 // keep running until a signal
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exit(code)
+}, (err: unknown) => {
+  process.stderr.write(`supernode: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})
