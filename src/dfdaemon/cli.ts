@@ -1,0 +1,79 @@
+/**
+ * dfdaemon's command line (Dragonfly 1.x flag names, DESIGN.md §8): argument parsing and
+ * help text, nothing else. It never exits the process: help and parse errors come back as
+ * values or DF_ERR_CONFIG_INVALID.
+ */
+import { Command, CommanderError } from 'commander'
+import { DfError } from '../protocol/errors.js'
+
+/** Flags of the proxy, raw. */
+export interface DfdaemonFlags {
+  readonly port?: string
+  readonly listen?: string
+  readonly registry?: string
+  readonly node?: readonly string[]
+  readonly home?: string
+  readonly config?: string
+  readonly verbose?: boolean
+  readonly notbs?: boolean
+}
+
+/** Flags of `dfdaemon gen-ca`, raw. */
+export interface GenCaFlags {
+  readonly cert: string
+  readonly key: string
+  readonly commonName?: string
+  readonly days?: string
+  readonly force?: boolean
+}
+
+/** What the command line asks for. */
+export type DfdaemonCommand =
+  | { readonly kind: 'proxy', readonly flags: DfdaemonFlags }
+  | { readonly kind: 'gen-ca', readonly flags: GenCaFlags }
+  /** Help was printed; exit with this status. */
+  | { readonly kind: 'exit', readonly status: number }
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** Parses argv (without the node and script entries). @throws DF_ERR_CONFIG_INVALID */
+export function parseDfdaemonCommandLine (argv: readonly string[], output: { writeOut: (text: string) => void } = { writeOut: (text) => { process.stderr.write(text) } }): DfdaemonCommand {
+  let command: DfdaemonCommand | undefined
+  const program = new Command('dfdaemon')
+  program
+    .exitOverride()
+    .configureOutput({ writeOut: output.writeOut, writeErr: () => {}, outputError: () => {} })
+    .description('A proxy between a container engine and a registry that sends image-layer downloads through the Damselfly swarm.')
+    .option('--port <port>', 'listen port (0 picks a free one)', '65001')
+    .option('--listen <address>', 'bind address (default 127.0.0.1)')
+    .option('--registry <url>', 'upstream registry of registry-mirror requests (http(s)://host[:port])')
+    .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002)', collect)
+    .option('--home <dir>', 'per-host state shared with dfget (default ~/.damselfly)')
+    .option('--config <file>', 'YAML configuration: proxy rules, hijack hosts, CA (flags override it)')
+    .option('--notbs', 'never fetch a blob from the registry when the swarm cannot deliver it')
+    .option('--verbose', 'debug logging')
+    .action((flags: DfdaemonFlags & { port: string }, cmd: Command) => {
+      // --port has a default; a config file's port wins unless the flag was given.
+      const portGiven = cmd.getOptionValueSource('port') === 'cli'
+      const { port, ...rest } = flags
+      command = { kind: 'proxy', flags: portGiven ? { ...rest, port } : rest }
+    })
+  program.command('gen-ca')
+    .description('write a CA key and certificate for HTTPS interception (hijack_https)')
+    .option('--cert <file>', 'where to write the CA certificate (PEM)', 'ca.crt')
+    .option('--key <file>', 'where to write the CA private key (PEM, mode 0600)', 'ca.key')
+    .option('--common-name <name>', 'the CA\'s common name', 'Damselfly dfdaemon CA')
+    .option('--days <days>', 'validity in days', '3650')
+    .option('--force', 'overwrite existing files')
+    .action((flags: GenCaFlags) => { command = { kind: 'gen-ca', flags } })
+  try {
+    program.parse([...argv], { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { kind: 'exit', status: 0 }
+      throw new DfError('DF_ERR_CONFIG_INVALID', err.message.replace(/^error: /, ''), { details: { field: 'argv' } })
+    }
+    throw err
+  }
+  return command ?? { kind: 'exit', status: 2 }
+}

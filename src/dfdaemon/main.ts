@@ -1,0 +1,92 @@
+/**
+ * dfdaemon's composition root: argv → command → config (file, then flags) → Dfdaemon →
+ * signals. The only place that exits. It prints `dfdaemon ready proxy=<url>` on stdout once
+ * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`).
+ */
+import { constants } from 'node:fs'
+import { access, mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { createLogger, type Logger } from '../common/log.js'
+import { DfError } from '../protocol/errors.js'
+// The composition root is the one module that may use the CLI parser.
+// eslint-disable-next-line no-restricted-imports
+import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from './cli.js'
+import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
+import { generateCertificateAuthority } from './certificate-authority.js'
+import { DfgetFileFetcher } from './dfget-file-fetcher.js'
+import { Dfdaemon } from './dfdaemon.js'
+
+function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
+  const out: Record<string, unknown> = {}
+  if (flags.port !== undefined) {
+    if (!/^\d{1,5}$/.test(flags.port)) throw new DfError('DF_ERR_CONFIG_INVALID', `--port: must be a number from 0 to 65535 (got "${flags.port}")`, { details: { field: 'port' } })
+    out.port = Number(flags.port)
+  }
+  if (flags.listen !== undefined) out.listen = flags.listen
+  if (flags.registry !== undefined) out.registryUrl = flags.registry
+  if (flags.node !== undefined && flags.node.length > 0) out.nodes = flags.node
+  if (flags.home !== undefined) out.homeDir = flags.home
+  if (flags.verbose === true) out.verbose = true
+  if (flags.notbs === true) out.backSource = false
+  return out as DfdaemonOptions // keys set above are DfdaemonOptions keys
+}
+
+async function runProxy (flags: DfdaemonFlags): Promise<void> {
+  const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
+  const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
+  const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
+  const dfdaemon = new Dfdaemon({
+    logger,
+    createFetcher: (metrics) => new DfgetFileFetcher({
+      logger: logger.child({ component: 'dfget' }),
+      onResult: (result) => { metrics.countP2pResult(result) },
+    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource }),
+  }, config)
+  await dfdaemon.start()
+  let stopping = false
+  const stop = (): void => {
+    if (stopping) return
+    stopping = true
+    dfdaemon.close().then(() => { logger.flush(); process.exit(0) }, (err: unknown) => {
+      logger.error({ err }, 'close failed')
+      logger.flush()
+      process.exit(1)
+    })
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, nodes: config.nodes }, 'dfdaemon listening')
+  process.stdout.write(`dfdaemon ready proxy=${dfdaemon.baseUrl}\n`)
+}
+
+async function runGenCa (flags: GenCaFlags): Promise<void> {
+  const days = Number(flags.days ?? '3650')
+  if (!Number.isInteger(days) || days < 1) throw new DfError('DF_ERR_CONFIG_INVALID', `--days: must be a whole number of days (got "${flags.days ?? ''}")`, { details: { field: 'days' } })
+  if (flags.force !== true) {
+    for (const path of [flags.cert, flags.key]) {
+      const exists = await access(path, constants.F_OK).then(() => true, () => false)
+      if (exists) throw new DfError('DF_ERR_CONFIG_INVALID', `${path} exists (use --force to overwrite)`, { details: { field: 'cert' } })
+    }
+  }
+  const ca = generateCertificateAuthority({ validityDays: days, ...(flags.commonName === undefined ? {} : { commonName: flags.commonName }) })
+  for (const path of [flags.cert, flags.key]) await mkdir(dirname(path), { recursive: true })
+  await writeFile(flags.key, ca.keyPem, { mode: 0o600 })
+  await writeFile(flags.cert, ca.certPem, { mode: 0o644 })
+  process.stderr.write(`dfdaemon: wrote CA certificate ${flags.cert} and key ${flags.key}\n`)
+}
+
+async function main (): Promise<void> {
+  const command = parseDfdaemonCommandLine(process.argv.slice(2))
+  switch (command.kind) {
+    case 'exit': process.exit(command.status); break
+    case 'gen-ca': await runGenCa(command.flags); break
+    case 'proxy': await runProxy(command.flags); break
+  }
+}
+
+main().catch((err: unknown) => {
+  const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`dfdaemon: error ${code}: ${message}\n`)
+  process.exit(code === 'DF_ERR_CONFIG_INVALID' ? 2 : 1)
+})

@@ -1,0 +1,226 @@
+/**
+ * Serving one download through the swarm: the GET of a registry blob
+ * (`/v2/<name>/blobs/sha256:<hex>`) or of any file a rule routes to the swarm.
+ *
+ * For a blob, a HEAD to the registry with the engine's own headers comes first: it checks
+ * the engine's credentials (a private layer is never served from the swarm to a client the
+ * registry would refuse: a 401/403/404 is passed through with its real body), learns the
+ * length, and resolves the registry's redirect to object storage (the URL the swarm then
+ * fetches; credentials are dropped when that leaves the registry's origin). The blob digest
+ * is the task's identity, so the same layer from two registries is one task.
+ *
+ * Bytes are streamed to the engine as the fetcher yields them, through a DigestVerifier: a
+ * blob that does not match its digest is never served as good (the connection is aborted
+ * before its last bytes). When the swarm cannot start, the file comes from the source; when
+ * it fails part-way, the rest comes from the source by Range, and the engine sees one
+ * response (unless back-source is off: then the request fails).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { once } from 'node:events'
+import type { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { DfError, isCode } from '../protocol/errors.js'
+import { redactUrl } from '../common/http/client.js'
+import type { Logger } from '../common/log.js'
+import type { P2pFetcher, P2pStream } from './p2p-fetcher.js'
+import type { UpstreamClient } from './upstream-client.js'
+import type { ProxyMetrics, BlobSource } from './proxy-metrics.js'
+import { DigestVerifier } from './digest-verifier.js'
+import { clientResponseHeaders, sourceFetchHeaders } from './forwarded-headers.js'
+import { passThrough } from './pass-through.js'
+import { sendErrorResponse } from './error-response.js'
+
+export interface SwarmDeliveryDeps {
+  readonly upstream: Pick<UpstreamClient, 'exchange'>
+  readonly fetcher: P2pFetcher
+  readonly metrics: ProxyMetrics
+  readonly logger: Logger
+}
+
+export interface SwarmDeliveryOptions {
+  /** Fetch from the source when the swarm cannot deliver. */
+  readonly backSource: boolean
+  /** Redirects followed on direct fetches. Default 10. */
+  readonly maxRedirects?: number
+}
+
+/** One swarm-routed GET. */
+export interface SwarmTarget {
+  /** The upstream URL (after rules). */
+  readonly url: URL
+  /** End-to-end headers of the engine's request. */
+  readonly headers: Readonly<Record<string, string | string[]>>
+  /** "sha256:<hex>" for registry blobs; undefined for other files (no verification). */
+  readonly digest: string | undefined
+}
+
+interface Source { readonly url: URL, readonly headers: Readonly<Record<string, string | string[]>>, readonly lengthBytes: number | undefined, readonly contentType: string | undefined }
+
+/** Serves swarm-routed downloads. Stateless between requests. */
+export class SwarmDelivery {
+  readonly #deps: SwarmDeliveryDeps
+  readonly #backSource: boolean
+  readonly #maxRedirects: number
+
+  constructor (deps: SwarmDeliveryDeps, options: SwarmDeliveryOptions) {
+    this.#deps = deps
+    this.#backSource = options.backSource
+    this.#maxRedirects = options.maxRedirects ?? 10
+  }
+
+  /** Serves `req` (a GET without Range) from the swarm. Never rejects: failures are answered or abort `res`. */
+  async deliver (req: IncomingMessage, res: ServerResponse, target: SwarmTarget): Promise<void> {
+    const log = this.#deps.logger.child({ url: redactUrl(target.url.href), ...(target.digest === undefined ? {} : { digest: target.digest }) })
+    const abort = new AbortController()
+    const onClose = (): void => { if (!res.writableFinished) abort.abort() }
+    res.once('close', onClose)
+    const started = performance.now()
+    try {
+      const source = target.digest === undefined
+        ? { url: target.url, headers: target.headers, lengthBytes: undefined, contentType: undefined }
+        : await this.#probe(req, res, target, abort.signal)
+      if (source === undefined) return // the registry refused: its answer was passed through
+      let stream: P2pStream | undefined
+      try {
+        stream = await this.#deps.fetcher.fetch({ url: source.url.href, headers: sourceFetchHeaders(source.headers), ...(target.digest === undefined ? {} : { digest: target.digest }), signal: abort.signal })
+      } catch (err) {
+        if (abort.signal.aborted) return
+        if (!this.#backSource) {
+          log.warn({ err: summary(err) }, 'swarm cannot deliver and back-source is off')
+          sendErrorResponse(res, err)
+          return
+        }
+        log.warn({ err: summary(err) }, 'swarm cannot deliver: fetching from the source')
+        this.#deps.metrics.countFallback('start')
+      }
+      if (stream === undefined) {
+        await this.#deliverDirect(req, res, target, source, abort.signal, log)
+      } else {
+        await this.#deliverSwarm(res, target, source, stream, abort.signal, log)
+      }
+      log.debug({ durationMs: Math.round(performance.now() - started) }, 'swarm download served')
+    } catch (err) {
+      if (!abort.signal.aborted) {
+        if (isCode(err, 'DF_ERR_PROXY_DIGEST_MISMATCH')) {
+          this.#deps.metrics.countDigestMismatch()
+          log.error({ err: summary(err) }, 'blob does not match its digest: response aborted')
+        } else {
+          log.warn({ err: summary(err) }, 'swarm download failed')
+        }
+      }
+      sendErrorResponse(res, err)
+    } finally {
+      res.off('close', onClose)
+    }
+  }
+
+  /** HEAD at the registry with the engine's headers; undefined when its refusal was relayed. */
+  async #probe (req: IncomingMessage, res: ServerResponse, target: SwarmTarget, signal: AbortSignal): Promise<Source | undefined> {
+    const probe = await this.#deps.upstream.exchange({ method: 'HEAD', url: target.url, headers: target.headers, maxRedirects: this.#maxRedirects, signal })
+    probe.body.resume()
+    const ok = probe.status >= 200 && probe.status < 300
+    if (probe.url.href !== target.url.href) {
+      // Redirected to storage. A presigned URL may refuse HEAD (its signature covers the
+      // method): the swarm still fetches it, learning the length from its GET.
+      return { url: probe.url, headers: probe.sentHeaders, lengthBytes: ok ? contentLength(probe.headers) : undefined, contentType: undefined }
+    }
+    if (!ok) {
+      await passThrough(this.#deps.upstream, req, res, { url: target.url, headers: target.headers })
+      return undefined
+    }
+    const contentType = probe.headers['content-type']
+    return { url: target.url, headers: target.headers, lengthBytes: contentLength(probe.headers), contentType: typeof contentType === 'string' ? contentType : undefined }
+  }
+
+  async #deliverSwarm (res: ServerResponse, target: SwarmTarget, source: Source, stream: P2pStream, signal: AbortSignal, log: Logger): Promise<void> {
+    const lengthBytes = stream.lengthBytes ?? source.lengthBytes
+    res.writeHead(200, responseHeaders(target.digest, lengthBytes, source.contentType))
+    const sink = target.digest === undefined ? undefined : new DigestVerifier(target.digest, lengthBytes)
+    const output: Writable = sink ?? res
+    const finished = sink === undefined ? undefined : pipeline(sink, res)
+    finished?.catch(() => undefined) // observed below; avoids an unhandled rejection meanwhile
+    let offset = 0
+    try {
+      offset = await this.#pump(stream.body, output, 'swarm', signal, 0)
+    } catch (err) {
+      if (signal.aborted) throw err
+      if (!this.#backSource) throw err
+      offset = (err as { offsetBytes?: number }).offsetBytes ?? offset
+      log.warn({ err: summary((err as { cause?: unknown }).cause ?? err), offsetBytes: offset }, 'swarm failed part-way: continuing from the source')
+      this.#deps.metrics.countFallback('continue')
+      const rest = await this.#deps.upstream.exchange({
+        method: 'GET', url: target.url, headers: { ...target.headers, range: `bytes=${offset}-` }, maxRedirects: this.#maxRedirects, signal,
+      })
+      const range = rest.headers['content-range']
+      const startsAt = typeof range === 'string' ? /^bytes (\d+)-/.exec(range)?.[1] : undefined
+      if (!(rest.status === 206 && Number(startsAt) === offset) && !(offset === 0 && rest.status === 200)) {
+        rest.body.destroy()
+        throw new DfError('DF_ERR_PROXY_UPSTREAM_UNREACHABLE', `cannot continue ${redactUrl(target.url.href)} at byte ${offset}: HTTP ${rest.status}`)
+      }
+      await this.#pump(rest.body, output, 'direct', signal, offset)
+    }
+    output.end()
+    await finished
+    if (sink === undefined) await once(res, 'finish')
+  }
+
+  async #deliverDirect (req: IncomingMessage, res: ServerResponse, target: SwarmTarget, source: Source, signal: AbortSignal, _log: Logger): Promise<void> {
+    if (target.digest === undefined) {
+      await passThrough(this.#deps.upstream, req, res, { url: target.url, headers: target.headers, maxRedirects: this.#maxRedirects })
+      return
+    }
+    const answer = await this.#deps.upstream.exchange({ method: 'GET', url: target.url, headers: target.headers, maxRedirects: this.#maxRedirects, signal })
+    if (answer.status !== 200) {
+      res.writeHead(answer.status, clientResponseHeaders(answer.headers))
+      await pipeline(answer.body, res)
+      return
+    }
+    const lengthBytes = contentLength(answer.headers) ?? source.lengthBytes
+    res.writeHead(200, responseHeaders(target.digest, lengthBytes, source.contentType))
+    const sink = new DigestVerifier(target.digest, lengthBytes)
+    const finished = pipeline(sink, res)
+    finished.catch(() => undefined)
+    await this.#pump(answer.body, sink, 'direct', signal, 0)
+    sink.end()
+    await finished
+  }
+
+  /** Copies `from` into `to` with back-pressure; returns the offset reached. On failure the error carries `offsetBytes`. */
+  async #pump (from: Readable, to: Writable, source: BlobSource, signal: AbortSignal, startOffset: number): Promise<number> {
+    let offset = startOffset
+    try {
+      for await (const chunk of from) {
+        const buffer = chunk as Buffer
+        offset += buffer.length
+        this.#deps.metrics.countBytes(source, buffer.length)
+        if (!to.write(buffer)) await once(to, 'drain', { signal })
+      }
+    } catch (err) {
+      from.destroy()
+      throw Object.assign(new DfError(source === 'swarm' ? 'DF_ERR_TASK_SWARM_FAILED' : 'DF_ERR_PROXY_UPSTREAM_UNREACHABLE', `${source} stream failed at byte ${offset}`, { cause: err }), { offsetBytes: offset })
+    }
+    return offset
+  }
+}
+
+function responseHeaders (digest: string | undefined, lengthBytes: number | undefined, contentType: string | undefined): Record<string, string | number> {
+  const headers: Record<string, string | number> = { 'content-type': contentType ?? 'application/octet-stream' }
+  if (lengthBytes !== undefined) headers['content-length'] = lengthBytes
+  if (digest !== undefined) {
+    headers['docker-content-digest'] = digest
+    headers.etag = `"${digest}"`
+  }
+  return headers
+}
+
+function contentLength (headers: Readonly<Record<string, string | string[] | undefined>>): number | undefined {
+  const value = headers['content-length']
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined
+  return Number(value)
+}
+
+/** An error for the log: code and message only (messages never hold credentials). */
+function summary (err: unknown): { code?: string, message: string } {
+  if (err instanceof DfError) return { code: err.code, message: err.message }
+  return { message: err instanceof Error ? err.message : String(err) }
+}
