@@ -134,7 +134,8 @@ export class Supernode {
     registerTaskRoutes(api, { tasks: this.#tasks })
     registerPieceRoutes(api, { scheduler: this.#scheduler })
     const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
-    const isOneServer = config.downloadPort === config.port
+    // Equal ports mean one server; port 0 twice means two servers, each on a free port.
+    const isOneServer = config.downloadPort === config.port && config.port !== 0
     if (isOneServer) registerDataRoutes(api, dataDeps)
     const apiAddress = await listenHttpServer(api, config.listen, config.port)
     let downloadPort = apiAddress.port
