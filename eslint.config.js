@@ -15,7 +15,7 @@ const area = (files, forbidden) => ({
 })
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'build-check/**', 'docs/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'bench/results/**', 'build-check/**', 'docs/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
