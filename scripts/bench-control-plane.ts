@@ -9,6 +9,7 @@
  *
  *   npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--no-docs]
  */
+import { setMaxListeners } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -85,6 +86,8 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
       try {
         const before = await readUsage(pid)
         console.log(`control-plane: ${peers} simulated peers, concurrency ${concurrency}, supernode pid ${pid} (RSS ${(before.rssBytes / 2 ** 20).toFixed(0)} MiB at start)`)
+        const signal = AbortSignal.timeout(timeoutMs)
+        setMaxListeners(0, signal) // every in-flight request of every simulated client listens on it
         const result = await runSimulatedSwarm({
           apiUrl: supernode.apiUrl,
           taskUrl: origin.url('/control-plane.bin'),
@@ -92,7 +95,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
           concurrency,
           maxPiecesPerPull,
           maxBackoffMs: 50,
-          signal: AbortSignal.timeout(timeoutMs),
+          signal,
         })
         const after = await readUsage(pid)
         const incomplete = result.finishedClients < peers ? `${peers - result.finishedClients} of ${peers} clients did not finish` : undefined

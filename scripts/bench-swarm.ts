@@ -255,6 +255,8 @@ function failedResult (system: SystemName, context: SwarmContext, error: string)
     peersServedBytes: 0,
     servedBytesSource: 'the run failed',
     wireTxBytes: { origin: 0, supernode: 0, peers: 0 },
+    cpuBusyFraction: Number.NaN,
+    uploadTimeline: [],
     notes: [error],
   }
 }

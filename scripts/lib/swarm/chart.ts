@@ -29,6 +29,8 @@ export interface ChartSpec {
   readonly verticalLines?: readonly ChartMarkerLine[]
   /** Fixed y range (e.g. [0, 1] for a CDF); default 0 … the data's max. */
   readonly yMax?: number
+  /** Fixed end of the x axis (data past it must be cut by the caller). */
+  readonly xMax?: number
   /** X ticks at exactly these values (e.g. the N of a sweep). */
   readonly xTicks?: readonly number[]
   readonly yFormat?: (y: number) => string
@@ -60,8 +62,9 @@ export function renderLineChart (spec: ChartSpec): string {
   const xs = [...spec.series.flatMap((s) => s.points.map((p) => p[0])), ...(spec.verticalLines ?? []).map((l) => l.x), ...(spec.xTicks ?? [])]
   const ys = spec.series.flatMap((s) => s.points.map((p) => p[1]))
   const xMin = spec.xTicks === undefined ? 0 : Math.min(...spec.xTicks)
-  const xStep = niceStep(Math.max(...xs, 1) - xMin)
-  const xMax = spec.xTicks === undefined ? Math.ceil(Math.max(...xs, 1) / xStep) * xStep : Math.max(...spec.xTicks)
+  const xEnd = spec.xMax ?? Math.max(...xs, 1)
+  const xStep = niceStep(xEnd - xMin)
+  const xMax = spec.xTicks === undefined ? Math.ceil(xEnd / xStep) * xStep : Math.max(...spec.xTicks)
   const yStep = niceStep(spec.yMax ?? Math.max(...ys, 1))
   const yMax = spec.yMax ?? Math.ceil(Math.max(...ys, 1) / yStep) * yStep
   const plotW = WIDTH - MARGIN.left - MARGIN.right
@@ -89,7 +92,7 @@ export function renderLineChart (spec: ChartSpec): string {
   for (const line of spec.verticalLines ?? []) {
     const x = sx(line.x).toFixed(1)
     out.push(`<line x1="${x}" y1="${MARGIN.top}" x2="${x}" y2="${MARGIN.top + plotH}" stroke="${line.color}" stroke-width="1.5" stroke-dasharray="6 4"/>`)
-    out.push(`<text x="${(sx(line.x) + 4).toFixed(1)}" y="${MARGIN.top + 14}" fill="${line.color}">${escapeXml(line.label)}</text>`)
+    out.push(`<text x="${(sx(line.x) - 4).toFixed(1)}" y="${MARGIN.top + plotH - 8}" text-anchor="end" fill="${line.color}">${escapeXml(line.label)}</text>`)
   }
   let legendY = MARGIN.top + 8
   for (const series of spec.series) {

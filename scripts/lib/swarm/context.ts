@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import type { Lab, LabProcess } from './lab.js'
+import { readFile } from 'node:fs/promises'
+import type { Lab, LabProcess, UploadSample } from './lab.js'
 
 /** The systems the lab compares. */
 export type SystemName = 'damselfly' | 'bittorrent' | 'http'
@@ -63,6 +64,10 @@ export interface SystemResult {
   /** How the two figures above were obtained. */
   readonly servedBytesSource: string
   readonly wireTxBytes: WireBytes
+  /** Every host's upload since the downloads started, sampled every 250 ms. */
+  readonly uploadTimeline: readonly UploadSample[]
+  /** Share of the machine's CPU time (all cores) that was busy while the downloads ran. */
+  readonly cpuBusyFraction: number
   /** BitTorrent: the seed's own fetch of the file from the origin, before the swarm started. */
   readonly seedFetchMs?: number
   readonly notes: readonly string[]
@@ -137,4 +142,26 @@ export async function fetchOriginBytesSent (context: SwarmContext): Promise<numb
   if (result.exitCode !== 0) throw new Error(`origin stats failed: ${result.stderr.trim()}`)
   const stats = JSON.parse(result.stdout) as { bytesSent?: unknown }
   return typeof stats.bytesSent === 'number' ? stats.bytesSent : Number.NaN
+}
+
+/** Cumulative CPU times of the whole machine (all cores), in clock ticks, from /proc/stat. */
+export interface CpuTimes {
+  readonly busy: number
+  readonly total: number
+}
+
+export async function readCpuTimes (): Promise<CpuTimes> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? ''
+  // "cpu user nice system idle iowait irq softirq steal guest guest_nice"; guest time is
+  // already inside user, so it is left out of the total.
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  const total = ticks.reduce((sum, x) => sum + x, 0)
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
+  return { busy: total - idle, total }
+}
+
+/** Busy share of the CPU time between two readings (0..1). */
+export function cpuBusyBetween (before: CpuTimes, after: CpuTimes): number {
+  const total = after.total - before.total
+  return total > 0 ? (after.busy - before.busy) / total : Number.NaN
 }

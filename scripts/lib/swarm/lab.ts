@@ -55,6 +55,13 @@ export interface LabProcess {
   output(): { stdout: string, stderr: string }
 }
 
+/** One reading of the upload sampler. */
+export interface UploadSample {
+  readonly atMs: number
+  /** Bytes sent since the sampler started, by host number (index 0 unused). */
+  readonly uploadedBytes: readonly number[]
+}
+
 export class Lab {
   readonly prefix: string
   readonly options: LabOptions
@@ -141,6 +148,48 @@ export class Lab {
       return links[0]?.stats64?.tx?.bytes ?? Number.NaN
     } catch {
       return Number.NaN
+    }
+  }
+
+  /**
+   * Bytes each host has sent so far, read in one call from the switch side: what port vhI
+   * received is what host I uploaded (headers included). Index i holds host i; index 0 is 0.
+   */
+  async fetchUploadBytesByHost (): Promise<number[]> {
+    const result = await runCommand('ip', ['-n', `${this.prefix}-sw`, '-s', '-j', 'link', 'show'])
+    const bytes = new Array<number>(this.options.hosts + 1).fill(0)
+    try {
+      const links = JSON.parse(result.stdout) as { ifname?: string, stats64?: { rx?: { bytes?: number } } }[]
+      for (const link of links) {
+        const match = /^vh(\d+)$/.exec(link.ifname ?? '')
+        if (match !== null) bytes[Number(match[1])] = link.stats64?.rx?.bytes ?? 0
+      }
+    } catch { /* an empty sample; the lab is being torn down */ }
+    return bytes
+  }
+
+  /**
+   * Samples every host's upload counter every `intervalMs` until the returned stop function
+   * is called; gives (ms since start, bytes sent since start per host) rows.
+   */
+  startUploadSampler (intervalMs: number): () => Promise<UploadSample[]> {
+    const samples: UploadSample[] = []
+    const startMs = performance.now()
+    let base: number[] | undefined
+    let stopped = false
+    const loop = (async () => {
+      while (!stopped) {
+        const bytes = await this.fetchUploadBytesByHost()
+        base ??= bytes
+        const zero = base
+        samples.push({ atMs: Math.round(performance.now() - startMs), uploadedBytes: bytes.map((b, i) => b - (zero[i] ?? 0)) })
+        await sleep(intervalMs)
+      }
+    })()
+    return async () => {
+      stopped = true
+      await loop
+      return samples
     }
   }
 

@@ -4,7 +4,7 @@
  * completion time of the last peer against N for a sweep. Every time is also given as a
  * ratio to the Kumar–Ross bound of the same setting.
  */
-import type { Bound } from './bound.js'
+import { parseRateBitsPerSec, type Bound } from './bound.js'
 import { cdfPoints, renderLineChart, type ChartSeries } from './chart.js'
 import type { SystemName, SystemResult } from './context.js'
 
@@ -73,21 +73,21 @@ const ratio = (ms: number | null, boundMs: number): string => (ms === null ? '�
 function runTable (run: SwarmRunResult): string[] {
   const F = run.fileSizeBytes
   const lines = [
-    '| system | first done | median | last done | last / bound | origin read | served by supernode (seed) | served by peers |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| system | first done | median | last done | last / bound | origin read | served by supernode (seed) | served by peers | CPU busy |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   const served = (bytes: number, total: number): string => (total > 0 ? `${formatBytes(bytes)} (${((bytes / total) * 100).toFixed(0)} %)` : formatBytes(bytes))
   for (const result of run.systems) {
     const stats = completionStats(result)
     const failed = stats.done < stats.total ? ` **(${stats.total - stats.done} of ${stats.total} failed)**` : ''
     const total = result.supernodeServedBytes + result.peersServedBytes
-    lines.push(`| ${LABELS[result.system]}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} |`)
+    lines.push(`| ${LABELS[result.system]}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} | ${Number.isFinite(result.cpuBusyFraction) ? `${(result.cpuBusyFraction * 100).toFixed(0)} %` : '—'} |`)
     if (result.system === 'bittorrent' && result.seedFetchMs !== undefined) {
       const withSeed = completionStats(result, result.seedFetchMs)
-      lines.push(`| ${LABELS['bittorrent+seed']} (${seconds(result.seedFetchMs)}) | ${seconds(withSeed.firstMs)} | ${seconds(withSeed.medianMs)} | ${seconds(withSeed.lastMs)} | ${ratio(withSeed.lastMs, run.bound.boundMs)} | | | |`)
+      lines.push(`| ${LABELS['bittorrent+seed']} (${seconds(result.seedFetchMs)}) | ${seconds(withSeed.firstMs)} | ${seconds(withSeed.medianMs)} | ${seconds(withSeed.lastMs)} | ${ratio(withSeed.lastMs, run.bound.boundMs)} | | | | |`)
     }
   }
-  lines.push(`| Kumar–Ross bound | | | ${seconds(run.bound.boundMs)} | 1.00× | 1.00× | | |`)
+  lines.push(`| Kumar–Ross bound | | | ${seconds(run.bound.boundMs)} | 1.00× | 1.00× | | | |`)
   return lines
 }
 
@@ -102,6 +102,27 @@ function targetLine (run: SwarmRunResult): string | undefined {
   if (d !== null && b !== null) parts.push(`aria2c / Damselfly ${(b / d).toFixed(2)}× (target > 1; with the seed's fetch ${((b + (bt?.seedFetchMs ?? 0)) / d).toFixed(2)}×)`)
   parts.push(`origin read ${(damselfly.originReadBytes / run.fileSizeBytes).toFixed(2)}× (target 1.0×)`)
   return `Damselfly: ${parts.join('; ')}.`
+}
+
+/**
+ * How busy the bottleneck uplink was until the last downloader finished: the supernode's (or
+ * seed's) for the swarms, the origin's for plain HTTP. Wire bytes ÷ (rate × time); 100 %
+ * would mean the link never idled.
+ */
+function uplinkLine (run: SwarmRunResult, rateBitsPerSec: number): string | undefined {
+  const parts: string[] = []
+  for (const result of run.systems) {
+    const lastMs = completionStats(result).lastMs
+    const final = result.uploadTimeline.at(-1)
+    if (lastMs === null || final === undefined || !(rateBitsPerSec > 0)) continue
+    const host = result.system === 'http' ? 1 : 2
+    const use = (final.uploadedBytes[host] ?? 0) * 8 / (rateBitsPerSec * lastMs / 1000)
+    // The first sample past 1 MiB: control traffic (registrations, announces) stays below it.
+    const firstData = result.uploadTimeline.find((sample) => (sample.uploadedBytes[host] ?? 0) > 1024 * 1024)
+    const role = result.system === 'http' ? 'origin' : result.system === 'bittorrent' ? 'seed' : 'supernode'
+    parts.push(`${LABELS[result.system]}: ${role} ${(use * 100).toFixed(0)} %${firstData === undefined ? '' : `, sending data from ${(firstData.atMs / 1000).toFixed(1)} s`}`)
+  }
+  return parts.length === 0 ? undefined : `Bottleneck uplink busy until the last downloader finished (its wire bytes ÷ rate × time): ${parts.join('; ')}.`
 }
 
 export function renderMarkdown (bench: SwarmBenchResult, chartPath: string | undefined): string {
@@ -123,6 +144,8 @@ export function renderMarkdown (bench: SwarmBenchResult, chartPath: string | und
     )
     if (run.error !== undefined) lines.push(`**This N failed:** ${run.error}`, '')
     if (run.systems.length > 0) lines.push(...runTable(run), '')
+    const uplinks = uplinkLine(run, parseRateBitsPerSec(bench.upRate) ?? Number.NaN)
+    if (uplinks !== undefined) lines.push(uplinks, '')
     const target = targetLine(run)
     if (target !== undefined) lines.push(target, '')
     for (const result of run.systems) {
@@ -131,7 +154,7 @@ export function renderMarkdown (bench: SwarmBenchResult, chartPath: string | und
     if (run.systems.some((s) => s.peers.some((p) => p.error !== undefined))) lines.push('')
   }
   if (bench.runs.length > 1) lines.push(...sweepTable(bench), '')
-  lines.push('Served bytes: Damselfly from the supernode\'s `dragonfly_supernode_pieces_downloaded_size_bytes_total` and the dfgets\' summaries; BitTorrent estimated from the hosts\' wire bytes; origin read from the origin\'s own byte counter.', '')
+  lines.push('Served bytes: Damselfly from the supernode\'s `dragonfly_supernode_pieces_downloaded_size_bytes_total` and the dfgets\' summaries; BitTorrent estimated from the hosts\' wire bytes; origin read from the origin\'s own byte counter; CPU busy is the share of both cores\' time in use while the downloads ran (all hosts share this machine\'s 2 cores).', '')
   if (chartPath !== undefined) lines.push(`![swarm lab chart](${chartPath})`, '')
   return lines.join('\n')
 }
@@ -162,20 +185,33 @@ export function renderChart (bench: SwarmBenchResult): string {
   const runs = bench.runs.filter((r) => r.systems.length > 0)
   const first = runs[0]
   if (runs.length === 1 && first !== undefined) {
-    const series: ChartSeries[] = []
+    // Plain HTTP takes several times longer than the swarms; a full-length axis would squeeze
+    // the swarms into a corner, so the axis ends at 1.5× the slowest swarm system and a
+    // series that goes on past it is cut at the edge and says where it ends in its name.
+    const lines: { name: string, color: string, dashed: boolean, times: number[], total: number }[] = []
     for (const result of first.systems) {
       const times = result.peers.map((p) => p.completionMs).filter((t): t is number => t !== null).map((t) => t / 1000)
-      series.push({ name: LABELS[result.system], color: COLORS[result.system], points: cdfPoints(times, result.peers.length) })
+      lines.push({ name: LABELS[result.system], color: COLORS[result.system], dashed: false, times, total: result.peers.length })
       if (result.system === 'bittorrent' && result.seedFetchMs !== undefined) {
         const offset = result.seedFetchMs / 1000
-        series.push({ name: LABELS['bittorrent+seed'], color: COLORS['bittorrent+seed'], dashed: true, points: cdfPoints(times.map((t) => t + offset), result.peers.length) })
+        lines.push({ name: LABELS['bittorrent+seed'], color: COLORS['bittorrent+seed'], dashed: true, times: times.map((t) => t + offset), total: result.peers.length })
       }
     }
+    const swarmEnds = first.systems.filter((s) => s.system !== 'http').flatMap((s) => s.peers.map((p) => (p.completionMs ?? 0) / 1000 + (s.seedFetchMs ?? 0) / 1000))
+    const xLimit = swarmEnds.length === 0 ? Number.POSITIVE_INFINITY : Math.max(...swarmEnds, first.bound.boundMs / 1000) * 1.5
+    const series: ChartSeries[] = lines.map((line) => {
+      const points = cdfPoints(line.times, line.total)
+      const last = line.times.length === 0 ? 0 : Math.max(...line.times)
+      if (last <= xLimit) return { name: line.name, color: line.color, dashed: line.dashed, points }
+      const inside = points.filter((p) => p[0] <= xLimit)
+      return { name: `${line.name} (→ ${last.toFixed(0)} s)`, color: line.color, dashed: line.dashed, points: [...inside, [xLimit, inside.at(-1)?.[1] ?? 0] as const] }
+    })
     return renderLineChart({
       title: `Downloaders done over time: ${first.downloaders} downloaders, ${formatBytes(first.fileSizeBytes)}, ${bench.upRate} uploads`,
       xLabel: 'seconds since all downloaders started',
       yLabel: 'fraction of downloaders done',
       yMax: 1,
+      ...(Number.isFinite(xLimit) && lines.some((l) => l.times.some((t) => t > xLimit)) ? { xMax: xLimit } : {}),
       yFormat: (y) => `${Math.round(y * 100)} %`,
       series,
       verticalLines: [{ x: first.bound.boundMs / 1000, label: `bound ${(first.bound.boundMs / 1000).toFixed(1)} s`, color: COLORS.bound }],

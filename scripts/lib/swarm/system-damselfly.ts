@@ -9,7 +9,7 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, metricValue, parseSummary, stopPeerServer } from '../../../test/harness/processes.js'
-import { checkOutput, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
+import { checkOutput, cpuBusyBetween, readCpuTimes, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
 
 const API_PORT = 8002
 const DOWNLOAD_PORT = 8001
@@ -32,11 +32,15 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     const node = new URL(apiUrl).host
     const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
     const wireBefore = await fetchWireBytes(context)
+    const cpuBefore = await readCpuTimes()
+    const stopSampler = lab.startUploadSampler(250)
     const startMs = performance.now()
     const procs = context.peerHosts.map((i, k) => lab.spawn(i, BIN('dfget'), [
       '-u', context.originUrl, '-o', outputs[k] ?? '', '-n', node, '--home', homes[k] ?? '', '--ip', lab.ip(i),
     ]))
     const exits = await waitForAll(lab, procs, startMs, context.timeoutMs)
+    const uploadTimeline = await stopSampler()
+    const cpuBusyFraction = cpuBusyBetween(cpuBefore, await readCpuTimes())
     const wireTxBytes = diffWireBytes(await fetchWireBytes(context), wireBefore)
     const originReadBytes = await fetchOriginBytesSent(context)
     const metrics = await lab.run(context.supernodeHost, 'curl', ['-sS', '-f', `${apiUrl}/metrics`])
@@ -77,10 +81,12 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
       peersServedBytes: fromSummaries('bytesFromPeers'),
       servedBytesSource: hasMetric ? 'supernode: its metric pieces_downloaded_size_bytes_total; peers: dfget summaries' : 'dfget summaries',
       wireTxBytes,
+    cpuBusyFraction,
+    uploadTimeline,
       notes,
     }
   } finally {
-    for (const home of homes) await stopPeerServer(home)
+    await Promise.all(homes.map(async (home) => { await stopPeerServer(home) }))
     await lab.stop(supernode, 5_000)
     await rm(dir, { recursive: true, force: true })
   }
