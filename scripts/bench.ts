@@ -34,6 +34,12 @@ if (process.argv[2] === 'control-plane') {
   process.exit()
 }
 
+if (process.argv[2] === 'dfdaemon') {
+  const { runDfdaemonBench } = await import('./bench-dfdaemon.js')
+  process.exitCode = await runDfdaemonBench(process.argv.slice(3))
+  process.exit()
+}
+
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '512MiB' },
