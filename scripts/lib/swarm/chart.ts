@@ -61,10 +61,11 @@ function formatTick (value: number): string {
 export function renderLineChart (spec: ChartSpec): string {
   const xs = [...spec.series.flatMap((s) => s.points.map((p) => p[0])), ...(spec.verticalLines ?? []).map((l) => l.x), ...(spec.xTicks ?? [])]
   const ys = spec.series.flatMap((s) => s.points.map((p) => p[1]))
-  const xMin = spec.xTicks === undefined ? 0 : Math.min(...spec.xTicks)
+  const xMin = 0
   const xEnd = spec.xMax ?? Math.max(...xs, 1)
   const xStep = niceStep(xEnd - xMin)
-  const xMax = spec.xTicks === undefined ? Math.ceil(xEnd / xStep) * xStep : Math.max(...spec.xTicks)
+  // Given ticks (the N of a sweep) sit inside the axis, not on its right edge.
+  const xMax = spec.xTicks === undefined ? Math.ceil(xEnd / xStep) * xStep : Math.max(...spec.xTicks) * 1.08
   const yStep = niceStep(spec.yMax ?? Math.max(...ys, 1))
   const yMax = spec.yMax ?? Math.ceil(Math.max(...ys, 1) / yStep) * yStep
   const plotW = WIDTH - MARGIN.left - MARGIN.right
@@ -77,7 +78,7 @@ export function renderLineChart (spec: ChartSpec): string {
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text x="${MARGIN.left}" y="24" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`,
   ]
-  const xTicks = spec.xTicks ?? Array.from({ length: Math.round((xMax - xMin) / xStep) + 1 }, (_, k) => xMin + k * xStep)
+  const xTicks = spec.xTicks !== undefined ? [0, ...spec.xTicks] : Array.from({ length: Math.round((xMax - xMin) / xStep) + 1 }, (_, k) => xMin + k * xStep)
   for (const x of xTicks) {
     out.push(`<line x1="${sx(x).toFixed(1)}" y1="${MARGIN.top}" x2="${sx(x).toFixed(1)}" y2="${MARGIN.top + plotH}" stroke="#eee"/>`)
     out.push(`<text x="${sx(x).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle">${escapeXml(formatTick(x))}</text>`)
