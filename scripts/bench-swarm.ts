@@ -20,7 +20,7 @@ import { parseSize } from '../src/common/rate-limiter.js'
 import { ROOT } from '../test/harness/processes.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import { computeKumarRossBound, parseRateBitsPerSec } from './lib/swarm/bound.js'
-import { SYSTEM_NAMES, sha256File, type SwarmContext, type SystemName, type SystemResult, type SystemRunner } from './lib/swarm/context.js'
+import { SYSTEM_NAMES, cpuBusyBetween, readCpuTimes, sha256File, type SwarmContext, type SystemName, type SystemResult, type SystemRunner } from './lib/swarm/context.js'
 import { ensureTools, toolsFor } from './lib/swarm/debian-tools.js'
 import { Lab, listLabNamespaces, removeStaleLabs } from './lib/swarm/lab.js'
 import { completionStats, renderChart, renderMarkdown, type SwarmBenchResult, type SwarmRunResult } from './lib/swarm/report.js'
@@ -147,13 +147,14 @@ export async function runSwarmBench (argv: readonly string[]): Promise<number> {
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal)
 
-  const bench: SwarmBenchResult & { runs: SwarmRunResult[] } = {
+  const bench: SwarmBenchResult & { runs: SwarmRunResult[], idleCpuBusyFraction: number } = {
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, Linux ${release()}, node ${process.version}`,
     command: `npm run bench -- swarm ${argv.join(' ')}`.trim(),
     upRate: settings.upRate,
     downRate: settings.downRate,
     shaper: settings.shaper,
+    idleCpuBusyFraction: Number.NaN,
     runs: [],
   }
   let failed = false
@@ -164,6 +165,11 @@ export async function runSwarmBench (argv: readonly string[]): Promise<number> {
     log(`writing a ${settings.sizeBytes} byte random file to ${originFile}`)
     await writeRandomFile(originFile, settings.sizeBytes)
     const fileSha256 = await sha256File(originFile)
+    // Other work on this machine skews every system's times; measure how busy it is idle.
+    const cpuBefore = await readCpuTimes()
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    bench.idleCpuBusyFraction = cpuBusyBetween(cpuBefore, await readCpuTimes())
+    log(`machine CPU busy before the run (other work): ${(bench.idleCpuBusyFraction * 100).toFixed(0)} %`)
 
     for (const hosts of settings.hostCounts) {
       const run = await runOneN(hosts, settings, work, originFile, fileSha256, (l) => { lab = l })

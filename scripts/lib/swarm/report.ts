@@ -27,6 +27,8 @@ export interface SwarmBenchResult {
   readonly upRate: string
   readonly downRate: string
   readonly shaper: string
+  /** Share of the CPU busy with other work in the 2 s before the run. */
+  readonly idleCpuBusyFraction: number
   readonly runs: readonly SwarmRunResult[]
 }
 
@@ -129,7 +131,7 @@ export function renderMarkdown (bench: SwarmBenchResult, chartPath: string | und
   const lines = [
     '## Swarm lab (network namespaces, shaped links)',
     '',
-    `Run ${bench.date} on ${bench.machine}. Command: \`${bench.command}\`.`,
+    `Run ${bench.date} on ${bench.machine}. Command: \`${bench.command}\`. CPU busy with other work just before the run: ${Number.isFinite(bench.idleCpuBusyFraction) ? `${(bench.idleCpuBusyFraction * 100).toFixed(0)} %` : 'not measured'}.`,
     '',
     `Every host's upload limited to ${bench.upRate}${bench.downRate === 'none' ? '' : `, download to ${bench.downRate}`} (tc ${bench.shaper}); host 1 is the origin, host 2 the supernode (and the BitTorrent tracker and seed), the others download. Times run from the common start of all downloaders to each one's completion; every output is checked against the origin's sha256. How the lab works: [benchmarks-lab.md](benchmarks-lab.md).`,
     '',
