@@ -67,6 +67,8 @@ export class P2pDownloader {
   readonly #maxInFlight: number
   readonly #stallTimeoutMs: number
   readonly #inflight = new Map<number, Promise<void>>()
+  /** Pieces handed out to us and not yet started: pulled ahead so a free slot never waits for a pull. */
+  readonly #queue: PieceTask[] = []
   readonly #pendingReports = new Set<Promise<void>>()
   readonly #badSources = new Set<string>()
   readonly #failuresBySource = new Map<string, number>()
@@ -119,7 +121,7 @@ export class P2pDownloader {
       if (this.#fatal !== undefined) throw this.#fatal
       signal.throwIfAborted()
       if (writer.isComplete && this.#inflight.size === 0) return { kind: 'complete' }
-      if (finishedSeen && this.#inflight.size === 0) {
+      if (finishedSeen && this.#inflight.size === 0 && this.#queue.length === 0) {
         return this.#backSource('downloadError', new DfError('DF_ERR_TASK_SWARM_FAILED', `the supernode says finished but ${writer.pieceCount - writer.verifiedCount} pieces are missing`))
       }
       const now = clock.now()
@@ -127,9 +129,10 @@ export class P2pDownloader {
       if (quietMs >= this.#stallTimeoutMs) {
         return this.#backSource('swarmStalled', new DfError('DF_ERR_TASK_SWARM_FAILED', `no verified piece for ${Math.round(quietMs / 1000)} s`))
       }
-      if (pull === undefined && !finishedSeen && !writer.isComplete && this.#inflight.size < this.#maxInFlight && now >= pauseUntilMs) {
-        const max = this.#maxInFlight - this.#inflight.size
-        pull = this.#pull(max, pullWaitMs, signal).then((result) => { step = result })
+      this.#startQueued(signal)
+      const wanted = 2 * this.#maxInFlight - this.#inflight.size - this.#queue.length
+      if (pull === undefined && !finishedSeen && !writer.isComplete && wanted > 0 && now >= pauseUntilMs) {
+        pull = this.#pull(wanted, pullWaitMs, signal).then((result) => { step = result })
       }
       const wakeMs = Math.max(1, Math.min(this.#stallTimeoutMs - quietMs, pauseUntilMs > now ? pauseUntilMs - now : 1_000))
       await this.#race([...this.#inflight.values(), ...(pull === undefined ? [] : [pull])], wakeMs)
@@ -142,7 +145,8 @@ export class P2pDownloader {
         const response = current.response
         switch (response.result) {
           case 'pieces':
-            for (const piece of response.pieces) this.#dispatch(piece, signal)
+            for (const piece of response.pieces) this.#dispatch(piece)
+            this.#startQueued(signal)
             break
           case 'wait':
             // The long-poll already waited; a server that answered at once gets a short pause.
@@ -187,9 +191,10 @@ export class P2pDownloader {
     }
   }
 
-  #dispatch (piece: PieceTask, signal: AbortSignal): void {
+  /** Sorts a handed-out piece: re-report a held one, refuse a bad source, else queue it. */
+  #dispatch (piece: PieceTask): void {
     const { writer } = this.#deps
-    if (piece.pieceNum >= writer.pieceCount || this.#inflight.has(piece.pieceNum)) return
+    if (piece.pieceNum >= writer.pieceCount || this.#inflight.has(piece.pieceNum) || this.#queue.some((queued) => queued.pieceNum === piece.pieceNum)) return
     if (writer.isVerified(piece.pieceNum)) {
       // Held already (its report was lost, or a new supernode): tell the supernode again.
       this.#report(piece, { result: 'success', sourcePeerId: piece.sourcePeerId, costMs: 0 })
@@ -199,8 +204,18 @@ export class P2pDownloader {
       this.#report(piece, { result: 'failed', sourcePeerId: piece.sourcePeerId, reason: 'DF_ERR_PEER_NOT_FOUND' })
       return
     }
-    const run = this.#fetchPiece(piece, signal).finally(() => { this.#inflight.delete(piece.pieceNum) })
-    this.#inflight.set(piece.pieceNum, run)
+    this.#queue.push(piece)
+  }
+
+  /** Starts queued pieces while fetch slots are free. */
+  #startQueued (signal: AbortSignal): void {
+    while (this.#inflight.size < this.#maxInFlight) {
+      const piece = this.#queue.shift()
+      if (piece === undefined) return
+      if (this.#deps.writer.isVerified(piece.pieceNum) || this.#inflight.has(piece.pieceNum)) continue
+      const run = this.#fetchPiece(piece, signal).finally(() => { this.#inflight.delete(piece.pieceNum) })
+      this.#inflight.set(piece.pieceNum, run)
+    }
   }
 
   async #fetchPiece (piece: PieceTask, signal: AbortSignal): Promise<void> {

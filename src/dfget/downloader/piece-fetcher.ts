@@ -6,7 +6,6 @@
 import type { HttpClient } from '../../common/http/client.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
-import { computePieceDigest } from '../../protocol/piece-digest.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { TargetWriter } from './target-writer.js'
@@ -55,10 +54,19 @@ export class PieceFetcher {
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
     const data = await this.#http.fetchRange({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
-    if (computePieceDigest(data) !== piece.digest) {
+    if (await computeDigestOffThread(data) !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
     await this.#writer.writePiece(piece.pieceNum, data)
     return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
   }
+}
+
+/**
+ * The piece digest ("sha256:<hex>", as protocol/piece-digest.ts computes it), hashed by
+ * WebCrypto on libuv's thread pool so the event loop goes on receiving other pieces.
+ */
+async function computeDigestOffThread (data: Buffer): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', data)
+  return `sha256:${Buffer.from(digest).toString('hex')}`
 }
