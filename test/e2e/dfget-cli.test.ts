@@ -49,9 +49,9 @@ test('without a supernode dfget back-sources, prints the summary, exits 0; two r
   const origin = await startOrigin({ files: { '/a.bin': { data } } })
   t.after(() => origin.close())
   const dir = await createTmpDir('damselfly-e2e-dfget-')
-  t.after(() => dir.close())
   const home = join(dir.path, 'home')
-  t.after(() => stopPeerServer(home))
+  // After-hooks run in registration order: stop the detached peer server before removing its home.
+  t.after(async () => { await stopPeerServer(home); await dir.close() })
   const node = await deadNode()
   const runs = await Promise.all([1, 2].map(async (i) => await runDfgetProcess(['-u', origin.url('/a.bin'), '-o', join(dir.path, `a${i}.bin`), '-n', node, '--home', home])))
   for (const [i, run] of runs.entries()) {
@@ -72,9 +72,9 @@ test('stdout carries only the data with -o -, and errors are one line with a sta
   const origin = await startOrigin({ files: { '/b.bin': { data } } })
   t.after(() => origin.close())
   const dir = await createTmpDir('damselfly-e2e-dfget-')
-  t.after(() => dir.close())
   const home = join(dir.path, 'home')
-  t.after(() => stopPeerServer(home))
+  // After-hooks run in registration order: stop the detached peer server before removing its home.
+  t.after(async () => { await stopPeerServer(home); await dir.close() })
   const piped = await runWithStdout(['-u', origin.url('/b.bin'), '-o', '-', '--home', home, '-p', 'source'])
   assert.equal(piped.exitCode, 0, piped.stderr)
   assert.ok(piped.stdout.equals(data), 'stdout is exactly the file')
@@ -96,9 +96,9 @@ test('a detached peer server stops by itself after --alivetime and removes its s
   const origin = await startOrigin({ files: { '/c.bin': { data } } })
   t.after(() => origin.close())
   const dir = await createTmpDir('damselfly-e2e-dfget-')
-  t.after(() => dir.close())
   const home = join(dir.path, 'home')
-  t.after(() => stopPeerServer(home))
+  // After-hooks run in registration order: stop the detached peer server before removing its home.
+  t.after(async () => { await stopPeerServer(home); await dir.close() })
   const run = await runDfgetProcess(['-u', origin.url('/c.bin'), '-o', join(dir.path, 'c'), '-n', await deadNode(), '--home', home, '--alivetime', '1s'])
   assert.equal(run.exitCode, 0, run.stderr)
   const deadline = Date.now() + 20_000
@@ -111,11 +111,10 @@ test('with bin/supernode, dfgets of two hosts download through the swarm', { ski
   const origin = await startOrigin({ files: { '/d.bin': { data } } })
   t.after(() => origin.close())
   const dir = await createTmpDir('damselfly-e2e-dfget-')
-  t.after(() => dir.close())
+  const homes = [join(dir.path, 'h1'), join(dir.path, 'h2')]
+  t.after(async () => { await Promise.all(homes.map(stopPeerServer)); await dir.close() })
   const sn = await spawnSupernode(join(dir.path, 'supernode'))
   t.after(() => stopChild(sn.child))
-  const homes = [join(dir.path, 'h1'), join(dir.path, 'h2')]
-  t.after(() => Promise.all(homes.map(stopPeerServer)))
   const runs = await Promise.all(homes.map(async (home, i) => await runDfgetProcess(['-u', origin.url('/d.bin'), '-o', join(dir.path, `d${i}`), '-n', sn.node, '--home', home, '--notbs'])))
   for (const [i, run] of runs.entries()) {
     assert.equal(run.exitCode, 0, run.stderr)

@@ -23,11 +23,10 @@ const launcherFor = (home: string) => new PeerServerLauncher({ logger: createSil
 
 test('two dfgets of one home starting at once share one peer server; another home gets its own', async (t) => {
   const dir = await createTmpDir('damselfly-launch-')
-  t.after(() => dir.close())
   const homeA = join(dir.path, 'a')
   const homeB = join(dir.path, 'b')
-  t.after(() => stopServerOf(homeA))
-  t.after(() => stopServerOf(homeB))
+  // node:test runs after-hooks in registration order: stop the servers before removing their homes.
+  t.after(async () => { await Promise.all([stopServerOf(homeA), stopServerOf(homeB)]); await dir.close() })
 
   const [first, second, other] = await Promise.all([launcherFor(homeA).locate(), launcherFor(homeA).locate(), launcherFor(homeB).locate()])
   assert.equal(first.port, second.port)
@@ -49,9 +48,8 @@ test('two dfgets of one home starting at once share one peer server; another hom
 
 test('a start lock left by a dead process is taken over', async (t) => {
   const dir = await createTmpDir('damselfly-lock-')
-  t.after(() => dir.close())
   const home = join(dir.path, 'h')
-  t.after(() => stopServerOf(home))
+  t.after(async () => { await stopServerOf(home); await dir.close() })
   const layout = createHomeLayout(home)
   await launcherFor(home).locate().then(() => stopServerOf(home))
   // A pid far above any live one stands for a dfget that died while starting the server.

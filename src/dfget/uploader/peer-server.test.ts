@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { access, writeFile } from 'node:fs/promises'
+import { access, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createTmpDir } from '../../../test/harness/tmp-dir.js'
 import { createTestData } from '../../../test/harness/origin.js'
@@ -160,4 +160,10 @@ test('deletes a data file unused for expiretime and tells the supernode this cid
   await waitFor(() => supernode.requests.some((r) => r.method === 'DELETE' && r.url === `/api/v1/tasks/${TASK_ID}?cid=${CID}`), 'the supernode to be told')
   assert.equal((await client.ping()).uploads, 0)
   assert.equal(server.port > 0, true)
+})
+
+test('stops when its state file is gone (its home was removed): no dfget could find it again', async (t) => {
+  const { layout, server } = await startPeer(t, { expireTimeMs: 200 })
+  await rm(layout.statePath)
+  assert.equal(await server.whenStopped(), 'idle')
 })

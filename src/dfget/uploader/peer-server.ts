@@ -26,7 +26,7 @@ import { parseRegisterUploadRequest, type PeerStatus } from '../../protocol/mess
 import { SupernodeClient } from '../../supernode/client.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
 import { loadOrCreatePeerId } from './peer-identity.js'
-import { removePeerServerState, writePeerServerState } from './peer-server-state.js'
+import { readPeerServerState, removePeerServerState, writePeerServerState } from './peer-server-state.js'
 import { UploadRegistry, type UploadEntry } from './upload-registry.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 
@@ -205,12 +205,18 @@ export class PeerServer {
   async #housekeep (): Promise<void> {
     const expired = this.#registry.takeExpired(this.#options.expireTimeMs)
     for (const entry of expired) await this.#discard(entry, 'expired')
-    if (this.#activeReads === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) await this.#shutdownIdle()
+    if (this.#activeReads === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
+      await this.#shutdownIdle('idle for alivetime')
+    } else if (this.#options.writeStateFile !== false && (await readPeerServerState(this.#layout))?.pid !== process.pid) {
+      // The state file is gone (the home was deleted) or names another server: no dfget can
+      // find this one any more, so it is an orphan and goes.
+      await this.#shutdownIdle('state file gone or taken over')
+    }
   }
 
   /** Service down: tell the supernodes, clean the data, stop. */
-  async #shutdownIdle (): Promise<void> {
-    this.#logger.info({ peerId: this.#peerId, idleMs: this.#registry.idleMs() }, 'idle for alivetime: service down')
+  async #shutdownIdle (why: string): Promise<void> {
+    this.#logger.info({ peerId: this.#peerId, idleMs: this.#registry.idleMs(), why }, 'service down')
     const peerId = this.peerId
     await Promise.all(this.#registry.supernodeUrls().map(async (baseUrl) => {
       await this.#withSupernode(baseUrl, async (client) => { await client.deletePeer(peerId) })
