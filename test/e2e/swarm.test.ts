@@ -8,6 +8,7 @@ import { readFile, access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startOrigin, createTestData, sha256Hex } from '../harness/origin.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
+import { CloseStack } from '../../src/common/lifecycle.js'
 import { metricValue, parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
 
 const MiB = 1024 * 1024
@@ -15,14 +16,16 @@ const MiB = 1024 * 1024
 test('8 hosts started together fetch a 64 MiB file: all identical, origin read once, peers serve most piece bytes', async (t) => {
   const data = createTestData(64 * MiB, 21)
   const digest = sha256Hex(data)
-  const origin = await startOrigin({ files: { '/big.bin': { data } } })
-  t.after(() => origin.close())
-  const dir = await createTmpDir('damselfly-swarm-', true)
-  t.after(() => dir.close())
+  // node:test runs after-hooks in registration order; a CloseStack closes in reverse, so
+  // peer servers stop before the directory holding their state files goes.
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: { '/big.bin': { data } } }))
+  const dir = stack.push(await createTmpDir('damselfly-swarm-', true))
   const sn = await spawnSupernode(join(dir.path, 'supernode'))
-  t.after(() => stopChild(sn.child))
+  stack.defer(() => stopChild(sn.child))
   const homes = Array.from({ length: 8 }, (_, i) => join(dir.path, `host-${i}`))
-  t.after(() => Promise.all(homes.map(stopPeerServer)))
+  stack.defer(async () => { await Promise.all(homes.map(stopPeerServer)) })
 
   const runs = await Promise.all(homes.map(async (home, i) =>
     await runDfgetProcess(['-u', origin.url('/big.bin'), '-o', join(dir.path, `out-${i}`), '-n', sn.node, '--home', home])))
@@ -48,15 +51,15 @@ test('8 hosts started together fetch a 64 MiB file: all identical, origin read o
 
 test('with the supernode gone dfget completes from the source, and with --notbs it fails cleanly', async (t) => {
   const data = createTestData(3 * MiB + 17, 22)
-  const origin = await startOrigin({ files: { '/f.bin': { data } } })
-  t.after(() => origin.close())
-  const dir = await createTmpDir('damselfly-bs-')
-  t.after(() => dir.close())
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: { '/f.bin': { data } } }))
+  const dir = stack.push(await createTmpDir('damselfly-bs-'))
   const sn = await spawnSupernode(join(dir.path, 'supernode'))
   const node = sn.node
   await stopChild(sn.child)
   const home = join(dir.path, 'home')
-  t.after(() => stopPeerServer(home))
+  stack.defer(() => stopPeerServer(home))
 
   const ok = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir.path, 'out'), '-n', node, '--home', home])
   assert.equal(ok.exitCode, 0, ok.stderr)
@@ -71,14 +74,14 @@ test('with the supernode gone dfget completes from the source, and with --notbs 
 })
 
 test('a source that answers 404 fails with one clear line, a non-zero exit and no output', async (t) => {
-  const origin = await startOrigin({ files: {} })
-  t.after(() => origin.close())
-  const dir = await createTmpDir('damselfly-404-')
-  t.after(() => dir.close())
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: {} }))
+  const dir = stack.push(await createTmpDir('damselfly-404-'))
   const sn = await spawnSupernode(join(dir.path, 'supernode'))
-  t.after(() => stopChild(sn.child))
+  stack.defer(() => stopChild(sn.child))
   const home = join(dir.path, 'home')
-  t.after(() => stopPeerServer(home))
+  stack.defer(() => stopPeerServer(home))
   const run = await runDfgetProcess(['-u', origin.url('/nope.bin'), '-o', join(dir.path, 'out'), '-n', sn.node, '--home', home])
   assert.notEqual(run.exitCode, 0)
   assert.match(run.stderr, /404/)
