@@ -122,7 +122,8 @@ function uplinkLine (run: SwarmRunResult, rateBitsPerSec: number): string | unde
     // The first sample past 1 MiB: control traffic (registrations, announces) stays below it.
     const firstData = result.uploadTimeline.find((sample) => (sample.uploadedBytes[host] ?? 0) > 1024 * 1024)
     const role = result.system === 'http' ? 'origin' : result.system === 'bittorrent' ? 'seed' : 'supernode'
-    parts.push(`${LABELS[result.system]}: ${role} ${(use * 100).toFixed(0)} %${firstData === undefined ? '' : `, sending data from ${(firstData.atMs / 1000).toFixed(1)} s`}`)
+    const originFirst = result.system === 'damselfly' ? result.uploadTimeline.find((sample) => (sample.uploadedBytes[1] ?? 0) > 1024 * 1024) : undefined
+    parts.push(`${LABELS[result.system]}: ${role} ${(use * 100).toFixed(0)} %${firstData === undefined ? '' : `, sending data from ${(firstData.atMs / 1000).toFixed(1)} s`}${originFirst === undefined ? '' : ` (the origin from ${(originFirst.atMs / 1000).toFixed(1)} s)`}`)
   }
   return parts.length === 0 ? undefined : `Bottleneck uplink busy until the last downloader finished (its wire bytes ÷ rate × time): ${parts.join('; ')}.`
 }
