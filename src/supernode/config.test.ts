@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isCode } from '../protocol/errors.js'
 import { createTmpDir } from '../../test/harness/tmp-dir.js'
-import { defaultAdvertiseIp, loadConfigFile, optionsFromSettings, parseDurationMs, resolveSupernodeConfig } from './config.js'
+import { defaultAdvertiseIp, loadConfigFile, optionsFromSettings, resolveSupernodeConfig } from './config.js'
 
 test('defaults follow Dragonfly: API 8002, data 8001, 5 uploads per peer, 8 per task from the supernode', () => {
   const config = resolveSupernodeConfig({ homeDir: '/tmp/x', listen: '127.0.0.1' })
@@ -25,13 +25,11 @@ test('invalid values throw DF_ERR_CONFIG_INVALID naming the key and the value', 
   assert.throws(() => optionsFromSettings({ colour: 'blue' }), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.details?.field === 'colour')
 })
 
-test('durations accept units and bare seconds', () => {
-  assert.equal(parseDurationMs('500ms'), 500)
-  assert.equal(parseDurationMs('30s'), 30_000)
-  assert.equal(parseDurationMs('3m'), 180_000)
-  assert.equal(parseDurationMs('1h30m'), 5_400_000)
-  assert.equal(parseDurationMs('2'), 2_000)
-  assert.equal(parseDurationMs('two'), undefined)
+test('duration settings accept units, bare seconds and YAML numbers', () => {
+  assert.deepEqual(optionsFromSettings({ pieceTimeout: '500ms', taskExpireTime: '3m', cacheExpireTime: '1h30m', gcInterval: 2 }), {
+    pieceTimeoutMs: 500, taskExpireTimeMs: 180_000, cacheExpireTimeMs: 5_400_000, gcIntervalMs: 2_000,
+  })
+  assert.deepEqual(optionsFromSettings({ 'piece-timeout': '2' }), { pieceTimeoutMs: 2_000 })
 })
 
 test('a YAML file gives settings in camelCase or kebab-case and flags override it', async (t) => {

@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { homedir, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { parseDurationMs } from '../common/duration.js'
 import { DfError } from '../protocol/errors.js'
 
 /** Everything a Supernode can be told; every field optional. */
@@ -164,20 +165,6 @@ export function defaultAdvertiseIp (listen: string, interfaces = networkInterfac
   return '127.0.0.1'
 }
 
-/** Parses "500ms", "30s", "3m", "1h", "1h30m" or a bare number of seconds into milliseconds. */
-export function parseDurationMs (value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined
-  const textValue = value.trim()
-  if (/^\d+(\.\d+)?$/.test(textValue)) return Math.round(Number(textValue) * 1000)
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(textValue)) return undefined
-  let totalMs = 0
-  for (const match of textValue.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'] // the regex allows only these
-    totalMs += Number(match[1]) * unitMs
-  }
-  return Math.round(totalMs)
-}
-
 function configError (key: string, value: unknown, problem: string): DfError {
   const shown = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
   return new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem} (got ${shown})`, { details: { field: key, value: shown } })
@@ -200,7 +187,8 @@ function count (key: string, value: unknown): number {
 }
 
 function durationMs (key: string, value: unknown): number {
-  const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined
+  // YAML gives bare numbers as numbers; like the flags, they count seconds.
+  const ms = typeof value === 'number' ? (Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined) : typeof value === 'string' ? parseDurationMs(value) : undefined
   if (ms === undefined) throw configError(key, value, 'must be a duration like 500ms, 30s, 3m or 1h')
   return ms
 }
