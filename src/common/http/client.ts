@@ -101,6 +101,15 @@ export class HttpClient {
 
   /** Fetches bytes `start-end` (inclusive) of `url` into one buffer. @throws DfError */
   async fetchRange (request: HttpRequest & { readonly start: number, readonly end: number }): Promise<Buffer> {
+    const chunks = await this.fetchRangeChunks(request)
+    return chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks)
+  }
+
+  /**
+   * Fetches bytes `start-end` (inclusive) of `url` as the chunks they arrived in, so a caller
+   * can hash and write them without copying them into one buffer first. @throws DfError
+   */
+  async fetchRangeChunks (request: HttpRequest & { readonly start: number, readonly end: number }): Promise<Buffer[]> {
     const headers = { ...request.headers, range: `bytes=${request.start}-${request.end}` }
     const response = await this.#send({ ...request, headers }, '*/*')
     const expected = request.end - request.start + 1
@@ -124,7 +133,7 @@ export class HttpClient {
       response.body.destroy()
       throw new DfError('DF_ERR_NETWORK', `${describe(request)}: got ${length} bytes, expected ${expected}`, { remote: remoteOf(request, 206) })
     }
-    return chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, length)
+    return chunks
   }
 
   /** Releases every socket. Idempotent. */

@@ -7,6 +7,7 @@ import type { HttpClient } from '../../common/http/client.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
+import { computePieceDigest } from '../../protocol/piece-digest.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { TargetWriter } from './target-writer.js'
 
@@ -53,20 +54,11 @@ export class PieceFetcher {
     const length = range.end - range.start + 1
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
-    const data = await this.#http.fetchRange({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
-    if (await computeDigestOffThread(data) !== piece.digest) {
+    const chunks = await this.#http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
+    if (computePieceDigest(...chunks) !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
-    await this.#writer.writePiece(piece.pieceNum, data)
+    await this.#writer.writePieceChunks(piece.pieceNum, chunks)
     return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
   }
-}
-
-/**
- * The piece digest ("sha256:<hex>", as protocol/piece-digest.ts computes it), hashed by
- * WebCrypto on libuv's thread pool so the event loop goes on receiving other pieces.
- */
-async function computeDigestOffThread (data: Buffer): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', data)
-  return `sha256:${Buffer.from(digest).toString('hex')}`
 }

@@ -101,6 +101,29 @@ export class TargetWriter {
     this.markVerified(pieceNum)
   }
 
+  /**
+   * Writes a verified piece given as the chunks it arrived in (one vectored write, no
+   * copy into a single buffer) and marks it. @throws DF_ERR_TASK_WRITE_FAILED
+   */
+  async writePieceChunks (pieceNum: number, chunks: readonly Buffer[]): Promise<void> {
+    const range = this.rangeOf(pieceNum)
+    const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+    if (length !== range.end - range.start + 1) throw new DfError('DF_ERR_INTERNAL_INVARIANT', `piece ${pieceNum} has ${length} bytes, expected ${range.end - range.start + 1}`)
+    const handle = this.#requireHandle()
+    try {
+      let pending = [...chunks]
+      let position = range.start
+      while (pending.length > 0) {
+        const { bytesWritten } = await handle.writev(pending, position)
+        position += bytesWritten
+        pending = dropBytes(pending, bytesWritten)
+      }
+    } catch (err) {
+      throw writeFailed(`cannot write ${this.dataPath}`, err)
+    }
+    this.markVerified(pieceNum)
+  }
+
   /** Writes bytes at an offset without marking anything. @throws DF_ERR_TASK_WRITE_FAILED */
   async writeAt (offset: number, data: Uint8Array): Promise<void> {
     const handle = this.#requireHandle()
@@ -258,4 +281,16 @@ export async function fetchFileLength (path: string): Promise<number> {
 function writeFailed (message: string, cause: unknown): DfError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code
   return new DfError('DF_ERR_TASK_WRITE_FAILED', code === undefined ? message : `${message}: ${code}`, { cause })
+}
+
+/** The chunks left after the first `bytes` bytes were written (a short vectored write). */
+function dropBytes (chunks: readonly Buffer[], bytes: number): Buffer[] {
+  const rest: Buffer[] = []
+  let skip = bytes
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) { skip -= chunk.length; continue }
+    rest.push(skip === 0 ? chunk : chunk.subarray(skip))
+    skip = 0
+  }
+  return rest
 }
