@@ -55,7 +55,6 @@ export class Supernode {
   readonly config: SupernodeConfig
   readonly #log: Logger
   readonly #rootLog: Logger
-  readonly #clock: Clock
   readonly #metrics: SupernodeMetrics
   readonly #events: TaskEvents
   readonly #progress: ProgressManager
@@ -78,7 +77,6 @@ export class Supernode {
     this.#rootLog = deps.logger
     this.#log = deps.logger.child({ component: 'supernode' })
     const clock = deps.clock ?? systemClock
-    this.#clock = clock
     const logger = deps.logger
     const random = deps.random ?? (config.randomSeed === undefined ? createRandom() : createSeededRandom(config.randomSeed))
     this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count })
