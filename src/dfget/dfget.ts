@@ -29,6 +29,7 @@ import { createHomeLayout, dataFilePath, ensureHomeDirs, type HomeLayout } from 
 import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
 import { P2pDownloader } from './downloader/p2p-downloader.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
+import { DigestPool } from '../common/digest-pool.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { TargetWriter } from './downloader/target-writer.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -174,7 +175,7 @@ export class Dfget {
         clock: this.#clock,
         locator: supernodes,
         writer,
-        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter }, {
+        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1 })) }, {
           pieceTimeoutMs: PIECE_TIMEOUT_MS,
           cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
         }),

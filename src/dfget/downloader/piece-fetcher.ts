@@ -7,7 +7,7 @@ import type { HttpClient } from '../../common/http/client.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
-import { computePieceDigest } from '../../protocol/piece-digest.js'
+import type { DigestPool } from '../../common/digest-pool.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { TargetWriter } from './target-writer.js'
 
@@ -30,12 +30,14 @@ export class PieceFetcher {
   readonly #http: HttpClient
   readonly #writer: TargetWriter
   readonly #limiter: RateLimiter
+  readonly #digests: DigestPool
   readonly #options: PieceFetcherOptions
 
-  constructor (deps: { http: HttpClient, writer: TargetWriter, limiter: RateLimiter }, options: PieceFetcherOptions) {
+  constructor (deps: { http: HttpClient, writer: TargetWriter, limiter: RateLimiter, digests: DigestPool }, options: PieceFetcherOptions) {
     this.#http = deps.http
     this.#writer = deps.writer
     this.#limiter = deps.limiter
+    this.#digests = deps.digests
     this.#options = options
   }
 
@@ -55,7 +57,7 @@ export class PieceFetcher {
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
     const chunks = await this.#http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
-    if (computePieceDigest(...chunks) !== piece.digest) {
+    if (`sha256:${await this.#digests.sha256Hex(chunks)}` !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
     await this.#writer.writePieceChunks(piece.pieceNum, chunks)
