@@ -27,7 +27,7 @@ export class SupernodeMetrics {
   /** Answers to pulls, by outcome. */
   readonly pullOutcomes: Counter<'result'>
 
-  constructor (deps: { countPeers: () => number, countTasks: () => number }) {
+  constructor (deps: { countPeers: () => number, countTasks: () => number, countWaitingPulls: () => number }) {
     const registers = [this.registry]
     this.cdnDownloadBytes = new Counter({ name: 'dragonfly_supernode_cdn_download_size_bytes_total', help: 'Bytes read from sources by the CDN.', registers })
     this.piecesDownloadedBytes = new Counter({ name: 'dragonfly_supernode_pieces_downloaded_size_bytes_total', help: 'Piece bytes clients fetched from the supernode itself.', registers })
@@ -44,6 +44,7 @@ export class SupernodeMetrics {
     this.pullOutcomes = new Counter({ name: 'dragonfly_supernode_pull_outcomes_total', help: 'Answers to piece pulls, by outcome.', labelNames: ['result'], registers })
     new Gauge({ name: 'dragonfly_supernode_peers', help: 'Registered peers.', registers, collect () { this.set(deps.countPeers()) } })
     new Gauge({ name: 'dragonfly_supernode_tasks', help: 'Tasks in memory.', registers, collect () { this.set(deps.countTasks()) } })
+    new Gauge({ name: 'dragonfly_supernode_waiting_pulls', help: 'Pulls held (long-polling) right now.', registers, collect () { this.set(deps.countWaitingPulls()) } })
   }
 
   /** The Prometheus text exposition. */

@@ -28,8 +28,18 @@ export function registerPieceRoutes (app: FastifyInstance, deps: { scheduler: Sc
     const disconnected = new AbortController()
     const onClose = (): void => { if (!reply.raw.writableFinished) disconnected.abort() }
     reply.raw.once('close', onClose)
+    const taskId = parseTaskId(request.params.taskId)
+    const cid = parseClientId(request.query.cid, 'querystring.cid')
     try {
-      return await scheduler.pull(parseTaskId(request.params.taskId), parseClientId(request.query.cid, 'querystring.cid'), request.query, disconnected.signal)
+      const outcome = await scheduler.pull(taskId, cid, request.query, disconnected.signal)
+      if (outcome.result === 'pieces') {
+        // The client left while we held its pull, or the answer never reached it: nobody
+        // will fetch these pieces, so they go back at once instead of at the piece timeout.
+        const cancel = (): void => { scheduler.cancelHandOuts(taskId, cid, outcome.pieces.map((piece) => piece.pieceNum)) }
+        if (disconnected.signal.aborted || reply.raw.destroyed) cancel()
+        else reply.raw.once('close', () => { if (!reply.raw.writableFinished) cancel() })
+      }
+      return outcome
     } finally {
       reply.raw.off('close', onClose)
     }

@@ -152,6 +152,14 @@ export class ProgressManager {
     return { handOut }
   }
 
+  /** Takes back a hand-out that never reached its cid (the pull's client went away). */
+  releaseHandOut (taskId: TaskId, cid: ClientId, pieceNum: number): void {
+    const handOut = this.#tasks.get(taskId)?.takeHandOut(cid, pieceNum)
+    if (handOut === undefined) return
+    this.#release([handOut])
+    this.#events.notify(taskId)
+  }
+
   /** Cancels every hand-out timer. Idempotent. */
   close (): void {
     for (const task of this.#tasks.values()) this.#release(task.releaseAll())

@@ -33,6 +33,13 @@ export class TaskEvents {
     return this.#waiters.get(taskId)?.size ?? 0
   }
 
+  /** Number of requests waiting on any task (a gauge for operators). */
+  countAllWaiters (): number {
+    let count = 0
+    for (const waiters of this.#waiters.values()) count += waiters.size
+    return count
+  }
+
   /**
    * Resolves at the next `notify(taskId)`, after `timeoutMs`, when `signal` aborts, or when
    * the bus closes — whichever comes first. Never rejects.

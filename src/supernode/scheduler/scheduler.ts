@@ -46,7 +46,7 @@ export interface SchedulerDeps {
   readonly clock: Clock
   readonly random: Random
   readonly tasks: Pick<TaskManager, 'getTask' | 'touch'>
-  readonly progress: Pick<ProgressManager, 'getTask' | 'recordHandOut' | 'applyReport' | 'uploadsInFlightOf'>
+  readonly progress: Pick<ProgressManager, 'getTask' | 'recordHandOut' | 'applyReport' | 'uploadsInFlightOf' | 'releaseHandOut'>
   readonly peers: Pick<PeerManager, 'isLive' | 'getPeer' | 'addUploadedBytes'>
   readonly dfgetTasks: Pick<DfgetTaskManager, 'addBytes' | 'finish'>
   readonly events: Pick<TaskEvents, 'waitFor'>
@@ -88,6 +88,11 @@ export class Scheduler {
         return outcome
       }
     }
+  }
+
+  /** Takes back pieces handed out in an answer that never reached its client. */
+  cancelHandOuts (taskId: TaskId, cid: ClientId, pieceNums: readonly number[]): void {
+    for (const pieceNum of pieceNums) this.#deps.progress.releaseHandOut(taskId, cid, pieceNum)
   }
 
   /**
