@@ -55,7 +55,8 @@ export interface TaskProgressView {
   isCached(pieceNum: number): boolean
   digestOf(pieceNum: number): PieceDigest | undefined
   holderCount(pieceNum: number): number
-  holdersOf(pieceNum: number): Iterable<ClientId>
+  /** The cids holding the piece, in no particular order. */
+  holdersOf(pieceNum: number): readonly ClientId[]
   inFlightCount(pieceNum: number): number
   supernodeInFlightCount(pieceNum: number): number
   getClient(cid: ClientId): ClientProgressView | undefined
@@ -99,7 +100,8 @@ export class TaskProgress implements TaskProgressView {
   readonly pieceCount: number
   readonly #digests: (PieceDigest | undefined)[]
   readonly #cached: PieceBitset
-  readonly #holders: (Set<ClientId> | undefined)[]
+  /** Per piece, the cids holding it: an array so the scheduler can start scanning at a random holder. */
+  readonly #holders: (ClientId[] | undefined)[]
   readonly #inFlight: Uint32Array
   readonly #supernodeInFlight: Uint32Array
   readonly #clients = new Map<ClientId, ClientProgress>()
@@ -110,7 +112,7 @@ export class TaskProgress implements TaskProgressView {
     this.pieceCount = pieceCount
     this.#digests = new Array<PieceDigest | undefined>(pieceCount).fill(undefined)
     this.#cached = new PieceBitset(pieceCount)
-    this.#holders = new Array<Set<ClientId> | undefined>(pieceCount).fill(undefined)
+    this.#holders = new Array<ClientId[] | undefined>(pieceCount).fill(undefined)
     this.#inFlight = new Uint32Array(pieceCount)
     this.#supernodeInFlight = new Uint32Array(pieceCount)
   }
@@ -119,8 +121,8 @@ export class TaskProgress implements TaskProgressView {
   get supernodeUploads (): number { return this.#supernodeUploads }
   isCached (pieceNum: number): boolean { return this.#cached.has(pieceNum) }
   digestOf (pieceNum: number): PieceDigest | undefined { return this.#digests[pieceNum] }
-  holderCount (pieceNum: number): number { return this.#holders[pieceNum]?.size ?? 0 }
-  holdersOf (pieceNum: number): Iterable<ClientId> { return this.#holders[pieceNum] ?? [] }
+  holderCount (pieceNum: number): number { return this.#holders[pieceNum]?.length ?? 0 }
+  holdersOf (pieceNum: number): readonly ClientId[] { return this.#holders[pieceNum] ?? [] }
   inFlightCount (pieceNum: number): number { return this.#inFlight[pieceNum] ?? 0 }
   supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
   getClient (cid: ClientId): ClientProgressView | undefined { return this.#clients.get(cid) }
@@ -161,9 +163,9 @@ export class TaskProgress implements TaskProgressView {
     if (client === undefined || pieceNum < 0 || pieceNum >= this.pieceCount) return false
     if (isDelivery) client.done.add(pieceNum)
     if (client.held.add(pieceNum)) {
-      let holders = this.#holders[pieceNum]
-      if (holders === undefined) { holders = new Set(); this.#holders[pieceNum] = holders }
-      holders.add(cid)
+      const holders = this.#holders[pieceNum]
+      if (holders === undefined) this.#holders[pieceNum] = [cid]
+      else holders.push(cid)
     }
     return true
   }
@@ -173,8 +175,11 @@ export class TaskProgress implements TaskProgressView {
     const client = this.#clients.get(cid)
     if (client === undefined || !client.held.delete(pieceNum)) return
     const holders = this.#holders[pieceNum]
-    holders?.delete(cid)
-    if (holders?.size === 0) this.#holders[pieceNum] = undefined
+    if (holders === undefined) return
+    const index = holders.indexOf(cid)
+    // Swap-remove: holder order carries no meaning.
+    if (index >= 0) { holders[index] = holders[holders.length - 1] ?? cid; holders.pop() }
+    if (holders.length === 0) this.#holders[pieceNum] = undefined
   }
 
   /** Removes every holding of the cids of `peerId` (the peer left); their received pieces stay received. */

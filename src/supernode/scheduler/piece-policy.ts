@@ -9,7 +9,8 @@
  * - Rarest first: fewest holders, a piece in flight counting as half held; ties are broken
  *   at random so that clients starting together spread over different pieces.
  * - A piece held by an eligible peer (live, not blacklisted for this cid) comes from the
- *   least loaded such peer below its upload limit; if all of them are at their limit the
+ *   least loaded such peer below its upload limit (among a random sample of holders when
+ *   there are many); if all of them are at their limit the
  *   piece waits for a slot — the supernode does not step in, so that its upload carries
  *   only pieces the swarm does not have yet.
  * - A piece no eligible peer holds comes from the supernode, if it has a free upload slot
@@ -116,32 +117,39 @@ function listCandidates (input: PolicyInput): Candidate[] {
 }
 
 /**
- * The least loaded eligible holder of `pieceNum` below its upload limit (random among equals);
- * 'busy' when eligible holders exist but all are at their limit; undefined when none exists.
+ * Eligible holders looked at per piece: the least loaded of a random sample of this many
+ * ("power of k choices") balances load almost as well as a full scan, and keeps a pull
+ * cheap when thousands of peers hold a piece.
+ */
+export const HOLDERS_SAMPLED = 16
+
+/**
+ * The least loaded eligible holder of `pieceNum` below its upload limit, from a scan that
+ * starts at a random holder and stops at an idle one or after HOLDERS_SAMPLED eligible
+ * holders; 'busy' when the scanned eligible holders are all at their limit; undefined when
+ * no eligible holder exists.
  */
 function pickPeer (input: PolicyInput, pieceNum: number, addedPeerLoad: ReadonlyMap<PeerId, number>): { peerId: PeerId, cid: ClientId } | 'busy' | undefined {
   const { progress, client } = input
+  const holders = progress.holdersOf(pieceNum)
+  const count = holders.length
+  if (count === 0) return undefined
+  const start = Math.floor(input.random() * count)
   let best: { peerId: PeerId, cid: ClientId } | undefined
   let bestLoad = Number.POSITIVE_INFINITY
-  let equals = 0
-  let hasEligible = false
-  for (const holderCid of progress.holdersOf(pieceNum)) {
-    if (holderCid === client.cid) continue
+  let eligible = 0
+  for (let step = 0; step < count && eligible < HOLDERS_SAMPLED; step++) {
+    const holderCid = holders[(start + step) % count]
+    if (holderCid === undefined || holderCid === client.cid) continue
     const holder = progress.getClient(holderCid)
-    if (holder === undefined) continue
-    if (client.isBlacklisted(holder.peerId) || !input.isPeerLive(holder.peerId)) continue
-    hasEligible = true
+    if (holder === undefined || client.isBlacklisted(holder.peerId) || !input.isPeerLive(holder.peerId)) continue
+    eligible += 1
     const load = input.uploadsInFlightOf(holder.peerId) + (addedPeerLoad.get(holder.peerId) ?? 0)
-    if (load >= input.maxUploadsPerPeer) continue
-    if (load < bestLoad) {
-      best = { peerId: holder.peerId, cid: holderCid }
-      bestLoad = load
-      equals = 1
-    } else if (load === bestLoad) {
-      equals += 1
-      if (input.random() * equals < 1) best = { peerId: holder.peerId, cid: holderCid }
-    }
+    if (load >= input.maxUploadsPerPeer || load >= bestLoad) continue
+    best = { peerId: holder.peerId, cid: holderCid }
+    bestLoad = load
+    if (load === 0) break
   }
   if (best !== undefined) return best
-  return hasEligible ? 'busy' : undefined
+  return eligible > 0 ? 'busy' : undefined
 }
