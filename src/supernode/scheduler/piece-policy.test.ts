@@ -128,3 +128,18 @@ test('pieces the cid holds or is fetching are never handed to it again', () => {
   progress.addHandOut({ taskId: TASK, cid: cid(0), pieceNum: 1, source: { kind: 'supernode' }, startedAtMs: 0, timer: noTimer })
   assert.deepEqual(choosePieces(input(progress, 0)).choices.map((c) => c.pieceNum), [2])
 })
+
+test('with many holders an idle one is picked and picks spread over the swarm', () => {
+  const progress = setUp(1, 1001)
+  for (let index = 1; index <= 1000; index++) progress.addHolding(cid(index), 0, true)
+  const loads = new Map<PeerId, number>()
+  for (let index = 1; index <= 1000; index++) loads.set(peer(index), index % 2 === 0 ? 0 : 5)
+  const picked = new Set<string>()
+  for (let seed = 1; seed <= 50; seed++) {
+    const [choice] = choosePieces(input(progress, 0, { random: createSeededRandom(seed) }, loads)).choices
+    assert.ok(choice?.source.kind === 'peer')
+    assert.equal(loads.get(choice.source.peerId), 0)
+    picked.add(choice.source.peerId)
+  }
+  assert.ok(picked.size > 40, `picks spread (${picked.size} distinct of 50)`)
+})
