@@ -98,3 +98,23 @@ test('with both ports 0 the API and the data port are two servers, each with onl
   await assert.rejects(http.requestVoid({ url: `${sn.downloadUrl}${SUPERNODE_PATHS.tasks}` }), (err: unknown) => isCode(err, 'DF_ERR_ARG_ROUTE_NOT_FOUND'))
   await assert.rejects(http.requestVoid({ url: `${sn.apiUrl}/tasks/${'e'.repeat(64)}/data` }), (err: unknown) => isCode(err, 'DF_ERR_ARG_ROUTE_NOT_FOUND'))
 })
+
+test('over IPv6 loopback the supernode registers, schedules and serves with bracketed URLs', async (t) => {
+  const data = createTestData(MiB + 3, 15)
+  const origin = await startOrigin({ files: { '/v6.bin': { data } }, host: '::1' })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t, { listen: '::1' })
+  assert.match(sn.apiUrl, /^http:\/\/\[::1\]:\d+$/)
+  const http = new HttpClient()
+  t.after(() => http.close())
+  await sn.client.registerPeer({ peerId: 'p6', port: 4000 })
+  assert.equal((await sn.client.getPeer('p6')).ip, '::1')
+  const task = await sn.client.registerTask({ peerId: 'p6', cid: 'c6', url: origin.url('/v6.bin') })
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  const outcome = await sn.client.pullPieceTasks(task.taskId, { cid: 'c6', max: 4 })
+  assert.equal(outcome.result, 'pieces')
+  const piece = outcome.result === 'pieces' ? outcome.pieces[0] : undefined
+  assert.ok(piece !== undefined && piece.url.startsWith('http://[::1]:'))
+  const [start, end] = piece.pieceRange.split('-').map(Number) as [number, number]
+  assert.ok((await http.fetchRange({ url: piece.url, start, end })).equals(data.subarray(start, end + 1)))
+})
