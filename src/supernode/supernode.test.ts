@@ -44,3 +44,16 @@ test('two cids of the same URL meet in one task and the origin is read once', as
 
   await assert.rejects(client.getTask('0'.repeat(64)), (err: unknown) => isCode(err, 'DF_ERR_TASK_NOT_FOUND') && err.remote?.status === 404)
 })
+
+test('close() stops a running CDN fetch and held pulls, and can be called twice', async (t) => {
+  const origin = await startOrigin({ files: { '/slow.bin': { data: createTestData(4 * MiB), faults: { throttleBytesPerSec: 256 * 1024 } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'p', port: 4000 })
+  const task = await sn.client.registerTask({ peerId: 'p', cid: 'c', url: origin.url('/slow.bin') })
+  const held = sn.client.pullPieceTasks(task.taskId, { cid: 'c', waitMs: 30_000 }).catch((err: unknown) => err)
+  const startedMs = Date.now()
+  await Promise.all([sn.supernode.close(), sn.supernode.close()])
+  await held
+  assert.ok(Date.now() - startedMs < 5_000, 'close does not wait for the source')
+})
