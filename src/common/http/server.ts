@@ -5,7 +5,7 @@
  * DF_ERR_ARG_ROUTE_NOT_FOUND; anything else 500 DF_ERR_INTERNAL, logged once with its
  * stack, its message never sent.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { DfError, toWire } from '../../protocol/errors.js'
@@ -21,7 +21,7 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the generic parameter.
     loggerInstance: options.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     keepAliveTimeout: 5_000,
