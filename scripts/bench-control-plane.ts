@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { parseSize } from '../src/common/rate-limiter.js'
 import { createTestData, startOrigin } from '../test/harness/origin.js'
 import { ROOT, spawnSupernode, stopChild } from '../test/harness/processes.js'
+import { SupernodeClient } from '../src/supernode/client.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import { runSimulatedSwarm, type SimulatedSwarmResult } from './lib/control-plane/simulated-swarm.js'
 
@@ -29,7 +30,16 @@ interface ProcessUsage {
   readonly cpuSeconds: number
 }
 
+/** The supernode's own histogram of the time it spends choosing the pieces of one pull. */
+interface ScheduleTime {
+  readonly count: number
+  readonly meanMs: number
+  /** Upper bound of the histogram bucket that holds the 99th percentile. */
+  readonly p99AtMostMs: number
+}
+
 interface ControlPlaneRun extends SimulatedSwarmResult {
+  readonly scheduleTime: ScheduleTime | undefined
   readonly supernodeBefore: ProcessUsage
   readonly supernodeAfter: ProcessUsage
   readonly error?: string
@@ -44,6 +54,24 @@ async function readUsage (pid: number): Promise<ProcessUsage> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const ticks = Number(fields[11]) + Number(fields[12])
   return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM'), cpuSeconds: ticks / 100 }
+}
+
+/** Reads dragonfly_supernode_schedule_duration_milliseconds from Prometheus text. */
+function parseScheduleTime (text: string): ScheduleTime | undefined {
+  const name = 'dragonfly_supernode_schedule_duration_milliseconds'
+  const buckets: [number, number][] = []
+  let sum = Number.NaN
+  let count = Number.NaN
+  for (const line of text.split('\n')) {
+    const bucket = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\S+)$`).exec(line)
+    if (bucket !== null) buckets.push([bucket[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(bucket[1]), Number(bucket[2])])
+    if (line.startsWith(`${name}_sum`)) sum = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (line.startsWith(`${name}_count`)) count = Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  if (!(count > 0)) return undefined
+  buckets.sort((a, b) => a[0] - b[0])
+  const p99 = buckets.find(([, cumulative]) => cumulative >= 0.99 * count)?.[0] ?? Number.POSITIVE_INFINITY
+  return { count, meanMs: sum / count, p99AtMostMs: p99 }
 }
 
 export async function runControlPlaneBench (argv: readonly string[]): Promise<number> {
@@ -98,9 +126,12 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
           signal,
         })
         const after = await readUsage(pid)
+        const metricsClient = new SupernodeClient({ baseUrl: supernode.apiUrl })
+        const scheduleTime = parseScheduleTime(await metricsClient.fetchMetricsText().catch(() => ''))
+        await metricsClient.close()
         const incomplete = result.finishedClients < peers ? `${peers - result.finishedClients} of ${peers} clients did not finish` : undefined
         if (incomplete !== undefined || result.errors > 0) failed = true
-        runs.push({ ...result, supernodeBefore: before, supernodeAfter: after, ...(incomplete === undefined ? {} : { error: incomplete }) })
+        runs.push({ ...result, scheduleTime, supernodeBefore: before, supernodeAfter: after, ...(incomplete === undefined ? {} : { error: incomplete }) })
         console.log(`control-plane: ${peers} peers: ${result.registrationsPerSec.toFixed(0)} registrations/s, ${result.pullsPerSec.toFixed(0)} pulls/s, ${result.reportsPerSec.toFixed(0)} reports/s, pull p99 ${result.pull.p99Ms.toFixed(1)} ms, peak RSS ${(after.peakRssBytes / 2 ** 20).toFixed(0)} MiB, errors ${result.errors}${result.firstError === undefined ? '' : ` (${result.firstError})`}`)
       } finally {
         await stopChild(supernode.child)
@@ -136,14 +167,14 @@ function renderMarkdown (r: { date: string, machine: string, command: string, si
     '',
     `Run ${r.date} on ${r.machine}. Command: \`${r.command}\`.`,
     '',
-    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. At most ${r.concurrency} requests are in flight at once over all clients; latency is from sending a request to its answer. The load generator shares the machine's cores with the supernode.`,
+    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. At most ${r.concurrency} requests are in flight at once over all clients; latency is from sending a request to its answer (queueing in the supernode included); the scheduler time is the supernode's own \`dragonfly_supernode_schedule_duration_milliseconds\`. The load generator shares the machine's cores with the supernode.`,
     '',
-    '| simulated peers | registrations/s (peer + task) | register p99 (peer / task) | pulls/s | reports/s | pull p50 | pull p99 | report p99 | pull outcomes (pieces / wait / limited / finished) | supernode RSS after (peak) | supernode CPU | errors |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| simulated peers | registrations/s (peer + task) | register p99 (peer / task) | pulls/s | reports/s | pull p50 | pull p99 | scheduler time per pull, mean (p99 ≤) | report p99 | pull outcomes (pieces / wait / limited / finished) | supernode RSS after (peak) | supernode CPU | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const run of r.runs) {
     const o = run.outcomes
-    lines.push(`| ${run.peers}${run.error === undefined ? '' : ` (${run.error})`} | ${run.registrationsPerSec.toFixed(0)} | ${ms(run.registerPeer.p99Ms)} / ${ms(run.registerTask.p99Ms)} | ${run.pullsPerSec.toFixed(0)} | ${run.reportsPerSec.toFixed(0)} | ${ms(run.pull.p50Ms)} | ${ms(run.pull.p99Ms)} | ${ms(run.report.p99Ms)} | ${o.pieces} / ${o.wait} / ${o.limited} / ${o.finished} | ${mib(run.supernodeAfter.rssBytes)} (${mib(run.supernodeAfter.peakRssBytes)}) | ${(run.supernodeAfter.cpuSeconds - run.supernodeBefore.cpuSeconds).toFixed(1)} s in ${((run.registrationMs + run.pieceLoopMs) / 1000).toFixed(1)} s | ${run.errors}${run.firstError === undefined ? '' : ` (${run.firstError.slice(0, 120)})`} |`)
+    lines.push(`| ${run.peers}${run.error === undefined ? '' : ` (${run.error})`} | ${run.registrationsPerSec.toFixed(0)} | ${ms(run.registerPeer.p99Ms)} / ${ms(run.registerTask.p99Ms)} | ${run.pullsPerSec.toFixed(0)} | ${run.reportsPerSec.toFixed(0)} | ${ms(run.pull.p50Ms)} | ${ms(run.pull.p99Ms)} | ${run.scheduleTime === undefined ? '—' : `${run.scheduleTime.meanMs.toFixed(2)} ms (${run.scheduleTime.p99AtMostMs} ms)`} | ${ms(run.report.p99Ms)} | ${o.pieces} / ${o.wait} / ${o.limited} / ${o.finished} | ${mib(run.supernodeAfter.rssBytes)} (${mib(run.supernodeAfter.peakRssBytes)}) | ${(run.supernodeAfter.cpuSeconds - run.supernodeBefore.cpuSeconds).toFixed(1)} s in ${((run.registrationMs + run.pieceLoopMs) / 1000).toFixed(1)} s | ${run.errors}${run.firstError === undefined ? '' : ` (${run.firstError.slice(0, 120)})`} |`)
   }
   const largest = [...r.runs].sort((a, b) => b.peers - a.peers)[0]
   if (largest !== undefined) {
