@@ -285,7 +285,9 @@ async function writeOutputs (bench: SwarmBenchResult, writeDocs: boolean): Promi
   await mkdir(dir, { recursive: true })
   const stamp = bench.date.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z')
   const base = `swarm-${stamp}`
-  await writeFile(join(dir, `${base}.json`), `${JSON.stringify(bench, null, 2)}\n`)
+  // Arrays of numbers (the upload timeline) on one line each: the file stays readable and small.
+  const json = JSON.stringify(bench, null, 2).replace(/\[\s*(-?[\d.e+]+(?:,\s*-?[\d.e+]+)*)\s*\]/g, (_, list: string) => `[${list.replace(/\s+/g, '')}]`)
+  await writeFile(join(dir, `${base}.json`), `${json}\n`)
   await writeFile(join(dir, `${base}.svg`), renderChart(bench))
   const markdown = renderMarkdown(bench, `../bench/results/${base}.svg`)
   await writeFile(join(dir, `${base}.md`), renderMarkdown(bench, `${base}.svg`))

@@ -106,11 +106,30 @@ export function renderLineChart (spec: ChartSpec): string {
     }
     const lx = MARGIN.left + plotW + 14
     out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${series.color}" stroke-width="2"${series.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`)
-    out.push(`<text x="${lx + 28}" y="${legendY + 4}">${escapeXml(series.name)}</text>`)
+    for (const [k, text] of wrapWords(series.name, 30).entries()) {
+      out.push(`<text x="${lx + 28}" y="${legendY + 4 + k * 15}">${escapeXml(text)}</text>`)
+      if (k > 0) legendY += 15
+    }
     legendY += 20
   }
   out.push('</svg>', '')
   return out.join('\n')
+}
+
+/** Splits text into lines of at most `width` characters, at spaces. */
+function wrapWords (text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  if (line !== '') lines.push(line)
+  return lines
 }
 
 /** The points of an empirical CDF drawn as steps: (t, k/n) for the sorted times. */

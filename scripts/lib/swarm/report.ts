@@ -245,6 +245,14 @@ export function renderChart (bench: SwarmBenchResult): string {
     })
   }
   series.push({ name: 'Kumar–Ross bound', color: COLORS.bound, dashed: true, markers: true, points: runs.map((run) => [run.downloaders, run.bound.boundMs / 1000] as const) })
+  // As in the CDF: plain HTTP grows with N and would flatten every other line; when it is
+  // far above them it is left off the plot and its times are given in the legend.
+  const httpIndex = series.findIndex((s) => s.name === LABELS.http)
+  const http = series[httpIndex]
+  const others = series.filter((s) => s !== http).flatMap((s) => s.points.map((p) => p[1]))
+  if (http !== undefined && others.length > 0 && Math.max(...http.points.map((p) => p[1])) > 3 * Math.max(...others)) {
+    series[httpIndex] = { ...http, name: `${http.name}: ${http.points.map((p) => `${p[1].toFixed(0)} s`).join(', ')} (off the chart)`, points: [] }
+  }
   return renderLineChart({
     title: `Time until the last downloader is done, ${formatBytes(first?.fileSizeBytes ?? 0)}, ${bench.upRate} uploads`,
     xLabel: 'downloaders (N)',
