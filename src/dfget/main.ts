@@ -14,12 +14,11 @@ import { DfError } from '../protocol/errors.js'
 // eslint-disable-next-line no-restricted-imports
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetOptions } from './config.js'
-import { runDfget } from './index.js'
+import { Dfget } from './dfget.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { ProgressBar } from './progress-bar.js'
 import { formatErrorLine, formatSummaryLine } from './summary.js'
-import { PeerServer } from './uploader/peer-server.js'
 import { resolvePeerServerConfig, type PeerServerOptions } from './uploader/peer-server-config.js'
 
 /** Exit status by error-code area (`DF_ERR_<AREA>_…`); 0 only for a complete, verified output. */
@@ -69,7 +68,7 @@ async function runDownload (options: DfgetOptions): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const result = await runDfget(config, { logger, stats, signal: abort.signal })
+    const result = await new Dfget(config, { logger, stats, signal: abort.signal }).run()
     bar.stop()
     if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
     process.stderr.write(`${formatSummaryLine(result)}\n`)
@@ -84,6 +83,8 @@ async function runDownload (options: DfgetOptions): Promise<number> {
 async function runServer (options: PeerServerOptions & { verbose: boolean }): Promise<number> {
   const config = resolvePeerServerConfig(options)
   const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ fd: 1, sync: true }) })
+  // Loaded here, not at the top: a plain download does not need fastify (about 45 ms of start-up).
+  const { PeerServer } = await import('./uploader/peer-server.js')
   const server = new PeerServer({ logger }, config)
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { DfError, isCode } from '../protocol/errors.js'
-import { formatBaseUrl } from '../common/http/server.js'
+import { formatBaseUrl } from '../common/http/base-url.js'
 import type { Logger } from '../common/log.js'
 import { SupernodeClient } from '../supernode/client.js'
 import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'

@@ -65,7 +65,6 @@ export async function listenHttpServer (app: FastifyInstance, host: string, port
   return address
 }
 
-/** "http://host:port", with IPv6 hosts bracketed. */
-export function formatBaseUrl (host: string, port: number, protocol = 'http'): string {
-  return `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`
-}
+// Kept here for callers that build servers; the function lives in base-url.ts so that
+// clients can use it without loading fastify.
+export { formatBaseUrl } from './base-url.js'
