@@ -122,7 +122,7 @@ export class ProgressManager {
    * only after `supernodeFailureLimit` failures: its errors are usually transient and it may
    * be the only source); cached/evicted add or remove a holding (stream mode).
    */
-  applyReport (taskId: TaskId, cid: ClientId, pieceNum: number, result: 'success' | 'failed' | 'cached' | 'evicted', sourcePeerId: string | undefined, supernodeFailureLimit: number): AppliedReport {
+  applyReport (taskId: TaskId, cid: ClientId, pieceNum: number, result: 'success' | 'failed' | 'cached' | 'evicted', sourcePeerId: string | undefined, supernodeFailureLimit: number, reason?: string): AppliedReport {
     const task = this.#mustGet(taskId)
     let handOut: HandOut | undefined
     switch (result) {
@@ -133,10 +133,12 @@ export class ProgressManager {
       case 'failed': {
         handOut = task.takeHandOut(cid, pieceNum)
         const atFault = sourcePeerId ?? sourceIdOf(handOut?.source)
+        const why = reason === undefined ? `piece ${pieceNum} failed` : `piece ${pieceNum} failed: ${reason}`
         if (atFault === 'supernode') {
-          if (task.countSupernodeFailure(cid) >= supernodeFailureLimit) task.blacklist(cid, atFault)
+          const failures = task.countSupernodeFailure(cid)
+          if (failures >= supernodeFailureLimit) task.blacklist(cid, atFault, `${failures} failures; last ${why}`)
         } else if (atFault !== undefined) {
-          task.blacklist(cid, atFault)
+          task.blacklist(cid, atFault, why)
         }
         break
       }

@@ -14,6 +14,7 @@ export type WakeReason = 'notified' | 'timeout' | 'aborted' | 'closed'
 export class TaskEvents {
   readonly #clock: Clock
   readonly #waiters = new Map<TaskId, Set<(reason: WakeReason) => void>>()
+  readonly #listeners = new Set<(taskId: TaskId) => void>()
   #closed = false
 
   constructor (deps: { clock: Clock }) {
@@ -22,10 +23,21 @@ export class TaskEvents {
 
   /** Wakes every waiter of `taskId`. */
   notify (taskId: TaskId): void {
+    for (const listener of this.#listeners) listener(taskId)
     const waiters = this.#waiters.get(taskId)
     if (waiters === undefined) return
     this.#waiters.delete(taskId)
     for (const wake of waiters) wake('notified')
+  }
+
+  /**
+   * Calls `listener` with the task id on every `notify` (the dashboard marks the task
+   * changed). It runs inside the notifier's synchronous state change, so it must be O(1)
+   * and must not throw. Returns the function that removes it.
+   */
+  onNotify (listener: (taskId: TaskId) => void): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
   }
 
   /** Number of requests waiting on `taskId` (for tests and task info). */

@@ -44,6 +44,8 @@ export interface ClientProgressView {
   isFetching(pieceNum: number): boolean
   readonly fetchingCount: number
   isBlacklisted(sourceId: string): boolean
+  /** The sources this cid will not be sent to again, each with why (source id → reason). */
+  readonly blacklisted: ReadonlyMap<string, string>
 }
 
 /** What the scheduler and the API may read. */
@@ -70,7 +72,7 @@ class ClientProgress implements ClientProgressView {
   readonly done: PieceBitset
   windowPieces: number | undefined
   readonly running = new Map<number, HandOut>()
-  readonly blacklist = new Set<string>()
+  readonly blacklist = new Map<string, string>()
   supernodeFailures = 0
 
   constructor (cid: ClientId, peerId: PeerId, pieceCount: number, windowPieces: number | undefined) {
@@ -91,6 +93,10 @@ class ClientProgress implements ClientProgressView {
 
   isBlacklisted (sourceId: string): boolean {
     return this.blacklist.has(sourceId)
+  }
+
+  get blacklisted (): ReadonlyMap<string, string> {
+    return this.blacklist
   }
 }
 
@@ -194,9 +200,10 @@ export class TaskProgress implements TaskProgressView {
     return changed
   }
 
-  /** Blacklists a source for `cid` (never offered to it again in this task). */
-  blacklist (cid: ClientId, sourceId: string): void {
-    this.#clients.get(cid)?.blacklist.add(sourceId)
+  /** Blacklists a source for `cid` (never offered to it again in this task), keeping why. */
+  blacklist (cid: ClientId, sourceId: string, reason = 'a piece failed at this source'): void {
+    const client = this.#clients.get(cid)
+    if (client !== undefined && !client.blacklist.has(sourceId)) client.blacklist.set(sourceId, reason)
   }
 
   /** Counts a failure of the supernode for `cid`; returns the count so far. */

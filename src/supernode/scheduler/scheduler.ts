@@ -106,7 +106,7 @@ export class Scheduler {
     const range = parsePieceRange(pieceRangeText, 'pieceRange')
     const pieceNum = geometry === undefined ? undefined : pieceNumOfRange(range, geometry.pieceSizeBytes, geometry.fileLengthBytes)
     if (pieceNum === undefined) throw invalidArgument('pieceRange', 'is not exactly one piece of the task')
-    const applied = this.#deps.progress.applyReport(taskId, cid, pieceNum, report.result, report.sourcePeerId, this.#options.supernodeFailureLimit)
+    const applied = this.#deps.progress.applyReport(taskId, cid, pieceNum, report.result, report.sourcePeerId, this.#options.supernodeFailureLimit, report.reason)
     const label = sourceLabelOf(applied.handOut?.source, report.sourcePeerId)
     const { metrics, dfgetTasks, peers } = this.#deps
     metrics.pieceReports.inc({ source: label, result: report.result })
