@@ -150,6 +150,18 @@ test('after alivetime without work it tells its supernodes it is going, removes 
   await assert.rejects(client.ping(), (err: unknown) => isCode(err, 'DF_ERR_NETWORK'))
 })
 
+test('closing it (SIGTERM in dfget server) tells its supernodes it is going before it stops', async (t) => {
+  const supernode = await startRecordingSupernode(t)
+  const { layout, client, server } = await startPeer(t)
+  const path = join(layout.dataDir, `${TASK_ID}-${CID}`)
+  await writeFile(path, Buffer.alloc(100))
+  await client.registerUpload({ taskId: TASK_ID, cid: CID, path, fileLengthBytes: 100, pieceSizeBytes: 100, supernodes: [supernode.baseUrl] })
+  await server.close()
+  assert.equal(await server.whenStopped(), 'closed')
+  assert.ok(supernode.requests.some((r) => r.method === 'DELETE' && r.url === `/api/v1/peers/${server.peerId}`), JSON.stringify(supernode.requests))
+  assert.equal(await readPeerServerState(layout), undefined)
+})
+
 test('deletes a data file unused for expiretime and tells the supernode this cid no longer holds it', async (t) => {
   const supernode = await startRecordingSupernode(t)
   const { layout, client, server } = await startPeer(t, { expireTimeMs: 200 })

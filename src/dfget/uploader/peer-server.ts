@@ -108,8 +108,13 @@ export class PeerServer {
     return this.#stopped
   }
 
-  /** Stops serving and removes the state file. Idempotent. */
+  /**
+   * Stops serving and removes the state file. Idempotent. The supernodes are told first
+   * (service down), so no client is sent here any more; a peer server that is simply
+   * killed is found out by the failed reports of its clients instead.
+   */
   async close (): Promise<void> {
+    if (this.#closing === undefined && this.#app !== undefined) await this.#announceServiceDown()
     await this.#stop('closed')
   }
 
@@ -217,15 +222,20 @@ export class PeerServer {
   /** Service down: tell the supernodes, clean the data, stop. */
   async #shutdownIdle (why: string): Promise<void> {
     this.#logger.info({ peerId: this.#peerId, idleMs: this.#registry.idleMs(), why }, 'service down')
-    const peerId = this.peerId
-    await Promise.all(this.#registry.supernodeUrls().map(async (baseUrl) => {
-      await this.#withSupernode(baseUrl, async (client) => { await client.deletePeer(peerId) })
-    }))
+    await this.#announceServiceDown()
     for (const entry of this.#registry.entries()) {
       this.#registry.unregister(entry.taskId, entry.cid)
       await rm(entry.path, { force: true })
     }
     await this.#stop('idle')
+  }
+
+  /** Tells every supernode this peer registered with that it is going. */
+  async #announceServiceDown (): Promise<void> {
+    const peerId = this.peerId
+    await Promise.all(this.#registry.supernodeUrls().map(async (baseUrl) => {
+      await this.#withSupernode(baseUrl, async (client) => { await client.deletePeer(peerId) })
+    }))
   }
 
   async #discard (entry: UploadEntry, why: string): Promise<void> {
