@@ -15,6 +15,8 @@ export const SUPERNODE_PATHS = {
   task: '/api/v1/tasks/:taskId',
   taskPieces: '/api/v1/tasks/:taskId/pieces',
   taskPiece: '/api/v1/tasks/:taskId/pieces/:pieceRange',
+  preheats: '/api/v1/preheats',
+  preheat: '/api/v1/preheats/:preheatId',
 } as const
 
 /** Supernode piece data (the `--download-port` server). Range requests on the task file. */

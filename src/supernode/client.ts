@@ -12,6 +12,7 @@ import { parsePeerInfo, parsePeerList, type PeerInfo, type PeerList, type Regist
 import { parseRegisterTaskResponse, parseTaskInfo, parseTaskList, type RegisterTaskRequest, type RegisterTaskResponse, type TaskInfo, type TaskList } from '../protocol/messages/register-task.js'
 import { parsePullPieceTasksResponse, type PullPieceTasksResponse } from '../protocol/messages/pull-piece-task.js'
 import type { ReportPieceRequest } from '../protocol/messages/report-piece.js'
+import { parsePreheatInfo, parsePreheatList, type PreheatInfo, type PreheatList, type PreheatRequest } from '../protocol/messages/preheat.js'
 
 export interface SupernodeClientOptions extends HttpClientOptions {
   /** API base URL, e.g. "http://127.0.0.1:8002". */
@@ -90,6 +91,19 @@ export class SupernodeClient {
       json: report,
       ...(signal === undefined ? {} : { signal }),
     })
+  }
+
+  /** Starts a preheat (warm the CDN cache with a file or an image's layers); answers at once. */
+  async createPreheat (request: PreheatRequest): Promise<PreheatInfo> {
+    return await this.#http.requestJson({ method: 'POST', url: this.#url(SUPERNODE_PATHS.preheats), json: request }, parsePreheatInfo)
+  }
+
+  async getPreheat (preheatId: string): Promise<PreheatInfo> {
+    return await this.#http.requestJson({ url: this.#url(fillPath(SUPERNODE_PATHS.preheat, { preheatId })) }, parsePreheatInfo)
+  }
+
+  async listPreheats (): Promise<PreheatList> {
+    return await this.#http.requestJson({ url: this.#url(SUPERNODE_PATHS.preheats) }, parsePreheatList)
   }
 
   /** The Prometheus text of /metrics. */

@@ -26,6 +26,8 @@ export class SupernodeMetrics {
   readonly registrations: Counter
   /** Answers to pulls, by outcome. */
   readonly pullOutcomes: Counter<'result'>
+  /** Finished preheats, by type (file, image) and status (success, failed). */
+  readonly preheats: Counter<'type' | 'status'>
 
   constructor (deps: { countPeers: () => number, countTasks: () => number, countWaitingPulls: () => number }) {
     const registers = [this.registry]
@@ -42,6 +44,7 @@ export class SupernodeMetrics {
     this.pieceReportBytes = new Counter({ name: 'dragonfly_supernode_piece_report_size_bytes_total', help: 'Piece bytes clients reported received, by source.', labelNames: ['source'], registers })
     this.registrations = new Counter({ name: 'dragonfly_supernode_registrations_total', help: 'Task registrations of clients.', registers })
     this.pullOutcomes = new Counter({ name: 'dragonfly_supernode_pull_outcomes_total', help: 'Answers to piece pulls, by outcome.', labelNames: ['result'], registers })
+    this.preheats = new Counter({ name: 'dragonfly_supernode_preheats_total', help: 'Finished preheats, by type (file, image) and status (success, failed).', labelNames: ['type', 'status'], registers })
     new Gauge({ name: 'dragonfly_supernode_peers', help: 'Registered peers.', registers, collect () { this.set(deps.countPeers()) } })
     new Gauge({ name: 'dragonfly_supernode_tasks', help: 'Tasks in memory.', registers, collect () { this.set(deps.countTasks()) } })
     new Gauge({ name: 'dragonfly_supernode_waiting_pulls', help: 'Pulls held (long-polling) right now.', registers, collect () { this.set(deps.countWaitingPulls()) } })

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import { systemClock, type Clock } from '../common/clock.js'
+import { HttpClient } from '../common/http/client.js'
 import { createHttpServer, formatBaseUrl, listenHttpServer } from '../common/http/server.js'
 import type { Logger } from '../common/log.js'
 import { DfError } from '../protocol/errors.js'
@@ -19,6 +20,7 @@ import { fillPath, SUPERNODE_DATA_PATHS } from '../protocol/paths.js'
 import { registerDataRoutes } from './api/data-routes.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
+import { registerPreheatRoutes } from './api/preheat-routes.js'
 import { registerSystemRoutes } from './api/system-routes.js'
 import { registerTaskRoutes } from './api/task-routes.js'
 import { CacheStore } from './cdn/cache-store.js'
@@ -29,6 +31,8 @@ import { DfgetTaskManager } from './dfget-task/dfget-task-manager.js'
 import { GarbageCollector, type GcReport } from './gc/gc.js'
 import { SupernodeMetrics } from './metrics.js'
 import { PeerManager } from './peer/peer-manager.js'
+import { ImageResolver } from './preheat/image-resolver.js'
+import { PreheatManager } from './preheat/preheat-manager.js'
 import { ProgressManager } from './progress/progress-manager.js'
 import { TaskEvents } from './progress/task-events.js'
 import { createRandom, createSeededRandom, type Random } from './scheduler/random.js'
@@ -66,6 +70,8 @@ export class Supernode {
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
   readonly #gc: GarbageCollector
+  readonly #preheatHttp: HttpClient
+  readonly #preheats: PreheatManager
   #servers: FastifyInstance[] = []
   #addresses: SupernodeAddresses | undefined
   #closing: Promise<void> | undefined
@@ -102,6 +108,12 @@ export class Supernode {
       { clock, logger: logger.child({ component: 'gc' }), tasks: this.#tasks, cdn: this.#cdn, store: this.#store },
       { intervalMs: config.gcIntervalMs, taskExpireTimeMs: config.taskExpireTimeMs, cacheExpireTimeMs: config.cacheExpireTimeMs },
     )
+    // Manifest and token requests of image preheats (layers go through the CDN's fetcher).
+    this.#preheatHttp = new HttpClient({ timeoutMs: config.sourceTimeoutMs })
+    this.#preheats = new PreheatManager({
+      logger: logger.child({ component: 'preheat' }), clock, tasks: this.#tasks, resolver: new ImageResolver({ http: this.#preheatHttp }),
+      onFinished: (type, status) => { this.#metrics.preheats.inc({ type, status }) },
+    })
   }
 
   /** The advertised addresses. @throws DF_ERR_INTERNAL_INVARIANT before start() */
@@ -131,6 +143,7 @@ export class Supernode {
     registerPeerRoutes(api, { peers: this.#peers })
     registerTaskRoutes(api, { tasks: this.#tasks })
     registerPieceRoutes(api, { scheduler: this.#scheduler })
+    registerPreheatRoutes(api, { preheats: this.#preheats })
     const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
     const isOneServer = config.downloadPort === config.port && config.port !== 0
@@ -152,6 +165,8 @@ export class Supernode {
   async close (): Promise<void> {
     this.#closing ??= (async () => {
       await this.#gc.close()
+      await this.#preheats.close()
+      await this.#preheatHttp.close()
       this.#events.close()
       await Promise.allSettled(this.#servers.map(async (server) => { await server.close() }))
       await this.#cdn.close()

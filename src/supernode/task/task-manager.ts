@@ -48,6 +48,18 @@ interface TaskRecord {
   failure: DfError | undefined
   readonly createdAtMs: number
   lastAccessMs: number
+  /** Settles when the CDN has every piece (set once the CDN fetch started). */
+  completion?: Promise<void>
+}
+
+/** What a preheat asks the CDN to cache (the identity fields as in a registration). */
+export interface PreheatTaskSpec {
+  readonly url: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly filter?: readonly string[] | undefined
+  readonly md5?: string | undefined
+  readonly identifier?: string | undefined
+  readonly digest?: string | undefined
 }
 
 export interface TaskManagerDeps {
@@ -115,6 +127,28 @@ export class TaskManager {
     if (progress.getTask(taskId)?.getClient(cid)?.done.isFull === true) dfgetTasks.finish(taskId, cid)
     this.#log.info({ taskId, cid, peerId, url: redactUrl(url), fileLengthBytes: geometry.fileLengthBytes }, 'task registered')
     return { taskId, ...geometry, cdnStatus: cdnStatusOf(task.state), dataUrl: this.#deps.dataUrlOf(taskId) }
+  }
+
+  /**
+   * Warms the CDN cache with a task no client downloads yet (preheat): creates the task when
+   * new and makes sure its file is cached or being cached. Resolves once the length is known,
+   * with a promise that settles when every piece is cached.
+   * @throws DF_ERR_ARG_INVALID, DF_ERR_SOURCE_STATUS / DF_ERR_SOURCE_UNREACHABLE
+   */
+  async preheat (spec: PreheatTaskSpec): Promise<{ taskId: TaskId, fileLengthBytes: number, completion: Promise<void> }> {
+    const url = parseSourceUrl(spec.url)
+    const taskId = computeTaskId({ url, filter: spec.filter, md5: spec.md5, identifier: spec.identifier, digest: spec.digest, range: rangeHeaderOf(spec.headers) })
+    let task = this.#tasks.get(taskId)
+    if (task === undefined) {
+      const now = this.#deps.clock.now()
+      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now }
+      this.#tasks.set(taskId, task)
+    }
+    task.lastAccessMs = this.#deps.clock.now()
+    await this.#prepare(task)
+    const completion = task.state === 'success' ? Promise.resolve() : task.completion ?? Promise.reject(new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} was removed during the preheat`))
+    this.#log.info({ taskId, url: redactUrl(url) }, 'task preheated')
+    return { taskId, fileLengthBytes: task.geometry?.fileLengthBytes ?? 0, completion }
   }
 
   getTask (taskId: TaskId): TaskView | undefined {
@@ -197,6 +231,7 @@ export class TaskManager {
     }
     task.geometry = { fileLengthBytes: geometry.fileLengthBytes, pieceSizeBytes: geometry.pieceSizeBytes, pieceCount: geometry.pieceCount }
     this.#apply(task, 'lengthKnown')
+    task.completion = geometry.completion
     geometry.completion.then(
       () => { if (this.#isCurrent(task) && task.state === 'running') this.#apply(task, 'cached') },
       (err: unknown) => { if (this.#isCurrent(task) && task.state === 'running') this.#fail(task, err) },

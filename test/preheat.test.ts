@@ -1,0 +1,165 @@
+/**
+ * Preheat with real servers: a supernode in process warms its CDN cache from a real origin
+ * (file) or a real docker-registry behind a Bearer-token front (image, an OCI index with two
+ * platform manifests), then in-process dfgets download the preheated file.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CloseStack } from '../src/common/lifecycle.js'
+import { createSilentLogger } from '../src/common/log.js'
+import { resolveDfgetConfig, runDfget } from '../src/dfget/index.js'
+import { isCode } from '../src/protocol/errors.js'
+import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
+import type { SupernodeClient } from '../src/supernode/client.js'
+import { buildTestImage, pushImage, type TestImage } from './harness/oci-image.js'
+import { createTestData, sha256Hex, startOrigin } from './harness/origin.js'
+import { startTestPeer } from './harness/peer.js'
+import { startRegistry } from './harness/registry.js'
+import { metricValue, startTestSupernode } from './harness/supernode.js'
+import { createTmpDir } from './harness/tmp-dir.js'
+
+const MiB = 1024 * 1024
+
+async function waitForPreheat (client: SupernodeClient, id: string, timeoutMs = 30_000): Promise<PreheatInfo> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const info = await client.getPreheat(id)
+    if (info.status === 'success' || info.status === 'failed') return info
+    if (Date.now() > deadline) throw new Error(`preheat ${id} still ${info.status} after ${timeoutMs} ms`)
+    await new Promise<void>((resolve) => { setTimeout(resolve, 10) })
+  }
+}
+
+test('a preheated 64 MiB file is read from the origin once, before 4 dfgets download it from the swarm', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const data = createTestData(64 * MiB, 71)
+  const origin = stack.push(await startOrigin({ files: { '/big.bin': { data } } }))
+  const dir = stack.push(await createTmpDir('damselfly-preheat-'))
+  const sn = stack.push(await startTestSupernode())
+  const created = await sn.client.createPreheat({ type: 'file', url: origin.url('/big.bin') })
+  assert.ok(created.status === 'waiting' || created.status === 'running')
+  const done = await waitForPreheat(sn.client, created.id)
+  assert.equal(done.status, 'success', JSON.stringify(done.error))
+  assert.equal(done.tasks.length, 1)
+  assert.equal(done.tasks[0]?.fileLengthBytes, data.length)
+  const before = origin.stats('/big.bin')
+  assert.ok(before.bytesSent >= data.length && before.bytesSent <= data.length + 16, `origin sent ${before.bytesSent} bytes for the preheat`)
+
+  const peers = await Promise.all([0, 1, 2, 3].map(async () => stack.push(await startTestPeer())))
+  const results = await Promise.all(peers.map(async (peer, i) => await runDfget(
+    resolveDfgetConfig({ url: origin.url('/big.bin'), output: join(dir.path, `out-${i}`), node: [new URL(sn.apiUrl).host], home: peer.homeDir, notbs: true }, dir.path),
+    { logger: createSilentLogger(), peerServerLocator: peer.locator },
+  )))
+  for (const [i, result] of results.entries()) {
+    assert.equal(result.bytesFromSource, 0, `dfget ${i} went to the source`)
+    assert.equal(result.taskId, done.tasks[0]?.taskId, `dfget ${i} met the preheated task`)
+    assert.equal(sha256Hex(await readFile(join(dir.path, `out-${i}`))), sha256Hex(data))
+  }
+  const after = origin.stats('/big.bin')
+  assert.equal(after.requests, before.requests, 'no origin request after the preheat')
+  assert.equal(after.bytesSent, before.bytesSent)
+  const metrics = await sn.client.fetchMetricsText()
+  assert.equal(metricValue(metrics, 'dragonfly_supernode_preheats_total', { type: 'file', status: 'success' }), 1)
+  assert.ok(metricValue(metrics, 'dragonfly_supernode_cdn_download_size_bytes_total') <= data.length + 16)
+})
+
+test('preheat input errors: 400 naming the field, 404 for an unknown id, a failing source ends failed with its code', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: {} }))
+  const sn = stack.push(await startTestSupernode())
+  await assert.rejects(sn.client.createPreheat({ type: 'image', url: origin.url('/not-a-manifest') }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.details?.field === 'body.url' && err.remote?.status === 400)
+  await assert.rejects(sn.client.createPreheat({ type: 'disk', url: origin.url('/x') } as unknown as { type: 'file', url: string }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.remote?.status === 400)
+  await assert.rejects(sn.client.getPreheat('0'.repeat(32)), (err: unknown) => isCode(err, 'DF_ERR_TASK_PREHEAT_NOT_FOUND') && err.remote?.status === 404)
+  const missing = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'file', url: origin.url('/nope.bin') })).id)
+  assert.equal(missing.status, 'failed')
+  assert.equal(missing.error?.code, 'DF_ERR_SOURCE_STATUS')
+  const manifest = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url: origin.url('/v2/a/b/manifests/latest') })).id)
+  assert.equal(manifest.status, 'failed')
+  assert.equal(manifest.error?.code, 'DF_ERR_SOURCE_STATUS')
+  assert.equal((await sn.client.listPreheats()).preheats.length, 2)
+})
+
+/** A token-auth front for a registry: 401 + Bearer challenge without the token, a token endpoint, a proxy with it. */
+async function startTokenFront (registryUrl: string, token: string): Promise<{ baseUrl: string, tokenRequests: () => number, close: () => Promise<void> }> {
+  let tokenRequests = 0
+  const sockets = new Set<Socket>()
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://front')
+    if (url.pathname === '/token') {
+      tokenRequests += 1
+      const scopeOk = url.searchParams.get('service') === 'front-registry' && (url.searchParams.get('scope') ?? '').startsWith('repository:')
+      res.writeHead(scopeOk ? 200 : 400, { 'content-type': 'application/json' }).end(JSON.stringify(scopeOk ? { token, expires_in: 300 } : {}))
+      return
+    }
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host ?? ''}/token",service="front-registry",scope="repository:multi/app:pull"`, 'content-type': 'application/json' })
+        .end('{"errors":[{"code":"UNAUTHORIZED"}]}')
+      return
+    }
+    const headers: Record<string, string> = {}
+    for (const name of ['accept', 'range']) { const value = req.headers[name]; if (typeof value === 'string') headers[name] = value }
+    fetch(`${registryUrl}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, redirect: 'manual' }).then(async (upstream) => {
+      const out: Record<string, string> = {}
+      upstream.headers.forEach((value, name) => { if (!['content-encoding', 'transfer-encoding', 'connection'].includes(name)) out[name] = value })
+      res.writeHead(upstream.status, out)
+      res.end(Buffer.from(await upstream.arrayBuffer()))
+    }, () => { res.destroy() })
+  })
+  server.on('connection', (socket) => { sockets.add(socket); socket.on('close', () => sockets.delete(socket)) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tokenRequests: () => tokenRequests,
+    close: async () => { await new Promise<void>((resolve) => { server.close(() => { resolve() }); for (const s of sockets) s.destroy() }) },
+  }
+}
+
+test('an image preheat warms every layer of both platforms of an OCI index behind registry token auth', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-preheat-img-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
+  const amd64 = buildTestImage([3 * MiB, MiB], 81)
+  const arm64 = buildTestImage([2 * MiB, MiB + 5], 82)
+  await pushImage(registry.baseUrl, 'multi/app', 'amd64', amd64)
+  await pushImage(registry.baseUrl, 'multi/app', 'arm64', arm64)
+  const index = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      { mediaType: amd64.manifest.mediaType, digest: amd64.manifest.digest, size: amd64.manifest.data.length, platform: { architecture: 'amd64', os: 'linux' } },
+      { mediaType: arm64.manifest.mediaType, digest: arm64.manifest.digest, size: arm64.manifest.data.length, platform: { architecture: 'arm64', os: 'linux' } },
+    ],
+  }))
+  const put = await fetch(`${registry.baseUrl}/v2/multi/app/manifests/1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index })
+  assert.equal(put.status, 201, await put.text())
+  const front = stack.push(await startTokenFront(registry.baseUrl, 'tok-123'))
+  const sn = stack.push(await startTestSupernode())
+
+  const created = await sn.client.createPreheat({ type: 'image', url: `${front.baseUrl}/v2/multi/app/manifests/1` })
+  const done = await waitForPreheat(sn.client, created.id)
+  assert.equal(done.status, 'success', JSON.stringify(done.error))
+  const layers = (image: TestImage): string[] => image.layers.map((layer) => layer.digest)
+  const expected = [...layers(amd64), ...layers(arm64)]
+  assert.deepEqual(done.tasks.map((task) => task.digest).sort(), [...expected].sort())
+  assert.ok(front.tokenRequests() >= 1, 'the token endpoint was used')
+  const sizes = new Map([...amd64.layers, ...arm64.layers].map((layer) => [layer.digest, layer.data.length]))
+  for (const task of done.tasks) {
+    assert.equal(task.status, 'success')
+    assert.equal(task.fileLengthBytes, sizes.get(task.digest ?? ''))
+    const info = await sn.client.getTask(task.taskId)
+    assert.equal(info.cdnStatus, 'success')
+    assert.equal(info.cachedPieces, info.pieceCount)
+    // The task is the one a blob download registers: identified by the digest alone.
+    assert.equal(task.taskId, createHash('sha256').update(`digest\n${task.digest ?? ''}`).digest('hex'))
+    const served = registry.bytesServed(`/blobs/${task.digest ?? ''}`)
+    assert.ok(served >= task.fileLengthBytes && served <= task.fileLengthBytes + 16, `registry served ${served} bytes of ${task.digest ?? ''}`)
+  }
+})
