@@ -207,7 +207,7 @@ export function renderChart (bench: SwarmBenchResult): string {
       const last = line.times.length === 0 ? 0 : Math.max(...line.times)
       if (last <= xLimit) return { name: line.name, color: line.color, dashed: line.dashed, points }
       const inside = points.filter((p) => p[0] <= xLimit)
-      return { name: `${line.name} (→ ${last.toFixed(0)} s)`, color: line.color, dashed: line.dashed, points: [...inside, [xLimit, inside.at(-1)?.[1] ?? 0] as const] }
+      return { name: `${line.name} (→ ${last.toFixed(0)}\u00a0s)`, color: line.color, dashed: line.dashed, points: [...inside, [xLimit, inside.at(-1)?.[1] ?? 0] as const] }
     })
     return renderLineChart({
       title: `Downloaders done over time: ${first.downloaders} downloaders, ${formatBytes(first.fileSizeBytes)}, ${bench.upRate} uploads`,
@@ -251,7 +251,7 @@ export function renderChart (bench: SwarmBenchResult): string {
   const http = series[httpIndex]
   const others = series.filter((s) => s !== http).flatMap((s) => s.points.map((p) => p[1]))
   if (http !== undefined && others.length > 0 && Math.max(...http.points.map((p) => p[1])) > 3 * Math.max(...others)) {
-    series[httpIndex] = { ...http, name: `${http.name}: ${http.points.map((p) => `${p[1].toFixed(0)} s`).join(', ')} (off the chart)`, points: [] }
+    series[httpIndex] = { ...http, name: `${http.name}: ${http.points.map((p) => `${p[1].toFixed(0)}\u00a0s`).join(', ')} (off the chart)`, points: [] }
   }
   return renderLineChart({
     title: `Time until the last downloader is done, ${formatBytes(first?.fileSizeBytes ?? 0)}, ${bench.upRate} uploads`,
