@@ -15,6 +15,12 @@ export const SUPERNODE_PATHS = {
   task: '/api/v1/tasks/:taskId',
   taskPieces: '/api/v1/tasks/:taskId/pieces',
   taskPiece: '/api/v1/tasks/:taskId/pieces/:pieceRange',
+  /** The swarm dashboard page (HTML) and its built files. */
+  dashboard: '/',
+  dashboardAsset: '/dashboard/assets/:file',
+  /** The dashboard's read-only feed: one snapshot (JSON), or a stream of them (server-sent events). */
+  dashboardFeed: '/api/v1/dashboard',
+  dashboardEvents: '/api/v1/dashboard/events',
   preheats: '/api/v1/preheats',
   preheat: '/api/v1/preheats/:preheatId',
 } as const

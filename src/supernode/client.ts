@@ -12,6 +12,7 @@ import { parsePeerInfo, parsePeerList, type PeerInfo, type PeerList, type Regist
 import { parseRegisterTaskResponse, parseTaskInfo, parseTaskList, type RegisterTaskRequest, type RegisterTaskResponse, type TaskInfo, type TaskList } from '../protocol/messages/register-task.js'
 import { parsePullPieceTasksResponse, type PullPieceTasksResponse } from '../protocol/messages/pull-piece-task.js'
 import type { ReportPieceRequest } from '../protocol/messages/report-piece.js'
+import { parseDashboardSnapshot, type DashboardSnapshot } from '../protocol/messages/dashboard.js'
 import { parsePreheatInfo, parsePreheatList, type PreheatInfo, type PreheatList, type PreheatRequest } from '../protocol/messages/preheat.js'
 
 export interface SupernodeClientOptions extends HttpClientOptions {
@@ -107,6 +108,12 @@ export class SupernodeClient {
   }
 
   /** The Prometheus text of /metrics. */
+  /** One dashboard snapshot; with `taskId`, that task's cids and piece maps as `selected`. */
+  async fetchDashboard (taskId?: TaskId | string): Promise<DashboardSnapshot> {
+    const query = taskId === undefined ? '' : `?taskId=${encodeURIComponent(taskId)}`
+    return await this.#http.requestJson({ url: this.#url(SUPERNODE_PATHS.dashboardFeed) + query }, parseDashboardSnapshot)
+  }
+
   async fetchMetricsText (): Promise<string> {
     const response = await this.#http.stream({ url: this.#url(SUPERNODE_PATHS.metrics) })
     let text = ''

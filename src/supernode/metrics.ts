@@ -50,6 +50,14 @@ export class SupernodeMetrics {
     new Gauge({ name: 'dragonfly_supernode_waiting_pulls', help: 'Pulls held (long-polling) right now.', registers, collect () { this.set(deps.countWaitingPulls()) } })
   }
 
+  /** Piece bytes clients reported, by source, and bytes the CDN read, since start (the dashboard's totals). */
+  async fetchByteTotals (): Promise<{ fromSupernodeBytes: number, fromPeersBytes: number, fromSourceBytes: number, cdnReadBytes: number }> {
+    const reported = await this.pieceReportBytes.get()
+    const bySource = (source: PieceSourceLabel): number => reported.values.find((value) => value.labels.source === source)?.value ?? 0
+    const cdnRead = (await this.cdnDownloadBytes.get()).values[0]?.value ?? 0
+    return { fromSupernodeBytes: bySource('supernode'), fromPeersBytes: bySource('peer'), fromSourceBytes: bySource('source'), cdnReadBytes: cdnRead }
+  }
+
   /** The Prometheus text exposition. */
   async render (): Promise<{ contentType: string, text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() }

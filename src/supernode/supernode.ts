@@ -17,6 +17,7 @@ import { DfError } from '../protocol/errors.js'
 import type { TaskId } from '../protocol/ids.js'
 import type { VersionInfo } from '../protocol/messages/route-params.js'
 import { fillPath, SUPERNODE_DATA_PATHS } from '../protocol/paths.js'
+import { registerDashboardRoutes } from './api/dashboard-routes.js'
 import { registerDataRoutes } from './api/data-routes.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
@@ -27,6 +28,9 @@ import { CacheStore } from './cdn/cache-store.js'
 import { CdnManager } from './cdn/cdn-manager.js'
 import { SourceFetcher } from './cdn/source-fetcher.js'
 import { resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
+import { DashboardAssets } from './dashboard/dashboard-assets.js'
+import { DashboardFeed } from './dashboard/dashboard-feed.js'
+import { SnapshotBuilder } from './dashboard/snapshot-builder.js'
 import { DfgetTaskManager } from './dfget-task/dfget-task-manager.js'
 import { GarbageCollector, type GcReport } from './gc/gc.js'
 import { SupernodeMetrics } from './metrics.js'
@@ -70,6 +74,7 @@ export class Supernode {
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
   readonly #gc: GarbageCollector
+  readonly #dashboard: DashboardFeed
   readonly #preheatHttp: HttpClient
   readonly #preheats: PreheatManager
   #servers: FastifyInstance[] = []
@@ -104,6 +109,12 @@ export class Supernode {
       { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf },
       { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
     )
+    this.#dashboard = new DashboardFeed({
+      builder: new SnapshotBuilder({ clock, tasks: this.#tasks, dfgetTasks: this.#dfgetTasks, progress: this.#progress, peers: this.#peers, fetchTotals: async () => await this.#metrics.fetchByteTotals() }),
+      events: this.#events,
+      clock,
+      logger: logger.child({ component: 'dashboard' }),
+    })
     this.#gc = new GarbageCollector(
       { clock, logger: logger.child({ component: 'gc' }), tasks: this.#tasks, cdn: this.#cdn, store: this.#store },
       { intervalMs: config.gcIntervalMs, taskExpireTimeMs: config.taskExpireTimeMs, cacheExpireTimeMs: config.cacheExpireTimeMs },
@@ -143,6 +154,8 @@ export class Supernode {
     registerPeerRoutes(api, { peers: this.#peers })
     registerTaskRoutes(api, { tasks: this.#tasks })
     registerPieceRoutes(api, { scheduler: this.#scheduler })
+    // TODO(#5): pass the API token here once the supernode has one; the feed then requires it.
+    registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: undefined })
     registerPreheatRoutes(api, { preheats: this.#preheats })
     const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
@@ -165,6 +178,7 @@ export class Supernode {
   async close (): Promise<void> {
     this.#closing ??= (async () => {
       await this.#gc.close()
+      this.#dashboard.close()
       await this.#preheats.close()
       await this.#preheatHttp.close()
       this.#events.close()
