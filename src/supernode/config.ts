@@ -11,6 +11,7 @@ import { homedir, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { parseDurationMs } from '../common/duration.js'
+import { parseSize } from '../common/rate-limiter.js'
 import { DfError } from '../protocol/errors.js'
 
 /** Everything a Supernode can be told; every field optional. */
@@ -40,6 +41,10 @@ export interface SupernodeOptions {
   readonly cacheExpireTimeMs?: number
   /** How often GC runs. Default 1 min. */
   readonly gcIntervalMs?: number
+  /** Most bytes of CDN cache files; least recently used files are evicted past it. 0 (default) = no limit. */
+  readonly cacheMaxSizeBytes?: number
+  /** Least free bytes on the cache's filesystem; files are evicted to keep it. Default 0 (no limit). */
+  readonly cacheMinFreeBytes?: number
   /** Source deadline for headers and between body chunks. Default 30 s. */
   readonly sourceTimeoutMs?: number
   /** Attempts per source piece read before the task fails. Default 3. */
@@ -63,6 +68,8 @@ export interface SupernodeConfig {
   readonly taskExpireTimeMs: number
   readonly cacheExpireTimeMs: number
   readonly gcIntervalMs: number
+  readonly cacheMaxSizeBytes: number
+  readonly cacheMinFreeBytes: number
   readonly sourceTimeoutMs: number
   readonly sourceAttempts: number
   readonly randomSeed: number | undefined
@@ -94,6 +101,8 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     taskExpireTimeMs: integer('taskExpireTimeMs', options.taskExpireTimeMs ?? 180_000, 0, Number.MAX_SAFE_INTEGER),
     cacheExpireTimeMs: integer('cacheExpireTimeMs', options.cacheExpireTimeMs ?? 86_400_000, 0, Number.MAX_SAFE_INTEGER),
     gcIntervalMs: integer('gcIntervalMs', options.gcIntervalMs ?? 60_000, 10, 86_400_000),
+    cacheMaxSizeBytes: integer('cacheMaxSize', options.cacheMaxSizeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER),
+    cacheMinFreeBytes: integer('cacheMinFreeSpace', options.cacheMinFreeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER),
     sourceTimeoutMs: integer('sourceTimeoutMs', options.sourceTimeoutMs ?? 30_000, 100, 3_600_000),
     sourceAttempts: integer('sourceAttempts', options.sourceAttempts ?? 3, 1, 100),
     randomSeed: options.randomSeed === undefined ? undefined : integer('randomSeed', options.randomSeed, 0, 2 ** 32 - 1),
@@ -115,6 +124,8 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   taskExpireTime: (v, k) => ({ taskExpireTimeMs: durationMs(k, v) }),
   cacheExpireTime: (v, k) => ({ cacheExpireTimeMs: durationMs(k, v) }),
   gcInterval: (v, k) => ({ gcIntervalMs: durationMs(k, v) }),
+  cacheMaxSize: (v, k) => ({ cacheMaxSizeBytes: sizeBytes(k, v) }),
+  cacheMinFreeSpace: (v, k) => ({ cacheMinFreeBytes: sizeBytes(k, v) }),
   sourceTimeout: (v, k) => ({ sourceTimeoutMs: durationMs(k, v) }),
 }
 
@@ -184,6 +195,13 @@ function count (key: string, value: unknown): number {
   const number = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
   if (!Number.isInteger(number)) throw configError(key, value, 'must be a whole number')
   return number
+}
+
+function sizeBytes (key: string, value: unknown): number {
+  // YAML gives bare numbers as numbers: bytes.
+  const bytes = typeof value === 'number' ? (Number.isInteger(value) && value >= 0 ? value : undefined) : typeof value === 'string' ? parseSize(value) : undefined
+  if (bytes === undefined) throw configError(key, value, 'must be a size like 512M, 10G or a number of bytes')
+  return bytes
 }
 
 function durationMs (key: string, value: unknown): number {

@@ -28,8 +28,12 @@ export class SupernodeMetrics {
   readonly pullOutcomes: Counter<'result'>
   /** Finished preheats, by type (file, image) and status (success, failed). */
   readonly preheats: Counter<'type' | 'status'>
+  /** Cache files deleted by GC, by reason (expired, size, free_space). */
+  readonly cacheEvictions: Counter<'reason'>
+  /** Bytes of cache files deleted by GC, by reason. */
+  readonly cacheEvictedBytes: Counter<'reason'>
 
-  constructor (deps: { countPeers: () => number, countTasks: () => number, countWaitingPulls: () => number }) {
+  constructor (deps: { countPeers: () => number, countTasks: () => number, countWaitingPulls: () => number, cacheUsedBytes?: () => number }) {
     const registers = [this.registry]
     this.cdnDownloadBytes = new Counter({ name: 'dragonfly_supernode_cdn_download_size_bytes_total', help: 'Bytes read from sources by the CDN.', registers })
     this.piecesDownloadedBytes = new Counter({ name: 'dragonfly_supernode_pieces_downloaded_size_bytes_total', help: 'Piece bytes clients fetched from the supernode itself.', registers })
@@ -45,6 +49,9 @@ export class SupernodeMetrics {
     this.registrations = new Counter({ name: 'dragonfly_supernode_registrations_total', help: 'Task registrations of clients.', registers })
     this.pullOutcomes = new Counter({ name: 'dragonfly_supernode_pull_outcomes_total', help: 'Answers to piece pulls, by outcome.', labelNames: ['result'], registers })
     this.preheats = new Counter({ name: 'dragonfly_supernode_preheats_total', help: 'Finished preheats, by type (file, image) and status (success, failed).', labelNames: ['type', 'status'], registers })
+    this.cacheEvictions = new Counter({ name: 'dragonfly_supernode_cdn_cache_evictions_total', help: 'CDN cache files deleted by GC, by reason (expired, size, free_space).', labelNames: ['reason'], registers })
+    this.cacheEvictedBytes = new Counter({ name: 'dragonfly_supernode_cdn_cache_evicted_size_bytes_total', help: 'Bytes of CDN cache files deleted by GC, by reason.', labelNames: ['reason'], registers })
+    new Gauge({ name: 'dragonfly_supernode_cdn_cache_size_bytes', help: 'Bytes of CDN cache files, as of the last GC or cache admission.', registers, collect () { this.set(deps.cacheUsedBytes?.() ?? 0) } })
     new Gauge({ name: 'dragonfly_supernode_peers', help: 'Registered peers.', registers, collect () { this.set(deps.countPeers()) } })
     new Gauge({ name: 'dragonfly_supernode_tasks', help: 'Tasks in memory.', registers, collect () { this.set(deps.countTasks()) } })
     new Gauge({ name: 'dragonfly_supernode_waiting_pulls', help: 'Pulls held (long-polling) right now.', registers, collect () { this.set(deps.countWaitingPulls()) } })

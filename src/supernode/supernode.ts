@@ -32,6 +32,7 @@ import { DashboardAssets } from './dashboard/dashboard-assets.js'
 import { DashboardFeed } from './dashboard/dashboard-feed.js'
 import { SnapshotBuilder } from './dashboard/snapshot-builder.js'
 import { DfgetTaskManager } from './dfget-task/dfget-task-manager.js'
+import { CacheBudget } from './gc/cache-budget.js'
 import { GarbageCollector, type GcReport } from './gc/gc.js'
 import { SupernodeMetrics } from './metrics.js'
 import { PeerManager } from './peer/peer-manager.js'
@@ -74,6 +75,7 @@ export class Supernode {
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
   readonly #gc: GarbageCollector
+  readonly #budget: CacheBudget
   readonly #dashboard: DashboardFeed
   readonly #preheatHttp: HttpClient
   readonly #preheats: PreheatManager
@@ -90,7 +92,7 @@ export class Supernode {
     const clock = deps.clock ?? systemClock
     const logger = deps.logger
     const random = deps.random ?? (config.randomSeed === undefined ? createRandom() : createSeededRandom(config.randomSeed))
-    this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count, countWaitingPulls: () => this.#events.countAllWaiters() })
+    this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count, countWaitingPulls: () => this.#events.countAllWaiters(), cacheUsedBytes: () => this.#budget.usedBytes })
     this.#events = new TaskEvents({ clock })
     this.#progress = new ProgressManager({ clock, events: this.#events, logger: logger.child({ component: 'progress' }) }, { pieceTimeoutMs: config.pieceTimeoutMs })
     this.#peers = new PeerManager({ clock, logger: logger.child({ component: 'peers' }), progress: this.#progress })
@@ -98,7 +100,13 @@ export class Supernode {
     this.#store = new CacheStore({ homeDir: config.homeDir })
     this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) } }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
     this.#cdn = new CdnManager(
-      { logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics },
+      {
+        logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics,
+        makeRoom: async (taskId, lengthBytes) => {
+          if (!this.#budget.isLimited) return
+          await this.#budget.makeRoom(lengthBytes, taskId).catch((err: unknown) => { this.#log.warn({ taskId, err }, 'cache budget check failed') })
+        },
+      },
       { concurrency: config.cdnConcurrency, attempts: config.sourceAttempts },
     )
     const dataUrlOf = (taskId: TaskId): string => `${this.addresses.downloadUrl}${fillPath(SUPERNODE_DATA_PATHS.taskData, { taskId })}`
@@ -115,8 +123,15 @@ export class Supernode {
       clock,
       logger: logger.child({ component: 'dashboard' }),
     })
+    this.#budget = new CacheBudget({
+      logger: logger.child({ component: 'gc' }), homeDir: config.homeDir, store: this.#store, cdn: this.#cdn, tasks: this.#tasks,
+      onEvicted: (reason, bytes) => { this.#metrics.cacheEvictions.inc({ reason }); this.#metrics.cacheEvictedBytes.inc({ reason }, bytes) },
+    }, { maxSizeBytes: config.cacheMaxSizeBytes, minFreeBytes: config.cacheMinFreeBytes })
     this.#gc = new GarbageCollector(
-      { clock, logger: logger.child({ component: 'gc' }), tasks: this.#tasks, cdn: this.#cdn, store: this.#store },
+      {
+        clock, logger: logger.child({ component: 'gc' }), tasks: this.#tasks, cdn: this.#cdn, store: this.#store, budget: this.#budget,
+        onExpired: () => { this.#metrics.cacheEvictions.inc({ reason: 'expired' }) },
+      },
       { intervalMs: config.gcIntervalMs, taskExpireTimeMs: config.taskExpireTimeMs, cacheExpireTimeMs: config.cacheExpireTimeMs },
     )
     // Manifest and token requests of image preheats (layers go through the CDN's fetcher).

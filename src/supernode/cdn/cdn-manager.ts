@@ -56,6 +56,11 @@ export interface CdnManagerDeps {
   readonly fetcher: Pick<SourceFetcher, 'probe' | 'openRange'>
   readonly progress: Pick<ProgressManager, 'createTask' | 'markCached'>
   readonly metrics: Pick<SupernodeMetrics, 'cdnDownloadBytes' | 'cdnCacheHits'>
+  /**
+   * Called before a new file of `lengthBytes` enters the cache, so the cache budget can
+   * evict least recently used files first (gc/cache-budget.ts). Never rejects.
+   */
+  readonly makeRoom?: (taskId: TaskId, lengthBytes: number) => Promise<void>
 }
 
 interface Download { readonly controller: AbortController, readonly done: Promise<void>, readonly geometry: CdnTaskGeometry }
@@ -66,6 +71,8 @@ export class CdnManager {
   readonly #options: CdnManagerOptions
   readonly #preparing = new Map<TaskId, Promise<CdnTaskGeometry>>()
   readonly #downloads = new Map<TaskId, Download>()
+  /** Cache files being deleted; a preparation of the same task waits for the deletion. */
+  readonly #removing = new Map<TaskId, Promise<void>>()
   readonly #closing = new AbortController()
 
   constructor (deps: CdnManagerDeps, options: CdnManagerOptions) {
@@ -109,6 +116,19 @@ export class CdnManager {
     if (meta?.complete === true && meta.lastAccessMs < atMs) await this.#deps.store.saveMeta({ ...meta, lastAccessMs: atMs })
   }
 
+  /**
+   * Deletes a task's cache files. The caller checked, synchronously before this call, that
+   * nobody uses the task; a registration arriving meanwhile waits until the files are gone
+   * and then fetches the file again.
+   */
+  async removeCached (taskId: TaskId): Promise<void> {
+    const previous = this.#removing.get(taskId)
+    if (previous !== undefined) return await previous
+    const removing = this.#deps.store.remove(taskId).finally(() => { this.#removing.delete(taskId) })
+    this.#removing.set(taskId, removing)
+    await removing
+  }
+
   /** Aborts every download and waits for them to stop. Idempotent. */
   async close (): Promise<void> {
     this.#closing.abort(new DfError('DF_ERR_CDN_IO', 'supernode closing'))
@@ -120,6 +140,7 @@ export class CdnManager {
     const { store, fetcher } = this.#deps
     const log = this.#log.child({ taskId: spec.taskId })
     const signal = this.#closing.signal
+    await this.#removing.get(spec.taskId)?.catch(() => undefined)
     const meta = await store.loadMeta(spec.taskId)
     const cached = meta?.complete === true && await store.hasDataFile(spec.taskId, meta.fileLengthBytes) ? meta : undefined
     const cachedValidators = cached === undefined ? undefined : { etag: cached.etag, lastModified: cached.lastModified }
@@ -159,6 +180,7 @@ export class CdnManager {
     const { store, progress } = this.#deps
     const pieceSizeBytes = computePieceSizeBytes(fileLengthBytes)
     const count = pieceCount(fileLengthBytes, pieceSizeBytes)
+    await this.#deps.makeRoom?.(spec.taskId, fileLengthBytes)
     let file
     try {
       file = await store.createDataFile(spec.taskId, fileLengthBytes)

@@ -3,13 +3,15 @@
  * running cid, no long-poll, no CDN fetch) and that were idle past `taskExpireTimeMs`
  * leave memory (their last use is written to the cache metadata); cache files unused past
  * `cacheExpireTimeMs`, or left incomplete by an earlier run, are deleted. A task in use
- * is never touched: the check is made synchronously right before each deletion.
+ * is never touched: the check is made synchronously right before each deletion. Each run
+ * ends with the cache budget (cache-budget.ts), whose evictions are reported with the rest.
  */
 import type { Clock, TimerHandle } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { TaskId } from '../../protocol/ids.js'
 import type { CacheStore } from '../cdn/cache-store.js'
 import type { CdnManager } from '../cdn/cdn-manager.js'
+import type { CacheBudget } from './cache-budget.js'
 import type { TaskManager } from '../task/task-manager.js'
 
 export interface GarbageCollectorOptions {
@@ -22,8 +24,12 @@ export interface GarbageCollectorDeps {
   readonly clock: Clock
   readonly logger: Logger
   readonly tasks: Pick<TaskManager, 'collectIdle' | 'isInUse'>
-  readonly cdn: Pick<CdnManager, 'recordAccess'>
-  readonly store: Pick<CacheStore, 'listTaskIds' | 'loadMeta' | 'remove'>
+  readonly cdn: Pick<CdnManager, 'recordAccess' | 'removeCached'>
+  readonly store: Pick<CacheStore, 'listTaskIds' | 'loadMeta'>
+  /** The disk budget, enforced at the end of each run. */
+  readonly budget?: Pick<CacheBudget, 'makeRoom'>
+  /** Called for each expired cache file deleted (metrics). */
+  readonly onExpired?: (taskId: TaskId) => void
 }
 
 /** What one run removed. */
@@ -81,9 +87,11 @@ export class GarbageCollector {
       const meta = await store.loadMeta(taskId)
       const isExpired = meta === undefined || !meta.complete || clock.now() - meta.lastAccessMs > this.#options.cacheExpireTimeMs
       if (!isExpired || tasks.isInUse(taskId)) continue
-      await store.remove(taskId)
+      await cdn.removeCached(taskId)
       cacheFilesRemoved.push(taskId)
+      this.#deps.onExpired?.(taskId)
     }
+    if (this.#deps.budget !== undefined) cacheFilesRemoved.push(...(await this.#deps.budget.makeRoom(0)).evicted)
     const tasksRemoved = collected.map((entry) => entry.taskId)
     if (tasksRemoved.length > 0 || cacheFilesRemoved.length > 0) logger.info({ tasksRemoved: tasksRemoved.length, cacheFilesRemoved: cacheFilesRemoved.length }, 'GC')
     return { tasksRemoved, cacheFilesRemoved }

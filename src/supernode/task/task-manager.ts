@@ -204,6 +204,20 @@ export class TaskManager {
     return collected
   }
 
+  /**
+   * For cache eviction: removes the task from memory when nobody uses it right now (no
+   * running cid, no long-poll, no CDN fetch). True when the task is then neither in memory
+   * nor being fetched, so its cache files may go; false when it is in use.
+   */
+  releaseIfIdle (taskId: TaskId): boolean {
+    if (this.#deps.cdn.isBusy(taskId)) return false
+    if (!this.#tasks.has(taskId)) return true
+    if (this.#deps.dfgetTasks.countRunning(taskId) > 0 || this.#deps.events.countWaiters(taskId) > 0) return false
+    this.#forget(taskId)
+    this.#log.info({ taskId }, 'task released for cache eviction')
+    return true
+  }
+
   /** True when the task is in memory or its CDN fetch is running (GC must keep its files). */
   isInUse (taskId: TaskId): boolean {
     return this.#tasks.has(taskId) || this.#deps.cdn.isBusy(taskId)
