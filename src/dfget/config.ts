@@ -42,6 +42,10 @@ export interface DfgetOptions {
   readonly port?: string | undefined
   /** Seconds (or 20s) without a verified piece before back-source. Not a Dragonfly flag. */
   readonly stalltimeout?: string | undefined
+  /** Stream mode: the window in pieces (default DEFAULT_WINDOW_PIECES). */
+  readonly window?: string | undefined
+  /** Content digest "sha256:<hex>": identifies the task and is verified over the whole file. Library only (dfdaemon). */
+  readonly digest?: string | undefined
 }
 
 /** The resolved configuration of one dfget run. */
@@ -73,7 +77,14 @@ export interface DfgetConfig {
   /** Port of a peer server this run starts; 0 = free port. */
   readonly peerPort: number
   readonly stallTimeoutMs: number
+  /** Stream mode: pieces held in memory at most (the sliding window). */
+  readonly windowPieces: number
+  /** Content digest "sha256:<hex>" of the whole file, when known. */
+  readonly digest: string | undefined
 }
+
+/** Default stream window: 16 pieces (16 MiB with the 1 MiB pieces of files up to 256 MiB). */
+export const DEFAULT_WINDOW_PIECES = 16
 
 /**
  * Applies defaults and validates. `cwd` resolves a relative output path.
@@ -89,6 +100,8 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
   if (!isPattern(pattern)) throw configInvalid('pattern', pattern, `must be one of ${DOWNLOAD_PATTERNS.join(', ')}`)
   const ip = options.ip
   if (ip !== undefined && isIP(ip) === 0) throw configInvalid('ip', ip, 'must be an IPv4 or IPv6 address')
+  const digest = options.digest
+  if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw configInvalid('digest', digest, 'must be sha256:<64 lowercase hex>')
   const node = options.node === undefined || options.node.length === 0 ? [DEFAULT_NODE] : options.node
   return {
     url,
@@ -112,7 +125,16 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
     advertiseIp: ip,
     peerPort: resolvePort('port', options.port ?? '0'),
     stallTimeoutMs: resolveDuration('stalltimeout', options.stalltimeout, 20_000),
+    windowPieces: resolveWindow(options.window),
+    digest,
   }
+}
+
+function resolveWindow (value: string | undefined): number {
+  if (value === undefined) return DEFAULT_WINDOW_PIECES
+  const pieces = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isInteger(pieces) || pieces < 1 || pieces > 4096) throw configInvalid('window', value, 'must be a number of pieces, 1-4096')
+  return pieces
 }
 
 function isPattern (value: string): value is DownloadPattern {

@@ -8,7 +8,6 @@
  * data file and the temp files, withdraws the upload and leaves the task at the supernode.
  */
 import { hostname } from 'node:os'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Logger } from '../common/log.js'
@@ -19,7 +18,8 @@ import { HttpClient } from '../common/http/client.js'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { RateLimiter } from '../common/rate-limiter.js'
 import { DfError, isCode } from '../protocol/errors.js'
-import { parseClientId, type ClientId } from '../protocol/ids.js'
+import type { ClientId } from '../protocol/ids.js'
+import { createCid } from './cid.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
 import { computeTaskId } from '../protocol/task-id.js'
 import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
@@ -136,7 +136,7 @@ export class Dfget {
       serverArgs: this.#serverArgs(),
     })
     const peerServer = await locatorOfPeerServer.locate(signal)
-    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier })
+    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
     const peerRequest: RegisterPeerRequest = {
       peerId: peerServer.peerId,
       port: peerServer.port,
@@ -151,6 +151,7 @@ export class Dfget {
       ...(config.md5 === undefined ? {} : { md5: config.md5 }),
       ...(config.identifier === undefined ? {} : { identifier: config.identifier }),
       ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
+      ...(config.digest === undefined ? {} : { digest: config.digest }),
     }
     const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes }))
     let registration: SupernodeRegistration
@@ -189,7 +190,14 @@ export class Dfget {
       if (outcome.kind === 'backSource') {
         if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
         this.#backSource = outcome.reason
-        await tools.source.fetchMissing(writer, signal)
+        if (outcome.cause.details?.cause === 'DF_ERR_SOURCE_CHANGED') {
+          // The pieces held are of the old version: keeping them would mix two versions.
+          this.#logger.warn('the source changed during the download: fetching the whole file again')
+          writer.resetVerified()
+          await tools.source.fetchWhole(writer, signal)
+        } else {
+          await tools.source.fetchMissing(writer, signal)
+        }
       }
       await this.#verify(writer, tools.source, signal)
       await writer.publish(config.output, { keepData: true, ...(this.#deps.stdout === undefined ? {} : { stdout: this.#deps.stdout }) })
@@ -276,12 +284,6 @@ export class Dfget {
     if (config.verbose) args.push('--verbose')
     return args
   }
-}
-
-/** A cid: host, pid, time and randomness (unique per run, valid as a ClientId). */
-function createCid (): ClientId {
-  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 48) || 'dfget'
-  return parseClientId(`${host}-${process.pid}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`)
 }
 
 function swarmFailed (cause: unknown): DfError {

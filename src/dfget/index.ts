@@ -4,6 +4,18 @@
  */
 import { Dfget, type DfgetDeps, type DfgetResult } from './dfget.js'
 import type { DfgetConfig } from './config.js'
+import { DfgetStreamRun, type DfgetStream } from './dfget-stream.js'
+
+/**
+ * Stream mode: registers and resolves with the file's length and its bytes in order as a
+ * Readable (nothing is written to disk). `body` errors with a DfError when the download
+ * fails part-way (after back-source failed or was forbidden); `result` settles after the
+ * body was delivered; `deps.signal` aborts it, and so does destroying `body`.
+ * @throws DfError when the download cannot start
+ */
+export async function runDfgetStream (config: DfgetConfig, deps: DfgetDeps = {}): Promise<DfgetStream> {
+  return await new DfgetStreamRun(config, deps).start()
+}
 
 /** Downloads `config.url` to `config.output`. @throws DfError (see docs/errors.md) */
 export async function runDfget (config: DfgetConfig, deps: DfgetDeps = {}): Promise<DfgetResult> {
@@ -11,7 +23,8 @@ export async function runDfget (config: DfgetConfig, deps: DfgetDeps = {}): Prom
 }
 
 export type { DfgetDeps, DfgetResult } from './dfget.js'
-export { resolveDfgetConfig, DOWNLOAD_PATTERNS, type DfgetConfig, type DfgetOptions, type DownloadPattern } from './config.js'
+export type { DfgetStream } from './dfget-stream.js'
+export { resolveDfgetConfig, DEFAULT_WINDOW_PIECES, DOWNLOAD_PATTERNS, type DfgetConfig, type DfgetOptions, type DownloadPattern } from './config.js'
 export { TransferStats } from './downloader/transfer-stats.js'
 export { formatSummaryLine, formatErrorLine } from './summary.js'
 export { PeerServer, type PeerServerDeps, type PeerServerRunOptions } from './uploader/peer-server.js'

@@ -6,6 +6,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createWriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { tempPathFor } from '../common/fs/atomic-write.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
 import type { ErrorCode } from '../protocol/errors.js'
@@ -13,8 +17,9 @@ import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
 import { parseCommandLine } from './cli.js'
-import { resolveDfgetConfig, type DfgetOptions } from './config.js'
-import { Dfget } from './dfget.js'
+import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
+import { Dfget, type DfgetDeps, type DfgetResult } from './dfget.js'
+import { DfgetStreamRun } from './dfget-stream.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { ProgressBar } from './progress-bar.js'
@@ -68,7 +73,9 @@ async function runDownload (options: DfgetOptions): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const result = await new Dfget(config, { logger, stats, signal: abort.signal }).run()
+    const result = config.stream
+      ? await runStream(config, { logger, stats, signal: abort.signal })
+      : await new Dfget(config, { logger, stats, signal: abort.signal }).run()
     bar.stop()
     if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
     process.stderr.write(`${formatSummaryLine(result)}\n`)
@@ -78,6 +85,27 @@ async function runDownload (options: DfgetOptions): Promise<number> {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/**
+ * Stream mode: the bytes go to stdout (`-o -`) as they arrive; with a path they go to a temp
+ * file beside it, renamed only when the stream ended verified. A stream cut short rejects.
+ */
+async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetResult> {
+  const stream = await new DfgetStreamRun(config, deps).start()
+  if (config.output === '-') {
+    await pipeline(stream.body, process.stdout, { end: false })
+  } else {
+    const temp = tempPathFor(config.output)
+    try {
+      await pipeline(stream.body, createWriteStream(temp, { mode: 0o644 }))
+      await rename(temp, config.output)
+    } catch (err) {
+      await rm(temp, { force: true })
+      throw err
+    }
+  }
+  return await stream.result
 }
 
 async function runServer (options: PeerServerOptions & { verbose: boolean }): Promise<number> {

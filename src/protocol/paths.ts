@@ -38,6 +38,12 @@ export const PEER_PATHS = {
   /** Local control: register a file this host serves (called by dfget on the same host). */
   uploads: '/peer/uploads',
   upload: '/peer/uploads/:taskId',
+  /** Local control, stream mode: open a window store for a streaming download (taskId, cid). */
+  streams: '/peer/streams',
+  /** Local control, stream mode: close a stream's store (`?cid=`). */
+  stream: '/peer/streams/:taskId',
+  /** Local control, stream mode: put (PUT, raw bytes) or drop (DELETE) one piece of the window (`?cid=`). */
+  streamPiece: '/peer/streams/:taskId/pieces/:pieceNum',
 } as const
 
 /** Fills `:name` parameters of a path, URL-encoding each value. */

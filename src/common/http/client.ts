@@ -31,6 +31,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>
   /** A JSON body (serialised here) — or raw bytes. */
   readonly json?: unknown
+  /** A raw body, sent as application/octet-stream (instead of `json`). */
+  readonly bytes?: Buffer
   readonly signal?: AbortSignal
   readonly timeoutMs?: number
   /** Code for an error status whose body is not in our error shape. Default DF_ERR_NETWORK. */
@@ -149,10 +151,13 @@ export class HttpClient {
       if (value !== undefined) url.searchParams.set(name, String(value))
     }
     const headers: Record<string, string> = { accept, ...this.#defaultHeaders, ...request.headers }
-    let body: string | null = null
+    let body: string | Buffer | null = null
     if (request.json !== undefined) {
       body = JSON.stringify(request.json)
       headers['content-type'] = 'application/json'
+    } else if (request.bytes !== undefined) {
+      body = request.bytes
+      headers['content-type'] = 'application/octet-stream'
     }
     const timeoutMs = request.timeoutMs ?? this.#timeoutMs
     let response: Dispatcher.ResponseData

@@ -34,7 +34,12 @@ export interface P2pDownloaderDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly locator: SupernodeLocator
-  readonly writer: TargetWriter
+  readonly writer: Pick<TargetWriter, 'isComplete' | 'pieceCount' | 'verifiedCount' | 'isVerified' | 'rangeOf' | 'verifiedPieces' | 'geometry'>
+  /**
+   * Stream mode: the window's room. The loop holds no more pieces (in flight, queued) than
+   * `freeSlots()`, and a full window is the reader's pause, not a stalled swarm.
+   */
+  readonly window?: { freeSlots(): number, whenFreed(): Promise<void> }
   readonly fetcher: PieceFetcher
   readonly stats: TransferStats
   /** Called when another supernode took the task over. */
@@ -72,6 +77,8 @@ export class P2pDownloader {
   readonly #pendingReports = new Set<Promise<void>>()
   readonly #badSources = new Set<string>()
   readonly #failuresBySource = new Map<string, number>()
+  /** Which registration handed each piece out: a hand-out of a supernode we left is not reported to the next one. */
+  readonly #registrationOf = new WeakMap<PieceTask, SupernodeRegistration>()
   #registration: SupernodeRegistration
   #lastProgressMs = 0
   #fatal: Error | undefined
@@ -125,17 +132,21 @@ export class P2pDownloader {
         return this.#backSource('downloadError', new DfError('DF_ERR_TASK_SWARM_FAILED', `the supernode says finished but ${writer.pieceCount - writer.verifiedCount} pieces are missing`))
       }
       const now = clock.now()
+      const room = this.#deps.window === undefined ? Number.POSITIVE_INFINITY : this.#deps.window.freeSlots() - this.#inflight.size - this.#queue.length
+      // A window full of verified pieces waits for the reader; that is not a stalled swarm.
+      if (this.#deps.window !== undefined && this.#deps.window.freeSlots() <= 0) this.#lastProgressMs = now
       const quietMs = now - this.#lastProgressMs
       if (quietMs >= this.#stallTimeoutMs) {
         return this.#backSource('swarmStalled', new DfError('DF_ERR_TASK_SWARM_FAILED', `no verified piece for ${Math.round(quietMs / 1000)} s`))
       }
       this.#startQueued(signal)
-      const wanted = 2 * this.#maxInFlight - this.#inflight.size - this.#queue.length
+      const wanted = Math.min(2 * this.#maxInFlight - this.#inflight.size - this.#queue.length, room)
       if (pull === undefined && !finishedSeen && !writer.isComplete && wanted > 0 && now >= pauseUntilMs) {
         pull = this.#pull(wanted, pullWaitMs, signal).then((result) => { step = result })
       }
       const wakeMs = Math.max(1, Math.min(this.#stallTimeoutMs - quietMs, pauseUntilMs > now ? pauseUntilMs - now : 1_000))
-      await this.#race([...this.#inflight.values(), ...(pull === undefined ? [] : [pull])], wakeMs)
+      const freed = room <= 0 && this.#deps.window !== undefined ? [this.#deps.window.whenFreed()] : []
+      await this.#race([...this.#inflight.values(), ...(pull === undefined ? [] : [pull]), ...freed], wakeMs)
       if (step === undefined) continue
       const current = step
       step = undefined
@@ -200,6 +211,7 @@ export class P2pDownloader {
       this.#report(piece, { result: 'success', sourcePeerId: piece.sourcePeerId, costMs: 0 })
       return
     }
+    this.#registrationOf.set(piece, this.#registration)
     if (this.#badSources.has(piece.sourcePeerId)) {
       this.#report(piece, { result: 'failed', sourcePeerId: piece.sourcePeerId, reason: 'DF_ERR_PEER_NOT_FOUND' })
       return
@@ -233,6 +245,12 @@ export class P2pDownloader {
       }
       const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
       const source = piece.sourcePeerId
+      if (this.#registrationOf.get(piece) !== this.#registration) {
+        // Handed out by a supernode we left (it died with the fetch in flight): the new one
+        // never sent us there, so the failure is neither its business nor the source's fault.
+        this.#deps.logger.debug({ pieceNum: piece.pieceNum, code }, 'piece of the previous supernode failed')
+        return
+      }
       this.#failuresBySource.set(source, (this.#failuresBySource.get(source) ?? 0) + 1)
       // A peer that failed this client is not used again (the supernode blacklists it on the
       // report); the supernode itself stays usable, the report still tells it.
@@ -269,6 +287,8 @@ export class P2pDownloader {
       }
       logger.info({ url: registration.address.baseUrl, heldPieces: writer.verifiedCount }, 'moved to another supernode')
       this.#registration = registration
+      // Pieces queued from the old supernode point at its data server: ask the new one.
+      this.#queue.length = 0
       this.#deps.onSupernodeChange?.(registration)
       return true
     } catch (err) {

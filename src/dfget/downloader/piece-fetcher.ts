@@ -18,6 +18,9 @@ export interface PieceFetcherOptions {
   readonly cdnDataUrl?: string | undefined
 }
 
+/** Where verified pieces go: the data file (TargetWriter) or stream mode's window (StreamWindow). */
+export type PieceTarget = Pick<TargetWriter, 'rangeOf' | 'writePieceChunks'>
+
 /** A fetched and written piece. */
 export interface FetchedPiece {
   readonly bytes: number
@@ -28,12 +31,12 @@ export interface FetchedPiece {
 
 export class PieceFetcher {
   readonly #http: HttpClient
-  readonly #writer: TargetWriter
+  readonly #writer: PieceTarget
   readonly #limiter: RateLimiter
   readonly #digests: DigestPool
   readonly #options: PieceFetcherOptions
 
-  constructor (deps: { http: HttpClient, writer: TargetWriter, limiter: RateLimiter, digests: DigestPool }, options: PieceFetcherOptions) {
+  constructor (deps: { http: HttpClient, writer: PieceTarget, limiter: RateLimiter, digests: DigestPool }, options: PieceFetcherOptions) {
     this.#http = deps.http
     this.#writer = deps.writer
     this.#limiter = deps.limiter

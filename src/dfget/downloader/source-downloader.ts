@@ -38,6 +38,12 @@ export interface SourceDownloaderDeps {
   readonly stats: TransferStats
 }
 
+/**
+ * What back-source writes into: the data file (TargetWriter) or stream mode's window
+ * (StreamWindow, whose writes wait for room and complete pieces as their bytes arrive).
+ */
+export type SourceTarget = Pick<TargetWriter, 'geometry' | 'missingPieces' | 'rangeOf' | 'writeAt' | 'markRangeVerified' | 'resetVerified' | 'completeWhole' | 'verifiedCount' | 'pieceCount'>
+
 /** Thrown inside when a source answers 200 to a Range request. */
 class RangeIgnoredSignal extends Error {}
 
@@ -54,7 +60,7 @@ export class SourceDownloader {
    * Fetches every piece the writer lacks. Falls back to the whole file when the geometry is
    * unknown or the source ignores Range. @throws DfError (SOURCE_*, TASK_WRITE_FAILED, TIMEOUT)
    */
-  async fetchMissing (writer: TargetWriter, signal: AbortSignal): Promise<void> {
+  async fetchMissing (writer: SourceTarget, signal: AbortSignal): Promise<void> {
     if (writer.geometry === undefined) {
       await this.fetchWhole(writer, signal)
       return
@@ -90,7 +96,7 @@ export class SourceDownloader {
   }
 
   /** Fetches the whole file from offset 0 and completes the writer. @throws DfError */
-  async fetchWhole (writer: TargetWriter, signal: AbortSignal): Promise<void> {
+  async fetchWhole (writer: SourceTarget, signal: AbortSignal): Promise<void> {
     const attempts = this.#options.attempts ?? 3
     for (let attempt = 1; ; attempt++) {
       try {
@@ -113,8 +119,22 @@ export class SourceDownloader {
     }
   }
 
+  /**
+   * Opens the whole file (no Range) for a caller that streams it itself (stream mode
+   * without the swarm). The caller consumes or destroys the body. @throws DfError (SOURCE_*)
+   */
+  async openWhole (signal: AbortSignal): Promise<{ headers: Readonly<Record<string, string | string[] | undefined>>, body: Readable }> {
+    return await this.#request(undefined, signal)
+  }
+
+  /** A failure while reading a source body, as the DfError the downloader itself would throw. */
+  mapError (err: unknown): Error {
+    const mapped = this.#mapSourceError(err)
+    return mapped instanceof Error ? mapped : new DfError('DF_ERR_SOURCE_UNREACHABLE', `source connection failed while reading ${redactUrl(this.#options.url)}`, { cause: mapped })
+  }
+
   /** Runs of missing pieces, cut into segments of at most `segmentBytes`. */
-  #planSegments (writer: TargetWriter): ByteRange[] {
+  #planSegments (writer: SourceTarget): ByteRange[] {
     const maxBytes = this.#options.segmentBytes ?? 16 * 1024 * 1024
     const segments: ByteRange[] = []
     let current: { start: number, end: number } | undefined
@@ -131,7 +151,7 @@ export class SourceDownloader {
     return segments
   }
 
-  async #fetchSegmentWithRetry (writer: TargetWriter, segment: ByteRange, signal: AbortSignal): Promise<void> {
+  async #fetchSegmentWithRetry (writer: SourceTarget, segment: ByteRange, signal: AbortSignal): Promise<void> {
     const attempts = this.#options.attempts ?? 3
     let start = segment.start
     for (let attempt = 1; ; attempt++) {
@@ -161,7 +181,7 @@ export class SourceDownloader {
    * piece completed on the way (reporting progress through `onPieceEdge` so a retry resumes
    * at the first incomplete piece). Returns the bytes copied.
    */
-  async #copyBody (body: Readable, writer: TargetWriter, offset: number, end: number | undefined, signal: AbortSignal, onPieceEdge?: (doneEnd: number) => void): Promise<number> {
+  async #copyBody (body: Readable, writer: SourceTarget, offset: number, end: number | undefined, signal: AbortSignal, onPieceEdge?: (doneEnd: number) => void): Promise<number> {
     let position = offset
     const pieceSize = writer.geometry?.pieceSizeBytes
     try {

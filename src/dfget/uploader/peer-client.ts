@@ -6,6 +6,7 @@
 import { HttpClient, type HttpClientOptions } from '../../common/http/client.js'
 import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
+import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
 import { parsePeerStatus, type PeerStatus, type RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
 
 export interface PeerClientOptions extends HttpClientOptions {
@@ -35,6 +36,26 @@ export class PeerClient {
   /** Withdraws a data file. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND when it was not registered */
   async unregisterUpload (taskId: string, cid: string): Promise<void> {
     await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.upload, { taskId })}`, query: { cid }, timeoutMs: 5_000 })
+  }
+
+  /** Stream mode: opens (or refreshes) this cid's window store. @throws DF_ERR_UPLOAD_STORE_FULL */
+  async openStream (request: OpenStreamRequest): Promise<void> {
+    await this.#http.requestVoid({ method: 'POST', url: `${this.baseUrl}${PEER_PATHS.streams}`, json: request, timeoutMs: 5_000 })
+  }
+
+  /** Stream mode: puts one verified piece into the window store. @throws DF_ERR_UPLOAD_STORE_FULL, DF_ERR_UPLOAD_TASK_NOT_FOUND */
+  async putStreamPiece (taskId: string, cid: string, pieceNum: number, bytes: Buffer): Promise<void> {
+    await this.#http.requestVoid({ method: 'PUT', url: `${this.baseUrl}${fillPath(PEER_PATHS.streamPiece, { taskId, pieceNum: String(pieceNum) })}`, query: { cid }, bytes, timeoutMs: 10_000 })
+  }
+
+  /** Stream mode: drops a piece that left the window. */
+  async dropStreamPiece (taskId: string, cid: string, pieceNum: number): Promise<void> {
+    await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.streamPiece, { taskId, pieceNum: String(pieceNum) })}`, query: { cid }, timeoutMs: 5_000 })
+  }
+
+  /** Stream mode: closes the window store. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND when it was not open */
+  async closeStream (taskId: string, cid: string): Promise<void> {
+    await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.stream, { taskId })}`, query: { cid }, timeoutMs: 5_000 })
   }
 
   /** Reads bytes of a task's data file. @throws DfError (404 DF_ERR_UPLOAD_TASK_NOT_FOUND, 416 DF_ERR_PIECE_RANGE_INVALID) */

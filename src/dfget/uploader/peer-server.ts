@@ -28,6 +28,8 @@ import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layou
 import { loadOrCreatePeerId } from './peer-identity.js'
 import { readPeerServerState, removePeerServerState, writePeerServerState } from './peer-server-state.js'
 import { UploadRegistry, type UploadEntry } from './upload-registry.js'
+import { PieceStore } from './piece-store.js'
+import { addStreamRoutes } from './stream-routes.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 
 /** Why a peer server stopped. */
@@ -45,6 +47,8 @@ export interface PeerServerRunOptions extends PeerServerConfig {
 
 const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 const SERVICE_DOWN_TIMEOUT_MS = 3_000
+/** A stream store nobody put into or read from this long belongs to a dfget that died. */
+const STREAM_IDLE_MS = 60_000
 
 export class PeerServer {
   readonly #logger: Logger
@@ -52,6 +56,8 @@ export class PeerServer {
   readonly #options: PeerServerRunOptions
   readonly #layout: HomeLayout
   readonly #registry: UploadRegistry
+  /** Stream mode: the windows' pieces of this host's streaming dfgets, in memory. */
+  readonly #pieces: PieceStore
   readonly #limiter: RateLimiter
   readonly #stopped: Promise<PeerServerStopReason>
   #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
@@ -68,6 +74,7 @@ export class PeerServer {
     this.#options = options
     this.#layout = createHomeLayout(options.homeDir)
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
+    this.#pieces = new PieceStore({ clock: this.#clock })
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
     this.#stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
   }
@@ -101,6 +108,11 @@ export class PeerServer {
   get localUrl (): string {
     const host = this.#options.listenHost
     return formatBaseUrl(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, this.#port)
+  }
+
+  /** Stream mode: bytes of pieces held in memory now, across streams. */
+  get streamStoreBytes (): number {
+    return this.#pieces.heldBytes
   }
 
   /** Resolves when the server stopped, with why. */
@@ -150,12 +162,15 @@ export class PeerServer {
       if (entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND')
       return reply.status(204).send()
     })
+    addStreamRoutes(app, { pieces: this.#pieces, requireLoopback, onActivity: () => { this.#registry.touchActivity() } })
     app.get(PEER_PATHS.taskData, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
       return await this.#serveData(request, reply)
     })
   }
 
   async #serveData (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+    const stream = this.#pieces.getForRead(request.params.taskId, request.query.cid ?? '')
+    if (stream !== undefined) return this.#serveStreamPiece(request, reply, stream.fileLengthBytes)
     const entry = this.#registry.getForRead(request.params.taskId, request.query.cid ?? '')
     if (entry === undefined) {
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid', { details: { taskId: request.params.taskId.slice(0, 64) } })
@@ -186,6 +201,32 @@ export class PeerServer {
     }).send(body)
   }
 
+  /** Stream mode: a range inside one piece of the window, from memory. */
+  #serveStreamPiece (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply, fileLengthBytes: number): FastifyReply {
+    const range = parseRangeHeader(request.headers.range, fileLengthBytes)
+    if (range === undefined || range === 'unsatisfiable') {
+      void reply.header('content-range', `bytes */${fileLengthBytes}`)
+      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
+    }
+    const bytes = this.#pieces.read(request.params.taskId, request.query.cid ?? '', range)
+    if (bytes === undefined) {
+      throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', 'that range is not in this stream\'s window (any more)', { details: { start: range.start, end: range.end } })
+    }
+    this.#registry.touchActivity()
+    this.#activeReads += 1
+    reply.raw.once('close', () => { this.#activeReads -= 1 })
+    const headers = {
+      'content-type': 'application/octet-stream',
+      'content-length': bytes.length,
+      'content-range': formatContentRange(range, fileLengthBytes),
+      'accept-ranges': 'bytes',
+    }
+    if (this.#limiter.isUnlimited) return reply.status(206).headers(headers).send(bytes)
+    const throttle = this.#createThrottle()
+    throttle.end(bytes)
+    return reply.status(206).headers(headers).send(throttle)
+  }
+
   #createThrottle (): Transform {
     const limiter = this.#limiter
     return new Transform({
@@ -210,7 +251,14 @@ export class PeerServer {
   async #housekeep (): Promise<void> {
     const expired = this.#registry.takeExpired(this.#options.expireTimeMs)
     for (const entry of expired) await this.#discard(entry, 'expired')
-    if (this.#activeReads === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
+    for (const stream of this.#pieces.takeExpired(Math.min(STREAM_IDLE_MS, this.#options.expireTimeMs))) {
+      // Its dfget went away without closing it: the supernode must stop sending peers here.
+      this.#logger.info({ taskId: stream.taskId, cid: stream.cid }, 'stream store expired')
+      await Promise.all(stream.supernodes.map(async (baseUrl) => {
+        await this.#withSupernode(baseUrl, async (client) => { await client.deleteTask(stream.taskId, stream.cid) })
+      }))
+    }
+    if (this.#activeReads === 0 && this.#pieces.size === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
       await this.#shutdownIdle('idle for alivetime')
     } else if (this.#options.writeStateFile !== false && (await readPeerServerState(this.#layout))?.pid !== process.pid) {
       // The state file is gone (the home was deleted) or names another server: no dfget can
@@ -233,7 +281,8 @@ export class PeerServer {
   /** Tells every supernode this peer registered with that it is going. */
   async #announceServiceDown (): Promise<void> {
     const peerId = this.peerId
-    await Promise.all(this.#registry.supernodeUrls().map(async (baseUrl) => {
+    const supernodes = new Set([...this.#registry.supernodeUrls(), ...this.#pieces.streams().flatMap((stream) => stream.supernodes)])
+    await Promise.all([...supernodes].map(async (baseUrl) => {
       await this.#withSupernode(baseUrl, async (client) => { await client.deletePeer(peerId) })
     }))
   }

@@ -95,6 +95,11 @@ export class UploadRegistry {
     return expired
   }
 
+  /** Records work that is not about a registered file (stream mode's puts and reads), for --alivetime. */
+  touchActivity (): void {
+    this.#lastActivityMs = this.#clock.now()
+  }
+
   /** Milliseconds since the last registration or read. */
   idleMs (): number {
     return this.#clock.now() - this.#lastActivityMs

@@ -1,0 +1,310 @@
+/**
+ * One dfget run in stream mode (DESIGN.md §5): the same register → piece loop → back-source
+ * pipeline as dfget.ts, but the target is a StreamWindow, not a data file. Nothing of the
+ * file is written to disk. `start()` resolves once the task is registered (the length is
+ * known) with the body — a Readable of the file's bytes in order — and a `result` promise
+ * that settles when the body has been delivered.
+ *
+ * Registration carries the window (`windowPieces`), so the supernode schedules only pieces
+ * inside [una, una + wnd) for this cid. Verified pieces go into this host's peer server's
+ * stream store (StreamShare) before they are reported, so other peers fetch them from here;
+ * pieces that leave the window are reported `evicted`. When the swarm cannot deliver, the
+ * missing pieces come from the source by Range, still through the window; with --notbs the
+ * stream errors instead. Every failure errors the body with a DfError (a reader can always
+ * tell a stream cut short) and rejects `result`; the task is left at the supernode at the end.
+ */
+import { hostname } from 'node:os'
+import { Transform, type Readable } from 'node:stream'
+import { createHash } from 'node:crypto'
+import type { Logger } from '../common/log.js'
+import { createSilentLogger } from '../common/log.js'
+import { systemClock, type Clock } from '../common/clock.js'
+import { CloseStack } from '../common/lifecycle.js'
+import { HttpClient, redactUrl } from '../common/http/client.js'
+import { RateLimiter } from '../common/rate-limiter.js'
+import { DigestPool } from '../common/digest-pool.js'
+import { DfError, isCode } from '../protocol/errors.js'
+import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
+import { computeTaskId } from '../protocol/task-id.js'
+import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
+import type { RegisterTaskRequest } from '../protocol/messages/register-task.js'
+import type { DfgetConfig } from './config.js'
+import type { DfgetDeps, DfgetResult } from './dfget.js'
+import { createCid } from './cid.js'
+import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
+import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
+import { P2pDownloader } from './downloader/p2p-downloader.js'
+import { PieceFetcher } from './downloader/piece-fetcher.js'
+import { SourceDownloader } from './downloader/source-downloader.js'
+import { StreamShare } from './downloader/stream-share.js'
+import { StreamWindow } from './downloader/stream-window.js'
+import { TransferStats } from './downloader/transfer-stats.js'
+import { PeerClient } from './uploader/peer-client.js'
+import { PeerServerLauncher } from './uploader/peer-server-launcher.js'
+
+/** A started stream: the length, the bytes in order, and how the run ended. */
+export interface DfgetStream {
+  /** File length in bytes; -1 when the source did not say (a whole-file source stream without Content-Length). */
+  readonly lengthBytes: number
+  /** The file's bytes in order; errors with a DfError when the download fails part-way. */
+  readonly body: Readable
+  /** Settles after the body was delivered (every byte handed to the reader and verified). */
+  readonly result: Promise<DfgetResult>
+}
+
+const PIECE_TIMEOUT_MS = 15_000
+
+interface Tools { readonly http: HttpClient, readonly limiter: RateLimiter, readonly resources: CloseStack }
+
+export class DfgetStreamRun {
+  readonly #config: DfgetConfig
+  readonly #deps: DfgetDeps
+  readonly #logger: Logger
+  readonly #clock: Clock
+  readonly #stats: TransferStats
+  readonly #cid = createCid()
+  readonly #startedMs = Date.now()
+  #backSource: BackSourceReason = 'none'
+  #taskId: string | undefined
+
+  constructor (config: DfgetConfig, deps: DfgetDeps = {}) {
+    this.#config = config
+    this.#deps = deps
+    this.#clock = deps.clock ?? systemClock
+    this.#stats = deps.stats ?? new TransferStats()
+    this.#logger = (deps.logger ?? createSilentLogger()).child({ component: 'dfget', cid: this.#cid, stream: true })
+  }
+
+  /** Registers and starts the download. @throws DfError when it cannot start */
+  async start (): Promise<DfgetStream> {
+    const config = this.#config
+    const cancel = new AbortController()
+    const signals = [this.#deps.signal, cancel.signal, config.timeoutMs > 0 ? AbortSignal.timeout(config.timeoutMs) : undefined].filter((s) => s !== undefined)
+    const signal = AbortSignal.any(signals)
+    const resources = new CloseStack()
+    try {
+      await ensureHomeDirs(createHomeLayout(config.homeDir))
+      const http = resources.push(new HttpClient({ timeoutMs: 30_000, connectionsPerOrigin: 16 }))
+      const rates = [config.localLimitBytesPerSec, config.totalLimitBytesPerSec].filter((rate) => rate > 0)
+      const tools: Tools = { http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }
+      const started = config.pattern === 'source'
+        ? await this.#startFromSource(tools, 'userSpecified', signal)
+        : await this.#startThroughSwarm(tools, signal, cancel)
+      const result = started.done.then(() => this.#result(started.lengthBytes), (err: unknown) => { throw this.#mapFailure(err, signal) })
+        .finally(async () => { await resources.close() })
+      result.catch(() => {}) // the body carries the failure too; a caller may read only the body
+      return { lengthBytes: started.lengthBytes, body: started.body, result }
+    } catch (err) {
+      await resources.close()
+      throw this.#mapFailure(err, signal)
+    }
+  }
+
+  async #startThroughSwarm (tools: Tools, signal: AbortSignal, cancel: AbortController): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
+    const config = this.#config
+    const locator = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, { homeDir: config.homeDir, serverArgs: this.#serverArgs() })
+    const peerServer = await locator.locate(signal)
+    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
+    const peerRequest: RegisterPeerRequest = {
+      peerId: peerServer.peerId,
+      port: peerServer.port,
+      hostName: hostname().slice(0, 255),
+      ...(config.advertiseIp === undefined ? {} : { ip: config.advertiseIp }),
+    }
+    const taskRequest: RegisterTaskRequest = {
+      peerId: peerServer.peerId,
+      cid: this.#cid,
+      url: config.url,
+      windowPieces: config.windowPieces,
+      ...(Object.keys(config.headers).length === 0 ? {} : { headers: { ...config.headers } }),
+      ...(config.md5 === undefined ? {} : { md5: config.md5 }),
+      ...(config.identifier === undefined ? {} : { identifier: config.identifier }),
+      ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
+      ...(config.digest === undefined ? {} : { digest: config.digest }),
+    }
+    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes }))
+    let registration: SupernodeRegistration
+    try {
+      registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
+    } catch (err) {
+      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS')) throw err
+      if (!config.backSourceAllowed) throw swarmFailed(err)
+      this.#logger.warn({ err }, 'no supernode registered the task: streaming from the source')
+      return await this.#startFromSource(tools, 'registerFailed', signal)
+    }
+    const { task } = registration
+    this.#taskId = task.taskId
+    this.#stats.expectedLengthBytes = task.fileLengthBytes
+    const peerClient = tools.resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
+    const share = new StreamShare({
+      peerClient,
+      logger: this.#logger,
+      clock: this.#clock,
+      reportEvicted: async (pieceNum) => {
+        await registration.client.reportPiece(task.taskId, window.rangeOf(pieceNum), { cid: this.#cid, result: 'evicted' })
+      },
+    }, {
+      taskId: task.taskId,
+      cid: this.#cid,
+      fileLengthBytes: task.fileLengthBytes,
+      pieceSizeBytes: task.pieceSizeBytes,
+      windowPieces: config.windowPieces,
+      supernodes: [registration.address.baseUrl],
+    })
+    const window = new StreamWindow({
+      onPieceVerified: async (pieceNum, chunks) => { await share.put(pieceNum, chunks) },
+      onDelivered: (una) => { share.setDelivered(una) },
+      onCancel: () => { cancel.abort(new DfError('DF_ERR_INTERNAL', 'the stream was closed before its end')) },
+    }, {
+      geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes },
+      windowPieces: config.windowPieces,
+      digest: config.digest,
+      md5: config.md5,
+    })
+    await share.open()
+    const onAbort = (): void => { window.fail(abortReason(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const done = (async () => {
+      try {
+        const p2p = new P2pDownloader({
+          logger: this.#logger,
+          clock: this.#clock,
+          locator: supernodes,
+          writer: window,
+          window,
+          fetcher: new PieceFetcher({ http: tools.http, writer: window, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1 })) }, {
+            pieceTimeoutMs: PIECE_TIMEOUT_MS,
+            cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
+          }),
+          stats: this.#stats,
+          onSupernodeChange: (next) => { registration = next },
+        }, { registration, taskKey, peerRequest, taskRequest, stallTimeoutMs: config.stallTimeoutMs })
+        const outcome = await p2p.run(signal)
+        if (outcome.kind === 'backSource') {
+          if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
+          this.#backSource = outcome.reason
+          // Segments small enough that every parallel request writes inside the window.
+          const segmentBytes = Math.max(task.pieceSizeBytes, Math.floor(config.windowPieces / 4) * task.pieceSizeBytes)
+          const source = new SourceDownloader({ http: tools.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers, segmentBytes })
+          await source.fetchMissing(window, signal)
+        }
+        await window.whenDelivered()
+      } catch (err) {
+        // The stream's own failure (a digest mismatch, a cancel by the reader) says more than the abort it caused.
+        const failure = window.failure ?? this.#mapFailure(err, signal)
+        window.fail(failure)
+        throw failure
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+        await share.close()
+        // The stream store is gone: this cid holds nothing any more.
+        await registration.client.deleteTask(task.taskId, this.#cid).catch((err: unknown) => {
+          this.#logger.debug({ err }, 'could not leave the task')
+        })
+      }
+    })()
+    return { lengthBytes: task.fileLengthBytes, body: window.body, done }
+  }
+
+  /** The whole file from the source in one request, checked on the way (length, md5, digest). */
+  async #startFromSource (tools: Tools, reason: BackSourceReason, signal: AbortSignal): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
+    this.#backSource = reason
+    const config = this.#config
+    const source = new SourceDownloader({ http: tools.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers })
+    const response = await source.openWhole(signal)
+    const declared = Number(response.headers['content-length'] ?? Number.NaN)
+    const lengthBytes = Number.isFinite(declared) ? declared : -1
+    const sha256 = createHash('sha256')
+    const md5 = config.md5 === undefined ? undefined : createHash('md5')
+    const stats = this.#stats
+    const limiter = tools.limiter
+    let copied = 0
+    const body = new Transform({
+      transform (chunk: Buffer, _encoding, callback) {
+        limiter.take(chunk.length, signal).then(() => {
+          sha256.update(chunk)
+          md5?.update(chunk)
+          copied += chunk.length
+          stats.addFromSource(chunk.length)
+          callback(null, chunk)
+        }, callback)
+      },
+      flush (callback) {
+        if (lengthBytes >= 0 && copied !== lengthBytes) {
+          callback(new DfError('DF_ERR_SOURCE_UNREACHABLE', `source sent ${copied} bytes of ${lengthBytes} for ${redactUrl(config.url)}`))
+          return
+        }
+        const digest = `sha256:${sha256.digest('hex')}`
+        if (config.digest !== undefined && digest !== config.digest) {
+          callback(new DfError('DF_ERR_TASK_DIGEST_MISMATCH', `the stream's content digest is ${digest}, expected ${config.digest}`))
+          return
+        }
+        if (config.md5 !== undefined && md5?.digest('hex') !== config.md5) {
+          callback(new DfError('DF_ERR_TASK_MD5_MISMATCH', `the stream does not match --md5 ${config.md5}`))
+          return
+        }
+        callback()
+      },
+    })
+    response.body.once('error', (err) => { body.destroy(source.mapError(err)) })
+    response.body.pipe(body)
+    const onAbort = (): void => { body.destroy(abortReason(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const done = new Promise<void>((resolve, reject) => {
+      body.once('end', resolve)
+      body.once('close', () => { if (!body.readableEnded) reject(body.errored ?? new DfError('DF_ERR_INTERNAL', 'the stream was closed before its end')) })
+    }).finally(() => {
+      signal.removeEventListener('abort', onAbort)
+      response.body.destroy()
+    })
+    done.catch(() => {})
+    return { lengthBytes, body, done }
+  }
+
+  #result (lengthBytes: number): DfgetResult {
+    return {
+      url: this.#config.url,
+      output: this.#config.output,
+      taskId: this.#taskId,
+      cid: this.#cid,
+      lengthBytes,
+      durationMs: Date.now() - this.#startedMs,
+      bytesFromSource: this.#stats.bytesFromSource,
+      bytesFromSupernode: this.#stats.bytesFromSupernode,
+      bytesFromPeers: this.#stats.bytesFromPeers,
+      backSourceReason: BACK_SOURCE_REASONS[this.#backSource],
+      backSourceReasonName: this.#backSource,
+    }
+  }
+
+  /** A deadline becomes DF_ERR_TIMEOUT; anything not a DfError becomes one. */
+  #mapFailure (err: unknown, signal: AbortSignal): DfError {
+    const reason: unknown = signal.reason
+    if (signal.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
+      return new DfError('DF_ERR_TIMEOUT', `the download did not finish within ${this.#config.timeoutMs / 1000} s (--timeout)`, { cause: err })
+    }
+    if (err instanceof DfError) return err
+    if (signal.aborted) return abortReason(signal)
+    return new DfError('DF_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err })
+  }
+
+  #serverArgs (): string[] {
+    const config = this.#config
+    const args = ['--port', String(config.peerPort), '--alivetime', `${config.aliveTimeMs}ms`, '--expiretime', `${config.expireTimeMs}ms`]
+    if (config.totalLimitBytesPerSec > 0) args.push('--totallimit', String(config.totalLimitBytesPerSec))
+    if (config.verbose) args.push('--verbose')
+    return args
+  }
+}
+
+function swarmFailed (cause: unknown): DfError {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  return new DfError('DF_ERR_TASK_SWARM_FAILED', `the swarm could not deliver the file and back-source is forbidden (--notbs): ${message}`, { cause })
+}
+
+function abortReason (signal: AbortSignal): DfError {
+  const reason: unknown = signal.reason
+  if (reason instanceof DfError) return reason
+  if (reason instanceof Error && reason.name === 'TimeoutError') return new DfError('DF_ERR_TIMEOUT', 'the download did not finish in time (--timeout)', { cause: reason })
+  return new DfError('DF_ERR_INTERNAL', 'aborted', { cause: reason })
+}
