@@ -28,6 +28,19 @@ export interface OriginFaults {
   readonly chunked?: boolean
   /** Hold the response this long before sending headers. */
   readonly delayMs?: number
+  /**
+   * A fault for one request only, by its 1-based number on this path (counted like
+   * `stats().requests`): an error status, a drop after K body bytes, or a stall after K body
+   * bytes (the socket stays open and silent until the client gives up).
+   */
+  readonly perRequest?: (requestNumber: number) => RequestFault | undefined
+}
+
+/** A fault of one request (see OriginFaults.perRequest). */
+export interface RequestFault {
+  readonly status?: number
+  readonly dropAfterBytes?: number
+  readonly stallAfterBytes?: number
 }
 
 export interface OriginFile {
@@ -101,6 +114,8 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
       }
       if (faults.status !== undefined) { res.writeHead(faults.status).end(`status ${faults.status}\n`); return }
       if (faults.failFirst !== undefined && requestIndex <= faults.failFirst) { res.writeHead(faults.failStatus ?? 503).end('injected failure\n'); return }
+      const once = faults.perRequest?.(requestIndex)
+      if (once?.status !== undefined) { res.writeHead(once.status).end('injected failure\n'); return }
       if (req.headers['if-none-match'] === entry.etag) { res.writeHead(304, { etag: entry.etag }).end(); return }
       const data = file.data
       let start = 0
@@ -124,19 +139,25 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
       if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${data.length}`
       res.writeHead(status, headers)
       if (req.method === 'HEAD') { res.end(); return }
-      const drop = faults.dropAfterBytes !== undefined && (faults.dropFirst === undefined || requestIndex <= faults.dropFirst) ? faults.dropAfterBytes : undefined
-      send(res, data.subarray(start, end + 1), s, drop, faults.throttleBytesPerSec)
+      const drop = once?.dropAfterBytes ?? (faults.dropAfterBytes !== undefined && (faults.dropFirst === undefined || requestIndex <= faults.dropFirst) ? faults.dropAfterBytes : undefined)
+      send(res, data.subarray(start, end + 1), s, drop, faults.throttleBytesPerSec, once?.stallAfterBytes)
     }
     if (faults.delayMs !== undefined) setTimeout(go, faults.delayMs); else go()
   }
 
-  function send (res: ServerResponse, body: Buffer, s: { bytesSent: number }, dropAfterBytes: number | undefined, throttle: number | undefined): void {
+  function send (res: ServerResponse, body: Buffer, s: { bytesSent: number }, dropAfterBytes: number | undefined, throttle: number | undefined, stallAfterBytes?: number): void {
     const chunkBytes = throttle === undefined ? 256 * 1024 : Math.max(1024, Math.floor(throttle / 20))
     let offset = 0
     const next = (): void => {
       if (res.destroyed) return
       if (offset >= body.length) { res.end(); return }
       let chunk = body.subarray(offset, offset + chunkBytes)
+      if (stallAfterBytes !== undefined && offset + chunk.length >= stallAfterBytes) {
+        chunk = chunk.subarray(0, Math.max(0, stallAfterBytes - offset))
+        s.bytesSent += chunk.length
+        res.write(chunk) // then silence: the socket stays open until the client or close() ends it
+        return
+      }
       if (dropAfterBytes !== undefined && offset + chunk.length >= dropAfterBytes) {
         chunk = chunk.subarray(0, Math.max(0, dropAfterBytes - offset))
         s.bytesSent += chunk.length

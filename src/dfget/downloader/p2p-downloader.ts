@@ -79,6 +79,8 @@ export class P2pDownloader {
   readonly #failuresBySource = new Map<string, number>()
   /** Which registration handed each piece out: a hand-out of a supernode we left is not reported to the next one. */
   readonly #registrationOf = new WeakMap<PieceTask, SupernodeRegistration>()
+  /** Aborts the fetches handed out by the current supernode when we move to another. */
+  #registrationFetches = new AbortController()
   #registration: SupernodeRegistration
   #lastProgressMs = 0
   #fatal: Error | undefined
@@ -225,7 +227,7 @@ export class P2pDownloader {
       const piece = this.#queue.shift()
       if (piece === undefined) return
       if (this.#deps.writer.isVerified(piece.pieceNum) || this.#inflight.has(piece.pieceNum)) continue
-      const run = this.#fetchPiece(piece, signal).finally(() => { this.#inflight.delete(piece.pieceNum) })
+      const run = this.#fetchPiece(piece, AbortSignal.any([signal, this.#registrationFetches.signal])).finally(() => { this.#inflight.delete(piece.pieceNum) })
       this.#inflight.set(piece.pieceNum, run)
     }
   }
@@ -289,6 +291,10 @@ export class P2pDownloader {
       this.#registration = registration
       // Pieces queued from the old supernode point at its data server: ask the new one.
       this.#queue.length = 0
+      // Its fetches in flight would hold their piece numbers while the new supernode hands
+      // the same pieces out again (and would count them as running until they time out).
+      this.#registrationFetches.abort()
+      this.#registrationFetches = new AbortController()
       this.#deps.onSupernodeChange?.(registration)
       return true
     } catch (err) {

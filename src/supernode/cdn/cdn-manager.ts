@@ -129,6 +129,33 @@ export class CdnManager {
     await removing
   }
 
+  /**
+   * Whether the task's complete cache file is still the source's current version: a
+   * conditional `Range: bytes=0-0` GET with its ETag / Last-Modified. A file not cached
+   * completely, or a source that cannot be asked, counts as unchanged (the cache keeps
+   * serving); only a source answering with other validators or length says changed.
+   */
+  async isSourceUnchanged (spec: CdnTaskSpec): Promise<boolean> {
+    if (this.isBusy(spec.taskId)) return true
+    const meta = await this.#deps.store.loadMeta(spec.taskId).catch(() => undefined)
+    if (meta?.complete !== true) return true
+    const validators = { etag: meta.etag, lastModified: meta.lastModified }
+    if (validators.etag === null && validators.lastModified === null) return true
+    try {
+      const probe = await this.#deps.fetcher.probe(spec.url, spec.headers, validators, this.#closing.signal)
+      if (probe.kind === 'not-modified') return true
+      if (probe.kind === 'whole') discardBody(probe.read.body)
+      const seen = probe.kind === 'ranged' ? probe.validators : probe.read.validators
+      const lengthBytes = probe.kind === 'ranged' ? probe.lengthBytes : probe.read.totalBytes
+      const unchanged = isSameVersion(validators, seen) && lengthBytes === meta.fileLengthBytes
+      if (!unchanged) this.#log.info({ taskId: spec.taskId, url: redactUrl(spec.url) }, 'source changed since it was cached')
+      return unchanged
+    } catch (err) {
+      this.#log.warn({ taskId: spec.taskId, err }, 'cannot revalidate the cache with the source; serving the cached file')
+      return true
+    }
+  }
+
   /** Aborts every download and waits for them to stop. Idempotent. */
   async close (): Promise<void> {
     this.#closing.abort(new DfError('DF_ERR_CDN_IO', 'supernode closing'))

@@ -16,6 +16,9 @@ import { createPieceHasher, finishPieceDigest, type PieceDigest } from '../../pr
 import { pieceCount, rangeOfPiece } from '../../protocol/piece-range.js'
 import { discardBody, isSameVersion, type SourceFetcher, type SourceRead, type SourceValidators } from './source-fetcher.js'
 
+/** Reads that made progress may repeat this many times per allowed attempt. */
+const PROGRESSING_READS_PER_ATTEMPT = 4
+
 /** What is downloaded, and where to. */
 export interface DownloadTarget {
   readonly url: string
@@ -72,7 +75,11 @@ async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { 
   const hasher = createPieceHasher()
   let offset = range.start
   let lastError: unknown
-  for (let attempt = 0; attempt < options.attempts; attempt++) {
+  // `attempts` bounds reads that made no progress; a read that ended early after some good
+  // bytes is resumed from the last good byte without counting, up to a total bound.
+  let readsLeft = options.attempts * PROGRESSING_READS_PER_ATTEMPT
+  for (let attempt = 0; attempt < options.attempts && readsLeft > 0; attempt++, readsLeft--) {
+    const offsetBefore = offset
     try {
       const read = await deps.fetcher.openRange(target.url, target.headers, offset, range.end, options.signal)
       if (read.status !== 206) {
@@ -97,6 +104,7 @@ async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { 
       if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
       lastError = err
     }
+    if (offset > offsetBefore) attempt--
   }
   throw asSourceError(lastError)
 }

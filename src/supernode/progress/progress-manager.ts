@@ -139,6 +139,10 @@ export class ProgressManager {
           if (failures >= supernodeFailureLimit) task.blacklist(cid, atFault, `${failures} failures; last ${why}`)
         } else if (atFault !== undefined) {
           task.blacklist(cid, atFault, why)
+          // Corrupt bytes mean corrupt storage, not a passing fault: nobody is sent there again.
+          if (reason === 'DF_ERR_PIECE_DIGEST_MISMATCH' && task.distrustPeer(atFault)) {
+            this.#log.warn({ taskId, peerId: atFault, cid, pieceNum }, 'peer served a corrupt piece: no longer a source of this task')
+          }
         }
         break
       }

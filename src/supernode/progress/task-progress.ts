@@ -111,6 +111,8 @@ export class TaskProgress implements TaskProgressView {
   readonly #inFlight: Uint32Array
   readonly #supernodeInFlight: Uint32Array
   readonly #clients = new Map<ClientId, ClientProgress>()
+  /** Peers that served a piece failing its digest: no longer a source of this task for anyone. */
+  readonly #distrusted = new Set<string>()
   #supernodeUploads = 0
 
   constructor (taskId: TaskId, pieceCount: number) {
@@ -168,6 +170,7 @@ export class TaskProgress implements TaskProgressView {
     const client = this.#clients.get(cid)
     if (client === undefined || pieceNum < 0 || pieceNum >= this.pieceCount) return false
     if (isDelivery) client.done.add(pieceNum)
+    if (this.#distrusted.has(client.peerId)) return true
     if (client.held.add(pieceNum)) {
       const holders = this.#holders[pieceNum]
       if (holders === undefined) this.#holders[pieceNum] = [cid]
@@ -204,6 +207,23 @@ export class TaskProgress implements TaskProgressView {
   blacklist (cid: ClientId, sourceId: string, reason = 'a piece failed at this source'): void {
     const client = this.#clients.get(cid)
     if (client !== undefined && !client.blacklist.has(sourceId)) client.blacklist.set(sourceId, reason)
+  }
+
+  /**
+   * A peer served bytes that failed their digest (its stored data is corrupt): it holds
+   * nothing of this task any more, for every cid, and gains no holding later. Returns true
+   * when holdings were removed.
+   */
+  distrustPeer (peerId: string): boolean {
+    this.#distrusted.add(peerId)
+    let changed = false
+    for (const client of this.#clients.values()) {
+      if (client.peerId !== peerId) continue
+      for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
+        if (client.held.has(pieceNum)) { this.removeHolding(client.cid, pieceNum); changed = true }
+      }
+    }
+    return changed
   }
 
   /** Counts a failure of the supernode for `cid`; returns the count so far. */

@@ -48,6 +48,8 @@ interface TaskRecord {
   failure: DfError | undefined
   readonly createdAtMs: number
   lastAccessMs: number
+  /** When the cached file was last checked against the source (default: created); a finished task is revalidated on registration. */
+  validatedAtMs?: number
   /** Settles when the CDN has every piece (set once the CDN fetch started). */
   completion?: Promise<void>
 }
@@ -65,7 +67,7 @@ export interface PreheatTaskSpec {
 export interface TaskManagerDeps {
   readonly logger: Logger
   readonly clock: Clock
-  readonly cdn: Pick<CdnManager, 'prepareTask' | 'abortTask' | 'isBusy'>
+  readonly cdn: Pick<CdnManager, 'prepareTask' | 'abortTask' | 'isBusy' | 'isSourceUnchanged'>
   readonly progress: Pick<ProgressManager, 'addClient' | 'removeClient' | 'removeTask' | 'getTask'>
   readonly dfgetTasks: DfgetTaskManager
   readonly peers: Pick<PeerManager, 'isLive'>
@@ -74,6 +76,9 @@ export interface TaskManagerDeps {
   /** The task file's URL on the supernode's download port. */
   readonly dataUrlOf: (taskId: TaskId) => string
 }
+
+/** A finished task is checked against its source on registration at most this often. */
+const REVALIDATE_INTERVAL_MS = 1_000
 
 export class TaskManager {
   readonly #deps: TaskManagerDeps
@@ -106,6 +111,12 @@ export class TaskManager {
     const previous = dfgetTasks.get(taskId, cid)
     if (previous === undefined) dfgetTasks.register(taskId, cid, peerId) // throws DF_ERR_TASK_CONFLICT early, before any source I/O
     let task = this.#tasks.get(taskId)
+    if (task !== undefined && await this.#isOutdated(task)) {
+      // The source has a new version (new ETag): the task starts over with it, so old and
+      // new pieces never meet in one task.
+      if (this.#tasks.get(taskId) === task) this.#forget(taskId)
+      task = this.#tasks.get(taskId)
+    }
     if (task === undefined) {
       task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now() }
       this.#tasks.set(taskId, task)
@@ -221,6 +232,17 @@ export class TaskManager {
   /** True when the task is in memory or its CDN fetch is running (GC must keep its files). */
   isInUse (taskId: TaskId): boolean {
     return this.#tasks.has(taskId) || this.#deps.cdn.isBusy(taskId)
+  }
+
+  /**
+   * True when a finished task's source changed since it was cached. Checked at most once per
+   * REVALIDATE_INTERVAL_MS per task, so a burst of registrations costs the source one probe.
+   */
+  async #isOutdated (task: TaskRecord): Promise<boolean> {
+    const now = this.#deps.clock.now()
+    if (task.state !== 'success' || now - (task.validatedAtMs ?? task.createdAtMs) < REVALIDATE_INTERVAL_MS) return false
+    task.validatedAtMs = now
+    return !await this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
   }
 
   /** Brings the task to running or success, (re)starting the CDN fetch when needed. */
