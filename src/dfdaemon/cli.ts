@@ -31,6 +31,8 @@ export interface GenCaFlags {
 export type DfdaemonCommand =
   | { readonly kind: 'proxy', readonly flags: DfdaemonFlags }
   | { readonly kind: 'gen-ca', readonly flags: GenCaFlags }
+  /** `config default`: print the default configuration file. */
+  | { readonly kind: 'config-default' }
   /** Help was printed; exit with this status. */
   | { readonly kind: 'exit', readonly status: number }
 
@@ -66,6 +68,11 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: { wri
     .option('--days <days>', 'validity in days', '3650')
     .option('--force', 'overwrite existing files')
     .action((flags: GenCaFlags) => { command = { kind: 'gen-ca', flags } })
+  program.command('config')
+    .description('configuration files')
+    .command('default')
+    .description('print every setting with its default, as YAML (a start for --config)')
+    .action(() => { command = { kind: 'config-default' } })
   try {
     program.parse([...argv], { from: 'user' })
   } catch (err) {

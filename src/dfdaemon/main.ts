@@ -13,6 +13,7 @@ import { DfError } from '../protocol/errors.js'
 import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from './cli.js'
 import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
+import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetFileFetcher } from './dfget-file-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
 
@@ -80,6 +81,7 @@ async function main (): Promise<void> {
   switch (command.kind) {
     case 'exit': process.exit(command.status); break
     case 'gen-ca': await runGenCa(command.flags); break
+    case 'config-default': process.stdout.write(formatDfdaemonDefaultConfig()); break
     case 'proxy': await runProxy(command.flags); break
   }
 }

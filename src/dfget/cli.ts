@@ -11,9 +11,11 @@ import type { PeerServerOptions } from './uploader/peer-server-config.js'
 
 /** What the command line asks for. */
 export type CliCommand =
-  | { readonly kind: 'download', readonly options: DfgetOptions }
-  | { readonly kind: 'server', readonly options: PeerServerOptions & { readonly verbose: boolean } }
+  | { readonly kind: 'download', readonly options: DfgetOptions, readonly configPath?: string | undefined }
+  | { readonly kind: 'server', readonly options: PeerServerOptions & { readonly verbose: boolean }, readonly configPath?: string | undefined }
   | { readonly kind: 'version' }
+  /** `config default`: print the default configuration file. */
+  | { readonly kind: 'config-default' }
   /** Help was printed; exit with this status. */
   | { readonly kind: 'exit', readonly status: number }
 
@@ -52,9 +54,10 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
     .option('--ip <address>', 'address other peers reach this host\'s peer server at (default: as the supernode sees it)')
     .option('--port <port>', 'port of a peer server this run starts (default 0: a free port)')
     .option('--stalltimeout <duration>', 'back-source after this long without a verified piece (default 20s)')
+    .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((url: string | undefined, opts: Record<string, unknown>) => {
       const options = opts as DfgetOptions // commander's values are the strings, arrays and booleans declared above
-      command = { kind: 'download', options: { ...options, url: options.url ?? url } }
+      command = { kind: 'download', options: { ...options, url: options.url ?? url }, configPath: typeof opts.config === 'string' ? opts.config : undefined }
     })
 
   program.command('server')
@@ -66,10 +69,17 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
     .option('--expiretime <duration>', 'delete served files unused this long (default 3m)')
     .option('--totallimit <rate>', 'upload rate limit of the host (default: none)')
     .option('--verbose', 'debug logs')
+    .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((opts: Record<string, unknown>) => {
       const options = opts as PeerServerOptions & { verbose?: boolean } // declared above
-      command = { kind: 'server', options: { ...options, verbose: options.verbose === true } }
+      command = { kind: 'server', options: { ...options, verbose: options.verbose === true }, configPath: typeof opts.config === 'string' ? opts.config : undefined }
     })
+
+  program.command('config')
+    .description('configuration files')
+    .command('default')
+    .description('print every setting with its default, as YAML (a start for --config)')
+    .action(() => { command = { kind: 'config-default' } })
 
   program.command('version')
     .description('print the version')

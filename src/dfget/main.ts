@@ -18,6 +18,7 @@ import { DfError } from '../protocol/errors.js'
 // eslint-disable-next-line no-restricted-imports
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
+import { formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
 import { Dfget, type DfgetDeps, type DfgetResult } from './dfget.js'
 import { DfgetStreamRun } from './dfget-stream.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
@@ -131,8 +132,14 @@ async function main (argv: readonly string[]): Promise<number> {
       case 'version':
         process.stdout.write(`dfget ${readVersion()}\n`)
         return 0
-      case 'server': return await runServer(command.options)
-      case 'download': return await runDownload(command.options)
+      case 'config-default':
+        process.stdout.write(formatDfgetDefaultConfig())
+        return 0
+      case 'server': {
+        const fromFile = await loadDfgetConfigFile(command.configPath)
+        return await runServer({ ...mergeDfgetOptions(fromFile, command.options), verbose: command.options.verbose || fromFile.verbose === true })
+      }
+      case 'download': return await runDownload(mergeDfgetOptions(await loadDfgetConfigFile(command.configPath), command.options))
     }
   } catch (err) {
     process.stderr.write(`${formatErrorLine(err)}\n`)

@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { createLogger } from '../common/log.js'
 import { DfError } from '../protocol/errors.js'
 import { loadConfigFile, optionsFromSettings, type SupernodeOptions } from './config.js'
+import { formatSupernodeDefaultConfig } from './config-defaults.js'
 import { Supernode } from './supernode.js'
 
 const EXIT_USAGE = 2
@@ -30,6 +31,11 @@ function buildProgram (): Command {
     .addOption(new Option('--piece-timeout <duration>', 'release a hand-out not reported within this [default: 30s]'))
     .addOption(new Option('--task-expire-time <duration>', 'an unused task leaves memory after this [default: 3m]'))
     .addOption(new Option('--cache-expire-time <duration>', 'a cache file unused this long is deleted [default: 24h]'))
+    .addOption(new Option('--cache-max-size <size>', 'most bytes of CDN cache files, e.g. 50G; least recently used go first [default: 0, no limit]'))
+    .addOption(new Option('--cache-min-free-space <size>', 'least free space kept on the cache\'s filesystem, e.g. 5G [default: 0, no limit]'))
+    .addOption(new Option('--gc-interval <duration>', 'how often GC runs [default: 1m]'))
+    .addOption(new Option('--source-timeout <duration>', 'source deadline for headers and between body chunks [default: 30s]'))
+    .addHelpText('after', '\nCommands:\n  config default    print every setting with its default, as YAML (a start for --config)')
     .helpOption('-h, --help', 'show this help')
     .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
     .exitOverride()
@@ -37,7 +43,18 @@ function buildProgram (): Command {
     .allowExcessArguments(false)
 }
 
+/** `supernode config default`: print every setting with its default, as YAML. */
+function runConfigCommand (args: readonly string[]): number {
+  if (args.length === 1 && args[0] === 'default') {
+    process.stdout.write(formatSupernodeDefaultConfig())
+    return 0
+  }
+  process.stderr.write('supernode: usage: supernode config default\n')
+  return EXIT_USAGE
+}
+
 async function main (argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'config') return runConfigCommand(argv.slice(1))
   const program = buildProgram()
   try {
     program.parse(argv, { from: 'user' })
@@ -54,7 +71,8 @@ async function main (argv: readonly string[]): Promise<number> {
   try {
     const fileOptions = typeof configPath === 'string' ? await loadConfigFile(configPath) : {}
     options = { ...fileOptions, ...optionsFromSettings(flags) }
-    if (verbose === true && options.logLevel === undefined) options = { ...options, logLevel: 'debug' }
+    // --verbose is a flag: it wins over a file's logLevel, not over --log-level.
+    if (verbose === true && flags.logLevel === undefined) options = { ...options, logLevel: 'debug' }
   } catch (err) {
     process.stderr.write(`supernode: ${err instanceof Error ? err.message : String(err)}\n`)
     return EXIT_USAGE
