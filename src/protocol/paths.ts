@@ -33,6 +33,8 @@ export const SUPERNODE_DATA_PATHS = {
 /** Peer server. */
 export const PEER_PATHS = {
   ping: '/_ping',
+  /** Prometheus text: uploads, served and expired files. */
+  metrics: '/metrics',
   /** Piece data of a task this host holds, read with Range (`?cid=` selects the download). */
   taskData: '/peer/tasks/:taskId/data',
   /** Local control: register a file this host serves (called by dfget on the same host). */

@@ -63,6 +63,14 @@ export class PeerClient {
     return await this.#http.fetchRange({ url: `${this.baseUrl}${fillPath(PEER_PATHS.taskData, { taskId })}`, query: { cid }, start: range.start, end: range.end })
   }
 
+  /** The Prometheus text of the server's /metrics. */
+  async fetchMetricsText (): Promise<string> {
+    const response = await this.#http.stream({ url: `${this.baseUrl}${PEER_PATHS.metrics}` })
+    let text = ''
+    for await (const chunk of response.body) text += (chunk as Buffer).toString('utf8')
+    return text
+  }
+
   async close (): Promise<void> {
     await this.#http.close()
   }

@@ -29,6 +29,7 @@ import { loadOrCreatePeerId } from './peer-identity.js'
 import { readPeerServerState, removePeerServerState, writePeerServerState } from './peer-server-state.js'
 import { UploadRegistry, type UploadEntry } from './upload-registry.js'
 import { PieceStore } from './piece-store.js'
+import { PeerMetrics } from './peer-metrics.js'
 import { addStreamRoutes } from './stream-routes.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 
@@ -67,6 +68,7 @@ export class PeerServer {
   #timer: TimerHandle | undefined
   #activeReads = 0
   #closing: Promise<void> | undefined
+  readonly #metrics: PeerMetrics
 
   constructor (deps: PeerServerDeps, options: PeerServerRunOptions) {
     this.#logger = deps.logger.child({ component: 'peer-server' })
@@ -76,6 +78,10 @@ export class PeerServer {
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
     this.#pieces = new PieceStore({ clock: this.#clock })
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
+    this.#metrics = new PeerMetrics({
+      countServedFiles: () => this.#registry.size,
+      sumServedBytes: () => this.#registry.entries().reduce((sum, entry) => sum + entry.fileLengthBytes, 0),
+    })
     this.#stopped = new Promise((resolve) => { this.#resolveStopped = resolve })
   }
 
@@ -85,6 +91,7 @@ export class PeerServer {
     this.#peerId = await loadOrCreatePeerId(this.#layout)
     const app = createHttpServer({ logger: this.#logger })
     this.#app = app
+    this.#metrics.attach(app)
     this.#addRoutes(app)
     const address = await listenHttpServer(app, this.#options.listenHost, this.#options.port)
     this.#port = address.port
@@ -250,6 +257,7 @@ export class PeerServer {
 
   async #housekeep (): Promise<void> {
     const expired = this.#registry.takeExpired(this.#options.expireTimeMs)
+    this.#metrics.countExpired(expired)
     for (const entry of expired) await this.#discard(entry, 'expired')
     for (const stream of this.#pieces.takeExpired(Math.min(STREAM_IDLE_MS, this.#options.expireTimeMs))) {
       // Its dfget went away without closing it: the supernode must stop sending peers here.
