@@ -158,7 +158,7 @@ export class Dfget {
     try {
       registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
     } catch (err) {
-      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS')) throw err
+      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN')) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)
       this.#logger.warn({ err }, 'no supernode registered the task: back-source')
       return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)

@@ -132,7 +132,7 @@ export class SupernodeLocator {
         const registered = await client.registerTask(task, options.signal)
         return { address, client, task: registered }
       } catch (err) {
-        if (isCode(err, 'DF_ERR_SOURCE_STATUS') || options.signal?.aborted === true) throw err
+        if (isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || options.signal?.aborted === true) throw err
         this.#logger.warn({ url: address.baseUrl, err }, 'supernode registration failed; trying the next')
         lastError = err
       }

@@ -51,6 +51,10 @@ export interface SupernodeOptions {
   readonly sourceAttempts?: number
   /** Seed of the scheduler's random tie-breaking (tests). Default: random. */
   readonly randomSeed?: number
+  /** Sources the CDN may fetch (host names, `*.domain`, IPs, CIDR networks); empty = any. */
+  readonly sourceAllow?: readonly string[]
+  /** Sources the CDN never fetches (same forms; wins over sourceAllow). */
+  readonly sourceDeny?: readonly string[]
 }
 
 /** The resolved configuration: every value present and valid. */
@@ -73,6 +77,8 @@ export interface SupernodeConfig {
   readonly sourceTimeoutMs: number
   readonly sourceAttempts: number
   readonly randomSeed: number | undefined
+  readonly sourceAllow: readonly string[]
+  readonly sourceDeny: readonly string[]
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -106,6 +112,8 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     sourceTimeoutMs: integer('sourceTimeoutMs', options.sourceTimeoutMs ?? 30_000, 100, 3_600_000),
     sourceAttempts: integer('sourceAttempts', options.sourceAttempts ?? 3, 1, 100),
     randomSeed: options.randomSeed === undefined ? undefined : integer('randomSeed', options.randomSeed, 0, 2 ** 32 - 1),
+    sourceAllow: options.sourceAllow ?? [],
+    sourceDeny: options.sourceDeny ?? [],
   }
 }
 
@@ -127,6 +135,8 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   cacheMaxSize: (v, k) => ({ cacheMaxSizeBytes: sizeBytes(k, v) }),
   cacheMinFreeSpace: (v, k) => ({ cacheMinFreeBytes: sizeBytes(k, v) }),
   sourceTimeout: (v, k) => ({ sourceTimeoutMs: durationMs(k, v) }),
+  sourceAllow: (v, k) => ({ sourceAllow: list(k, v) }),
+  sourceDeny: (v, k) => ({ sourceDeny: list(k, v) }),
 }
 
 /** The setting names a config file or the flags may use (camelCase). */
@@ -189,6 +199,13 @@ function integer (key: string, value: number, min: number, max: number): number 
 function text (key: string, value: unknown): string {
   if (typeof value !== 'string' && typeof value !== 'number') throw configError(key, value, 'must be a string')
   return String(value)
+}
+
+/** A list from YAML (a sequence) or a flag (comma-separated). */
+function list (key: string, value: unknown): string[] {
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined
+  if (items === undefined || !items.every((item) => typeof item === 'string')) throw configError(key, value, 'must be a list of hosts or networks')
+  return items.map((item: string) => item.trim()).filter((item) => item !== '')
 }
 
 function count (key: string, value: unknown): number {

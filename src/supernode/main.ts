@@ -36,6 +36,8 @@ function buildProgram (): Command {
     .addOption(new Option('--gc-interval <duration>', 'how often GC runs [default: 1m]'))
     .addOption(new Option('--source-timeout <duration>', 'source deadline for headers and between body chunks [default: 30s]'))
     .addHelpText('after', '\nCommands:\n  config default    print every setting with its default, as YAML (a start for --config)')
+    .addOption(new Option('--source-allow <list>', 'sources the CDN may fetch: hosts, *.domains, IPs, CIDR networks, comma-separated [default: any]'))
+    .addOption(new Option('--source-deny <list>', 'sources the CDN never fetches (same forms; wins over --source-allow)'))
     .helpOption('-h, --help', 'show this help')
     .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
     .exitOverride()

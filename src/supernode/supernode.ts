@@ -27,6 +27,7 @@ import { registerTaskRoutes } from './api/task-routes.js'
 import { CacheStore } from './cdn/cache-store.js'
 import { CdnManager } from './cdn/cdn-manager.js'
 import { SourceFetcher } from './cdn/source-fetcher.js'
+import { SourcePolicy } from './cdn/source-policy.js'
 import { resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
 import { DashboardAssets } from './dashboard/dashboard-assets.js'
 import { DashboardFeed } from './dashboard/dashboard-feed.js'
@@ -98,7 +99,8 @@ export class Supernode {
     this.#peers = new PeerManager({ clock, logger: logger.child({ component: 'peers' }), progress: this.#progress })
     this.#dfgetTasks = new DfgetTaskManager({ clock })
     this.#store = new CacheStore({ homeDir: config.homeDir })
-    this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) } }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
+    const policy = new SourcePolicy({ allow: config.sourceAllow, deny: config.sourceDeny })
+    this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) }, policy }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
     this.#cdn = new CdnManager(
       {
         logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics,

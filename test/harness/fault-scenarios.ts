@@ -309,7 +309,9 @@ async function flakyOrigin (): Promise<ScenarioResult> {
     const run = await runDfgetProcess(dfgetArgs(origin.url('/f.bin'), join(dir, 'out'), [sn.node], home('a'), ['--notbs']))
     await tally.expectComplete('the client', run, join(dir, 'out'), digest)
     const sent = origin.stats('/f.bin').bytesSent
-    tally.check('the CDN resumed from the last good byte (origin sent at most one copy + the probe)', sent <= data.length + 1, `${sent} bytes`)
+    // Bytes the origin wrote into a socket that then stalled or reset may never have arrived
+    // (kernel buffers): up to a few hundred KiB per faulty read are sent twice.
+    tally.check('the CDN resumed from the last good byte (origin sent about one copy)', sent <= data.length + 1 + 3 * 256 * 1024, `${sent} bytes`)
     return tally.result(sent - data.length)
   } finally {
     await stack.close()

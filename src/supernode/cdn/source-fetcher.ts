@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream'
 import { HttpClient } from '../../common/http/client.js'
 import { parseContentRange } from '../../common/http/range-header.js'
 import { DfError } from '../../protocol/errors.js'
+import type { SourcePolicy } from './source-policy.js'
 
 /** What identifies a version of the source file. */
 export interface SourceValidators {
@@ -53,9 +54,12 @@ const DROPPED_HEADERS = new Set(['host', 'range', 'connection', 'keep-alive', 't
 export class SourceFetcher {
   readonly #http: HttpClient
   readonly #onBytesRead: (bytes: number) => void
+  readonly #policy: Pick<SourcePolicy, 'check'> | undefined
 
-  constructor (deps: { onBytesRead: (bytes: number) => void }, options: SourceFetcherOptions) {
+  /** `policy` checks every URL before it is requested, redirects included (source-policy.ts). */
+  constructor (deps: { onBytesRead: (bytes: number) => void, policy?: Pick<SourcePolicy, 'check'> }, options: SourceFetcherOptions) {
     this.#onBytesRead = deps.onBytesRead
+    this.#policy = deps.policy
     this.#http = new HttpClient({ timeoutMs: options.timeoutMs, connectionsPerOrigin: options.connectionsPerOrigin, keepAliveTimeoutMs: 10_000 })
   }
 
@@ -118,6 +122,7 @@ export class SourceFetcher {
     let current = url
     let currentHeaders = headers
     for (let redirects = 0; ; redirects++) {
+      await this.#policy?.check(current)
       let response
       try {
         response = await this.#http.stream({ url: current, headers: currentHeaders, signal }, ANY_STATUS)
