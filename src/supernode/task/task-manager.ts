@@ -77,13 +77,12 @@ export interface TaskManagerDeps {
   readonly dataUrlOf: (taskId: TaskId) => string
 }
 
-/** A finished task is checked against its source on registration at most this often. */
-const REVALIDATE_INTERVAL_MS = 1_000
-
 export class TaskManager {
   readonly #deps: TaskManagerDeps
   readonly #log: Logger
   readonly #tasks = new Map<TaskId, TaskRecord>()
+  /** Revalidations of finished tasks in flight (single flight per task). */
+  readonly #revalidating = new Map<TaskId, Promise<boolean>>()
 
   constructor (deps: TaskManagerDeps) {
     this.#deps = deps
@@ -235,14 +234,21 @@ export class TaskManager {
   }
 
   /**
-   * True when a finished task's source changed since it was cached. Checked at most once per
-   * REVALIDATE_INTERVAL_MS per task, so a burst of registrations costs the source one probe.
+   * True when a finished task's source changed since it was cached (a conditional probe of
+   * one byte). Registrations arriving while a check runs share it, so a burst of
+   * registrations costs the source one probe.
    */
   async #isOutdated (task: TaskRecord): Promise<boolean> {
-    const now = this.#deps.clock.now()
-    if (task.state !== 'success' || now - (task.validatedAtMs ?? task.createdAtMs) < REVALIDATE_INTERVAL_MS) return false
-    task.validatedAtMs = now
-    return !await this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
+    if (task.state !== 'success') return false
+    let check = this.#revalidating.get(task.taskId)
+    if (check === undefined) {
+      check = this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
+        .then((unchanged) => !unchanged)
+        .finally(() => { this.#revalidating.delete(task.taskId) })
+      this.#revalidating.set(task.taskId, check)
+    }
+    task.validatedAtMs = this.#deps.clock.now()
+    return await check
   }
 
   /** Brings the task to running or success, (re)starting the CDN fetch when needed. */
