@@ -96,6 +96,7 @@ test('the feed shows each cid\'s pieces, bytes by source and exclusions; the str
   assert.equal(b.excluded.length, 1)
   assert.equal(b.excluded[0]?.sourceId, 'peer-a')
   assert.match(b.excluded[0]?.reason ?? '', /DF_ERR_PIECE_DIGEST_MISMATCH/)
+  assert.match(a.problem ?? '', /corrupt piece/, 'a peer that served corrupt bytes is no longer a source of the task')
   await assert.rejects(sn.client.fetchDashboard('0'.repeat(63)), (err: unknown) => (err as { code?: string }).code === 'DF_ERR_ARG_INVALID')
 
   // The stream: a first snapshot at once, then nothing until the interval has passed,

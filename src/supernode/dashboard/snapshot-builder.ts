@@ -138,7 +138,9 @@ export class SnapshotBuilder {
     const excluded = [...client?.blacklisted ?? []].map(([sourceId, reason]) => ({ sourceId, reason }))
     const problem = record.status === 'failed'
       ? `failed: ${taskFailure ?? 'the task failed at the supernode'}`
-      : peer === undefined ? 'its peer left (service down); nobody is sent to it' : undefined
+      : peer === undefined
+        ? 'its peer left (service down); nobody is sent to it'
+        : progress?.isDistrusted(record.peerId) === true ? 'its peer served a corrupt piece: no longer a source of this task' : undefined
     return {
       cid: record.cid,
       peerId: record.peerId,

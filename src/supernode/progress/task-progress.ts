@@ -63,6 +63,8 @@ export interface TaskProgressView {
   supernodeInFlightCount(pieceNum: number): number
   getClient(cid: ClientId): ClientProgressView | undefined
   clients(): Iterable<ClientProgressView>
+  /** True when the peer served a corrupt piece of this task: it is nobody's source here any more. */
+  isDistrusted(peerId: string): boolean
 }
 
 class ClientProgress implements ClientProgressView {
@@ -135,6 +137,7 @@ export class TaskProgress implements TaskProgressView {
   supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
   getClient (cid: ClientId): ClientProgressView | undefined { return this.#clients.get(cid) }
   clients (): Iterable<ClientProgressView> { return this.#clients.values() }
+  isDistrusted (peerId: string): boolean { return this.#distrusted.has(peerId) }
 
   /** Records a piece the CDN has written, with its digest. Returns true when it is new. */
   markCached (pieceNum: number, digest: PieceDigest): boolean {
