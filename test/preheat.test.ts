@@ -12,7 +12,10 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { createSilentLogger } from '../src/common/log.js'
-import { resolveDfgetConfig, runDfget } from '../src/dfget/index.js'
+import { resolveDfgetConfig, runDfget, type DfgetResult } from '../src/dfget/index.js'
+import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
+import { DfgetFileFetcher } from '../src/dfdaemon/dfget-file-fetcher.js'
+import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
 import { isCode } from '../src/protocol/errors.js'
 import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
 import type { SupernodeClient } from '../src/supernode/client.js'
@@ -62,8 +65,11 @@ test('a preheated 64 MiB file is read from the origin once, before 4 dfgets down
     assert.equal(sha256Hex(await readFile(join(dir.path, `out-${i}`))), sha256Hex(data))
   }
   const after = origin.stats('/big.bin')
-  assert.equal(after.requests, before.requests, 'no origin request after the preheat')
-  assert.equal(after.bytesSent, before.bytesSent)
+  assert.equal(after.bytesSent, before.bytesSent, 'not one byte of the file read from the origin after the preheat')
+  // The registrations of a finished task share one conditional revalidation probe
+  // (`Range: bytes=0-0` with If-None-Match, answered 304 without a body); nothing else.
+  const extra = after.ranges.slice(before.ranges.length)
+  assert.ok(extra.length <= 1 && extra.every((range) => range === 'bytes=0-0'), `origin requests after the preheat: ${JSON.stringify(extra)}`)
   const metrics = await sn.client.fetchMetricsText()
   assert.equal(metricValue(metrics, 'dragonfly_supernode_preheats_total', { type: 'file', status: 'success' }), 1)
   assert.ok(metricValue(metrics, 'dragonfly_supernode_cdn_download_size_bytes_total') <= data.length + 16)
@@ -162,4 +168,37 @@ test('an image preheat warms every layer of both platforms of an OCI index behin
     const served = registry.bytesServed(`/blobs/${task.digest ?? ''}`)
     assert.ok(served >= task.fileLengthBytes && served <= task.fileLengthBytes + 16, `registry served ${served} bytes of ${task.digest ?? ''}`)
   }
+})
+
+test('dfdaemon\'s blob download meets the task an image preheat warmed: the registry serves the layer once', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-preheat-dfdaemon-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
+  const image = buildTestImage([2 * MiB, MiB + 3], 83)
+  await pushImage(registry.baseUrl, 'warm/app', '1', image)
+  const sn = stack.push(await startTestSupernode())
+  const done = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url: `${registry.baseUrl}/v2/warm/app/manifests/1` })).id)
+  assert.equal(done.status, 'success', JSON.stringify(done.error))
+  const peer = stack.push(await startTestPeer())
+  const results: DfgetResult[] = []
+  const dfdaemon = new Dfdaemon({
+    logger: createSilentLogger(),
+    createFetcher: () => new DfgetFileFetcher({
+      logger: createSilentLogger(),
+      onResult: (result) => { results.push(result) },
+      runDfget: async (config, deps) => await runDfget(config, { ...deps, peerServerLocator: peer.locator }),
+    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host], backSource: false }),
+  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
+  await dfdaemon.start()
+  stack.push(dfdaemon)
+  for (const layer of image.layers) {
+    const servedBefore = registry.bytesServed(`/blobs/${layer.digest}`)
+    const response = await fetch(`${dfdaemon.baseUrl}/v2/warm/app/blobs/${layer.digest}`)
+    assert.equal(response.status, 200)
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(layer.data), `layer ${layer.digest} bytes`)
+    assert.equal(registry.bytesServed(`/blobs/${layer.digest}`), servedBefore, 'the registry was not read again')
+  }
+  assert.deepEqual(results.map((result) => result.taskId).sort(), done.tasks.map((task) => task.taskId).sort())
+  assert.ok(results.every((result) => result.bytesFromSource === 0))
 })

@@ -5,9 +5,9 @@
  * the whole file is in; dfget's stream mode (the sliding window) will replace this class
  * behind the same interface so bytes flow as pieces arrive.
  *
- * Until dfget's configuration carries a content digest, the digest is passed as dfget's
- * `identifier`, so the task is (URL, digest): the same layer through the same registry is
- * one task; through two registries it is two.
+ * The blob's digest goes to dfget as its content `digest`: it alone identifies the task, so
+ * the same layer through two registries (or preheated by the supernode from a manifest)
+ * is one task, and dfget verifies the whole file against it.
  */
 import { randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'
@@ -59,7 +59,7 @@ export class DfgetFileFetcher implements P2pFetcher {
       home: this.#options.homeDir,
       header: Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
       notbs: !this.#options.backSource,
-      ...(request.digest === undefined ? {} : { identifier: request.digest }),
+      ...(request.digest === undefined ? {} : { digest: request.digest }),
     })
     const runDfgetFn = this.#deps.runDfget ?? runDfget
     try {
