@@ -166,13 +166,15 @@ export class DfgetStreamRun {
     signal.addEventListener('abort', onAbort, { once: true })
     const done = (async () => {
       try {
+        // Pieces are hashed on the event loop: a digest worker holds copies of every piece in
+        // its own heap (about 50 MB more at peak), and the window already bounds the rate.
         const p2p = new P2pDownloader({
           logger: this.#logger,
           clock: this.#clock,
           locator: supernodes,
           writer: window,
           window,
-          fetcher: new PieceFetcher({ http: tools.http, writer: window, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1 })) }, {
+          fetcher: new PieceFetcher({ http: tools.http, writer: window, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 0 })) }, {
             pieceTimeoutMs: PIECE_TIMEOUT_MS,
             cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
           }),

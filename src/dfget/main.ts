@@ -9,7 +9,9 @@ import { join } from 'node:path'
 import { createWriteStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
+import { Transform } from 'node:stream'
 import { tempPathFor } from '../common/fs/atomic-write.js'
+import { GarbageCollector } from '../common/garbage-collector.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
 import type { ErrorCode } from '../protocol/errors.js'
@@ -94,12 +96,16 @@ async function runDownload (options: DfgetOptions): Promise<number> {
  */
 async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetResult> {
   const stream = await new DfgetStreamRun(config, deps).start()
+  // Every byte passes through this process's memory once: collect as it goes (see
+  // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.
+  const garbageCollector = new GarbageCollector({ everyBytes: 16 * 1024 * 1024 })
+  const counted = new Transform({ transform (chunk: Buffer, _encoding, callback) { garbageCollector.add(chunk.length); callback(null, chunk) } })
   if (config.output === '-') {
-    await pipeline(stream.body, process.stdout, { end: false })
+    await pipeline(stream.body, counted, process.stdout, { end: false })
   } else {
     const temp = tempPathFor(config.output)
     try {
-      await pipeline(stream.body, createWriteStream(temp, { mode: 0o644 }))
+      await pipeline(stream.body, counted, createWriteStream(temp, { mode: 0o644 }))
       await rename(temp, config.output)
     } catch (err) {
       await rm(temp, { force: true })
@@ -114,7 +120,10 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ fd: 1, sync: true }) })
   // Loaded here, not at the top: a plain download does not need fastify (about 45 ms of start-up).
   const { PeerServer } = await import('./uploader/peer-server.js')
-  const server = new PeerServer({ logger }, config)
+  // Stream mode moves every piece through this process's memory: collect every 16 MiB of
+  // pieces so the peak stays near the windows' bytes (see common/garbage-collector.ts).
+  const garbageCollector = new GarbageCollector({ everyBytes: 16 * 1024 * 1024 })
+  const server = new PeerServer({ logger, garbageCollector }, config)
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

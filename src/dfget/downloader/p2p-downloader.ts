@@ -256,7 +256,8 @@ export class P2pDownloader {
       this.#failuresBySource.set(source, (this.#failuresBySource.get(source) ?? 0) + 1)
       // A peer that failed this client is not used again (the supernode blacklists it on the
       // report); the supernode itself stays usable, the report still tells it.
-      if (source !== SUPERNODE) this.#badSources.add(source)
+      // A stream-mode peer whose window moved on is not a bad source (DF_ERR_PIECE_NOT_AVAILABLE).
+      if (source !== SUPERNODE && code !== 'DF_ERR_PIECE_NOT_AVAILABLE') this.#badSources.add(source)
       this.#deps.logger.warn({ pieceNum: piece.pieceNum, sourcePeerId: source, code, err }, 'piece fetch failed')
       this.#report(piece, { result: 'failed', sourcePeerId: source, reason: code })
     }

@@ -37,6 +37,10 @@ export class StreamShare {
   /** Pieces reported evicted but not yet dropped from the store, oldest first. */
   readonly #evicted: { pieceNum: number, reported: Promise<void> }[] = []
   readonly #pending = new Set<Promise<void>>()
+  /** Pieces that could not be put (reported held all the same): reported evicted at the next put. */
+  #unshared: number[] = []
+  /** Puts on their way to the store (they count against the window). */
+  #putting = 0
   #una = 0
   #isOpen = false
   #timer: TimerHandle | undefined
@@ -69,18 +73,27 @@ export class StreamShare {
 
   /** Puts a verified piece into the store, making room first; false when it could not be shared. */
   async put (pieceNum: number, chunks: readonly Buffer[]): Promise<boolean> {
-    if (!this.#isOpen) return false
-    while (this.#stored.size >= this.#request.windowPieces) {
-      if (!this.#evictOldestRead()) return false
+    // The piece loop reports a piece right after this returns, shared or not; a piece that
+    // could not be shared is reported evicted one put later, when that report is long in.
+    for (const unshared of this.#unshared.splice(0)) void this.#reportEvicted(unshared)
+    if (!this.#isOpen) return this.#notShared(pieceNum)
+    // Room is made synchronously: puts run concurrently, and together they must stay in the window.
+    while (this.#stored.size + this.#putting >= this.#request.windowPieces) {
+      if (!this.#evictOldestRead()) return this.#notShared(pieceNum)
     }
+    const drops: Promise<void>[] = []
+    while (this.#evicted.length > STREAM_GRACE_PIECES) drops.push(this.#dropOldestEvicted())
+    this.#putting += 1
     try {
-      while (this.#evicted.length > STREAM_GRACE_PIECES) await this.#dropOldestEvicted()
+      await Promise.all(drops)
       await this.#deps.peerClient.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks))
       this.#stored.add(pieceNum)
       return true
     } catch (err) {
       this.#deps.logger.warn({ err, pieceNum }, 'could not put a piece into the stream store')
-      return false
+      return this.#notShared(pieceNum)
+    } finally {
+      this.#putting -= 1
     }
   }
 
@@ -104,12 +117,21 @@ export class StreamShare {
     for (const pieceNum of this.#stored) if (pieceNum < this.#una && (oldest === undefined || pieceNum < oldest)) oldest = pieceNum
     if (oldest === undefined) return false
     this.#stored.delete(oldest)
-    const reported = this.#deps.reportEvicted(oldest).catch((err: unknown) => {
-      this.#deps.logger.warn({ err, pieceNum: oldest }, 'could not report an evicted piece')
+    this.#evicted.push({ pieceNum: oldest, reported: this.#reportEvicted(oldest) })
+    return true
+  }
+
+  #notShared (pieceNum: number): false {
+    this.#unshared.push(pieceNum)
+    return false
+  }
+
+  #reportEvicted (pieceNum: number): Promise<void> {
+    const reported = this.#deps.reportEvicted(pieceNum).catch((err: unknown) => {
+      this.#deps.logger.warn({ err, pieceNum }, 'could not report an evicted piece')
     })
     this.#track(reported)
-    this.#evicted.push({ pieceNum: oldest, reported })
-    return true
+    return reported
   }
 
   async #dropOldestEvicted (): Promise<void> {

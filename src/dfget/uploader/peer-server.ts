@@ -29,6 +29,7 @@ import { loadOrCreatePeerId } from './peer-identity.js'
 import { readPeerServerState, removePeerServerState, writePeerServerState } from './peer-server-state.js'
 import { UploadRegistry, type UploadEntry } from './upload-registry.js'
 import { PieceStore } from './piece-store.js'
+import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { PeerMetrics } from './peer-metrics.js'
 import { addStreamRoutes } from './stream-routes.js'
 import type { PeerServerConfig } from './peer-server-config.js'
@@ -39,6 +40,8 @@ export type PeerServerStopReason = 'idle' | 'closed'
 export interface PeerServerDeps {
   readonly logger: Logger
   readonly clock?: Clock
+  /** Told of every stream-mode piece put, to keep the process's peak memory near its live data. */
+  readonly garbageCollector?: Pick<GarbageCollector, 'add'>
 }
 
 export interface PeerServerRunOptions extends PeerServerConfig {
@@ -59,6 +62,7 @@ export class PeerServer {
   readonly #registry: UploadRegistry
   /** Stream mode: the windows' pieces of this host's streaming dfgets, in memory. */
   readonly #pieces: PieceStore
+  readonly #garbageCollector: Pick<GarbageCollector, 'add'> | undefined
   readonly #limiter: RateLimiter
   readonly #stopped: Promise<PeerServerStopReason>
   #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
@@ -77,6 +81,7 @@ export class PeerServer {
     this.#layout = createHomeLayout(options.homeDir)
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
     this.#pieces = new PieceStore({ clock: this.#clock })
+    this.#garbageCollector = deps.garbageCollector
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
     this.#metrics = new PeerMetrics({
       countServedFiles: () => this.#registry.size,
@@ -169,7 +174,12 @@ export class PeerServer {
       if (entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND')
       return reply.status(204).send()
     })
-    addStreamRoutes(app, { pieces: this.#pieces, requireLoopback, onActivity: () => { this.#registry.touchActivity() } })
+    addStreamRoutes(app, {
+      pieces: this.#pieces,
+      requireLoopback,
+      onActivity: () => { this.#registry.touchActivity() },
+      onPieceStored: (bytes) => { this.#garbageCollector?.add(bytes) },
+    })
     app.get(PEER_PATHS.taskData, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
       return await this.#serveData(request, reply)
     })

@@ -15,8 +15,8 @@ const MAX_PIECE_BODY_BYTES = 64 * 1024 * 1024
 
 type PieceRequest = FastifyRequest<{ Params: { taskId: string, pieceNum: string }, Querystring: { cid?: string } }>
 
-export function addStreamRoutes (app: FastifyInstance, deps: { pieces: PieceStore, requireLoopback: (request: FastifyRequest) => void, onActivity: () => void }): void {
-  const { pieces, requireLoopback, onActivity } = deps
+export function addStreamRoutes (app: FastifyInstance, deps: { pieces: PieceStore, requireLoopback: (request: FastifyRequest) => void, onActivity: () => void, onPieceStored: (bytes: number) => void }): void {
+  const { pieces, requireLoopback, onActivity, onPieceStored } = deps
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_PIECE_BODY_BYTES }, (_request, body, done) => { done(null, body) })
 
   app.post(PEER_PATHS.streams, async (request, reply) => {
@@ -39,6 +39,7 @@ export function addStreamRoutes (app: FastifyInstance, deps: { pieces: PieceStor
     if (!Buffer.isBuffer(request.body)) throw new DfError('DF_ERR_ARG_INVALID', 'body: the piece bytes, as application/octet-stream', { details: { field: 'body' } })
     pieces.put(request.params.taskId, request.query.cid ?? '', parsePieceNum(request.params.pieceNum), request.body)
     onActivity()
+    onPieceStored(request.body.length)
     return reply.status(204).send()
   })
 

@@ -132,6 +132,12 @@ export class ProgressManager {
         break
       case 'failed': {
         handOut = task.takeHandOut(cid, pieceNum)
+        if (reason === 'DF_ERR_PIECE_NOT_AVAILABLE' && handOut?.source.kind === 'peer') {
+          // A stream-mode holder let the piece leave its window just as we sent someone
+          // there: it no longer holds it, which is no fault of its own.
+          task.removeHolding(handOut.source.cid, pieceNum)
+          break
+        }
         const atFault = sourcePeerId ?? sourceIdOf(handOut?.source)
         const why = reason === undefined ? `piece ${pieceNum} failed` : `piece ${pieceNum} failed: ${reason}`
         if (atFault === 'supernode') {

@@ -35,7 +35,7 @@ export interface PolicyInput {
   readonly maxUploadsPerPeer: number
   /** Upload slots of the supernode for this task. */
   readonly supernodeMaxUploads: number
-  /** Whether a piece in flight from the supernode may be given to a second cid at all. */
+  /** Whether a piece in flight from the supernode may be given to a second cid at all (never to a stream-mode cid). */
   readonly allowSupernodeDuplicates: boolean
   isPeerLive(peerId: PeerId): boolean
   uploadsInFlightOf(peerId: PeerId): number

@@ -138,7 +138,9 @@ export class Scheduler {
       maxPieces,
       maxUploadsPerPeer: this.#options.maxUploadsPerPeer,
       supernodeMaxUploads: this.#options.supernodeMaxUploads,
-      allowSupernodeDuplicates: task.state === 'success',
+      // Streams read the same few pieces at the same time: a piece on its way to another
+      // streamer is fetched from it a moment later rather than sent twice by the supernode.
+      allowSupernodeDuplicates: task.state === 'success' && client.windowPieces === undefined,
       isPeerLive: (peerId) => this.#deps.peers.isLive(peerId),
       uploadsInFlightOf: (peerId) => this.#deps.progress.uploadsInFlightOf(peerId),
       random: this.#deps.random,
