@@ -14,7 +14,7 @@ import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from '.
 import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
 import { formatDfdaemonDefaultConfig } from './config-defaults.js'
-import { DfgetFileFetcher } from './dfget-file-fetcher.js'
+import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
 
 function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
@@ -38,7 +38,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
   const dfdaemon = new Dfdaemon({
     logger,
-    createFetcher: (metrics) => new DfgetFileFetcher({
+    createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
     }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource }),

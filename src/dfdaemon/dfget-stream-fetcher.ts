@@ -1,0 +1,71 @@
+/**
+ * The stream P2pFetcher: runs dfget's stream mode in process (`runDfgetStream`, the same
+ * peer server per --home as the dfget CLI), so a blob flows to the engine as its pieces
+ * arrive, holding only the window in memory and writing nothing to disk. The blob digest is
+ * dfget's `digest`: it alone identifies the task (the same layer from two registries is
+ * one task), and the whole stream is verified against it (a mismatch errors the body).
+ *
+ * `fetch` resolves once the task is registered; the body errors with a DfError when the
+ * swarm fails part-way (the proxy then continues from the source by Range, or fails).
+ */
+import { DfError } from '../protocol/errors.js'
+import type { Logger } from '../common/log.js'
+import { resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream } from '../dfget/index.js'
+import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
+
+export interface DfgetStreamFetcherDeps {
+  readonly logger: Logger
+  /** Called after each swarm download delivered its last byte (for metrics and logs). */
+  readonly onResult?: (result: DfgetResult) => void
+  /** dfget's stream entry point; injectable for tests. Default runDfgetStream. */
+  readonly runDfgetStream?: (config: DfgetConfig, deps: DfgetDeps) => Promise<DfgetStream>
+}
+
+export interface DfgetStreamFetcherOptions {
+  readonly homeDir: string
+  /** Supernodes, as dfget's -n. */
+  readonly nodes: readonly string[]
+  /** Let dfget fetch pieces from the source when the swarm cannot. */
+  readonly backSource: boolean
+  /** Stream window in pieces; default dfget's. */
+  readonly windowPieces?: number
+}
+
+export class DfgetStreamFetcher implements P2pFetcher {
+  readonly #deps: DfgetStreamFetcherDeps
+  readonly #options: DfgetStreamFetcherOptions
+  readonly #abort = new AbortController()
+  #closed = false
+
+  constructor (deps: DfgetStreamFetcherDeps, options: DfgetStreamFetcherOptions) {
+    this.#deps = deps
+    this.#options = options
+  }
+
+  /** @throws DfError from dfget (see docs/errors.md) when the swarm cannot start the download */
+  async fetch (request: P2pFetchRequest): Promise<P2pStream> {
+    if (this.#closed) throw new DfError('DF_ERR_TASK_SWARM_FAILED', 'the fetcher is closed')
+    const config = resolveDfgetConfig({
+      url: request.url,
+      output: '-',
+      stream: true,
+      node: [...this.#options.nodes],
+      home: this.#options.homeDir,
+      header: Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
+      notbs: !this.#options.backSource,
+      ...(this.#options.windowPieces === undefined ? {} : { window: String(this.#options.windowPieces) }),
+      ...(request.digest === undefined ? {} : { digest: request.digest }),
+    })
+    const run = this.#deps.runDfgetStream ?? runDfgetStream
+    const stream = await run(config, { logger: this.#deps.logger, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
+    return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
+  }
+
+  /** Aborts running downloads. Idempotent. */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
+  }
+}
