@@ -83,6 +83,10 @@ test('preheat input errors: 400 naming the field, 404 for an unknown id, a faili
   await assert.rejects(sn.client.createPreheat({ type: 'image', url: origin.url('/not-a-manifest') }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.details?.field === 'body.url' && err.remote?.status === 400)
   await assert.rejects(sn.client.createPreheat({ type: 'disk', url: origin.url('/x') } as unknown as { type: 'file', url: string }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.remote?.status === 400)
   await assert.rejects(sn.client.getPreheat('0'.repeat(32)), (err: unknown) => isCode(err, 'DF_ERR_TASK_PREHEAT_NOT_FOUND') && err.remote?.status === 404)
+  const traced = await fetch(`${sn.apiUrl}/api/v1/preheats/${'0'.repeat(32)}`, { headers: { 'x-request-id': 'trace-42' } })
+  assert.equal(traced.status, 404)
+  assert.equal(traced.headers.get('x-request-id'), 'trace-42', 'the caller\'s request id is echoed (and logged as reqId)')
+  await traced.body?.cancel()
   const missing = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'file', url: origin.url('/nope.bin') })).id)
   assert.equal(missing.status, 'failed')
   assert.equal(missing.error?.code, 'DF_ERR_SOURCE_STATUS')
@@ -201,4 +205,5 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   }
   assert.deepEqual(results.map((result) => result.taskId).sort(), done.tasks.map((task) => task.taskId).sort())
   assert.ok(results.every((result) => result.bytesFromSource === 0))
+  assert.equal(metricValue((await dfdaemon.metrics.render()).text, 'dragonfly_dfdaemon_route_requests_total', { route: 'swarm' }), image.layers.length)
 })

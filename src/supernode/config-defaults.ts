@@ -23,6 +23,11 @@ const DEFAULTS: Readonly<Record<string, { help: string, value: (config: Supernod
   cacheMaxSize: { help: 'most bytes of CDN cache files, e.g. 50G; least recently used files go first (0 = no limit)', value: (c) => c.cacheMaxSizeBytes },
   cacheMinFreeSpace: { help: 'least free space kept on the cache\'s filesystem, e.g. 5G (0 = no limit)', value: (c) => c.cacheMinFreeBytes },
   sourceTimeout: { help: 'source deadline for headers and between body chunks', value: (c) => formatDurationSetting(c.sourceTimeoutMs) },
+  sourceAllow: { help: 'sources the CDN may fetch: host names, *.domains, IPs, CIDR networks (empty = any)', value: (c) => [...c.sourceAllow] },
+  sourceDeny: { help: 'sources the CDN never fetches (same forms; wins over sourceAllow)', value: (c) => [...c.sourceDeny] },
+  token: { help: 'shared token required on the API and piece data (Authorization: Bearer); default none', value: () => undefined },
+  tlsCert: { help: 'serve HTTPS with this PEM certificate (with tlsKey)', value: () => undefined },
+  tlsKey: { help: 'the PEM private key of tlsCert', value: () => undefined },
 }
 
 /** The default configuration file of the supernode, as YAML. */

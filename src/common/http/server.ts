@@ -3,7 +3,10 @@
  * boundary: a DfError becomes its status and `{ code, message, details? }`; a schema
  * validation failure becomes 400 DF_ERR_ARG_INVALID naming the field; an unknown route 404
  * DF_ERR_ARG_ROUTE_NOT_FOUND; anything else 500 DF_ERR_INTERNAL, logged once with its
- * stack, its message never sent.
+ * stack, its message never sent. Every request has an id — the caller's `X-Request-Id` when
+ * it sends one, else a sequence number — logged as `reqId` with each record of the request
+ * and echoed in the `X-Request-Id` response header, so one exchange can be followed across
+ * logs.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
 import type { AddressInfo } from 'node:net'
@@ -25,6 +28,8 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
     forceCloseConnections: true,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     keepAliveTimeout: 5_000,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'reqId',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   })
   app.setErrorHandler((err: FastifyError | DfError, request, reply) => {
@@ -51,6 +56,7 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
     request.log.error({ err }, 'internal error')
     return reply.status(500).send({ code: 'DF_ERR_INTERNAL', message: 'internal error' })
   })
+  app.addHook('onRequest', async (request, reply) => { void reply.header('x-request-id', request.id) })
   app.setNotFoundHandler((request, reply) => {
     return reply.status(404).send(toWire(new DfError('DF_ERR_ARG_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
   })
