@@ -1,9 +1,9 @@
 /**
  * The seam between the proxy and the swarm: "fetch this file through the swarm, as a stream
- * of its bytes in order". The proxy knows nothing else about dfget; the first implementation
- * (dfget-file-fetcher.ts) downloads into a temp file with dfget's library and streams that
- * file, and the stream engine (dfget's stream mode, the sliding window) replaces it without
- * touching the proxy.
+ * of its bytes in order". The proxy knows nothing else about dfget; dfdaemon uses
+ * dfget-stream-fetcher.ts (dfget's stream mode: bytes flow as pieces arrive, nothing on
+ * disk); dfget-file-fetcher.ts, the first implementation (a temp file, then streamed), stays
+ * for comparison.
  */
 import type { Readable } from 'node:stream'
 
