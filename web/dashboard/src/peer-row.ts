@@ -20,7 +20,10 @@ export class PeerRow {
   readonly #rate = el('span', 'peer-rate')
   readonly #sourceBar = el('div', 'source-bar')
   readonly #sourceSegments = { source: el('span', 'seg seg-source'), supernode: el('span', 'seg seg-supernode'), peers: el('span', 'seg seg-peers') }
-  readonly #sourceText = el('div', 'source-text')
+  readonly #fromPeers = el('span', 'from-peers')
+  readonly #fromSupernode = el('span', 'from-supernode')
+  readonly #fromSource = el('span', 'from-source')
+  readonly #sourceText = el('div', 'source-text', [this.#fromPeers, this.#fromSupernode, this.#fromSource])
   readonly #uploaded = el('span', 'peer-uploaded')
   readonly #notes = el('div', 'peer-notes')
 
@@ -28,7 +31,7 @@ export class PeerRow {
     this.map = new PieceMapView('peer', `pieces of ${cid}`)
     this.#sourceBar.append(this.#sourceSegments.source, this.#sourceSegments.supernode, this.#sourceSegments.peers)
     this.element = el('article', 'peer', [
-      el('div', 'peer-id', [el('div', 'peer-title', [this.#host, this.#status]), this.#cid, this.#address]),
+      el('div', 'peer-id', [el('div', 'peer-title', [this.#host, this.#status]), this.#address, this.#cid]),
       el('div', 'peer-progress', [this.map.element, el('div', 'peer-progress-text', [this.#percent, this.#pieces])]),
       el('div', 'peer-rate-cell', [el('span', 'cell-label', 'Rate'), this.#rate]),
       el('div', 'peer-sources', [el('span', 'cell-label', 'Came from'), this.#sourceBar, this.#sourceText]),
@@ -39,8 +42,9 @@ export class PeerRow {
 
   update (client: DashboardClient, pieceCount: number): void {
     setText(this.#host, client.hostName === '' ? client.peerId : client.hostName)
-    setText(this.#cid, client.cid)
-    setText(this.#address, client.isPeerLive ? `${client.peerId} · ${client.address}` : `${client.peerId} · gone`)
+    setText(this.#cid, `cid ${client.cid}`)
+    setText(this.#address, client.isPeerLive ? client.address : 'peer gone')
+    this.element.title = `peer ${client.peerId}${client.isPeerLive ? ` at ${client.address}` : ' (gone)'}\ncid ${client.cid}`
     const status = !client.isPeerLive && client.status === 'running' ? 'left' : client.status
     setText(this.#status, status)
     this.#status.dataset.state = status === 'left' ? 'failed' : client.status
@@ -54,7 +58,10 @@ export class PeerRow {
     this.#sourceSegments.source.style.setProperty('width', part(client.fromSourceBytes))
     this.#sourceSegments.supernode.style.setProperty('width', part(client.fromSupernodeBytes))
     this.#sourceSegments.peers.style.setProperty('width', part(client.fromPeersBytes))
-    setText(this.#sourceText, `peers ${formatBytes(client.fromPeersBytes)} · supernode ${formatBytes(client.fromSupernodeBytes)} · origin ${formatBytes(client.fromSourceBytes)}`)
+    setText(this.#fromPeers, formatBytes(client.fromPeersBytes))
+    setText(this.#fromSupernode, formatBytes(client.fromSupernodeBytes))
+    setText(this.#fromSource, formatBytes(client.fromSourceBytes))
+    this.#sourceText.title = `from peers ${formatBytes(client.fromPeersBytes)}, from the supernode ${formatBytes(client.fromSupernodeBytes)}, from the origin ${formatBytes(client.fromSourceBytes)}`
     setText(this.#uploaded, formatBytes(client.uploadedBytes))
     this.#updateNotes(client)
     Object.assign(this.element.dataset, { donePieces: String(client.donePieces), pieceCount: String(pieceCount), status })

@@ -31,7 +31,7 @@ export class TaskDetail {
       this.#summary,
       legend,
       el('article', 'peer peer-cdn', [
-        el('div', 'peer-id', [el('div', 'peer-title', [el('span', 'peer-host', 'supernode CDN cache')]), el('span', 'peer-cid', 'read from the origin once')]),
+        el('div', 'peer-id', [el('div', 'peer-title', [el('span', 'peer-host', 'CDN cache')]), el('span', 'peer-cid', 'on the supernode')]),
         el('div', 'peer-progress', [this.#cdnMap.element, el('div', 'peer-progress-text', [this.#cdnText])]),
       ]),
       this.#peers,

@@ -110,13 +110,27 @@ export class TaskTable {
     setText(row.size, formatBytes(task.fileLengthBytes))
     row.bar.style.setProperty('width', `${(task.progress * 100).toFixed(1)}%`)
     setText(row.percent, formatShare(task.progress))
-    setText(row.state, task.state)
-    row.state.dataset.state = task.state
-    if (task.failure !== undefined) row.state.title = task.failure
+    const shown = displayState(task)
+    setText(row.state, shown.label)
+    row.state.dataset.state = shown.tone
+    row.state.title = task.failure ?? `task ${task.state}; CDN cache ${task.cachedPieces}/${task.pieceCount} pieces`
     setText(row.clients, task.clients === 0 ? '0' : `${task.clientsDone}/${task.clients}${task.clientsFailed > 0 ? ` (${task.clientsFailed} failed)` : ''}`)
     setText(row.rate, formatRate(task.rateBytesPerSec))
     setText(row.share, task.bytes.deliveredBytes === 0 ? '–' : formatShare(task.bytes.peerShare))
     row.createdAtMs = Date.parse(task.createdAt)
     row.tr.dataset.progress = String(task.progress)
   }
+}
+
+/**
+ * What a user wants to read in the State column: the swarm's state, not only the task's
+ * lifecycle at the supernode (which is `success` as soon as the CDN holds every piece).
+ */
+function displayState (task: DashboardTask): { label: string, tone: 'running' | 'success' | 'failed' | 'idle' } {
+  if (task.state === 'failed') return { label: 'failed', tone: 'failed' }
+  if (task.state === 'pending') return { label: 'starting', tone: 'running' }
+  if (task.clients > task.clientsDone + task.clientsFailed) return { label: 'downloading', tone: 'running' }
+  if (task.clientsFailed > 0) return { label: 'done, some failed', tone: 'failed' }
+  if (task.clients > 0) return { label: 'done', tone: 'success' }
+  return task.state === 'success' ? { label: 'cached', tone: 'idle' } : { label: 'caching', tone: 'running' }
 }
