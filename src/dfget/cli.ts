@@ -57,7 +57,7 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
     .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((url: string | undefined, opts: Record<string, unknown>) => {
       const options = opts as DfgetOptions // commander's values are the strings, arrays and booleans declared above
-      command = { kind: 'download', options: { ...options, url: options.url ?? url }, configPath: typeof opts.config === 'string' ? opts.config : undefined }
+      command = { kind: 'download', options: { ...options, url: options.url ?? url }, ...(typeof opts.config === 'string' ? { configPath: opts.config } : {}) }
     })
 
   program.command('server')
@@ -72,7 +72,7 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
     .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((opts: Record<string, unknown>) => {
       const options = opts as PeerServerOptions & { verbose?: boolean } // declared above
-      command = { kind: 'server', options: { ...options, verbose: options.verbose === true }, configPath: typeof opts.config === 'string' ? opts.config : undefined }
+      command = { kind: 'server', options: { ...options, verbose: options.verbose === true }, ...(typeof opts.config === 'string' ? { configPath: opts.config } : {}) }
     })
 
   program.command('config')
