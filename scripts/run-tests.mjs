@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test file (src/**/*.test.ts, test/**/*.test.ts) with node:test, loading
+// Runs every test file (src/**/*.test.ts, test/**/*.test.ts, web/**/*.test.ts) with node:test, loading
 // TypeScript through tsx. Node 20 neither strips types nor expands globs for --test, so the
 // list is built here. Arguments narrow the run: `npm test -- src/supernode` runs the files
 // whose path contains any argument. The build (dist/) must exist: end-to-end tests run the
@@ -22,7 +22,7 @@ function walk (dir, out) {
   return out
 }
 
-const files = [...walk(join(root, 'src'), []), ...walk(join(root, 'test'), [])]
+const files = [...walk(join(root, 'src'), []), ...walk(join(root, 'test'), []), ...walk(join(root, 'web'), [])]
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort()
 if (files.length === 0) {

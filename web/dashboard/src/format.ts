@@ -40,7 +40,7 @@ export function splitUrl (url: string): { name: string, where: string } {
     const parsed = new URL(url)
     const slash = parsed.pathname.lastIndexOf('/')
     const name = parsed.pathname.slice(slash + 1)
-    return { name: name === '' ? parsed.host : decodeURIComponent(name), where: `${parsed.host}${parsed.pathname.slice(0, slash + 1)}${parsed.search}` }
+    return { name: name === '' ? parsed.host : decodeURIComponent(name), where: `${parsed.host}${parsed.pathname.slice(0, slash + 1)}${parsed.search === '' ? '' : '?…'}` }
   } catch {
     return { name: url, where: '' }
   }

@@ -25,7 +25,8 @@ export class SseParser {
     this.#buffer += text
     for (;;) {
       const newline = this.#buffer.search(/\r\n|\r|\n/)
-      if (newline < 0) return
+      // A CR ending the chunk may be the first half of a CRLF: wait for the next chunk.
+      if (newline < 0 || (newline === this.#buffer.length - 1 && this.#buffer.endsWith('\r'))) return
       const line = this.#buffer.slice(0, newline)
       const width = this.#buffer.startsWith('\r\n', newline) ? 2 : 1
       this.#buffer = this.#buffer.slice(newline + width)
