@@ -16,6 +16,8 @@ export interface DfdaemonFlags {
   readonly config?: string
   readonly verbose?: boolean
   readonly notbs?: boolean
+  /** Shared token of the supernodes and peers (default $DAMSELFLY_TOKEN). */
+  readonly token?: string
 }
 
 /** Flags of `dfdaemon gen-ca`, raw. */
@@ -54,6 +56,7 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: { wri
     .option('--config <file>', 'YAML configuration: proxy rules, hijack hosts, CA (flags override it)')
     .option('--notbs', 'never fetch a blob from the registry when the swarm cannot deliver it')
     .option('--verbose', 'debug logging')
+    .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
     .action((flags: DfdaemonFlags & { port: string }, cmd: Command) => {
       // --port has a default; a config file's port wins unless the flag was given.
       const portGiven = cmd.getOptionValueSource('port') === 'cli'

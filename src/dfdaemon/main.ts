@@ -6,6 +6,7 @@
 import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { TOKEN_ENV } from '../common/http/auth.js'
 import { createLogger, type Logger } from '../common/log.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
@@ -33,6 +34,9 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
 }
 
 async function runProxy (flags: DfdaemonFlags): Promise<void> {
+  // dfget runs in this process and takes the shared token from the environment (as the
+  // peer servers it starts do), so the flag goes there once, here in the composition root.
+  if (flags.token !== undefined && flags.token !== '') process.env[TOKEN_ENV] = flags.token
   const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
   const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })

@@ -54,6 +54,8 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
     .option('--ip <address>', 'address other peers reach this host\'s peer server at (default: as the supernode sees it)')
     .option('--port <port>', 'port of a peer server this run starts (default 0: a free port)')
     .option('--stalltimeout <duration>', 'back-source after this long without a verified piece (default 20s)')
+    .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
+    .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (-n https://host:port)')
     .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((url: string | undefined, opts: Record<string, unknown>) => {
       const options = opts as DfgetOptions // commander's values are the strings, arrays and booleans declared above

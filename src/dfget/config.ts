@@ -7,6 +7,7 @@
 import { isIP } from 'node:net'
 import { basename, resolve } from 'node:path'
 import { DfError } from '../protocol/errors.js'
+import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
 import { parseSupernodeList, type SupernodeAddress } from './supernode-locator.js'
 import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
@@ -46,6 +47,10 @@ export interface DfgetOptions {
   readonly window?: string | undefined
   /** Content digest "sha256:<hex>": identifies the task and is verified over the whole file. Library only (dfdaemon). */
   readonly digest?: string | undefined
+  /** Shared token of the deployment (supernode API, piece requests); default DAMSELFLY_TOKEN. */
+  readonly token?: string | undefined
+  /** PEM file of a CA to trust for https supernodes. */
+  readonly cacert?: string | undefined
 }
 
 /** The resolved configuration of one dfget run. */
@@ -81,6 +86,10 @@ export interface DfgetConfig {
   readonly windowPieces: number
   /** Content digest "sha256:<hex>" of the whole file, when known. */
   readonly digest: string | undefined
+  /** Sent to supernodes and peers as Authorization: Bearer (never to the source). */
+  readonly token?: string | undefined
+  /** Absolute path of a PEM CA file trusted for https supernodes. */
+  readonly caCertPath?: string | undefined
 }
 
 /** Default stream window: 16 pieces (16 MiB with the 1 MiB pieces of files up to 256 MiB). */
@@ -127,6 +136,8 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
     stallTimeoutMs: resolveDuration('stalltimeout', options.stalltimeout, 20_000),
     windowPieces: resolveWindow(options.window),
     digest,
+    token: nonEmpty(options.token ?? process.env[TOKEN_ENV]),
+    caCertPath: options.cacert === undefined ? undefined : resolve(cwd, options.cacert),
   }
 }
 
@@ -135,6 +146,10 @@ function resolveWindow (value: string | undefined): number {
   const pieces = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN
   if (!Number.isInteger(pieces) || pieces < 1 || pieces > 4096) throw configInvalid('window', value, 'must be a number of pieces, 1-4096')
   return pieces
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value
 }
 
 function isPattern (value: string): value is DownloadPattern {

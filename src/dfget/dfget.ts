@@ -15,6 +15,8 @@ import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
 import { HttpClient } from '../common/http/client.js'
+import { bearerHeaders, TOKEN_ENV } from '../common/http/auth.js'
+import { loadCaCert } from './ca-cert.js'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { RateLimiter } from '../common/rate-limiter.js'
 import { DfError, isCode } from '../protocol/errors.js'
@@ -134,6 +136,7 @@ export class Dfget {
     const locatorOfPeerServer = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, {
       homeDir: config.homeDir,
       serverArgs: this.#serverArgs(),
+      ...(config.token === undefined ? {} : { env: { [TOKEN_ENV]: config.token } }),
     })
     const peerServer = await locatorOfPeerServer.locate(signal)
     const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
@@ -153,12 +156,12 @@ export class Dfget {
       ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
       ...(config.digest === undefined ? {} : { digest: config.digest }),
     }
-    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes }))
+    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
     let registration: SupernodeRegistration
     try {
       registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
     } catch (err) {
-      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN')) throw err
+      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)
       this.#logger.warn({ err }, 'no supernode registered the task: back-source')
       return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
@@ -179,6 +182,7 @@ export class Dfget {
         fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1 })) }, {
           pieceTimeoutMs: PIECE_TIMEOUT_MS,
           cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
+          headers: bearerHeaders(config.token),
         }),
         stats: this.#stats,
         onSupernodeChange: (next) => {

@@ -45,6 +45,7 @@ export function parseSupernodeList (values: readonly string[]): SupernodeAddress
 
 function parseSupernodeAddress (entry: string): SupernodeAddress {
   const bad = (problem: string): DfError => new DfError('DF_ERR_CONFIG_INVALID', `--node: bad supernode "${entry}": ${problem}`, { details: { field: 'node', value: entry } })
+  const protocol = /^https:\/\//i.test(entry) ? 'https' : 'http'
   let rest = entry.replace(/^https?:\/\//i, '').replace(/\/+$/, '')
   let weight = 1
   const eq = rest.lastIndexOf('=')
@@ -68,7 +69,7 @@ function parseSupernodeAddress (entry: string): SupernodeAddress {
   }
   const port = portText === undefined ? DEFAULT_SUPERNODE_PORT : Number(portText)
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port must be 1-65535')
-  return { host, port, weight, baseUrl: formatBaseUrl(host, port) }
+  return { host, port, weight, baseUrl: formatBaseUrl(host, port, protocol) }
 }
 
 /**
@@ -104,11 +105,16 @@ export class SupernodeLocator {
   readonly #supernodes: readonly SupernodeAddress[]
   readonly #clients = new Map<string, SupernodeClient>()
   readonly #requestTimeoutMs: number
+  readonly #token: string | undefined
+  readonly #caCert: Buffer | undefined
 
-  constructor (deps: { logger: Logger }, options: { supernodes: readonly SupernodeAddress[], requestTimeoutMs?: number }) {
+  /** `token` is sent to every supernode; `caCert` (PEM) is trusted for https supernodes. */
+  constructor (deps: { logger: Logger }, options: { supernodes: readonly SupernodeAddress[], requestTimeoutMs?: number, token?: string | undefined, caCert?: Buffer | undefined }) {
     this.#logger = deps.logger.child({ component: 'supernode-locator' })
     this.#supernodes = options.supernodes
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 15_000
+    this.#token = options.token
+    this.#caCert = options.caCert
   }
 
   get supernodes (): readonly SupernodeAddress[] {
@@ -132,7 +138,9 @@ export class SupernodeLocator {
         const registered = await client.registerTask(task, options.signal)
         return { address, client, task: registered }
       } catch (err) {
-        if (isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || options.signal?.aborted === true) throw err
+        // Final answers: the source's own error, a refused source, a wrong or missing token
+        // (every supernode of a deployment shares it); another supernode would say the same.
+        if (isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED') || options.signal?.aborted === true) throw err
         this.#logger.warn({ url: address.baseUrl, err }, 'supernode registration failed; trying the next')
         lastError = err
       }
@@ -145,7 +153,13 @@ export class SupernodeLocator {
   clientFor (address: SupernodeAddress): SupernodeClient {
     let client = this.#clients.get(address.baseUrl)
     if (client === undefined) {
-      client = new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: this.#requestTimeoutMs, connectTimeoutMs: 3_000 })
+      client = new SupernodeClient({
+        baseUrl: address.baseUrl,
+        timeoutMs: this.#requestTimeoutMs,
+        connectTimeoutMs: 3_000,
+        ...(this.#token === undefined ? {} : { token: this.#token }),
+        ...(this.#caCert === undefined ? {} : { caCert: this.#caCert }),
+      })
       this.#clients.set(address.baseUrl, client)
     }
     return client

@@ -55,6 +55,11 @@ export interface SupernodeOptions {
   readonly sourceAllow?: readonly string[]
   /** Sources the CDN never fetches (same forms; wins over sourceAllow). */
   readonly sourceDeny?: readonly string[]
+  /** Shared token required on the API and piece data (Authorization: Bearer); default none (or DAMSELFLY_TOKEN). */
+  readonly token?: string
+  /** PEM certificate and key files: serve the API over HTTPS. */
+  readonly tlsCert?: string
+  readonly tlsKey?: string
 }
 
 /** The resolved configuration: every value present and valid. */
@@ -79,6 +84,9 @@ export interface SupernodeConfig {
   readonly randomSeed: number | undefined
   readonly sourceAllow: readonly string[]
   readonly sourceDeny: readonly string[]
+  readonly token: string | undefined
+  readonly tlsCert: string | undefined
+  readonly tlsKey: string | undefined
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -114,6 +122,8 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     randomSeed: options.randomSeed === undefined ? undefined : integer('randomSeed', options.randomSeed, 0, 2 ** 32 - 1),
     sourceAllow: options.sourceAllow ?? [],
     sourceDeny: options.sourceDeny ?? [],
+    token: options.token === undefined || options.token === '' ? undefined : options.token,
+    ...tlsFiles(options.tlsCert, options.tlsKey),
   }
 }
 
@@ -137,6 +147,9 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   sourceTimeout: (v, k) => ({ sourceTimeoutMs: durationMs(k, v) }),
   sourceAllow: (v, k) => ({ sourceAllow: list(k, v) }),
   sourceDeny: (v, k) => ({ sourceDeny: list(k, v) }),
+  token: (v, k) => ({ token: text(k, v) }),
+  tlsCert: (v, k) => ({ tlsCert: text(k, v) }),
+  tlsKey: (v, k) => ({ tlsKey: text(k, v) }),
 }
 
 /** The setting names a config file or the flags may use (camelCase). */
@@ -199,6 +212,11 @@ function integer (key: string, value: number, min: number, max: number): number 
 function text (key: string, value: unknown): string {
   if (typeof value !== 'string' && typeof value !== 'number') throw configError(key, value, 'must be a string')
   return String(value)
+}
+
+function tlsFiles (cert: string | undefined, key: string | undefined): { tlsCert: string | undefined, tlsKey: string | undefined } {
+  if ((cert === undefined) !== (key === undefined)) throw configError(cert === undefined ? 'tlsCert' : 'tlsKey', '', 'tlsCert and tlsKey go together')
+  return { tlsCert: cert, tlsKey: key }
 }
 
 /** A list from YAML (a sequence) or a flag (comma-separated). */

@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import { createLogger } from '../common/log.js'
+import { TOKEN_ENV } from '../common/http/auth.js'
 import { DfError } from '../protocol/errors.js'
 import { loadConfigFile, optionsFromSettings, type SupernodeOptions } from './config.js'
 import { formatSupernodeDefaultConfig } from './config-defaults.js'
@@ -38,6 +39,9 @@ function buildProgram (): Command {
     .addHelpText('after', '\nCommands:\n  config default    print every setting with its default, as YAML (a start for --config)')
     .addOption(new Option('--source-allow <list>', 'sources the CDN may fetch: hosts, *.domains, IPs, CIDR networks, comma-separated [default: any]'))
     .addOption(new Option('--source-deny <list>', 'sources the CDN never fetches (same forms; wins over --source-allow)'))
+    .addOption(new Option('--token <token>', 'shared token required on the API and piece data (prefer the config file or DAMSELFLY_TOKEN: argv is visible to ps)'))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain): serve the API over HTTPS'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert'))
     .helpOption('-h, --help', 'show this help')
     .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
     .exitOverride()
@@ -73,6 +77,8 @@ async function main (argv: readonly string[]): Promise<number> {
   try {
     const fileOptions = typeof configPath === 'string' ? await loadConfigFile(configPath) : {}
     options = { ...fileOptions, ...optionsFromSettings(flags) }
+    const envToken = process.env[TOKEN_ENV]
+    if (options.token === undefined && envToken !== undefined && envToken !== '') options = { ...options, token: envToken }
     // --verbose is a flag: it wins over a file's logLevel, not over --log-level.
     if (verbose === true && flags.logLevel === undefined) options = { ...options, logLevel: 'debug' }
   } catch (err) {

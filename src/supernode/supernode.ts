@@ -12,11 +12,12 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import { systemClock, type Clock } from '../common/clock.js'
 import { HttpClient } from '../common/http/client.js'
 import { createHttpServer, formatBaseUrl, listenHttpServer } from '../common/http/server.js'
+import { requireBearerToken } from '../common/http/auth.js'
 import type { Logger } from '../common/log.js'
 import { DfError } from '../protocol/errors.js'
 import type { TaskId } from '../protocol/ids.js'
 import type { VersionInfo } from '../protocol/messages/route-params.js'
-import { fillPath, SUPERNODE_DATA_PATHS } from '../protocol/paths.js'
+import { fillPath, SUPERNODE_DATA_PATHS, SUPERNODE_PATHS } from '../protocol/paths.js'
 import { registerDashboardRoutes } from './api/dashboard-routes.js'
 import { registerDataRoutes } from './api/data-routes.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
@@ -166,7 +167,9 @@ export class Supernode {
     const { config } = this
     await mkdir(config.homeDir, { recursive: true })
     const version = await readVersion()
-    const api = await this.#createServer('api')
+    const tls = await loadTls(config.tlsCert, config.tlsKey)
+    const api = await this.#createServer('api', tls)
+    requireBearerToken(api, config.token, (path) => path === SUPERNODE_PATHS.ping)
     registerSystemRoutes(api, { metrics: this.#metrics, version })
     registerPeerRoutes(api, { peers: this.#peers })
     registerTaskRoutes(api, { tasks: this.#tasks })
@@ -182,10 +185,11 @@ export class Supernode {
     let downloadPort = apiAddress.port
     if (!isOneServer) {
       const data = await this.#createServer('data')
+      requireBearerToken(data, config.token)
       registerDataRoutes(data, dataDeps)
       downloadPort = (await listenHttpServer(data, config.listen, config.downloadPort)).port
     }
-    this.#addresses = { apiUrl: formatBaseUrl(config.advertiseIp, apiAddress.port), downloadUrl: formatBaseUrl(config.advertiseIp, downloadPort) }
+    this.#addresses = { apiUrl: formatBaseUrl(config.advertiseIp, apiAddress.port, tls === undefined ? 'http' : 'https'), downloadUrl: formatBaseUrl(config.advertiseIp, downloadPort) }
     this.#gc.start()
     this.#log.info({ api: this.#addresses.apiUrl, download: this.#addresses.downloadUrl, listen: config.listen, homeDir: config.homeDir }, `supernode ready api=${this.#addresses.apiUrl} download=${this.#addresses.downloadUrl}`)
     return this.#addresses
@@ -208,8 +212,8 @@ export class Supernode {
     await this.#closing
   }
 
-  async #createServer (role: 'api' | 'data'): Promise<FastifyInstance> {
-    const app = createHttpServer({ logger: this.#rootLog.child({ component: `http-${role}` }) })
+  async #createServer (role: 'api' | 'data', tls?: { key: Buffer, cert: Buffer }): Promise<FastifyInstance> {
+    const app = createHttpServer({ logger: this.#rootLog.child({ component: `http-${role}` }), ...(tls === undefined ? {} : { tls }) })
     this.#servers.push(app)
     if (role === 'api') {
       await app.register(fastifySwagger, {
@@ -220,6 +224,16 @@ export class Supernode {
       await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
     }
     return app
+  }
+}
+
+/** The API's TLS key and certificate, read from their files. @throws DF_ERR_CONFIG_INVALID */
+async function loadTls (certPath: string | undefined, keyPath: string | undefined): Promise<{ key: Buffer, cert: Buffer } | undefined> {
+  if (certPath === undefined || keyPath === undefined) return undefined
+  try {
+    return { cert: await readFile(certPath), key: await readFile(keyPath) }
+  } catch (err) {
+    throw new DfError('DF_ERR_CONFIG_INVALID', `tlsCert / tlsKey: cannot read ${certPath} or ${keyPath}`, { cause: err, details: { field: 'tlsCert' } })
   }
 }
 

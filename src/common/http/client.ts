@@ -6,6 +6,7 @@
  */
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
+import { rootCertificates } from 'node:tls'
 import { DfError, fromWire, type ErrorCode, type RemoteInfo } from '../../protocol/errors.js'
 import type { Parser } from '../../protocol/schema-parser.js'
 
@@ -21,6 +22,8 @@ export interface HttpClientOptions {
   readonly connectionsPerOrigin?: number
   /** Headers sent with every request (e.g. an API token). */
   readonly defaultHeaders?: Readonly<Record<string, string>>
+  /** PEM CA certificate(s) trusted for https, in addition to the system's. */
+  readonly caCert?: string | Buffer
 }
 
 /** One request. */
@@ -59,7 +62,7 @@ export class HttpClient {
     this.#timeoutMs = options.timeoutMs ?? 30_000
     this.#defaultHeaders = options.defaultHeaders ?? {}
     this.#agent = new Agent({
-      connect: { timeout: options.connectTimeoutMs ?? 5_000 },
+      connect: { timeout: options.connectTimeoutMs ?? 5_000, ...(options.caCert === undefined ? {} : { ca: [...rootCertificates, options.caCert.toString()] }) },
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
       keepAliveMaxTimeout: 60_000,
       connections: options.connectionsPerOrigin ?? 32,

@@ -17,6 +17,8 @@ export interface HttpServerOptions {
   readonly logger: Logger
   /** Largest request body accepted. Default 1 MiB. */
   readonly bodyLimitBytes?: number
+  /** Serve HTTPS with this PEM key and certificate (chain). */
+  readonly tls?: { readonly key: string | Buffer, readonly cert: string | Buffer }
 }
 
 /** A fastify instance wired with our error boundary. Routes are added by the caller. */
@@ -31,6 +33,8 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
     requestIdHeader: 'x-request-id',
     requestIdLogLabel: 'reqId',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // An https server takes the same handler and routes; fastify's types name only http.
+    ...(options.tls === undefined ? {} : { https: { key: options.tls.key, cert: options.tls.cert } } as object),
   })
   app.setErrorHandler((err: FastifyError | DfError, request, reply) => {
     if (err instanceof DfError) {

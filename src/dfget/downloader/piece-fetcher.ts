@@ -16,6 +16,8 @@ export interface PieceFetcherOptions {
   readonly pieceTimeoutMs: number
   /** Pattern cdn: fetch every piece from this URL (the supernode's task data) instead. */
   readonly cdnDataUrl?: string | undefined
+  /** Sent with every piece request (the shared token); never sent to the source. */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /** Where verified pieces go: the data file (TargetWriter) or stream mode's window (StreamWindow). */
@@ -59,7 +61,7 @@ export class PieceFetcher {
     const length = range.end - range.start + 1
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
-    const chunks = await this.#http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs })
+    const chunks = await this.#http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...(this.#options.headers === undefined ? {} : { headers: this.#options.headers }) })
     if (`sha256:${await this.#digests.sha256Hex(chunks)}` !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }

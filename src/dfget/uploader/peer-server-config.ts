@@ -7,6 +7,7 @@ import { DfError } from '../../protocol/errors.js'
 import { parseDurationMs } from '../../common/duration.js'
 import { parseRate } from '../../common/rate-limiter.js'
 import { defaultHomeDir } from '../home-layout.js'
+import { TOKEN_ENV } from '../../common/http/auth.js'
 
 /** Defaults (DESIGN.md §2, §8). */
 export const DEFAULT_ALIVE_TIME_MS = 5 * 60_000
@@ -20,6 +21,8 @@ export interface PeerServerOptions {
   readonly alivetime?: string | number | undefined
   readonly expiretime?: string | number | undefined
   readonly totallimit?: string | number | undefined
+  /** Shared token required on piece requests; default DAMSELFLY_TOKEN from the environment. */
+  readonly token?: string | undefined
 }
 
 export interface PeerServerConfig {
@@ -32,6 +35,12 @@ export interface PeerServerConfig {
   readonly expireTimeMs: number
   /** Upload rate of the whole host; 0 = unlimited. */
   readonly uploadRateBytesPerSec: number
+  /** Required on piece requests (Authorization: Bearer); undefined = none. */
+  readonly token?: string | undefined
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value
 }
 
 /** @throws DF_ERR_CONFIG_INVALID */
@@ -45,6 +54,7 @@ export function resolvePeerServerConfig (options: PeerServerOptions): PeerServer
     aliveTimeMs: resolveDuration('alivetime', options.alivetime, DEFAULT_ALIVE_TIME_MS),
     expireTimeMs: resolveDuration('expiretime', options.expiretime, DEFAULT_EXPIRE_TIME_MS),
     uploadRateBytesPerSec: resolveRate('totallimit', options.totallimit),
+    token: nonEmpty(options.token ?? process.env[TOKEN_ENV]),
   }
 }
 

@@ -43,6 +43,8 @@ export interface PeerServerLauncherOptions {
   readonly command?: ServerCommand
   /** How long to wait for a started server. Default 15 s. */
   readonly startTimeoutMs?: number
+  /** Extra environment of a started server (the shared token travels here, not in argv). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const POLL_INTERVAL_MS = 25
@@ -129,7 +131,7 @@ export class PeerServerLauncher implements PeerServerLocator {
     // The descriptor must exist before spawn; the child keeps its own copy.
     const logFd = openSync(this.#layout.peerServerLogPath, 'a', 0o644)
     try {
-      const child = spawn(command.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: process.env })
+      const child = spawn(command.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, ...this.#options.env } })
       child.unref()
       this.#logger.debug({ pid: child.pid, args }, 'peer server started')
     } finally {

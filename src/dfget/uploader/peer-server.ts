@@ -17,6 +17,7 @@ import type { Logger } from '../../common/log.js'
 import type { Clock, TimerHandle } from '../../common/clock.js'
 import { systemClock } from '../../common/clock.js'
 import { createHttpServer, formatBaseUrl, listenHttpServer } from '../../common/http/server.js'
+import { requireBearerToken } from '../../common/http/auth.js'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
 import { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
@@ -96,6 +97,8 @@ export class PeerServer {
     this.#peerId = await loadOrCreatePeerId(this.#layout)
     const app = createHttpServer({ logger: this.#logger })
     this.#app = app
+    // Piece data needs the shared token when one is set; control routes are loopback-only.
+    requireBearerToken(app, this.#options.token, (path) => !path.startsWith('/peer/tasks/'))
     this.#metrics.attach(app)
     this.#addRoutes(app)
     const address = await listenHttpServer(app, this.#options.listenHost, this.#options.port)
@@ -314,7 +317,7 @@ export class PeerServer {
   }
 
   async #withSupernode (baseUrl: string, call: (client: SupernodeClient) => Promise<void>): Promise<void> {
-    const client = new SupernodeClient({ baseUrl, timeoutMs: SERVICE_DOWN_TIMEOUT_MS, connectTimeoutMs: SERVICE_DOWN_TIMEOUT_MS })
+    const client = new SupernodeClient({ baseUrl, timeoutMs: SERVICE_DOWN_TIMEOUT_MS, connectTimeoutMs: SERVICE_DOWN_TIMEOUT_MS, ...(this.#options.token === undefined ? {} : { token: this.#options.token }) })
     try {
       await call(client)
     } catch (err) {

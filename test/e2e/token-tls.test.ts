@@ -1,0 +1,68 @@
+/**
+ * The shared token and TLS with the real binaries (issue 5): a supernode with a token (from
+ * its config file) and an HTTPS API; dfgets with `--token` and `--cacert` reaching it at
+ * `https://…`, their peer servers requiring the token on piece requests; a dfget without the
+ * token refused with DF_ERR_ARG_UNAUTHORIZED; the token in no log.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { CloseStack } from '../../src/common/lifecycle.js'
+import { createTestData, sha256Hex, startOrigin } from '../harness/origin.js'
+import { createTmpDir } from '../harness/tmp-dir.js'
+import { parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
+
+const TOKEN = 'tok-7f3a9c2e51d8'
+
+test('a token-protected HTTPS supernode serves dfgets that carry the token and the CA, refuses one without, and no log holds the token', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const data = createTestData(4 * 1024 * 1024, 91)
+  const origin = stack.push(await startOrigin({ files: { '/f.bin': { data } } }))
+  const dir = stack.push(await createTmpDir('df-tls-')).path
+  const cert = join(dir, 'sn.crt')
+  const key = join(dir, 'sn.key')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  await writeFile(join(dir, 'supernode.yaml'), `token: ${TOKEN}\ntlsCert: ${cert}\ntlsKey: ${key}\n`)
+  const sn = await spawnSupernode(join(dir, 'sn'), ['--config', join(dir, 'supernode.yaml')])
+  let snLog = ''
+  sn.child.stderr?.on('data', (chunk: Buffer) => { snLog += chunk.toString() })
+  stack.defer(() => stopChild(sn.child))
+  assert.match(sn.apiUrl, /^https:\/\//)
+  const node = sn.apiUrl
+  const homes = ['a', 'b', 'c'].map((name) => join(dir, name))
+  stack.defer(async () => { await Promise.all(homes.map(stopPeerServer)) })
+
+  for (const [i, home] of homes.slice(0, 2).entries()) {
+    const run = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir, `out-${i}`), '-n', node, '--cacert', cert, '--token', TOKEN, '--home', home, '--notbs'])
+    assert.equal(run.exitCode, 0, run.stderr)
+    assert.equal(sha256Hex(await readFile(join(dir, `out-${i}`))), sha256Hex(data))
+    if (i === 1) assert.ok((parseSummary(run.stderr)?.peers ?? 0) > 0, `the second host got pieces from the first one's peer server: ${run.stderr}`)
+  }
+
+  const refused = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir, 'out-x'), '-n', node, '--cacert', cert, '--home', homes[2] ?? '', '--notbs'])
+  assert.notEqual(refused.exitCode, 0)
+  assert.match(refused.stderr, /DF_ERR_ARG_UNAUTHORIZED/)
+
+  const untrusted = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir, 'out-y'), '-n', node, '--token', TOKEN, '--home', homes[2] ?? '', '--notbs'])
+  assert.notEqual(untrusted.exitCode, 0, 'a supernode certificate from an unknown CA is not trusted')
+
+  const { port } = JSON.parse(await readFile(join(homes[0] ?? '', 'peer-server.json'), 'utf8')) as { port: number }
+  const name = (await readdir(join(homes[0] ?? '', 'data')))[0] ?? ''
+  const pieceUrl = `http://127.0.0.1:${port}/peer/tasks/${name.slice(0, 64)}/data?cid=${name.slice(65)}`
+  const without = await request(pieceUrl, { headers: { range: 'bytes=0-9' } })
+  assert.equal(without.statusCode, 401)
+  assert.equal(((await without.body.json()) as { code?: string }).code, 'DF_ERR_ARG_UNAUTHORIZED')
+  const withToken = await request(pieceUrl, { headers: { range: 'bytes=0-9', authorization: `Bearer ${TOKEN}` } })
+  assert.equal(withToken.statusCode, 206)
+  assert.deepEqual(Buffer.from(await withToken.body.arrayBuffer()), data.subarray(0, 10))
+
+  const logs = [snLog]
+  for (const home of homes) {
+    for (const file of await readdir(join(home, 'logs')).catch(() => [])) logs.push(await readFile(join(home, 'logs', file), 'utf8'))
+  }
+  assert.ok(!logs.join('\n').includes(TOKEN), 'the token appears in a log')
+})
