@@ -35,6 +35,16 @@ const PAGE_HEADERS = {
   'referrer-policy': 'no-referrer',
 } as const
 
+/**
+ * True for the paths these routes guard themselves (the page and its files are open; the
+ * feed takes the token as a header or `?token=`), so a server-wide token hook must let them
+ * through to their handlers.
+ */
+export function isDashboardPath (path: string): boolean {
+  return path === SUPERNODE_PATHS.dashboard || path === SUPERNODE_PATHS.dashboardFeed || path === SUPERNODE_PATHS.dashboardEvents ||
+    path.startsWith(SUPERNODE_PATHS.dashboardAsset.slice(0, SUPERNODE_PATHS.dashboardAsset.indexOf(':')))
+}
+
 export function registerDashboardRoutes (app: FastifyInstance, deps: DashboardRoutesDeps): void {
   const { feed, assets } = deps
   const tokenDigest = deps.token === undefined ? undefined : sha256(deps.token)

@@ -11,7 +11,7 @@ import { createSilentLogger } from '../../common/log.js'
 import { isCode } from '../../protocol/errors.js'
 import { SUPERNODE_PATHS } from '../../protocol/paths.js'
 import { createTmpDir } from '../../../test/harness/tmp-dir.js'
-import { registerDashboardRoutes } from '../api/dashboard-routes.js'
+import { isDashboardPath, registerDashboardRoutes } from '../api/dashboard-routes.js'
 import { DashboardAssets } from './dashboard-assets.js'
 import { DashboardFeed } from './dashboard-feed.js'
 import { bytesOf } from './snapshot-builder.js'
@@ -95,4 +95,9 @@ test('with a token the feed answers 401 without it, and serves it as a Bearer he
   const page = await http.stream({ url: `${baseUrl}${SUPERNODE_PATHS.dashboard}` }, [503])
   page.body.resume()
   assert.equal(page.status, 503)
+})
+
+test('the dashboard paths that guard themselves are recognised for a server-wide token hook', () => {
+  for (const path of ['/', '/dashboard/assets/index-abc.js', '/api/v1/dashboard', '/api/v1/dashboard/events']) assert.equal(isDashboardPath(path), true, path)
+  for (const path of ['/api/v1/tasks', '/metrics', '/dashboard', '/api/v1/dashboard/other', '/docs']) assert.equal(isDashboardPath(path), false, path)
 })
