@@ -21,6 +21,8 @@ import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
 import { HttpClient, redactUrl } from '../common/http/client.js'
+import { bearerHeaders, TOKEN_ENV } from '../common/http/auth.js'
+import { loadCaCert } from './ca-cert.js'
 import { RateLimiter } from '../common/rate-limiter.js'
 import { DigestPool } from '../common/digest-pool.js'
 import { DfError, isCode } from '../protocol/errors.js'
@@ -102,7 +104,7 @@ export class DfgetStreamRun {
 
   async #startThroughSwarm (tools: Tools, signal: AbortSignal, cancel: AbortController): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
     const config = this.#config
-    const locator = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, { homeDir: config.homeDir, serverArgs: this.#serverArgs() })
+    const locator = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, { homeDir: config.homeDir, serverArgs: this.#serverArgs(), ...(config.token === undefined ? {} : { env: { [TOKEN_ENV]: config.token } }) })
     const peerServer = await locator.locate(signal)
     const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
     const peerRequest: RegisterPeerRequest = {
@@ -122,12 +124,12 @@ export class DfgetStreamRun {
       ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
       ...(config.digest === undefined ? {} : { digest: config.digest }),
     }
-    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes }))
+    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
     let registration: SupernodeRegistration
     try {
       registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
     } catch (err) {
-      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS')) throw err
+      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)
       this.#logger.warn({ err }, 'no supernode registered the task: streaming from the source')
       return await this.#startFromSource(tools, 'registerFailed', signal)
@@ -177,6 +179,7 @@ export class DfgetStreamRun {
           fetcher: new PieceFetcher({ http: tools.http, writer: window, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 0 })) }, {
             pieceTimeoutMs: PIECE_TIMEOUT_MS,
             cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
+            headers: bearerHeaders(config.token),
           }),
           stats: this.#stats,
           onSupernodeChange: (next) => { registration = next },
