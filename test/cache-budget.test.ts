@@ -53,7 +53,8 @@ test('with a cache budget smaller than two files, three downloads all succeed an
   // Evicted files are fetched again when asked for: the first file once more, still correct.
   await download(sn, peer, origin.url('/f0.bin'), join(dir.path, 'again'), dir.path)
   assert.equal(sha256Hex(await readFile(join(dir.path, 'again'))), sha256Hex(files[0] ?? Buffer.alloc(0)))
-  assert.ok(await cacheBytes(sn.homeDir) <= budgetBytes)
+  const finalBytes = await cacheBytes(sn.homeDir)
+  assert.ok(finalBytes <= budgetBytes, `after downloading the first file again the cache holds ${finalBytes} bytes: ${(await sn.client.fetchMetricsText()).split('\n').filter((l) => l.includes('evict')).join(' | ')}`)
 })
 
 test('a cache file in use is never evicted, even over budget; once released GC brings the cache under budget', async (t) => {
@@ -80,4 +81,26 @@ test('a cache file in use is never evicted, even over budget; once released GC b
   assert.equal(report.cacheFilesRemoved.length, 1)
   assert.notEqual(report.cacheFilesRemoved[0], held.taskId)
   assert.ok(await cacheBytes(sn.homeDir) <= 3 * MiB)
+})
+
+test('with a free-space floor, files are evicted to keep the disk\'s free space, and downloads still succeed', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const files = [0, 1, 2].map((i) => createTestData(3 * MiB, 100 + i))
+  const origin = stack.push(await startOrigin({ files: Object.fromEntries(files.map((data, i) => [`/h${i}.bin`, { data }])) }))
+  const dir = stack.push(await createTmpDir('damselfly-budget-free-'))
+  // A small disk of 20 MiB holding only the cache; 15 MiB must stay free.
+  const diskBytes = 20 * MiB
+  let homeDir = ''
+  const sn = stack.push(await startTestSupernode(undefined, { cacheMinFreeBytes: 15 * MiB, fetchFreeBytes: async () => diskBytes - await cacheBytes(homeDir) }))
+  homeDir = sn.homeDir
+  const peer = stack.push(await startTestPeer())
+  for (const [i, data] of files.entries()) {
+    await download(sn, peer, origin.url(`/h${i}.bin`), join(dir.path, `out-${i}`), dir.path)
+    assert.equal(sha256Hex(await readFile(join(dir.path, `out-${i}`))), sha256Hex(data), `download ${i}`)
+    assert.ok(diskBytes - await cacheBytes(sn.homeDir) >= 15 * MiB, `after download ${i} the disk keeps 15 MiB free: ${await cacheBytes(sn.homeDir)} ${await sn.client.fetchMetricsText().then((m) => m.split("\n").filter((l) => l.includes("evict")).join(" | "))}`)
+  }
+  const metrics = await sn.client.fetchMetricsText()
+  assert.equal(metricValue(metrics, 'dragonfly_supernode_cdn_cache_evictions_total', { reason: 'free_space' }), 2)
+  assert.equal(metricValue(metrics, 'dragonfly_supernode_cdn_cache_evictions_total', { reason: 'size' }), 0)
 })

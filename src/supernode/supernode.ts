@@ -52,6 +52,8 @@ export interface SupernodeDeps {
   readonly clock?: Clock
   /** Default: seeded from `randomSeed`, else from system entropy. */
   readonly random?: Random
+  /** Free bytes of the cache's filesystem (the disk budget); default statfs. Tests pass a fake disk. */
+  readonly fetchFreeBytes?: (path: string) => Promise<number>
 }
 
 /** Where the supernode is reached (advertised address). */
@@ -128,6 +130,7 @@ export class Supernode {
     })
     this.#budget = new CacheBudget({
       logger: logger.child({ component: 'gc' }), homeDir: config.homeDir, store: this.#store, cdn: this.#cdn, tasks: this.#tasks,
+      ...(deps.fetchFreeBytes === undefined ? {} : { fetchFreeBytes: deps.fetchFreeBytes }),
       onEvicted: (reason, bytes) => { this.#metrics.cacheEvictions.inc({ reason }); this.#metrics.cacheEvictedBytes.inc({ reason }, bytes) },
     }, { maxSizeBytes: config.cacheMaxSizeBytes, minFreeBytes: config.cacheMinFreeBytes })
     this.#gc = new GarbageCollector(

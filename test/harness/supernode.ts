@@ -15,6 +15,8 @@ import { createTmpDir } from './tmp-dir.js'
 export interface TestSupernodeOptions extends SupernodeOptions {
   readonly logger?: Logger
   readonly clock?: Clock
+  /** A fake disk for the cache budget's free-space check. */
+  readonly fetchFreeBytes?: (path: string) => Promise<number>
 }
 
 export interface TestSupernode {
@@ -27,11 +29,11 @@ export interface TestSupernode {
 }
 
 export async function startTestSupernode (t?: Pick<TestContext, 'after'>, options: TestSupernodeOptions = {}): Promise<TestSupernode> {
-  const { logger, clock, ...supernodeOptions } = options
+  const { logger, clock, fetchFreeBytes, ...supernodeOptions } = options
   const ownDir = supernodeOptions.homeDir === undefined ? await createTmpDir('damselfly-supernode-') : undefined
   const homeDir = supernodeOptions.homeDir ?? ownDir?.path ?? ''
   const supernode = new Supernode(
-    { logger: logger ?? createSilentLogger(), ...(clock === undefined ? {} : { clock }) },
+    { logger: logger ?? createSilentLogger(), ...(clock === undefined ? {} : { clock }), ...(fetchFreeBytes === undefined ? {} : { fetchFreeBytes }) },
     { listen: '127.0.0.1', port: 0, downloadPort: 0, randomSeed: 42, ...supernodeOptions, homeDir },
   )
   let addresses

@@ -216,13 +216,15 @@ export class TaskManager {
 
   /**
    * For cache eviction: removes the task from memory when nobody uses it right now (no
-   * running cid, no long-poll, no CDN fetch). True when the task is then neither in memory
-   * nor being fetched, so its cache files may go; false when it is in use.
+   * running cid, no CDN fetch). True when the task is then neither in memory nor being
+   * fetched, so its cache files may go; false when it is in use. Long-polls do not count:
+   * only a running cid pulls work, so a pull still held once none runs is one whose client
+   * already left (a finished dfget's pull, aborted, until the server sees the socket close).
    */
   releaseIfIdle (taskId: TaskId): boolean {
     if (this.#deps.cdn.isBusy(taskId)) return false
     if (!this.#tasks.has(taskId)) return true
-    if (this.#deps.dfgetTasks.countRunning(taskId) > 0 || this.#deps.events.countWaiters(taskId) > 0) return false
+    if (this.#deps.dfgetTasks.countRunning(taskId) > 0) return false
     this.#forget(taskId)
     this.#log.info({ taskId }, 'task released for cache eviction')
     return true
