@@ -36,7 +36,10 @@ async function runProgram (program: string, args: readonly string[]): Promise<{ 
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  // A CLI that hangs is killed by its PID, so the test fails instead of waiting forever.
+  const killer = setTimeout(() => { child.kill('SIGKILL') }, 30_000)
   const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => { resolve(exitCode) }))
+  clearTimeout(killer)
   return { code, stdout, stderr }
 }
 
