@@ -18,7 +18,7 @@ import { DfError } from '../protocol/errors.js'
 import type { TaskId } from '../protocol/ids.js'
 import type { VersionInfo } from '../protocol/messages/route-params.js'
 import { fillPath, SUPERNODE_DATA_PATHS, SUPERNODE_PATHS } from '../protocol/paths.js'
-import { registerDashboardRoutes } from './api/dashboard-routes.js'
+import { isDashboardPath, registerDashboardRoutes } from './api/dashboard-routes.js'
 import { registerDataRoutes } from './api/data-routes.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
@@ -172,13 +172,13 @@ export class Supernode {
     const version = await readVersion()
     const tls = await loadTls(config.tlsCert, config.tlsKey)
     const api = await this.#createServer('api', tls)
-    requireBearerToken(api, config.token, (path) => path === SUPERNODE_PATHS.ping)
+    // The dashboard's routes check the token themselves: its page is open, its feed also takes ?token=.
+    requireBearerToken(api, config.token, (path) => path === SUPERNODE_PATHS.ping || isDashboardPath(path))
     registerSystemRoutes(api, { metrics: this.#metrics, version })
     registerPeerRoutes(api, { peers: this.#peers })
     registerTaskRoutes(api, { tasks: this.#tasks })
     registerPieceRoutes(api, { scheduler: this.#scheduler })
-    // TODO(#5): pass the API token here once the supernode has one; the feed then requires it.
-    registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: undefined })
+    registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
     const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.

@@ -6,8 +6,8 @@
  * the feed needs the API token when one is configured, as `Authorization: Bearer …` or,
  * for clients that cannot set headers (EventSource), `?token=`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasBearerToken } from '../../common/http/auth.js'
 import { DfError } from '../../protocol/errors.js'
 import { parseTaskId, type TaskId } from '../../protocol/ids.js'
 import { ErrorSchema } from '../../protocol/messages/common-schemas.js'
@@ -47,15 +47,13 @@ export function isDashboardPath (path: string): boolean {
 
 export function registerDashboardRoutes (app: FastifyInstance, deps: DashboardRoutesDeps): void {
   const { feed, assets } = deps
-  const tokenDigest = deps.token === undefined ? undefined : sha256(deps.token)
+  const { token } = deps
 
   const authorize = (request: FastifyRequest<{ Querystring: DashboardQuery }>): void => {
-    if (tokenDigest === undefined) return
-    const header = request.headers.authorization
-    const presented = header?.startsWith('Bearer ') === true ? header.slice(7).trim() : request.query.token
-    if (presented === undefined || !timingSafeEqual(sha256(presented), tokenDigest)) {
-      throw new DfError('DF_ERR_ARG_UNAUTHORIZED', 'the dashboard feed needs the API token (Authorization: Bearer …, or ?token=)')
-    }
+    if (token === undefined || token === '') return
+    const fromQuery = request.query.token === undefined ? undefined : `Bearer ${request.query.token}`
+    if (hasBearerToken(request.headers.authorization, token) || hasBearerToken(fromQuery, token)) return
+    throw new DfError('DF_ERR_ARG_UNAUTHORIZED', 'the dashboard feed needs the API token (Authorization: Bearer …, or ?token=)')
   }
   const selectionOf = (query: DashboardQuery): TaskId | undefined => query.taskId === undefined ? undefined : parseTaskId(query.taskId, 'querystring.taskId')
 
@@ -121,10 +119,6 @@ function streamEvents (reply: FastifyReply, feed: DashboardRoutesDeps['feed'], s
     end: () => { res.end() },
   })
   res.once('close', unsubscribe)
-}
-
-function sha256 (text: string): Buffer {
-  return createHash('sha256').update(text).digest()
 }
 
 function notBuiltPage (dirPath: string): string {

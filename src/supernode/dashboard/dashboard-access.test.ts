@@ -10,7 +10,9 @@ import { CloseStack } from '../../common/lifecycle.js'
 import { createSilentLogger } from '../../common/log.js'
 import { isCode } from '../../protocol/errors.js'
 import { SUPERNODE_PATHS } from '../../protocol/paths.js'
+import { startTestSupernode } from '../../../test/harness/supernode.js'
 import { createTmpDir } from '../../../test/harness/tmp-dir.js'
+import { SupernodeClient } from '../client.js'
 import { isDashboardPath, registerDashboardRoutes } from '../api/dashboard-routes.js'
 import { DashboardAssets } from './dashboard-assets.js'
 import { DashboardFeed } from './dashboard-feed.js'
@@ -100,4 +102,20 @@ test('with a token the feed answers 401 without it, and serves it as a Bearer he
 test('the dashboard paths that guard themselves are recognised for a server-wide token hook', () => {
   for (const path of ['/', '/dashboard/assets/index-abc.js', '/api/v1/dashboard', '/api/v1/dashboard/events']) assert.equal(isDashboardPath(path), true, path)
   for (const path of ['/api/v1/tasks', '/metrics', '/dashboard', '/api/v1/dashboard/other', '/docs']) assert.equal(isDashboardPath(path), false, path)
+})
+
+test('a supernode with a token keeps its API closed but the dashboard page open, and its feed takes the token', async (t) => {
+  const sn = await startTestSupernode(t, { token: 'tok-1' })
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const http = stack.push(new HttpClient({ keepAliveTimeoutMs: 1_000 }))
+  const asJson = (value: unknown): unknown => value
+  await assert.rejects(http.requestJson({ url: `${sn.apiUrl}${SUPERNODE_PATHS.tasks}` }, asJson), (err: unknown) => isCode(err, 'DF_ERR_ARG_UNAUTHORIZED'))
+  await assert.rejects(sn.client.fetchDashboard(), (err: unknown) => isCode(err, 'DF_ERR_ARG_UNAUTHORIZED') && err.remote?.status === 401)
+  const page = await http.stream({ url: `${sn.apiUrl}${SUPERNODE_PATHS.dashboard}` }, [503])
+  page.body.resume()
+  assert.ok(page.status === 200 || page.status === 503, `page answered ${page.status}`)
+  const withToken = stack.push(new SupernodeClient({ baseUrl: sn.apiUrl, token: 'tok-1', keepAliveTimeoutMs: 1_000 }))
+  assert.deepEqual((await withToken.fetchDashboard()).tasks, [])
+  await http.requestJson({ url: `${sn.apiUrl}${SUPERNODE_PATHS.dashboardFeed}?token=tok-1` }, asJson)
 })
