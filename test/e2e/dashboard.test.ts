@@ -94,3 +94,34 @@ test('the dashboard shows the task and its 4 peers, their piece maps filling in 
   assert.deepEqual(foreignRequests, [], 'the page requests nothing but the supernode')
   assert.deepEqual(pageErrors, [])
 })
+
+test('with an API token the page asks for it, keeps it for the tab, and takes it from ?token= once', { timeout: 60_000 }, async (t) => {
+  if (!await hasChromium()) { t.skip('no chromium (install Debian\'s chromium; .ci/run does)'); return }
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-dashboard-token-'))
+  const sn = await spawnSupernode(join(dir.path, 'supernode'), ['--token', 'dash-token-1'])
+  stack.defer(() => stopChild(sn.child))
+  const chromium = await startChromium(join(dir.path, 'chromium-profile'))
+  stack.defer(() => chromium.close())
+  const context = chromium.browser.contexts()[0] ?? await chromium.browser.newContext()
+
+  const page = await context.newPage()
+  await page.goto(`${sn.apiUrl}/`)
+  await page.waitForSelector('#connection[data-state="token"]', { timeout: 15_000 })
+  assert.equal(await page.isVisible('#token-form'), true)
+  await page.fill('#token-input', 'wrong')
+  await page.click('#token-form button')
+  await page.waitForSelector('#connection[data-state="token"]', { timeout: 15_000 })
+  await page.fill('#token-input', 'dash-token-1')
+  await page.click('#token-form button')
+  await page.waitForSelector('#connection[data-state="live"]', { timeout: 15_000 })
+  assert.equal(await page.isVisible('#token-form'), false)
+  await page.reload()
+  await page.waitForSelector('#connection[data-state="live"]', { timeout: 15_000 })
+
+  const fresh = await context.newPage() // a new tab: sessionStorage is per tab
+  await fresh.goto(`${sn.apiUrl}/?token=dash-token-1`)
+  await fresh.waitForSelector('#connection[data-state="live"]', { timeout: 15_000 })
+  assert.equal(new URL(fresh.url()).search, '', 'the token leaves the address bar')
+})
