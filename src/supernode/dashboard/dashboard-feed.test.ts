@@ -8,7 +8,7 @@ import { SUPERNODE_PATHS } from '../../protocol/paths.js'
 import { rangeOfPiece } from '../../protocol/piece-range.js'
 import { createTestData, startOrigin } from '../../../test/harness/origin.js'
 import { startTestSupernode, waitForCdn } from '../../../test/harness/supernode.js'
-import { decodePieceMap, encodePieceMap } from './piece-map.js'
+import { decodePieceMap, encodePieceList, encodePieceMap } from './piece-map.js'
 
 const MiB = 1024 * 1024
 
@@ -19,6 +19,7 @@ test('piece maps round-trip through base64 in PieceBitset layout', () => {
   assert.equal(Buffer.from(map, 'base64')[0], 0b1000_0011)
   assert.deepEqual(decodePieceMap(map, 100), pieces)
   assert.equal(encodePieceMap(0, () => true), '')
+  assert.equal(encodePieceList(100, [99, 12, 8, 7, 1, 0, 100, -1]), map)
 })
 
 /** Reads server-sent events from a response body, one `snapshot` at a time. */

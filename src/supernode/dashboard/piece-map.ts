@@ -10,7 +10,21 @@ export function encodePieceMap (size: number, has: (pieceNum: number) => boolean
   for (let pieceNum = 0; pieceNum < size; pieceNum++) {
     if (has(pieceNum)) bytes[pieceNum >> 3] = (bytes[pieceNum >> 3] ?? 0) | (1 << (pieceNum & 7))
   }
+  return encodePieceBytes(bytes)
+}
+
+/** Encodes a bitset already in this layout (PieceBitset.toBytes). */
+export function encodePieceBytes (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+/** Encodes a few piece numbers (O(their count), not O(size)); numbers outside 0..size-1 are left out. */
+export function encodePieceList (size: number, pieceNums: Iterable<number>): string {
+  const bytes = new Uint8Array(Math.ceil(size / 8))
+  for (const pieceNum of pieceNums) {
+    if (Number.isInteger(pieceNum) && pieceNum >= 0 && pieceNum < size) bytes[pieceNum >> 3] = (bytes[pieceNum >> 3] ?? 0) | (1 << (pieceNum & 7))
+  }
+  return encodePieceBytes(bytes)
 }
 
 /** Decodes a map back into piece numbers, ascending (for tests and scripts). */

@@ -13,7 +13,7 @@ import type { PeerManager } from '../peer/peer-manager.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager } from '../task/task-manager.js'
-import { encodePieceMap } from './piece-map.js'
+import { encodePieceBytes, encodePieceList, encodePieceMap } from './piece-map.js'
 import { RateMeter } from './rate-meter.js'
 
 /** Supernode-wide byte counters since start (the metrics' values). */
@@ -151,8 +151,9 @@ export class SnapshotBuilder {
       ...(problem === undefined ? {} : { problem }),
       donePieces: client?.done.count ?? 0,
       fetchingPieces: client?.fetchingCount ?? 0,
-      doneMap: client === undefined ? '' : encodePieceMap(pieceCount, (pieceNum) => client.done.has(pieceNum)),
-      fetchingMap: client === undefined || client.fetchingCount === 0 ? encodePieceMap(pieceCount, () => false) : encodePieceMap(pieceCount, (pieceNum) => client.isFetching(pieceNum)),
+      // Copies of the bits and the hand-out list: O(pieces / 8 + in flight) per cid.
+      doneMap: client === undefined ? '' : encodePieceBytes(client.done.toBytes()),
+      fetchingMap: client === undefined ? '' : encodePieceList(pieceCount, client.fetchingPieceNums()),
       rateBytesPerSec,
       fromSupernodeBytes: record.bytesFromSupernode,
       fromPeersBytes: record.bytesFromPeers,

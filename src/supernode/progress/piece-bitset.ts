@@ -70,6 +70,11 @@ export class PieceBitset {
     return this.size
   }
 
+  /** A copy of the bits: bit `p % 8` (least significant first) of byte `floor(p / 8)` is piece `p`. */
+  toBytes (): Uint8Array {
+    return this.#bits.slice()
+  }
+
   /** Every piece number in the set, ascending. */
   toArray (): number[] {
     const out: number[] = []

@@ -38,11 +38,13 @@ export interface ClientProgressView {
   /** Pieces this cid can serve now. */
   readonly held: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size'>>
   /** Pieces this cid has received (stream mode may have evicted some since). */
-  readonly done: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size' | 'firstMissing' | 'isFull'>>
+  readonly done: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size' | 'firstMissing' | 'isFull' | 'toBytes'>>
   /** Stream mode window in pieces, when set. */
   readonly windowPieces: number | undefined
   isFetching(pieceNum: number): boolean
   readonly fetchingCount: number
+  /** The pieces handed to this cid and not reported yet, in no particular order. */
+  fetchingPieceNums(): Iterable<number>
   isBlacklisted(sourceId: string): boolean
   /** The sources this cid will not be sent to again, each with why (source id → reason). */
   readonly blacklisted: ReadonlyMap<string, string>
@@ -91,6 +93,10 @@ class ClientProgress implements ClientProgressView {
 
   get fetchingCount (): number {
     return this.running.size
+  }
+
+  fetchingPieceNums (): Iterable<number> {
+    return this.running.keys()
   }
 
   isBlacklisted (sourceId: string): boolean {
