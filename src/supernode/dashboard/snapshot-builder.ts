@@ -2,7 +2,7 @@
  * Builds the dashboard's snapshots (src/protocol/messages/dashboard.ts) by reading the
  * managers through narrow read-only views: it never changes their state and holds none of
  * it, apart from the rate samples it takes itself. An overview (every task, the totals)
- * costs O(tasks × cids); a task's detail adds O(cids × pieces) for its piece maps. Neither
+ * costs O(tasks × cids); a task's detail adds O(cids × pieces / 8) for its piece maps. Neither
  * depends on how many piece reports there were.
  */
 import type { Clock } from '../../common/clock.js'
