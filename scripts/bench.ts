@@ -8,8 +8,10 @@
  *            origin (throughput ratio dfget/curl; goal >= 0.9)
  *   swarm    N dfget runs (N homes) started together vs N curls started together from the
  *            same origin: time of the last one, origin bytes read, supernode share
+ *   stream   one dfget in stream mode (--stream -o -) vs file mode, same run: throughput and
+ *            peak memory (scripts/bench-stream.ts; its own section of docs/benchmarks.md)
  *
- *   npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm]
+ *   npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream]
  *
  * Writes docs/benchmarks.md and bench/results/loopback-<date>.json.
  */
@@ -22,6 +24,7 @@ import { startOrigin, createTestData, sha256Hex } from '../test/harness/origin.j
 import { BIN, formatMiB, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
+import type { StreamBenchResult } from './bench-stream.js'
 
 if (process.argv[2] === 'swarm') {
   const { runSwarmBench } = await import('./bench-swarm.js')
@@ -98,7 +101,7 @@ process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)) }
 
 interface SingleResult { curlMs: number[], dfgetMs: number[], ratio: number }
 interface SwarmResult { peers: number, sizeBytes: number, curlLastMs: number[], dfgetLastMs: number[], originReadRatio: number[], supernodeShare: number[], ratio: number }
-const results: { date: string, machine: string, single?: SingleResult, swarm?: SwarmResult } = {
+const results: { date: string, machine: string, single?: SingleResult, swarm?: SwarmResult, stream?: StreamBenchResult } = {
   date: new Date().toISOString(),
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
 }
@@ -185,10 +188,18 @@ try {
     results.swarm = { peers, sizeBytes: swarmSizeBytes, curlLastMs, dfgetLastMs, originReadRatio, supernodeShare, ratio: median(curlLastMs) / median(dfgetLastMs) }
   }
 
+  if (values.only === undefined || values.only === 'stream') {
+    const { runStreamBench, writeStreamBenchSection } = await import('./bench-stream.js')
+    results.stream = await runStreamBench({ work, sizeBytes, rounds, defer: (stop) => { children.push(stop) } })
+    console.log(await writeStreamBenchSection(results.stream, { date: results.date, machine: results.machine, rounds }))
+  }
+
   await mkdir(join(ROOT, 'bench/results'), { recursive: true })
   await writeFile(join(ROOT, `bench/results/loopback-${results.date.slice(0, 10)}.json`), `${JSON.stringify(results, null, 2)}\n`)
-  await writeBenchmarkSection('loopback', renderMarkdown())
-  console.log(renderMarkdown())
+  if (results.single !== undefined || results.swarm !== undefined) {
+    await writeBenchmarkSection('loopback', renderMarkdown())
+    console.log(renderMarkdown())
+  }
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`)
   process.exitCode = 1
@@ -236,6 +247,6 @@ function renderMarkdown (): string {
       '',
     )
   }
-  lines.push('Command: `npm run bench` (options: `-- --size 512MiB --rounds 5 --peers 8 --swarm-size 64MiB --only single|swarm`).', '')
+  lines.push('Command: `npm run bench` (options: `-- --size 512MiB --rounds 5 --peers 8 --swarm-size 64MiB --only single|swarm|stream`). Stream mode against file mode is its own section below.', '')
   return lines.join('\n')
 }

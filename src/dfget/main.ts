@@ -98,10 +98,14 @@ async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetRe
   const stream = await new DfgetStreamRun(config, deps).start()
   // Every byte passes through this process's memory once: collect as it goes (see
   // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.
-  const garbageCollector = new GarbageCollector({ everyBytes: 16 * 1024 * 1024 })
+  const garbageCollector = new GarbageCollector({ minorEveryBytes: 4 * 1024 * 1024, majorEveryBytes: 24 * 1024 * 1024 })
   const counted = new Transform({ transform (chunk: Buffer, _encoding, callback) { garbageCollector.add(chunk.length); callback(null, chunk) } })
   if (config.output === '-') {
-    await pipeline(stream.body, counted, process.stdout, { end: false })
+    // Not process.stdout: on Linux its writes to a pipe block the event loop until the
+    // reader drains them, and the download stops meanwhile. An fs stream on fd 1 writes
+    // from the thread pool, so pieces keep arriving while the reader catches up (the
+    // window still bounds how far ahead they get).
+    await pipeline(stream.body, counted, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 }))
   } else {
     const temp = tempPathFor(config.output)
     try {
@@ -120,9 +124,10 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ fd: 1, sync: true }) })
   // Loaded here, not at the top: a plain download does not need fastify (about 45 ms of start-up).
   const { PeerServer } = await import('./uploader/peer-server.js')
-  // Stream mode moves every piece through this process's memory: collect every 16 MiB of
-  // pieces so the peak stays near the windows' bytes (see common/garbage-collector.ts).
-  const garbageCollector = new GarbageCollector({ everyBytes: 16 * 1024 * 1024 })
+  // Stream mode moves every piece through this process's memory, and its pieces live long
+  // enough to be promoted: collect often so the peak stays near the windows' bytes (see
+  // common/garbage-collector.ts).
+  const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 12 * 1024 * 1024 })
   const server = new PeerServer({ logger, garbageCollector }, config)
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)

@@ -65,3 +65,19 @@ export async function runStreamingDfget (args: readonly string[], options: { pau
   clearInterval(sampler)
   return { exitCode, stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
 }
+
+/** Runs bin/dfget (any mode) to completion with its peak memory sampled, like runStreamingDfget. */
+export async function runDfgetWithPeakMemory (args: readonly string[]): Promise<{ exitCode: number, stderr: string, wallMs: number, peakRssBytes: number }> {
+  const started = performance.now()
+  const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const pid = child.pid ?? 0
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  let peak = 0
+  const sampler = setInterval(() => {
+    readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
+  }, 100)
+  const exitCode = await new Promise<number>((resolve) => child.once('close', (code) => { resolve(code ?? 1) }))
+  clearInterval(sampler)
+  return { exitCode, stderr, wallMs: performance.now() - started, peakRssBytes: peak }
+}

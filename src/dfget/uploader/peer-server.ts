@@ -233,6 +233,7 @@ export class PeerServer {
       throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', 'that range is not in this stream\'s window (any more)', { details: { start: range.start, end: range.end } })
     }
     this.#registry.touchActivity()
+    this.#garbageCollector?.add(bytes.length)
     this.#activeReads += 1
     reply.raw.once('close', () => { this.#activeReads -= 1 })
     const headers = {
