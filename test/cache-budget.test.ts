@@ -26,9 +26,16 @@ async function cacheBytes (homeDir: string): Promise<number> {
   return total
 }
 
+/**
+ * One dfget run through the swarm. It returns once the CDN has closed the file too: a dfget
+ * can finish while the CDN still syncs the file it fed it from (slow on a busy disk), and a
+ * file the CDN is still writing is in use, so the budget may not evict it yet.
+ */
 async function download (sn: TestSupernode, peer: TestPeer, url: string, output: string, cwd: string): Promise<void> {
   const result = await runDfget(resolveDfgetConfig({ url, output, node: [new URL(sn.apiUrl).host], home: peer.homeDir, notbs: true }, cwd), { logger: createSilentLogger(), peerServerLocator: peer.locator })
   assert.equal(result.bytesFromSource, 0)
+  assert.ok(result.taskId !== undefined)
+  assert.equal(await waitForCdn(sn.client, result.taskId), 'success')
 }
 
 test('with a cache budget smaller than two files, three downloads all succeed and the cache stays under budget', async (t) => {
