@@ -236,6 +236,33 @@ async function supernodeDiesFailover (): Promise<ScenarioResult> {
   }
 }
 
+/** 3c. The task's supernode dies and the source changes meanwhile: the output is one version, never a mix. */
+async function supernodeFailoverAcrossChange (): Promise<ScenarioResult> {
+  const stack = new CloseStack()
+  try {
+    const v1 = createTestData(12 * MiB, 62)
+    const v2 = createTestData(12 * MiB, 63)
+    const { origin, dir, home } = await setUp(stack, { '/f.bin': v1 }, 'df-sn-change-')
+    const sn1 = await startSupernode(stack, join(dir, 'sn1'))
+    const sn2 = await startSupernode(stack, join(dir, 'sn2'))
+    const tally = new Tally()
+    const url = origin.url('/f.bin')
+    const taskId = computeTaskId({ url })
+    const [first] = orderSupernodes(parseSupernodeList([sn1.node, sn2.node]), taskId)
+    const owner = first?.baseUrl === sn1.apiUrl ? sn1 : sn2
+    const client = stack.push(new SupernodeClient({ baseUrl: owner.apiUrl }))
+    const running = runDfgetProcess(dfgetArgs(url, join(dir, 'out'), [sn1.node, sn2.node], home('a'), ['--locallimit', '6M']))
+    await waitFor(async () => await donePieces(client, taskId) >= 3, 20_000, 'the client to hold 3 pieces at its supernode')
+    origin.setFile('/f.bin', { data: v2 })
+    owner.child.kill('SIGKILL')
+    const run = await running
+    await tally.expectComplete('the client (whole new version)', run, join(dir, 'out'), sha256Hex(v2))
+    return tally.result(origin.stats('/f.bin').bytesSent - v1.length - v2.length)
+  } finally {
+    await stack.close()
+  }
+}
+
 /** 3b. With one supernode, it dies: the client fetches only the missing pieces from the source. */
 async function supernodeDiesBackSource (): Promise<ScenarioResult> {
   const stack = new CloseStack()
@@ -436,6 +463,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'peer-dies', title: 'peer server killed mid-transfer', run: peerDies },
   { name: 'corrupt-peer', title: 'corrupt data at a peer', run: corruptPeer },
   { name: 'supernode-failover', title: 'supernode killed, two configured (failover on the ring)', run: supernodeDiesFailover },
+  { name: 'supernode-failover-change', title: 'supernode killed while the source changes (no mixed versions)', run: supernodeFailoverAcrossChange },
   { name: 'supernode-dies', title: 'supernode killed, one configured (back-source of missing pieces)', run: supernodeDiesBackSource },
   { name: 'supernode-restart', title: 'supernode restart (CDN cache reused)', run: supernodeRestart },
   { name: 'flaky-origin', title: 'flaky origin (503, reset, stall, 500)', run: flakyOrigin },

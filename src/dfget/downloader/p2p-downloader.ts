@@ -81,6 +81,8 @@ export class P2pDownloader {
   readonly #registrationOf = new WeakMap<PieceTask, SupernodeRegistration>()
   /** Aborts the fetches handed out by the current supernode when we move to another. */
   #registrationFetches = new AbortController()
+  /** Set when a supernode we moved to has another version of the source than the pieces held. */
+  #sourceChanged: DfError | undefined
   #registration: SupernodeRegistration
   #lastProgressMs = 0
   #fatal: Error | undefined
@@ -179,13 +181,13 @@ export class P2pDownloader {
       if (isCode(err, 'DF_ERR_TASK_FAILED')) return this.#backSource('downloadError', err)
       if (isCode(err, 'DF_ERR_TASK_NOT_FOUND') || isCode(err, 'DF_ERR_TASK_CLIENT_NOT_FOUND')) {
         // The supernode forgot us (restarted): register again, with the pieces held.
-        if (!await this.#reRegister(new Set(), signal)) return this.#backSource('supernodeLost', asDfError(err))
+        if (!await this.#reRegister(new Set(), signal)) return this.#backSource('supernodeLost', this.#sourceChanged ?? asDfError(err))
         continue
       }
       supernodeErrors += 1
       this.#deps.logger.warn({ err, supernodeErrors }, 'pulling piece tasks failed')
       if (supernodeErrors >= maxSupernodeErrors) {
-        if (!await this.#reRegister(new Set([this.#registration.address.baseUrl]), signal)) return this.#backSource('supernodeLost', asDfError(err))
+        if (!await this.#reRegister(new Set([this.#registration.address.baseUrl]), signal)) return this.#backSource('supernodeLost', this.#sourceChanged ?? asDfError(err))
         supernodeErrors = 0
         continue
       }
@@ -284,6 +286,18 @@ export class P2pDownloader {
         heldPieces: writer.verifiedPieces(),
       }, { skip, signal })
       const geometry = writer.geometry
+      const heldVersion = this.#registration.task.sourceVersion
+      if (heldVersion !== undefined && registration.task.sourceVersion !== undefined && registration.task.sourceVersion !== heldVersion) {
+        // The source changed meanwhile: the pieces held are of the old version and must not
+        // be completed with new ones. The caller starts over from the source.
+        logger.warn({ url: registration.address.baseUrl }, 'the new supernode has another version of the source')
+        this.#sourceChanged = new DfError('DF_ERR_TASK_FAILED', 'the source changed while moving to another supernode', { details: { cause: 'DF_ERR_SOURCE_CHANGED' } })
+        // It registered our old pieces as held: take them back so nobody is sent to them.
+        await registration.client.deleteTask(registration.task.taskId, this.#options.taskRequest.cid).catch((err: unknown) => {
+          logger.debug({ err }, 'could not leave the new supernode\'s task')
+        })
+        return false
+      }
       if (geometry === undefined || registration.task.fileLengthBytes !== geometry.fileLengthBytes || registration.task.pieceSizeBytes !== geometry.pieceSizeBytes) {
         logger.warn({ url: registration.address.baseUrl }, 'the new supernode has another geometry for the task')
         return false

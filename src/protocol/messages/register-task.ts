@@ -30,6 +30,7 @@ export const RegisterTaskResponseSchema = Type.Object({
   pieceCount: Type.Integer({ minimum: 0 }),
   cdnStatus: CdnStatusSchema,
   dataUrl: Type.String({ description: 'the task file on the supernode\'s download port; GET it with Range (pattern cdn, and pieces the supernode serves)' }),
+  sourceVersion: Type.Optional(Type.String({ maxLength: 1024, description: 'the version of the source file the pieces come from (its ETag, else Last-Modified); a client moving to another supernode checks that it did not change' })),
 })
 export type RegisterTaskResponse = Static<typeof RegisterTaskResponseSchema>
 

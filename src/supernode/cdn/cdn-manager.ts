@@ -38,6 +38,8 @@ export interface CdnTaskGeometry {
   readonly pieceCount: number
   /** True when the file came from the cache on disk. */
   readonly isFromCache: boolean
+  /** The source version the pieces are of: its ETag, else its Last-Modified (absent when it sent neither). */
+  readonly sourceVersion?: string
   /** Settles when every piece is cached (rejects with the cause when the fetch failed). */
   readonly completion: Promise<void>
 }
@@ -199,7 +201,7 @@ export class CdnManager {
       this.#log.warn({ taskId: spec.taskId, err }, 'cannot update cache metadata')
     })
     this.#log.info({ taskId: spec.taskId, fileLengthBytes: meta.fileLengthBytes }, 'CDN cache hit')
-    return { fileLengthBytes: meta.fileLengthBytes, pieceSizeBytes: meta.pieceSizeBytes, pieceCount: count, isFromCache: true, completion: Promise.resolve() }
+    return { fileLengthBytes: meta.fileLengthBytes, pieceSizeBytes: meta.pieceSizeBytes, pieceCount: count, isFromCache: true, completion: Promise.resolve(), ...versionOf(meta) }
   }
 
   /** Known length: create the file, then fetch the pieces in the background. */
@@ -241,7 +243,7 @@ export class CdnManager {
       }
     })()
     done.catch(() => undefined) // the task manager handles the failure through `completion`
-    const geometry = { fileLengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: done }
+    const geometry = { fileLengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: done, ...versionOf(validators) }
     this.#downloads.set(spec.taskId, { controller, done, geometry })
     return geometry
   }
@@ -259,7 +261,7 @@ export class CdnManager {
       const digests = await hashCachedFile(file, lengthBytes, pieceSizeBytes, (pieceNum, digest) => { progress.markCached(spec.taskId, pieceNum, digest) })
       await file.sync()
       await store.saveMeta(this.#meta(spec, lengthBytes, pieceSizeBytes, whole.validators, digests, true))
-      return { fileLengthBytes: lengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: Promise.resolve() }
+      return { fileLengthBytes: lengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: Promise.resolve(), ...versionOf(whole.validators) }
     } catch (err) {
       await store.remove(spec.taskId).catch(() => undefined)
       throw err
@@ -290,4 +292,10 @@ export class CdnManager {
       lastAccessMs: this.#deps.clock.now(),
     }
   }
+}
+
+/** `{ sourceVersion }` from a source's validators: its ETag, else its Last-Modified; `{}` without either. */
+function versionOf (validators: SourceValidators): { sourceVersion?: string } {
+  const version = validators.etag ?? validators.lastModified
+  return version === null || version === '' ? {} : { sourceVersion: version }
 }

@@ -25,6 +25,8 @@ export interface TaskGeometry {
   readonly fileLengthBytes: number
   readonly pieceSizeBytes: number
   readonly pieceCount: number
+  /** The source version of the cached pieces (ETag, else Last-Modified), when the source gave one. */
+  readonly sourceVersion?: string
 }
 
 /** A task, read-only. */
@@ -273,7 +275,7 @@ export class TaskManager {
       if (task.state === 'failed' && task.failure !== undefined) throw task.failure
       return
     }
-    task.geometry = { fileLengthBytes: geometry.fileLengthBytes, pieceSizeBytes: geometry.pieceSizeBytes, pieceCount: geometry.pieceCount }
+    task.geometry = { fileLengthBytes: geometry.fileLengthBytes, pieceSizeBytes: geometry.pieceSizeBytes, pieceCount: geometry.pieceCount, ...(geometry.sourceVersion === undefined ? {} : { sourceVersion: geometry.sourceVersion }) }
     this.#apply(task, 'lengthKnown')
     task.completion = geometry.completion
     geometry.completion.then(
