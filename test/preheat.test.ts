@@ -96,6 +96,19 @@ test('preheat input errors: 400 naming the field, 404 for an unknown id, a faili
   assert.equal((await sn.client.listPreheats()).preheats.length, 2)
 })
 
+test('preheats obey the source policy: a denied host is never asked, the preheat fails with DF_ERR_SOURCE_FORBIDDEN', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: { '/f.bin': { data: createTestData(1000, 3) } } }))
+  const sn = stack.push(await startTestSupernode(undefined, { sourceDeny: ['127.0.0.0/8'] }))
+  for (const request of [{ type: 'file' as const, url: origin.url('/f.bin') }, { type: 'image' as const, url: origin.url('/v2/a/manifests/1') }]) {
+    const done = await waitForPreheat(sn.client, (await sn.client.createPreheat(request)).id)
+    assert.equal(done.status, 'failed')
+    assert.equal(done.error?.code, 'DF_ERR_SOURCE_FORBIDDEN', request.type)
+  }
+  assert.equal(origin.stats('/f.bin').requests + origin.stats('/v2/a/manifests/1').requests, 0, 'the denied origin saw no request')
+})
+
 /** A token-auth front for a registry: 401 + Bearer challenge without the token, a token endpoint, a proxy with it. */
 async function startTokenFront (registryUrl: string, token: string): Promise<{ baseUrl: string, tokenRequests: () => number, close: () => Promise<void> }> {
   let tokenRequests = 0

@@ -143,7 +143,7 @@ export class Supernode {
     // Manifest and token requests of image preheats (layers go through the CDN's fetcher).
     this.#preheatHttp = new HttpClient({ timeoutMs: config.sourceTimeoutMs })
     this.#preheats = new PreheatManager({
-      logger: logger.child({ component: 'preheat' }), clock, tasks: this.#tasks, resolver: new ImageResolver({ http: this.#preheatHttp }),
+      logger: logger.child({ component: 'preheat' }), clock, tasks: this.#tasks, resolver: new ImageResolver({ http: this.#preheatHttp, policy }),
       onFinished: (type, status) => { this.#metrics.preheats.inc({ type, status }) },
     })
   }

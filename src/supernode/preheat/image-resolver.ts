@@ -4,11 +4,14 @@
  * manifest list or an OCI index leads to one manifest per platform (attestation manifests
  * skipped), each manifest names its layers. Registry token auth is handled (401 + Bearer
  * challenge → token endpoint → retry, registry-auth.ts); the headers a layer must be fetched
- * with (the token, or the caller's own credentials) come back with it.
+ * with (the token, or the caller's own credentials) come back with it. Every URL it asks —
+ * manifests and the token endpoint a registry names — passes the supernode's source policy
+ * first, like the CDN's own fetches (a preheat must not reach what a registration may not).
  */
 import type { HttpClient } from '../../common/http/client.js'
 import { redactUrl } from '../../common/http/client.js'
 import { DfError } from '../../protocol/errors.js'
+import type { SourcePolicy } from '../cdn/source-policy.js'
 import { parseAuthChallenge, tokenOf, tokenUrlOf } from './registry-auth.js'
 
 /** One layer to preheat. */
@@ -39,14 +42,16 @@ interface ImageRef { readonly baseUrl: string, readonly name: string, readonly r
 
 export class ImageResolver {
   readonly #http: Pick<HttpClient, 'stream'>
+  readonly #policy: Pick<SourcePolicy, 'check'> | undefined
 
-  constructor (deps: { http: Pick<HttpClient, 'stream'> }) {
+  constructor (deps: { http: Pick<HttpClient, 'stream'>, policy?: Pick<SourcePolicy, 'check'> }) {
     this.#http = deps.http
+    this.#policy = deps.policy
   }
 
   /**
    * Every layer of the image (of every platform of a multi-platform image), each digest once.
-   * @throws DF_ERR_SOURCE_MANIFEST_INVALID, DF_ERR_SOURCE_STATUS, DF_ERR_NETWORK, DF_ERR_TIMEOUT
+   * @throws DF_ERR_SOURCE_MANIFEST_INVALID, DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_FORBIDDEN, DF_ERR_NETWORK, DF_ERR_TIMEOUT
    */
   async resolveLayers (manifestUrl: string, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<ImageLayer[]> {
     const ref = parseManifestUrl(manifestUrl)
@@ -106,6 +111,7 @@ export class ImageResolver {
   }
 
   async #get (url: string, headers: Readonly<Record<string, string>>, signal: AbortSignal | undefined, accept = MANIFEST_ACCEPT): Promise<{ status: number, headers: Readonly<Record<string, string | string[] | undefined>>, text: string }> {
+    await this.#policy?.check(url)
     const response = await this.#http.stream({ url, headers: { ...headers, accept }, foreignStatusCode: 'DF_ERR_SOURCE_STATUS', ...(signal === undefined ? {} : { signal }) }, [401])
     const chunks: Buffer[] = []
     let length = 0
