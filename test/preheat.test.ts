@@ -220,3 +220,21 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   assert.ok(results.every((result) => result.bytesFromSource === 0))
   assert.equal(metricValue((await dfdaemon.metrics.render()).text, 'dragonfly_dfdaemon_route_requests_total', { route: 'swarm' }), image.layers.length)
 })
+
+test('an image preheat of a registry with basic auth uses the credentials it is given, and fails with 401 without them', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-preheat-basic-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry'), { auth: true }))
+  const image = buildTestImage([MiB], 84)
+  await pushImage(registry.baseUrl, 'private/app', '1', image, registry.authorization)
+  const sn = stack.push(await startTestSupernode())
+  const url = `${registry.baseUrl}/v2/private/app/manifests/1`
+  const refused = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url })).id)
+  assert.equal(refused.status, 'failed')
+  assert.equal(refused.error?.code, 'DF_ERR_SOURCE_STATUS')
+  const done = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url, headers: { authorization: registry.authorization } })).id)
+  assert.equal(done.status, 'success', JSON.stringify(done.error))
+  assert.deepEqual(done.tasks.map((task) => task.digest), image.layers.map((layer) => layer.digest))
+  assert.ok(!JSON.stringify(await sn.client.getPreheat(done.id)).includes(registry.authorization), 'credentials are never shown back')
+})
