@@ -97,9 +97,10 @@ window.addEventListener('hashchange', () => {
   select(fromHash)
 })
 
-// Ages move between snapshots; piece maps follow the width of the window.
+// Ages move between snapshots; piece maps follow the width of the window and its colours.
 setInterval(() => { table.tickAges() }, 1_000)
 new ResizeObserver(() => { detail.redraw() }).observe(detailBody)
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { detail.redraw() })
 window.addEventListener('beforeunload', () => { feed.close() })
 
 table.select(selection)
