@@ -118,3 +118,37 @@ test('a wrong content digest errors the stream with DF_ERR_TASK_DIGEST_MISMATCH 
   await assert.rejects(digestOf(wrong.body), (err: unknown) => isCode(err, 'DF_ERR_TASK_DIGEST_MISMATCH'))
   await assert.rejects(wrong.result, (err: unknown) => isCode(err, 'DF_ERR_TASK_DIGEST_MISMATCH'))
 })
+
+test('a supernode lost mid-stream: the rest comes from the source by range; with --notbs the stream errors instead of ending', async (t) => {
+  const data = createTestData(16 * MiB + 99, 35)
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const origin = stack.push(await startOrigin({ files: { '/m.bin': { data } } }))
+  const peer = stack.push(await startTestPeer())
+  for (const notbs of [false, true]) {
+    const sn = await startTestSupernode()
+    stack.push(sn)
+    const stream = await startStream(peer, { url: origin.url('/m.bin'), node: [new URL(sn.apiUrl).host], window: '2', notbs, stalltimeout: '5s' })
+    // The reader holds the first bytes back while the supernode goes away.
+    const first = await new Promise<Buffer>((resolve) => { stream.body.once('readable', () => { resolve(stream.body.read(64 * 1024) as Buffer) }) })
+    await sn.close()
+    origin.resetStats()
+    if (notbs) {
+      await assert.rejects(digestOf(stream.body), (err: unknown) => isCode(err, 'DF_ERR_TASK_SWARM_FAILED'))
+      await assert.rejects(stream.result, (err: unknown) => isCode(err, 'DF_ERR_TASK_SWARM_FAILED'))
+      assert.equal(origin.stats('/m.bin').requests, 0, 'the source was not touched')
+    } else {
+      const hash = createHash('sha256').update(first)
+      const rest = await new Promise<Buffer[]>((resolve, reject) => {
+        const chunks: Buffer[] = []
+        stream.body.on('data', (chunk: Buffer) => { chunks.push(chunk) }).once('end', () => { resolve(chunks) }).once('error', reject)
+      })
+      for (const chunk of rest) hash.update(chunk)
+      assert.equal(hash.digest('hex'), sha256Hex(data))
+      const result = await stream.result
+      assert.equal(result.backSourceReasonName, 'supernodeLost')
+      assert.ok(result.bytesFromSource > 0 && result.bytesFromSource < data.length, `${result.bytesFromSource} bytes from the source`)
+      assert.ok(origin.stats('/m.bin').ranges.every((range) => range !== undefined), 'only ranges of the missing pieces')
+    }
+  }
+})

@@ -101,11 +101,9 @@ async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetRe
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 4 * 1024 * 1024, majorEveryBytes: 24 * 1024 * 1024 })
   const counted = new Transform({ transform (chunk: Buffer, _encoding, callback) { garbageCollector.add(chunk.length); callback(null, chunk) } })
   if (config.output === '-') {
-    // Not process.stdout: on Linux its writes to a pipe block the event loop until the
-    // reader drains them, and the download stops meanwhile. An fs stream on fd 1 writes
-    // from the thread pool, so pieces keep arriving while the reader catches up (the
-    // window still bounds how far ahead they get).
-    await pipeline(stream.body, counted, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 }))
+    // process.stdout, not an fs stream on fd 1: once anything touches process.stdout the
+    // pipe is non-blocking, and fs writes to it fail with EAGAIN.
+    await pipeline(stream.body, counted, process.stdout, { end: false })
   } else {
     const temp = tempPathFor(config.output)
     try {

@@ -52,7 +52,8 @@ export class StreamWindow {
   readonly #received: Uint8Array
   readonly #pending = new Map<number, readonly Buffer[]>()
   readonly #assembling = new Map<number, Assembly>()
-  readonly #sha256: Hash = createHash('sha256')
+  /** Only with an expected digest: every piece was checked already, and hashing costs the event loop. */
+  readonly #sha256: Hash | undefined
   readonly #md5: Hash | undefined
   #receivedCount = 0
   #una = 0
@@ -71,6 +72,7 @@ export class StreamWindow {
     this.geometry = options.geometry
     this.#windowPieces = options.windowPieces
     this.#received = new Uint8Array(pieceCount(options.geometry.fileLengthBytes, options.geometry.pieceSizeBytes))
+    this.#sha256 = options.digest === undefined ? undefined : createHash('sha256')
     this.#md5 = options.md5 === undefined ? undefined : createHash('md5')
     this.#delivered = new Promise((resolve, reject) => { this.#resolveDelivered = resolve; this.#rejectDelivered = reject })
     this.#delivered.catch(() => {}) // observed through whenDelivered(); never an unhandled rejection
@@ -232,7 +234,7 @@ export class StreamWindow {
       moved = true
       let wantsMore = true
       for (const chunk of chunks) {
-        this.#sha256.update(chunk)
+        this.#sha256?.update(chunk)
         this.#md5?.update(chunk)
         wantsMore = this.body.push(chunk)
       }
@@ -246,9 +248,9 @@ export class StreamWindow {
 
   #finish (): void {
     const digest = this.#options.digest
-    const sha256 = `sha256:${this.#sha256.digest('hex')}`
+    const sha256 = this.#sha256 === undefined ? undefined : `sha256:${this.#sha256.digest('hex')}`
     if (digest !== undefined && sha256 !== digest) {
-      this.fail(new DfError('DF_ERR_TASK_DIGEST_MISMATCH', `the stream's content digest is ${sha256}, expected ${digest}`, { details: { expected: digest, actual: sha256 } }))
+      this.fail(new DfError('DF_ERR_TASK_DIGEST_MISMATCH', `the stream's content digest is ${sha256 ?? '?'}, expected ${digest}`, { details: { expected: digest, actual: sha256 ?? null } }))
       return
     }
     const md5 = this.#options.md5
