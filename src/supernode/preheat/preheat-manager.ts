@@ -108,14 +108,23 @@ export class PreheatManager {
         await this.#warm(record, { url: request.url, headers: request.headers, filter: request.filter, md5: request.md5, identifier: request.identifier }, signal)
       } else {
         const layers = await this.#deps.resolver.resolveLayers(request.url, request.headers ?? {}, signal)
+        // Workers take the next layer until none is left or one failed; the preheat ends
+        // when every worker has stopped, so nothing of it runs on after its status is set.
         let next = 0
+        let failure: { err: unknown } | undefined
         const worker = async (): Promise<void> => {
-          while (next < layers.length) {
+          while (next < layers.length && failure === undefined) {
             const layer = layers[next++]
-            if (layer !== undefined) await this.#warm(record, { url: layer.url, headers: layer.headers, digest: layer.digest }, signal)
+            if (layer === undefined) continue
+            try {
+              await this.#warm(record, { url: layer.url, headers: layer.headers, digest: layer.digest }, signal)
+            } catch (err) {
+              failure ??= { err }
+            }
           }
         }
         await Promise.all(Array.from({ length: Math.min(this.#layerConcurrency, layers.length) }, worker))
+        if (failure !== undefined) throw failure.err
       }
       record.status = 'success'
     } catch (err) {
