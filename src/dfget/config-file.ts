@@ -12,7 +12,7 @@ import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.j
 import { DfError } from '../protocol/errors.js'
 import { DEFAULT_NODE, DOWNLOAD_PATTERNS, type DfgetOptions } from './config.js'
 import { defaultHomeDir } from './home-layout.js'
-import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate, type PeerServerOptions } from './uploader/peer-server-config.js'
+import { DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate, type PeerServerOptions } from './uploader/peer-server-config.js'
 
 /** Where dfget looks for its configuration when no --config is given. */
 export const DEFAULT_DFGET_CONFIG_PATH = '/etc/damselfly/dfget.yml'
@@ -67,13 +67,19 @@ export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
     throw new DfError('DF_ERR_CONFIG_INVALID', `config: not valid YAML: ${(err as Error).message}`, { cause: err, details: { field: 'config' } })
   }
   if (doc === null || doc === undefined) return {}
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw configInvalid('config', JSON.stringify(doc), 'must be a mapping of settings')
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw keyInvalid('config', JSON.stringify(doc), 'must be a mapping of settings')
   let options: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(doc)) {
     const setting = SETTINGS[key]
-    if (setting === undefined) throw configInvalid(key, JSON.stringify(value), `is not a dfget setting (known: ${DFGET_CONFIG_KEYS.join(', ')})`)
+    if (setting === undefined) throw keyInvalid(key, JSON.stringify(value), `is not a dfget setting (known: ${DFGET_CONFIG_KEYS.join(', ')})`)
     if (value === null || value === undefined) continue
-    options = { ...options, ...setting.read(value, key) }
+    try {
+      options = { ...options, ...setting.read(value, key) }
+    } catch (err) {
+      // The flag resolvers name a flag ("--localLimit: …"); in a file it is a key.
+      if (err instanceof DfError && err.code === 'DF_ERR_CONFIG_INVALID' && err.message.startsWith('--')) throw new DfError(err.code, `config: ${err.message.slice(2)}`, { cause: err, ...(err.details === undefined ? {} : { details: err.details }) })
+      throw err
+    }
   }
   return options as DfgetFileOptions // each value was converted to its option's type above
 }
@@ -93,24 +99,29 @@ export function formatDfgetDefaultConfig (): string {
     Object.entries(SETTINGS).map(([key, setting]) => ({ key, value: setting.defaultValue, help: setting.help })))
 }
 
+/** DF_ERR_CONFIG_INVALID naming the file's key and the value. */
+function keyInvalid (key: string, value: string, problem: string): DfError {
+  return new DfError('DF_ERR_CONFIG_INVALID', `config: ${key}: invalid value ${value}: ${problem}`, { details: { field: key, value } })
+}
+
 function text (value: unknown, key: string): string {
-  if ((typeof value !== 'string' || value === '') && typeof value !== 'number') throw configInvalid(key, JSON.stringify(value), 'must be a non-empty string')
+  if ((typeof value !== 'string' || value === '') && typeof value !== 'number') throw keyInvalid(key, JSON.stringify(value), 'must be a non-empty string')
   return String(value)
 }
 
 function stringList (value: unknown, key: string): string[] {
   if (typeof value === 'string') return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
-  if (!Array.isArray(value)) throw configInvalid(key, JSON.stringify(value), 'must be a list of strings')
+  if (!Array.isArray(value)) throw keyInvalid(key, JSON.stringify(value), 'must be a list of strings')
   return value.map((item, i) => text(item, `${key}[${i}]`))
 }
 
 function flag (value: unknown, key: string): boolean {
-  if (typeof value !== 'boolean') throw configInvalid(key, JSON.stringify(value), 'must be true or false')
+  if (typeof value !== 'boolean') throw keyInvalid(key, JSON.stringify(value), 'must be true or false')
   return value
 }
 
 function oneOf (value: unknown, key: string, allowed: readonly string[]): string {
-  if (typeof value !== 'string' || !allowed.includes(value)) throw configInvalid(key, JSON.stringify(value), `must be one of ${allowed.join(', ')}`)
+  if (typeof value !== 'string' || !allowed.includes(value)) throw keyInvalid(key, JSON.stringify(value), `must be one of ${allowed.join(', ')}`)
   return value
 }
 
@@ -121,7 +132,7 @@ function durationOf (key: string, value: string | number): number {
 
 /** Validates with the flag's own resolver, under the file's key; hands on the text form. */
 function checked (value: unknown, key: string, resolve: (key: string, value: string | number) => number): string {
-  if (typeof value !== 'string' && typeof value !== 'number') throw configInvalid(key, JSON.stringify(value), 'must be a string or a number')
+  if (typeof value !== 'string' && typeof value !== 'number') throw keyInvalid(key, JSON.stringify(value), 'must be a string or a number')
   resolve(key, value)
   return String(value)
 }
