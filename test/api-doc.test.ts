@@ -23,6 +23,7 @@ test('the /docs page works offline: every asset it loads comes from the supernod
   const page = await fetch(`${sn.apiUrl}/docs/`)
   assert.equal(page.status, 200)
   const html = await page.text()
+  assert.match(html, /<title>Damselfly supernode API<\/title>/)
   const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1] ?? '')
   assert.ok(assets.length >= 3, `the page loads its assets: ${assets.join(', ')}`)
   for (const asset of assets) {

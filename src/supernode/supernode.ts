@@ -224,7 +224,8 @@ export class Supernode {
           info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (DESIGN.md §6).' },
         },
       })
-      await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+      // Served from the package's own files: the page needs no network (test/api-doc.test.ts).
+      await app.register(fastifySwaggerUi, { routePrefix: '/docs', theme: { title: 'Damselfly supernode API' } })
     }
     return app
   }
