@@ -169,6 +169,7 @@ export class Dfget {
     const { task } = registration
     this.#taskId = task.taskId
     this.#stats.expectedLengthBytes = task.fileLengthBytes
+    tools.source.pinVersion(task.sourceVersion)
     const writer = new TargetWriter({ dataPath: dataFilePath(this.#layout, task.taskId, this.#cid), geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes } })
     const lease = await this.#startLease(peerServer, registration, writer.dataPath, tools.resources)
     let published = false

@@ -287,6 +287,29 @@ async function supernodeDiesBackSource (): Promise<ScenarioResult> {
   }
 }
 
+/** 3d. The only supernode dies and the source changes meanwhile: back-source never mixes versions. */
+async function supernodeDiesAcrossChange (): Promise<ScenarioResult> {
+  const stack = new CloseStack()
+  try {
+    const v1 = createTestData(12 * MiB, 64)
+    const v2 = createTestData(12 * MiB, 65)
+    const { origin, dir, home } = await setUp(stack, { '/f.bin': v1 }, 'df-sn-dies-change-')
+    const sn = await startSupernode(stack, join(dir, 'sn'))
+    const tally = new Tally()
+    const url = origin.url('/f.bin')
+    const client = stack.push(new SupernodeClient({ baseUrl: sn.apiUrl }))
+    const running = runDfgetProcess(dfgetArgs(url, join(dir, 'out'), [sn.node], home('a'), ['--locallimit', '6M']))
+    await waitFor(async () => await donePieces(client, computeTaskId({ url })) >= 3, 20_000, 'the client to hold 3 pieces')
+    origin.setFile('/f.bin', { data: v2 })
+    sn.child.kill('SIGKILL')
+    const run = await running
+    await tally.expectComplete('the client (whole new version)', run, join(dir, 'out'), sha256Hex(v2))
+    return tally.result(origin.stats('/f.bin').bytesSent - v1.length - v2.length)
+  } finally {
+    await stack.close()
+  }
+}
+
 /** 4. A supernode restart reuses its CDN cache: an unchanged source is not read again. */
 async function supernodeRestart (): Promise<ScenarioResult> {
   const stack = new CloseStack()
@@ -465,6 +488,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'supernode-failover', title: 'supernode killed, two configured (failover on the ring)', run: supernodeDiesFailover },
   { name: 'supernode-failover-change', title: 'supernode killed while the source changes (no mixed versions)', run: supernodeFailoverAcrossChange },
   { name: 'supernode-dies', title: 'supernode killed, one configured (back-source of missing pieces)', run: supernodeDiesBackSource },
+  { name: 'supernode-dies-change', title: 'supernode killed, one configured, while the source changes (no mixed versions)', run: supernodeDiesAcrossChange },
   { name: 'supernode-restart', title: 'supernode restart (CDN cache reused)', run: supernodeRestart },
   { name: 'flaky-origin', title: 'flaky origin (503, reset, stall, 500)', run: flakyOrigin },
   { name: 'broken-origin', title: 'origin failing every read (clear error to every client)', run: brokenOrigin },

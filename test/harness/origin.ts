@@ -121,7 +121,10 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
       let start = 0
       let end = data.length - 1
       let status = 200
-      const range = faults.ignoreRange === true ? undefined : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '')
+      // If-Range naming another version: the whole current file (RFC 9110 §13.1.5).
+      const ifRange = req.headers['if-range']
+      const isStale = ifRange !== undefined && ifRange !== entry.etag && ifRange !== entry.lastModified
+      const range = faults.ignoreRange === true || isStale ? undefined : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '')
       if (range !== undefined && range !== null) {
         if (range[1] === '') { start = Math.max(0, data.length - Number(range[2])) } else {
           start = Number(range[1])

@@ -50,10 +50,22 @@ class RangeIgnoredSignal extends Error {}
 export class SourceDownloader {
   readonly #deps: SourceDownloaderDeps
   readonly #options: SourceDownloaderOptions
+  #ifRange: string | undefined
 
   constructor (deps: SourceDownloaderDeps, options: SourceDownloaderOptions) {
     this.#deps = deps
     this.#options = options
+  }
+
+  /**
+   * Names the source version the pieces already held are of (the registration's
+   * `sourceVersion`: an ETag or a Last-Modified date). Ranged requests then carry
+   * `If-Range`, so a source that changed answers with the whole new file (200), which
+   * replaces every held piece instead of being mixed with them. A weak ETag cannot be used
+   * for If-Range and is ignored.
+   */
+  pinVersion (sourceVersion: string | undefined): void {
+    this.#ifRange = sourceVersion === undefined || sourceVersion.startsWith('W/') ? undefined : sourceVersion
   }
 
   /**
@@ -219,6 +231,7 @@ export class SourceDownloader {
   async #request (range: ByteRange | undefined, signal: AbortSignal): Promise<{ status: number, headers: Readonly<Record<string, string | string[] | undefined>>, body: Readable }> {
     const headers: Record<string, string> = { ...this.#options.headers }
     if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`
+    if (range !== undefined && this.#ifRange !== undefined) headers['if-range'] = this.#ifRange
     try {
       return await this.#deps.http.stream({ url: this.#options.url, headers, signal, foreignStatusCode: 'DF_ERR_SOURCE_STATUS' })
     } catch (err) {
