@@ -50,6 +50,7 @@ test('a preheated 64 MiB file is read from the origin once, before 4 dfgets down
   const done = await waitForPreheat(sn.client, created.id)
   assert.equal(done.status, 'success', JSON.stringify(done.error))
   assert.equal(done.tasks.length, 1)
+  assert.equal(done.tasks[0]?.kind, 'file')
   assert.equal(done.tasks[0]?.fileLengthBytes, data.length)
   const before = origin.stats('/big.bin')
   assert.ok(before.bytesSent >= data.length && before.bytesSent <= data.length + 16, `origin sent ${before.bytesSent} bytes for the preheat`)
@@ -170,10 +171,11 @@ test('an image preheat warms every layer of both platforms of an OCI index behin
   const done = await waitForPreheat(sn.client, created.id)
   assert.equal(done.status, 'success', JSON.stringify(done.error))
   const layers = (image: TestImage): string[] => image.layers.map((layer) => layer.digest)
-  const expected = [...layers(amd64), ...layers(arm64)]
-  assert.deepEqual(done.tasks.map((task) => task.digest).sort(), [...expected].sort())
+  const digestsOf = (kind: string): string[] => done.tasks.filter((task) => task.kind === kind).map((task) => task.digest ?? '').sort()
+  assert.deepEqual(digestsOf('layer'), [...layers(amd64), ...layers(arm64)].sort(), 'every layer of both platforms')
+  assert.deepEqual(digestsOf('config'), [amd64.config.digest, arm64.config.digest].sort(), 'and both configs')
   assert.ok(front.tokenRequests() >= 1, 'the token endpoint was used')
-  const sizes = new Map([...amd64.layers, ...arm64.layers].map((layer) => [layer.digest, layer.data.length]))
+  const sizes = new Map([...amd64.layers, ...arm64.layers, amd64.config, arm64.config].map((blob) => [blob.digest, blob.data.length]))
   for (const task of done.tasks) {
     assert.equal(task.status, 'success')
     assert.equal(task.fileLengthBytes, sizes.get(task.digest ?? ''))
@@ -209,16 +211,17 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
   await dfdaemon.start()
   stack.push(dfdaemon)
-  for (const layer of image.layers) {
-    const servedBefore = registry.bytesServed(`/blobs/${layer.digest}`)
-    const response = await fetch(`${dfdaemon.baseUrl}/v2/warm/app/blobs/${layer.digest}`)
+  // Every blob a pull fetches — the layers and the config — comes from the warm CDN cache.
+  for (const blob of [...image.layers, image.config]) {
+    const servedBefore = registry.bytesServed(`/blobs/${blob.digest}`)
+    const response = await fetch(`${dfdaemon.baseUrl}/v2/warm/app/blobs/${blob.digest}`)
     assert.equal(response.status, 200)
-    assert.ok(Buffer.from(await response.arrayBuffer()).equals(layer.data), `layer ${layer.digest} bytes`)
-    assert.equal(registry.bytesServed(`/blobs/${layer.digest}`), servedBefore, 'the registry was not read again')
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(blob.data), `blob ${blob.digest} bytes`)
+    assert.equal(registry.bytesServed(`/blobs/${blob.digest}`), servedBefore, 'the registry was not read again')
   }
   assert.deepEqual(results.map((result) => result.taskId).sort(), done.tasks.map((task) => task.taskId).sort())
   assert.ok(results.every((result) => result.bytesFromSource === 0))
-  assert.equal(metricValue((await dfdaemon.metrics.render()).text, 'dragonfly_dfdaemon_route_requests_total', { route: 'swarm' }), image.layers.length)
+  assert.equal(metricValue((await dfdaemon.metrics.render()).text, 'dragonfly_dfdaemon_route_requests_total', { route: 'swarm' }), image.layers.length + 1)
 })
 
 test('an image preheat of a registry with basic auth uses the credentials it is given, and fails with 401 without them', async (t) => {
@@ -235,6 +238,6 @@ test('an image preheat of a registry with basic auth uses the credentials it is 
   assert.equal(refused.error?.code, 'DF_ERR_SOURCE_STATUS')
   const done = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url, headers: { authorization: registry.authorization } })).id)
   assert.equal(done.status, 'success', JSON.stringify(done.error))
-  assert.deepEqual(done.tasks.map((task) => task.digest), image.layers.map((layer) => layer.digest))
+  assert.deepEqual(done.tasks.map((task) => task.digest).sort(), [...image.layers, image.config].map((blob) => blob.digest).sort())
   assert.ok(!JSON.stringify(await sn.client.getPreheat(done.id)).includes(registry.authorization), 'credentials are never shown back')
 })

@@ -27,6 +27,7 @@ export type PreheatStatus = Static<typeof PreheatStatusSchema>
 
 export const PreheatTaskSchema = Type.Object({
   taskId: TaskIdSchema,
+  kind: Type.Union([Type.Literal('file'), Type.Literal('layer'), Type.Literal('config')], { description: 'file (type file); an image\'s layer or config blob (type image)' }),
   url: Type.String({ description: 'the source URL, query string hidden' }),
   digest: Type.Optional(Type.String({ description: 'image layers: the layer digest, which identifies the task' })),
   status: PreheatStatusSchema,
@@ -41,7 +42,7 @@ export const PreheatInfoSchema = Type.Object({
   status: PreheatStatusSchema,
   createdAt: Type.String({ description: 'ISO 8601' }),
   finishedAt: Type.Optional(Type.String({ description: 'ISO 8601, once success or failed' })),
-  tasks: Type.Array(PreheatTaskSchema, { description: 'the CDN tasks warmed: one for a file, one per layer for an image' }),
+  tasks: Type.Array(PreheatTaskSchema, { description: 'the CDN tasks warmed: one for a file; one per layer and config blob for an image' }),
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }, { description: 'why it failed' })),
 })
 export type PreheatInfo = Static<typeof PreheatInfoSchema>

@@ -1,8 +1,9 @@
 /**
  * ImageResolver: from an image's manifest URL (`http(s)://registry/v2/<name>/manifests/<ref>`)
- * to the blob URL and digest of every layer, the way a container engine walks it: a Docker
- * manifest list or an OCI index leads to one manifest per platform (attestation manifests
- * skipped), each manifest names its layers. Registry token auth is handled (401 + Bearer
+ * to the blob URL and digest of every layer and config, the way a container engine walks
+ * it: a Docker manifest list or an OCI index leads to one manifest per platform (attestation
+ * manifests skipped), each manifest names its config and its layers. The config blob is
+ * small but a pull fetches it as a blob too, so warming it leaves nothing cold. Registry token auth is handled (401 + Bearer
  * challenge → token endpoint → retry, registry-auth.ts); the headers a layer must be fetched
  * with (the token, or the caller's own credentials) come back with it. Every URL it asks —
  * manifests and the token endpoint a registry names — passes the supernode's source policy
@@ -14,8 +15,10 @@ import { DfError } from '../../protocol/errors.js'
 import type { SourcePolicy } from '../cdn/source-policy.js'
 import { parseAuthChallenge, tokenOf, tokenUrlOf } from './registry-auth.js'
 
-/** One layer to preheat. */
-export interface ImageLayer {
+/** One blob of an image to preheat. */
+export interface ImageBlob {
+  /** A layer, or the image's config. */
+  readonly kind: 'layer' | 'config'
   /** "sha256:<hex>": identifies the task. */
   readonly digest: string
   readonly url: string
@@ -50,13 +53,19 @@ export class ImageResolver {
   }
 
   /**
-   * Every layer of the image (of every platform of a multi-platform image), each digest once.
+   * Every layer and config of the image (of every platform of a multi-platform image), each
+   * digest once, layers of a manifest before its config.
    * @throws DF_ERR_SOURCE_MANIFEST_INVALID, DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_FORBIDDEN, DF_ERR_NETWORK, DF_ERR_TIMEOUT
    */
-  async resolveLayers (manifestUrl: string, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<ImageLayer[]> {
+  async resolveBlobs (manifestUrl: string, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<ImageBlob[]> {
     const ref = parseManifestUrl(manifestUrl)
     const session = { headers: { ...headers } }
-    const layers = new Map<string, ImageLayer>()
+    const blobs = new Map<string, ImageBlob>()
+    const add = (kind: ImageBlob['kind'], entry: unknown, url: string): void => {
+      const digest = digestOf(entry, url)
+      const size = typeof entry === 'object' && entry !== null && typeof (entry as { size?: unknown }).size === 'number' ? (entry as { size: number }).size : 0
+      if (!blobs.has(digest)) blobs.set(digest, { kind, digest, url: `${ref.baseUrl}/v2/${ref.name}/blobs/${digest}`, headers: session.headers, sizeBytes: size })
+    }
     const visit = async (reference: string, depth: number): Promise<void> => {
       const url = `${ref.baseUrl}/v2/${ref.name}/manifests/${reference}`
       const manifest = await this.#fetchManifest(url, session, ref, signal)
@@ -70,15 +79,12 @@ export class ImageResolver {
       }
       const entries = Array.isArray(manifest.layers) ? manifest.layers : Array.isArray(manifest.fsLayers) ? manifest.fsLayers : undefined
       if (entries === undefined) throw manifestError(url, 'has neither layers nor manifests')
-      for (const entry of entries) {
-        const digest = digestOf(entry, url)
-        const size = typeof entry === 'object' && entry !== null && typeof (entry as { size?: unknown }).size === 'number' ? (entry as { size: number }).size : 0
-        if (!layers.has(digest)) layers.set(digest, { digest, url: `${ref.baseUrl}/v2/${ref.name}/blobs/${digest}`, headers: session.headers, sizeBytes: size })
-      }
+      for (const entry of entries) add('layer', entry, url)
+      if (manifest.config !== undefined) add('config', manifest.config, url)
     }
     await visit(ref.reference, 0)
-    // Every layer gets the headers of the end of the walk (a token fetched part-way covers all).
-    return [...layers.values()].map((layer) => ({ ...layer, headers: { ...session.headers } }))
+    // Every blob gets the headers of the end of the walk (a token fetched part-way covers all).
+    return [...blobs.values()].map((blob) => ({ ...blob, headers: { ...session.headers } }))
   }
 
   async #fetchManifest (url: string, session: { headers: Record<string, string> }, ref: ImageRef, signal: AbortSignal | undefined): Promise<Record<string, unknown>> {

@@ -2,8 +2,8 @@
  * PreheatManager: the preheats of this supernode (Dragonfly 1.x's preheat API). A preheat
  * warms the CDN cache before any client asks: `file` caches one URL as the task a dfget of
  * that URL (same filter, identifier, md5) will register; `image` resolves a manifest URL to
- * every layer of every platform and caches each as the task identified by its digest, the
- * task dfdaemon's blob downloads register. The manager owns the preheat records; the CDN
+ * every layer (and config) of every platform and caches each as the task identified by its
+ * digest, the task dfdaemon's blob downloads register. The manager owns the preheat records; the CDN
  * work goes through TaskManager.preheat, so concurrent preheats and registrations of one
  * task share one source fetch. Records live in memory (the newest `maxRecords`).
  */
@@ -20,7 +20,7 @@ export interface PreheatManagerDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly tasks: Pick<TaskManager, 'preheat'>
-  readonly resolver: Pick<ImageResolver, 'resolveLayers'>
+  readonly resolver: Pick<ImageResolver, 'resolveBlobs'>
   /** Called when a preheat ends (metrics). */
   readonly onFinished?: (type: PreheatRequest['type'], status: 'success' | 'failed') => void
 }
@@ -105,25 +105,25 @@ export class PreheatManager {
     record.status = 'running'
     try {
       if (request.type === 'file') {
-        await this.#warm(record, { url: request.url, headers: request.headers, filter: request.filter, md5: request.md5, identifier: request.identifier }, signal)
+        await this.#warm(record, 'file', { url: request.url, headers: request.headers, filter: request.filter, md5: request.md5, identifier: request.identifier }, signal)
       } else {
-        const layers = await this.#deps.resolver.resolveLayers(request.url, request.headers ?? {}, signal)
+        const blobs = await this.#deps.resolver.resolveBlobs(request.url, request.headers ?? {}, signal)
         // Workers take the next layer until none is left or one failed; the preheat ends
         // when every worker has stopped, so nothing of it runs on after its status is set.
         let next = 0
         let failure: { err: unknown } | undefined
         const worker = async (): Promise<void> => {
-          while (next < layers.length && failure === undefined) {
-            const layer = layers[next++]
-            if (layer === undefined) continue
+          while (next < blobs.length && failure === undefined) {
+            const blob = blobs[next++]
+            if (blob === undefined) continue
             try {
-              await this.#warm(record, { url: layer.url, headers: layer.headers, digest: layer.digest }, signal)
+              await this.#warm(record, blob.kind, { url: blob.url, headers: blob.headers, digest: blob.digest }, signal)
             } catch (err) {
               failure ??= { err }
             }
           }
         }
-        await Promise.all(Array.from({ length: Math.min(this.#layerConcurrency, layers.length) }, worker))
+        await Promise.all(Array.from({ length: Math.min(this.#layerConcurrency, blobs.length) }, worker))
         if (failure !== undefined) throw failure.err
       }
       record.status = 'success'
@@ -139,10 +139,10 @@ export class PreheatManager {
   }
 
   /** Caches one task and waits until every piece is in. */
-  async #warm (record: PreheatRecord, spec: Parameters<TaskManager['preheat']>[0] & { digest?: string }, signal: AbortSignal): Promise<void> {
+  async #warm (record: PreheatRecord, kind: PreheatTask['kind'], spec: Parameters<TaskManager['preheat']>[0] & { digest?: string }, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted()
     const started = await this.#deps.tasks.preheat(spec)
-    const task: PreheatTask = { taskId: started.taskId, url: redactUrl(spec.url), ...(spec.digest === undefined ? {} : { digest: spec.digest }), status: 'running', fileLengthBytes: started.fileLengthBytes }
+    const task: PreheatTask = { taskId: started.taskId, kind, url: redactUrl(spec.url), ...(spec.digest === undefined ? {} : { digest: spec.digest }), status: 'running', fileLengthBytes: started.fileLengthBytes }
     record.tasks = [...record.tasks, task]
     await abortable(started.completion, signal)
     record.tasks = record.tasks.map((entry) => entry === task ? { ...task, status: 'success' } : entry)
