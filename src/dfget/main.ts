@@ -98,7 +98,7 @@ async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetRe
   const stream = await new DfgetStreamRun(config, deps).start()
   // Every byte passes through this process's memory once: collect as it goes (see
   // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.
-  const garbageCollector = new GarbageCollector({ minorEveryBytes: 4 * 1024 * 1024, majorEveryBytes: 24 * 1024 * 1024 })
+  const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 16 * 1024 * 1024 })
   const counted = new Transform({ transform (chunk: Buffer, _encoding, callback) { garbageCollector.add(chunk.length); callback(null, chunk) } })
   if (config.output === '-') {
     // process.stdout, not an fs stream on fd 1: once anything touches process.stdout the

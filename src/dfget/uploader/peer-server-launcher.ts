@@ -17,6 +17,15 @@ import { PeerClient } from './peer-client.js'
 import { readPeerServerState, releaseStartLock, tryAcquireStartLock } from './peer-server-state.js'
 
 /** A running peer server of this host. */
+/**
+ * glibc malloc settings for the peer server (the caller's environment wins): stream mode
+ * passes every piece through its memory, and with the default per-thread arenas and the
+ * self-raising mmap threshold the freed piece buffers stay in the process (about 30 MB more
+ * at peak in the 4-streamer test). A fixed 128 KiB threshold returns each piece's memory
+ * to the system when it is freed.
+ */
+const PEER_SERVER_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
+
 export interface PeerServerHandle {
   readonly peerId: PeerId
   readonly port: number
@@ -131,7 +140,7 @@ export class PeerServerLauncher implements PeerServerLocator {
     // The descriptor must exist before spawn; the child keeps its own copy.
     const logFd = openSync(this.#layout.peerServerLogPath, 'a', 0o644)
     try {
-      const child = spawn(command.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, ...this.#options.env } })
+      const child = spawn(command.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: { ...PEER_SERVER_MALLOC_ENV, ...process.env, ...this.#options.env } })
       child.unref()
       this.#logger.debug({ pid: child.pid, args }, 'peer server started')
     } finally {
