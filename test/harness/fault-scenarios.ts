@@ -34,6 +34,8 @@ export interface ScenarioResult {
   readonly completed: number
   /** Outputs that exist but differ from the source (must be 0). */
   readonly corrupt: number
+  /** Downloads that had to fail cleanly (non-zero exit, a clear error, no output), and did. */
+  readonly failedCleanly: number
   /** Origin body bytes beyond one copy of each file version served. */
   readonly refetchedBytes: number
   readonly checks: readonly ScenarioCheck[]
@@ -53,6 +55,7 @@ class Tally {
   downloads = 0
   completed = 0
   corrupt = 0
+  failedCleanly = 0
   readonly checks: ScenarioCheck[] = []
 
   check (name: string, ok: boolean, detail = ''): void {
@@ -69,8 +72,16 @@ class Tally {
     this.check(`${label} completes with the source's bytes`, ok, ok ? '' : `exit ${run.exitCode}, digest ${actual ?? 'none'}: ${tail(run.stderr)}`)
   }
 
+  /** Counts a download that must fail cleanly: non-zero exit, `codePattern` on its last line, no output. */
+  async expectCleanFailure (label: string, run: DfgetRun, output: string, codePattern: RegExp): Promise<void> {
+    const last = run.stderr.trim().split('\n').filter((line) => line.startsWith('dfget:')).at(-1) ?? ''
+    const ok = run.exitCode !== 0 && codePattern.test(last) && !await exists(output)
+    if (ok) this.failedCleanly += 1
+    this.check(`${label} fails cleanly (non-zero exit, ${codePattern.source}, no output)`, ok, `exit ${run.exitCode}: ${last}`)
+  }
+
   result (refetchedBytes: number): ScenarioResult {
-    return { downloads: this.downloads, completed: this.completed, corrupt: this.corrupt, refetchedBytes: Math.max(0, refetchedBytes), checks: this.checks }
+    return { downloads: this.downloads, completed: this.completed, corrupt: this.corrupt, failedCleanly: this.failedCleanly, refetchedBytes: Math.max(0, refetchedBytes), checks: this.checks }
   }
 }
 
@@ -275,10 +286,12 @@ async function supernodeDiesBackSource (): Promise<ScenarioResult> {
     const url = origin.url('/f.bin')
     const client = stack.push(new SupernodeClient({ baseUrl: sn.apiUrl }))
     const running = runDfgetProcess(dfgetArgs(url, join(dir, 'out'), [sn.node], home('a'), ['--locallimit', '6M']))
+    const strict = runDfgetProcess(dfgetArgs(url, join(dir, 'out-notbs'), [sn.node], home('b'), ['--locallimit', '6M', '--notbs']))
     await waitFor(async () => await donePieces(client, computeTaskId({ url })) >= 3, 20_000, 'the client to hold 3 pieces')
     sn.child.kill('SIGKILL')
     const run = await running
     await tally.expectComplete('the client', run, join(dir, 'out'), digest)
+    await tally.expectCleanFailure('a --notbs client', await strict, join(dir, 'out-notbs'), /DF_ERR_TASK_SWARM_FAILED/)
     const fromSource = parseSummary(run.stderr)?.source ?? Number.NaN
     tally.check('the client fetched only the missing pieces from the source', fromSource > 0 && fromSource <= data.length - 3 * MiB, run.stderr)
     return tally.result(origin.stats('/f.bin').bytesSent - data.length)
@@ -380,9 +393,7 @@ async function brokenOrigin (): Promise<ScenarioResult> {
     const url = origin.url('/f.bin')
     const runs = await Promise.all(['a', 'b'].map(async (name) => await runDfgetProcess(dfgetArgs(url, join(dir, `out-${name}`), [sn.node], home(name), ['--notbs']))))
     for (const [i, run] of runs.entries()) {
-      const last = run.stderr.trim().split('\n').filter((line) => line.startsWith('dfget:')).at(-1) ?? ''
-      tally.check(`client ${i} fails with a clear error naming the source`, run.exitCode !== 0 && /DF_ERR_TASK_(SWARM_)?FAILED/.test(last) && /source/i.test(last), last)
-      tally.check(`client ${i} leaves no output`, !await exists(join(dir, `out-${['a', 'b'][i] ?? ''}`)))
+      await tally.expectCleanFailure(`client ${i}`, run, join(dir, `out-${['a', 'b'][i] ?? ''}`), /DF_ERR_TASK_(SWARM_)?FAILED.*source/i)
     }
     const requests = origin.stats('/f.bin').requests
     tally.check('the CDN gave up after bounded retries', requests <= 1 + 8 * 3 * 4 + 4, `${requests} requests`)
