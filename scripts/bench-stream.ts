@@ -7,6 +7,7 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { createTestData, sha256Hex, startOrigin } from '../test/harness/origin.js'
 import { formatMiB, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
 import { runDfgetWithPeakMemory, runStreamingDfget } from '../test/harness/stream-process.js'
@@ -82,7 +83,7 @@ export async function writeStreamBenchSection (result: StreamBenchResult, header
   const markdown = [
     '### Stream mode vs file mode (loopback)',
     '',
-    `Run ${header.date} on ${header.machine}; medians of ${header.rounds} rounds, alternating. File ${formatMiB(size)} through a warm supernode, one dfget process each: file mode writes /dev/shm and publishes; stream mode (\`--stream -o -\`) writes the pipe this benchmark reads and hashes, holding a 16-piece window. Peak memory is the dfget process's VmHWM.`,
+    `Run ${header.date} on ${header.machine}; medians of ${header.rounds} rounds, alternating. File ${formatMiB(size)} through a warm supernode, one dfget process each: file mode writes /dev/shm and publishes; stream mode (\`--stream -o -\`) writes the pipe this benchmark reads and hashes, holding a 16-piece window. Peak memory is the dfget process's VmHWM. Load average of the machine at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (other work shares it; the ratio is what carries over).`,
     '',
     '| | median time | throughput | peak memory |',
     '| --- | --- | --- | --- |',
