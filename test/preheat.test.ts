@@ -214,10 +214,14 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   // Every blob a pull fetches — the layers and the config — comes from the warm CDN cache.
   for (const blob of [...image.layers, image.config]) {
     const servedBefore = registry.bytesServed(`/blobs/${blob.digest}`)
+    const requestsBefore = registry.requests(`/blobs/${blob.digest}`, 'GET')
     const response = await fetch(`${dfdaemon.baseUrl}/v2/warm/app/blobs/${blob.digest}`)
     assert.equal(response.status, 200)
     assert.ok(Buffer.from(await response.arrayBuffer()).equals(blob.data), `blob ${blob.digest} bytes`)
     assert.equal(registry.bytesServed(`/blobs/${blob.digest}`), servedBefore, 'the registry was not read again')
+    // A digest-identified task is not revalidated (its bytes cannot change): no GET at all
+    // (dfdaemon itself may HEAD the blob upstream for its headers).
+    assert.equal(registry.requests(`/blobs/${blob.digest}`, 'GET'), requestsBefore, 'the registry was not even asked')
   }
   assert.deepEqual(results.map((result) => result.taskId).sort(), done.tasks.map((task) => task.taskId).sort())
   assert.ok(results.every((result) => result.bytesFromSource === 0))

@@ -54,6 +54,8 @@ interface TaskRecord {
   validatedAtMs?: number
   /** Settles when the CDN has every piece (set once the CDN fetch started). */
   completion?: Promise<void>
+  /** Identified by a content digest: its bytes cannot change without changing the task. */
+  isContentAddressed?: boolean
 }
 
 /** What a preheat asks the CDN to cache (the identity fields as in a registration). */
@@ -119,7 +121,7 @@ export class TaskManager {
       task = this.#tasks.get(taskId)
     }
     if (task === undefined) {
-      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now() }
+      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), isContentAddressed: request.digest !== undefined }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = clock.now()
@@ -153,7 +155,7 @@ export class TaskManager {
     let task = this.#tasks.get(taskId)
     if (task === undefined) {
       const now = this.#deps.clock.now()
-      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now }
+      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, isContentAddressed: spec.digest !== undefined }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
@@ -243,7 +245,9 @@ export class TaskManager {
    * registrations costs the source one probe.
    */
   async #isOutdated (task: TaskRecord): Promise<boolean> {
-    if (task.state !== 'success') return false
+    // A task identified by its digest (an OCI blob) cannot be outdated: other bytes would be
+    // another task (and fail the digest check), so its source is not asked again.
+    if (task.state !== 'success' || task.isContentAddressed === true) return false
     let check = this.#revalidating.get(task.taskId)
     if (check === undefined) {
       check = this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
