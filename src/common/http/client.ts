@@ -5,7 +5,7 @@
  * code plus `remote`; connection failures become DF_ERR_NETWORK, deadlines DF_ERR_TIMEOUT.
  */
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError, fromWire, type ErrorCode, type RemoteInfo } from '../../protocol/errors.js'
 import type { Parser } from '../../protocol/schema-parser.js'
@@ -34,8 +34,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>
   /** A JSON body (serialised here) — or raw bytes. */
   readonly json?: unknown
-  /** A raw body, sent as application/octet-stream (instead of `json`). */
-  readonly bytes?: Buffer
+  /** A raw body, sent as application/octet-stream (instead of `json`): one buffer, or chunks sent in order without joining them. */
+  readonly bytes?: Buffer | readonly Buffer[]
   readonly signal?: AbortSignal
   readonly timeoutMs?: number
   /** Code for an error status whose body is not in our error shape. Default DF_ERR_NETWORK. */
@@ -154,13 +154,17 @@ export class HttpClient {
       if (value !== undefined) url.searchParams.set(name, String(value))
     }
     const headers: Record<string, string> = { accept, ...this.#defaultHeaders, ...request.headers }
-    let body: string | Buffer | null = null
+    let body: string | Buffer | Readable | null = null
     if (request.json !== undefined) {
       body = JSON.stringify(request.json)
       headers['content-type'] = 'application/json'
-    } else if (request.bytes !== undefined) {
+    } else if (Buffer.isBuffer(request.bytes)) {
       body = request.bytes
       headers['content-type'] = 'application/octet-stream'
+    } else if (request.bytes !== undefined) {
+      body = Readable.from(request.bytes, { objectMode: false })
+      headers['content-type'] = 'application/octet-stream'
+      headers['content-length'] = String(request.bytes.reduce((sum, chunk) => sum + chunk.length, 0))
     }
     const timeoutMs = request.timeoutMs ?? this.#timeoutMs
     let response: Dispatcher.ResponseData

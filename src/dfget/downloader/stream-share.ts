@@ -86,7 +86,7 @@ export class StreamShare {
     this.#putting += 1
     try {
       await Promise.all(drops)
-      await this.#deps.peerClient.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks))
+      await this.#deps.peerClient.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks)
       this.#stored.add(pieceNum)
       return true
     } catch (err) {

@@ -44,7 +44,7 @@ export class PeerClient {
   }
 
   /** Stream mode: puts one verified piece into the window store. @throws DF_ERR_UPLOAD_STORE_FULL, DF_ERR_UPLOAD_TASK_NOT_FOUND */
-  async putStreamPiece (taskId: string, cid: string, pieceNum: number, bytes: Buffer): Promise<void> {
+  async putStreamPiece (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[]): Promise<void> {
     await this.#http.requestVoid({ method: 'PUT', url: `${this.baseUrl}${fillPath(PEER_PATHS.streamPiece, { taskId, pieceNum: String(pieceNum) })}`, query: { cid }, bytes, timeoutMs: 10_000 })
   }
 
