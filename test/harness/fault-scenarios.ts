@@ -118,6 +118,15 @@ async function peerServerPid (home: string): Promise<number | undefined> {
   }
 }
 
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 async function exists (path: string): Promise<boolean> {
   return await access(path).then(() => true, () => false)
 }
@@ -470,7 +479,10 @@ async function diskFull (): Promise<ScenarioResult> {
     await tally.expectComplete('a client while the supernode\'s disk is full', first, join(dir, 'out-a'), digest)
 
     // The output directory is full: a clear error, non-zero exit, nothing left there.
-    const outFull = await runDfgetProcess(dfgetArgs(url, join(small, 'out'), [sn.node], home('b')))
+    const homeB = home('b')
+    const outFull = await runDfgetProcess(dfgetArgs(url, join(small, 'out'), [sn.node], homeB))
+    const pidB = await peerServerPid(homeB)
+    tally.check('the host\'s peer server keeps running after the failed write', pidB !== undefined && isAlive(pidB))
     tally.check('a full output directory fails with DF_ERR_TASK_WRITE_FAILED', outFull.exitCode !== 0 && /DF_ERR_TASK_WRITE_FAILED/.test(outFull.stderr), tail(outFull.stderr))
     tally.check('a full output directory holds no partial output', (await readdir(small)).length === 0, (await readdir(small)).join(','))
 
