@@ -52,7 +52,7 @@ export interface PeerServerRunOptions extends PeerServerConfig {
 
 const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 const SERVICE_DOWN_TIMEOUT_MS = 3_000
-/** A stream store nobody put into or read from this long belongs to a dfget that died. */
+/** A stream store nobody put into, refreshed or read from this long belongs to a dfget that died (a live one refreshes it every 20 s, also while its reader pauses). */
 const STREAM_IDLE_MS = 60_000
 
 export class PeerServer {
@@ -273,7 +273,7 @@ export class PeerServer {
     const expired = this.#registry.takeExpired(this.#options.expireTimeMs)
     this.#metrics.countExpired(expired)
     for (const entry of expired) await this.#discard(entry, 'expired')
-    for (const stream of this.#pieces.takeExpired(Math.min(STREAM_IDLE_MS, this.#options.expireTimeMs))) {
+    for (const stream of this.#pieces.takeExpired(STREAM_IDLE_MS)) {
       // Its dfget went away without closing it: the supernode must stop sending peers here.
       this.#logger.info({ taskId: stream.taskId, cid: stream.cid }, 'stream store expired')
       await Promise.all(stream.supernodes.map(async (baseUrl) => {
