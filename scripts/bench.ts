@@ -195,7 +195,9 @@ try {
   }
 
   await mkdir(join(ROOT, 'bench/results'), { recursive: true })
-  await writeFile(join(ROOT, `bench/results/loopback-${results.date.slice(0, 10)}.json`), `${JSON.stringify(results, null, 2)}\n`)
+  // A stream-only run gets its own file, so it never replaces a full run's figures of the same day.
+  const resultsName = values.only === 'stream' ? 'loopback-stream' : 'loopback'
+  await writeFile(join(ROOT, `bench/results/${resultsName}-${results.date.slice(0, 10)}.json`), `${JSON.stringify(results, null, 2)}\n`)
   if (results.single !== undefined || results.swarm !== undefined) {
     await writeBenchmarkSection('loopback', renderMarkdown())
     console.log(renderMarkdown())
