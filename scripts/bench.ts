@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { startOrigin, createTestData, sha256Hex } from '../test/harness/origin.js'
-import { BIN, formatMiB, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
+import { formatMiB, startPeerServer, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import type { StreamBenchResult } from './bench-stream.js'
@@ -65,21 +65,6 @@ const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2
-}
-
-/** Starts `dfget server --home H` detached and waits until its state file names it. */
-async function startPeerServer (home: string): Promise<void> {
-  spawn(BIN('dfget'), ['server', '--home', home], { stdio: 'ignore', detached: true }).unref()
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    try {
-      await readFile(join(home, 'peer-server.json'))
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-  }
-  throw new Error(`peer server of ${home} did not start`)
 }
 
 async function curl (url: string, output: string): Promise<number> {

@@ -64,6 +64,25 @@ export async function stopChild (child: ChildProcess, graceMs = 3_000): Promise<
   clearTimeout(timer)
 }
 
+/**
+ * Starts a host's peer server (`dfget server --home H`, detached, as dfget itself would) and
+ * waits until its state file names it: for runs that model a host whose daemon already runs.
+ * Stop it with stopPeerServer(home).
+ */
+export async function startPeerServer (home: string): Promise<void> {
+  spawn(BIN('dfget'), ['server', '--home', home], { stdio: 'ignore', detached: true }).unref()
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    try {
+      await readFile(join(home, 'peer-server.json'))
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+  throw new Error(`the peer server of ${home} did not start`)
+}
+
 /** Stops the peer server of a dfget --home we used (its PID is in the home's state file). */
 export async function stopPeerServer (home: string): Promise<void> {
   let pid: number | undefined
