@@ -13,7 +13,6 @@
  * stream errors instead. Every failure errors the body with a DfError (a reader can always
  * tell a stream cut short) and rejects `result`; the task is left at the supernode at the end.
  */
-import { hostname } from 'node:os'
 import { Transform, type Readable } from 'node:stream'
 import { createHash } from 'node:crypto'
 import type { Logger } from '../common/log.js'
@@ -21,20 +20,17 @@ import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
 import { HttpClient, redactUrl } from '../common/http/client.js'
-import { bearerHeaders, TOKEN_ENV } from '../common/http/auth.js'
-import { loadCaCert } from './ca-cert.js'
+import { bearerHeaders } from '../common/http/auth.js'
 import { RateLimiter } from '../common/rate-limiter.js'
 import { DigestPool } from '../common/digest-pool.js'
-import { DfError, isCode } from '../protocol/errors.js'
+import { DfError } from '../protocol/errors.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
-import { computeTaskId } from '../protocol/task-id.js'
-import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
-import type { RegisterTaskRequest } from '../protocol/messages/register-task.js'
 import type { DfgetConfig } from './config.js'
 import type { DfgetDeps, DfgetResult } from './dfget.js'
 import { createCid } from './cid.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
-import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
+import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
+import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
 import { P2pDownloader } from './downloader/p2p-downloader.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
@@ -42,7 +38,6 @@ import { StreamShare } from './downloader/stream-share.js'
 import { StreamWindow } from './downloader/stream-window.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { PeerClient } from './uploader/peer-client.js'
-import { PeerServerLauncher } from './uploader/peer-server-launcher.js'
 
 /** A started stream: the length, the bytes in order, and how the run ended. */
 export interface DfgetStream {
@@ -104,32 +99,15 @@ export class DfgetStreamRun {
 
   async #startThroughSwarm (tools: Tools, signal: AbortSignal, cancel: AbortController): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
     const config = this.#config
-    const locator = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, { homeDir: config.homeDir, serverArgs: this.#serverArgs(), ...(config.token === undefined ? {} : { env: { [TOKEN_ENV]: config.token } }) })
+    const locator = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
     const peerServer = await locator.locate(signal)
-    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
-    const peerRequest: RegisterPeerRequest = {
-      peerId: peerServer.peerId,
-      port: peerServer.port,
-      hostName: hostname().slice(0, 255),
-      ...(config.advertiseIp === undefined ? {} : { ip: config.advertiseIp }),
-    }
-    const taskRequest: RegisterTaskRequest = {
-      peerId: peerServer.peerId,
-      cid: this.#cid,
-      url: config.url,
-      windowPieces: config.windowPieces,
-      ...(Object.keys(config.headers).length === 0 ? {} : { headers: { ...config.headers } }),
-      ...(config.md5 === undefined ? {} : { md5: config.md5 }),
-      ...(config.identifier === undefined ? {} : { identifier: config.identifier }),
-      ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
-      ...(config.digest === undefined ? {} : { digest: config.digest }),
-    }
-    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+    let supernodes: SupernodeLocator
     let registration: SupernodeRegistration
+    let request: SwarmRegistration['request']
     try {
-      registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
+      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer, windowPieces: config.windowPieces, resources: tools.resources }, signal))
     } catch (err) {
-      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')) throw err
+      if (isFinalRegistrationError(err, signal)) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)
       this.#logger.warn({ err }, 'no supernode registered the task: streaming from the source')
       return await this.#startFromSource(tools, 'registerFailed', signal)
@@ -183,7 +161,7 @@ export class DfgetStreamRun {
           }),
           stats: this.#stats,
           onSupernodeChange: (next) => { registration = next },
-        }, { registration, taskKey, peerRequest, taskRequest, stallTimeoutMs: config.stallTimeoutMs })
+        }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs })
         const outcome = await p2p.run(signal)
         if (outcome.kind === 'backSource') {
           if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
@@ -293,19 +271,8 @@ export class DfgetStreamRun {
     return new DfError('DF_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err })
   }
 
-  #serverArgs (): string[] {
-    const config = this.#config
-    const args = ['--port', String(config.peerPort), '--alivetime', `${config.aliveTimeMs}ms`, '--expiretime', `${config.expireTimeMs}ms`]
-    if (config.totalLimitBytesPerSec > 0) args.push('--totallimit', String(config.totalLimitBytesPerSec))
-    if (config.verbose) args.push('--verbose')
-    return args
-  }
 }
 
-function swarmFailed (cause: unknown): DfError {
-  const message = cause instanceof Error ? cause.message : String(cause)
-  return new DfError('DF_ERR_TASK_SWARM_FAILED', `the swarm could not deliver the file and back-source is forbidden (--notbs): ${message}`, { cause })
-}
 
 function abortReason (signal: AbortSignal): DfError {
   const reason: unknown = signal.reason

@@ -7,7 +7,6 @@
  * The output path never holds a partial or corrupt file; every failure path removes the
  * data file and the temp files, withdraws the upload and leaves the task at the supernode.
  */
-import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Logger } from '../common/log.js'
@@ -15,20 +14,17 @@ import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
 import { HttpClient } from '../common/http/client.js'
-import { bearerHeaders, TOKEN_ENV } from '../common/http/auth.js'
-import { loadCaCert } from './ca-cert.js'
+import { bearerHeaders } from '../common/http/auth.js'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { RateLimiter } from '../common/rate-limiter.js'
-import { DfError, isCode } from '../protocol/errors.js'
+import { DfError } from '../protocol/errors.js'
 import type { ClientId } from '../protocol/ids.js'
 import { createCid } from './cid.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
-import { computeTaskId } from '../protocol/task-id.js'
-import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
-import type { RegisterTaskRequest } from '../protocol/messages/register-task.js'
 import type { DfgetConfig } from './config.js'
 import { createHomeLayout, dataFilePath, ensureHomeDirs, type HomeLayout } from './home-layout.js'
-import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
+import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
+import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
 import { P2pDownloader } from './downloader/p2p-downloader.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
 import { DigestPool } from '../common/digest-pool.js'
@@ -36,7 +32,7 @@ import { SourceDownloader } from './downloader/source-downloader.js'
 import { TargetWriter } from './downloader/target-writer.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { PeerClient } from './uploader/peer-client.js'
-import { PeerServerLauncher, type PeerServerHandle, type PeerServerLocator } from './uploader/peer-server-launcher.js'
+import type { PeerServerHandle, PeerServerLocator } from './uploader/peer-server-launcher.js'
 import { UploadLease } from './uploader/upload-lease.js'
 
 /** Collaborators of a run; all optional. */
@@ -133,35 +129,15 @@ export class Dfget {
 
   async #downloadThroughSwarm (tools: { http: HttpClient, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
     const config = this.#config
-    const locatorOfPeerServer = this.#deps.peerServerLocator ?? new PeerServerLauncher({ logger: this.#logger }, {
-      homeDir: config.homeDir,
-      serverArgs: this.#serverArgs(),
-      ...(config.token === undefined ? {} : { env: { [TOKEN_ENV]: config.token } }),
-    })
+    const locatorOfPeerServer = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
     const peerServer = await locatorOfPeerServer.locate(signal)
-    const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
-    const peerRequest: RegisterPeerRequest = {
-      peerId: peerServer.peerId,
-      port: peerServer.port,
-      hostName: hostname().slice(0, 255),
-      ...(config.advertiseIp === undefined ? {} : { ip: config.advertiseIp }),
-    }
-    const taskRequest: RegisterTaskRequest = {
-      peerId: peerServer.peerId,
-      cid: this.#cid,
-      url: config.url,
-      ...(Object.keys(config.headers).length === 0 ? {} : { headers: { ...config.headers } }),
-      ...(config.md5 === undefined ? {} : { md5: config.md5 }),
-      ...(config.identifier === undefined ? {} : { identifier: config.identifier }),
-      ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
-      ...(config.digest === undefined ? {} : { digest: config.digest }),
-    }
-    const supernodes = tools.resources.push(new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+    let supernodes: SupernodeLocator
     let registration: SupernodeRegistration
+    let request: SwarmRegistration['request']
     try {
-      registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
+      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer, resources: tools.resources }, signal))
     } catch (err) {
-      if (signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')) throw err
+      if (isFinalRegistrationError(err, signal)) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)
       this.#logger.warn({ err }, 'no supernode registered the task: back-source')
       return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
@@ -190,7 +166,7 @@ export class Dfget {
           registration = next
           lease?.setSupernodes([next.address.baseUrl])
         },
-      }, { registration, taskKey, peerRequest, taskRequest, stallTimeoutMs: config.stallTimeoutMs })
+      }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs })
       const outcome = await p2p.run(signal)
       if (outcome.kind === 'backSource') {
         if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
@@ -282,19 +258,8 @@ export class Dfget {
     }
   }
 
-  #serverArgs (): string[] {
-    const config = this.#config
-    const args = ['--port', String(config.peerPort), '--alivetime', `${config.aliveTimeMs}ms`, '--expiretime', `${config.expireTimeMs}ms`]
-    if (config.totalLimitBytesPerSec > 0) args.push('--totallimit', String(config.totalLimitBytesPerSec))
-    if (config.verbose) args.push('--verbose')
-    return args
-  }
 }
 
-function swarmFailed (cause: unknown): DfError {
-  const message = cause instanceof Error ? cause.message : String(cause)
-  return new DfError('DF_ERR_TASK_SWARM_FAILED', `the swarm could not deliver the file and back-source is forbidden (--notbs): ${message}`, { cause })
-}
 
 function md5Mismatch (md5: string): DfError {
   return new DfError('DF_ERR_TASK_MD5_MISMATCH', `the downloaded file does not match --md5 ${md5}`)
