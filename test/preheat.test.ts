@@ -12,9 +12,9 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { createSilentLogger } from '../src/common/log.js'
-import { resolveDfgetConfig, runDfget, type DfgetResult } from '../src/dfget/index.js'
+import { resolveDfgetConfig, runDfget, runDfgetStream, type DfgetResult } from '../src/dfget/index.js'
 import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
-import { DfgetFileFetcher } from '../src/dfdaemon/dfget-file-fetcher.js'
+import { DfgetStreamFetcher } from '../src/dfdaemon/dfget-stream-fetcher.js'
 import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
 import { isCode } from '../src/protocol/errors.js'
 import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
@@ -203,10 +203,10 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   const results: DfgetResult[] = []
   const dfdaemon = new Dfdaemon({
     logger: createSilentLogger(),
-    createFetcher: () => new DfgetFileFetcher({
+    createFetcher: () => new DfgetStreamFetcher({
       logger: createSilentLogger(),
       onResult: (result) => { results.push(result) },
-      runDfget: async (config, deps) => await runDfget(config, { ...deps, peerServerLocator: peer.locator }),
+      runDfgetStream: async (config, deps) => await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator }),
     }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host], backSource: false }),
   }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
   await dfdaemon.start()
@@ -223,6 +223,9 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
     // (dfdaemon itself may HEAD the blob upstream for its headers).
     assert.equal(registry.requests(`/blobs/${blob.digest}`, 'GET'), requestsBefore, 'the registry was not even asked')
   }
+  // A stream's result settles just after its last byte reached the reader.
+  const deadline = Date.now() + 10_000
+  while (results.length < done.tasks.length && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
   assert.deepEqual(results.map((result) => result.taskId).sort(), done.tasks.map((task) => task.taskId).sort())
   assert.ok(results.every((result) => result.bytesFromSource === 0))
   assert.equal(metricValue((await dfdaemon.metrics.render()).text, 'dragonfly_dfdaemon_route_requests_total', { route: 'swarm' }), image.layers.length + 1)

@@ -2,8 +2,7 @@
  * The seam between the proxy and the swarm: "fetch this file through the swarm, as a stream
  * of its bytes in order". The proxy knows nothing else about dfget; dfdaemon uses
  * dfget-stream-fetcher.ts (dfget's stream mode: bytes flow as pieces arrive, nothing on
- * disk); dfget-file-fetcher.ts, the first implementation (a temp file, then streamed), stays
- * for comparison.
+ * disk).
  */
 import type { Readable } from 'node:stream'
 
