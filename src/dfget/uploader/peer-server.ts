@@ -20,6 +20,7 @@ import { createHttpServer, formatBaseUrl, listenHttpServer } from '../../common/
 import { requireBearerToken } from '../../common/http/auth.js'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
 import { RateLimiter } from '../../common/rate-limiter.js'
+import type { ByteRange } from '../../protocol/piece-range.js'
 import { DfError } from '../../protocol/errors.js'
 import { parseClientId, parseTaskId, type PeerId } from '../../protocol/ids.js'
 import { PEER_PATHS } from '../../protocol/paths.js'
@@ -195,11 +196,7 @@ export class PeerServer {
     if (entry === undefined) {
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid', { details: { taskId: request.params.taskId.slice(0, 64) } })
     }
-    const range = parseRangeHeader(request.headers.range, entry.fileLengthBytes)
-    if (range === undefined || range === 'unsatisfiable') {
-      void reply.header('content-range', `bytes */${entry.fileLengthBytes}`)
-      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
-    }
+    const range = requireRange(request.headers.range, entry.fileLengthBytes, reply)
     let handle
     try {
       handle = await open(entry.path, 'r')
@@ -223,11 +220,7 @@ export class PeerServer {
 
   /** Stream mode: a range inside one piece of the window, from memory. */
   #serveStreamPiece (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply, fileLengthBytes: number): FastifyReply {
-    const range = parseRangeHeader(request.headers.range, fileLengthBytes)
-    if (range === undefined || range === 'unsatisfiable') {
-      void reply.header('content-range', `bytes */${fileLengthBytes}`)
-      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
-    }
+    const range = requireRange(request.headers.range, fileLengthBytes, reply)
     const bytes = this.#pieces.read(request.params.taskId, request.query.cid ?? '', range)
     if (bytes === undefined) {
       throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', 'that range is not in this stream\'s window (any more)', { details: { start: range.start, end: range.end } })
@@ -335,4 +328,17 @@ function requireLoopback (request: FastifyRequest): void {
   if (!isLoopback) {
     throw new DfError('DF_ERR_ARG_UNAUTHORIZED', 'control requests are accepted from this host (loopback) only')
   }
+}
+
+/**
+ * The one byte range a piece request must carry, inside a file of `fileLengthBytes`.
+ * @throws DF_ERR_PIECE_RANGE_INVALID (416, with `Content-Range: bytes *\/length` set on `reply`)
+ */
+function requireRange (header: string | undefined, fileLengthBytes: number, reply: FastifyReply): ByteRange {
+  const range = parseRangeHeader(header, fileLengthBytes)
+  if (range === undefined || range === 'unsatisfiable') {
+    void reply.header('content-range', `bytes */${fileLengthBytes}`)
+    throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
+  }
+  return range
 }
