@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { startRegistry } from '../test/harness/registry.js'
 import { buildTestImage, pushImage } from '../test/harness/oci-image.js'
-import { spawnSupernode, startPeerServer, stopChild, stopPeerServer } from '../test/harness/processes.js'
+import { spawnSupernode, stopChild } from '../test/harness/processes.js'
 import { runCommand, spawnDfdaemon, writeRegistriesConf } from '../test/harness/dfdaemon-process.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 
@@ -46,8 +46,7 @@ export async function runDfdaemonBench (argv: readonly string[]): Promise<number
       directMs.push(direct.wallMs)
       const sn = await spawnSupernode(join(work, `sn-${round}`))
       const home = join(work, `home-${round}`)
-      // A host running dfdaemon has its peer server running too (a long-lived daemon).
-      await startPeerServer(home)
+      // dfdaemon hosts the home's peer server itself (no other one runs for this home).
       const daemon = await spawnDfdaemon(['--registry', registry.baseUrl, '-n', sn.node, '--home', home])
       try {
         const conf = await writeRegistriesConf(join(work, `registries-${round}.conf`), daemon.host)
@@ -57,7 +56,6 @@ export async function runDfdaemonBench (argv: readonly string[]): Promise<number
         proxiedMs.push(proxied.wallMs)
       } finally {
         await daemon.close()
-        await stopPeerServer(home)
         await stopChild(sn.child)
       }
       await rm(join(work, `direct-${round}`), { recursive: true, force: true })
@@ -69,7 +67,7 @@ export async function runDfdaemonBench (argv: readonly string[]): Promise<number
     const markdown = [
       '## dfdaemon',
       '',
-      `Run ${new Date().toISOString()} on ${machine}. One \`skopeo copy\` of a 3-layer image (5, 20, 50 MiB of data, gzipped) to \`dir:\` in /dev/shm, straight from a local docker-registry vs through dfdaemon as a registry mirror (cold supernode: the registry is read through it; the host's dfdaemon and peer server already running). Medians of ${rounds} rounds.`,
+      `Run ${new Date().toISOString()} on ${machine}. One \`skopeo copy\` of a 3-layer image (5, 20, 50 MiB of data, gzipped) to \`dir:\` in /dev/shm, straight from a local docker-registry vs through dfdaemon as a registry mirror (cold supernode: the registry is read through it; the host's dfdaemon already running, hosting its peer server). Medians of ${rounds} rounds.`,
       '',
       '| | median time |',
       '| --- | --- |',

@@ -64,6 +64,8 @@ export class Dfdaemon {
       }
       const upstream = this.#resources.push(new UpstreamClient({ tlsProfiles: profiles }))
       const fetcher = this.#resources.push(this.#deps.createFetcher(this.#metrics))
+      // A fetcher that cannot prepare still serves: every blob then comes from the registry.
+      await fetcher.start?.().catch((err: unknown) => { logger.warn({ err }, 'the swarm fetcher could not start; blobs will come from the registry until it can') })
       const delivery = new SwarmDelivery({ upstream, fetcher, metrics: this.#metrics, logger: logger.child({ component: 'swarm-delivery' }) }, { backSource: config.backSource })
       const connect = new ConnectHandler({ ca, metrics: this.#metrics, logger: logger.child({ component: 'connect' }) }, { hijackPatterns: config.hijackHosts.map((h) => new RegExp(h.pattern)) })
       const proxy = this.#resources.push(new DfdaemonProxy({

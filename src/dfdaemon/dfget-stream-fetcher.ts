@@ -7,10 +7,16 @@
  *
  * `fetch` resolves once the task is registered; the body errors with a DfError when the
  * swarm fails part-way (the proxy then continues from the source by Range, or fails).
+ *
+ * dfdaemon is a long-lived process, so it hosts the home's peer server itself (as
+ * Dragonfly 2's dfdaemon is the peer) when none runs yet: its streams' pieces then go into
+ * the store without a copy through loopback, and the dfget CLI of this host finds the
+ * server through the home's state file as usual. A peer server already running for the
+ * home (started by a dfget) is used over loopback instead.
  */
 import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
-import { resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream } from '../dfget/index.js'
+import { PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -29,17 +35,27 @@ export interface DfgetStreamFetcherOptions {
   readonly backSource: boolean
   /** Stream window in pieces; default dfget's. */
   readonly windowPieces?: number
+  /** Shared token of the supernodes and peers (the hosted peer server requires it on piece requests). */
+  readonly token?: string | undefined
 }
 
 export class DfgetStreamFetcher implements P2pFetcher {
   readonly #deps: DfgetStreamFetcherDeps
   readonly #options: DfgetStreamFetcherOptions
   readonly #abort = new AbortController()
+  readonly #peerServers: PeerServerLauncher
+  readonly #hosted: PeerServer[] = []
   #closed = false
 
   constructor (deps: DfgetStreamFetcherDeps, options: DfgetStreamFetcherOptions) {
     this.#deps = deps
     this.#options = options
+    this.#peerServers = new PeerServerLauncher({ logger: deps.logger }, { homeDir: options.homeDir, hostInProcess: async () => await this.#hostPeerServer() })
+  }
+
+  /** Finds this home's peer server or starts one in this process, so that it serves from the start. @throws DfError */
+  async start (): Promise<void> {
+    await this.#peerServers.locate(this.#abort.signal)
   }
 
   /** @throws DfError from dfget (see docs/errors.md) when the swarm cannot start the download */
@@ -57,15 +73,29 @@ export class DfgetStreamFetcher implements P2pFetcher {
       ...(request.digest === undefined ? {} : { digest: request.digest }),
     })
     const run = this.#deps.runDfgetStream ?? runDfgetStream
-    const stream = await run(config, { logger: this.#deps.logger, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
+    // from the registry): dfget need not hash the stream a second time.
+    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
     stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
     return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
   }
 
-  /** Aborts running downloads. Idempotent. */
+  /** Aborts running downloads and stops the hosted peer server (its supernodes are told). Idempotent. */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
+    await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
+  }
+
+  async #hostPeerServer (): Promise<HostedPeerServer> {
+    if (this.#closed) throw new DfError('DF_ERR_TASK_SWARM_FAILED', 'the fetcher is closed')
+    const config = resolvePeerServerConfig({ home: this.#options.homeDir, ...(this.#options.token === undefined ? {} : { token: this.#options.token }) })
+    const server = new PeerServer({ logger: this.#deps.logger }, { ...config, stopWhenIdle: false })
+    await server.start()
+    this.#hosted.push(server)
+    let running = true
+    void server.whenStopped().then(() => { running = false })
+    return { handle: { peerId: server.peerId, port: server.port, localUrl: server.localUrl, localStreams: server.localStreams() }, isRunning: () => running }
   }
 }

@@ -12,7 +12,7 @@ export interface P2pFetchRequest {
   readonly url: string
   /** Headers sent to the source (may hold the engine's credentials: never log them). */
   readonly headers: Readonly<Record<string, string>>
-  /** "sha256:<hex>" when the content digest is known: it alone identifies the task. */
+  /** "sha256:<hex>" when the content digest is known: it alone identifies the task. The caller checks every byte against it; the fetcher need not. */
   readonly digest?: string
   /** Aborts the download (the engine went away). */
   readonly signal: AbortSignal
@@ -36,6 +36,8 @@ export interface P2pFetcher {
    * @throws DfError when the swarm cannot deliver the file (the caller falls back to the source)
    */
   fetch(request: P2pFetchRequest): Promise<P2pStream>
+  /** Prepares what every fetch needs (this host's peer server), before the first one. @throws DfError */
+  start?(): Promise<void>
   /** Stops every download and releases what the fetcher opened. Idempotent. */
   close(): Promise<void>
 }

@@ -115,9 +115,10 @@ export class DfgetStreamRun {
     const { task } = registration
     this.#taskId = task.taskId
     this.#stats.expectedLengthBytes = task.fileLengthBytes
-    const peerClient = tools.resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
+    // A peer server hosted by this process (dfdaemon) takes the pieces without a copy.
+    const streamStore = peerServer.localStreams ?? tools.resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
     const share = new StreamShare({
-      peerClient,
+      store: streamStore,
       logger: this.#logger,
       clock: this.#clock,
       reportEvicted: async (pieceNum) => {
@@ -138,7 +139,7 @@ export class DfgetStreamRun {
     }, {
       geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes },
       windowPieces: config.windowPieces,
-      digest: config.digest,
+      digest: this.#checkedDigest(),
       md5: config.md5,
     })
     await share.open()
@@ -197,7 +198,8 @@ export class DfgetStreamRun {
     const response = await source.openWhole(signal)
     const declared = Number(response.headers['content-length'] ?? Number.NaN)
     const lengthBytes = Number.isFinite(declared) ? declared : -1
-    const sha256 = createHash('sha256')
+    const expectedDigest = this.#checkedDigest()
+    const sha256 = expectedDigest === undefined ? undefined : createHash('sha256')
     const md5 = config.md5 === undefined ? undefined : createHash('md5')
     const stats = this.#stats
     const limiter = tools.limiter
@@ -205,7 +207,7 @@ export class DfgetStreamRun {
     const body = new Transform({
       transform (chunk: Buffer, _encoding, callback) {
         limiter.take(chunk.length, signal).then(() => {
-          sha256.update(chunk)
+          sha256?.update(chunk)
           md5?.update(chunk)
           copied += chunk.length
           stats.addFromSource(chunk.length)
@@ -217,9 +219,9 @@ export class DfgetStreamRun {
           callback(new DfError('DF_ERR_SOURCE_UNREACHABLE', `source sent ${copied} bytes of ${lengthBytes} for ${redactUrl(config.url)}`))
           return
         }
-        const digest = `sha256:${sha256.digest('hex')}`
-        if (config.digest !== undefined && digest !== config.digest) {
-          callback(new DfError('DF_ERR_TASK_DIGEST_MISMATCH', `the stream's content digest is ${digest}, expected ${config.digest}`))
+        const digest = sha256 === undefined ? undefined : `sha256:${sha256.digest('hex')}`
+        if (digest !== expectedDigest) {
+          callback(new DfError('DF_ERR_TASK_DIGEST_MISMATCH', `the stream's content digest is ${digest ?? '?'}, expected ${expectedDigest ?? '?'}`))
           return
         }
         if (config.md5 !== undefined && md5?.digest('hex') !== config.md5) {
@@ -242,6 +244,11 @@ export class DfgetStreamRun {
     })
     done.catch(() => {})
     return { lengthBytes, body, done }
+  }
+
+  /** The digest this run checks the stream against (none when the reader does it). */
+  #checkedDigest (): string | undefined {
+    return this.#deps.readerVerifiesDigest === true ? undefined : this.#config.digest
   }
 
   #result (lengthBytes: number): DfgetResult {

@@ -47,6 +47,12 @@ export interface DfgetDeps {
   readonly signal?: AbortSignal
   /** Byte counters; pass one to watch progress. */
   readonly stats?: TransferStats
+  /**
+   * Stream mode: the reader checks the whole stream against `config.digest` itself
+   * (dfdaemon, whose check also covers bytes it continues from the source), so the run uses
+   * the digest only as the task's identity and does not hash every byte a second time.
+   */
+  readonly readerVerifiesDigest?: boolean
 }
 
 /** What a finished run reports. */

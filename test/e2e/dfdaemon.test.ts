@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { access, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../../src/common/lifecycle.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
 import { startRegistry, REGISTRY_PASSWORD, REGISTRY_USER } from '../harness/registry.js'
 import { buildTestImage, pushImage } from '../harness/oci-image.js'
-import { metricValue, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
+import { metricValue, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
+import { createTestData, startOrigin } from '../harness/origin.js'
 import { runCommand, spawnDfdaemon, writeHostsDir, writeRegistriesConf } from '../harness/dfdaemon-process.js'
 import { startDaemonProcess } from '../harness/engines.js'
 
@@ -50,11 +51,17 @@ test('3 dfdaemons and 3 skopeo pulls started together: all succeed, each layer l
   let registryLayerBytes = 0
   for (const layer of image.layers) registryLayerBytes += registry.bytesServed(layer.digest)
   assert.ok(registryLayerBytes <= layerBytes * 1.1, `the registry served ${registryLayerBytes} layer bytes for ${layerBytes}`)
+  let fromPeers = 0
   for (const [i, daemon] of daemons.entries()) {
+    // Each dfdaemon hosts its home's peer server (no `dfget server` process was started).
+    const state = JSON.parse(await readFile(join(homes[i] ?? '', 'peer-server.json'), 'utf8')) as { pid: number }
+    assert.equal(state.pid, daemon.child.pid, `dfdaemon ${i} hosts the peer server of its home`)
+    fromPeers += await daemon.metric('dragonfly_dfdaemon_p2p_bytes_total', 'from="peers"')
     assert.equal(await daemon.metric('dragonfly_dfdaemon_requests_total', 'blob_swarm'), image.layers.length + 1, `dfdaemon ${i} routed the layers and the config blob to the swarm`)
     assert.equal(await daemon.metric('dragonfly_dfdaemon_back_source_total'), 0, `dfdaemon ${i} fell back: ${daemon.logs()}`)
     assert.ok(await daemon.metric('dragonfly_dfdaemon_swarm_route_bytes_total', 'source="swarm"') >= layerBytes)
   }
+  assert.ok(fromPeers > 0, 'the dfdaemons served each other pieces from their hosted peer servers')
 })
 
 test('a registry with basic auth: the pull through dfdaemon succeeds with the client\'s credentials and fails cleanly without them', async (t) => {
@@ -128,4 +135,33 @@ test('ctr images pull through a hosts.toml mirror (upstream named by ns=) and do
   const pull = await runCommand('docker', ['pull', 'test/img:1'], { ...process.env, DOCKER_HOST: `unix://${docker}/docker.sock` })
   assert.equal(pull.code, 0, `${pull.output}\n${mirror.logs()}`)
   assert.ok(await mirror.metric('dragonfly_dfdaemon_requests_total', 'blob_swarm') >= image.layers.length, mirror.logs())
+})
+
+test('dfdaemon hosts its home\'s peer server: a dfget of the same host uses it, and it stops with dfdaemon', async (t) => {
+  const cleanup = new CloseStack()
+  t.after(() => cleanup.close())
+  const dir = await createTmpDir('damselfly-dfdaemon-host-', true)
+  cleanup.defer(() => dir.close())
+  const data = createTestData(3 * MiB + 5, 8)
+  const origin = cleanup.push(await startOrigin({ files: { '/f.bin': { data } } }))
+  const sn = await spawnSupernode(join(dir.path, 'supernode'))
+  cleanup.defer(() => stopChild(sn.child))
+  const home = join(dir.path, 'host')
+  cleanup.defer(() => stopPeerServer(home))
+  const daemon = await spawnDfdaemon(['-n', sn.node, '--home', home])
+  cleanup.defer(() => daemon.close())
+  const statePath = join(home, 'peer-server.json')
+  const hosted = JSON.parse(await readFile(statePath, 'utf8')) as { pid: number, port: number }
+  assert.equal(hosted.pid, daemon.child.pid, 'dfdaemon started its home\'s peer server at start-up')
+
+  const run = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir.path, 'f.bin'), '--home', home, '-n', sn.node])
+  assert.equal(run.exitCode, 0, run.stderr)
+  assert.ok((await readFile(join(dir.path, 'f.bin'))).equals(data))
+  assert.deepEqual(JSON.parse(await readFile(statePath, 'utf8')), hosted, 'the dfget used the server dfdaemon hosts instead of starting one')
+  // The file dfget registered is served by dfdaemon's process.
+  const status = await (await fetch(`http://127.0.0.1:${hosted.port}/_ping`)).json() as { pid: number, uploads: number }
+  assert.deepEqual({ pid: status.pid, uploads: status.uploads }, { pid: daemon.child.pid, uploads: 1 })
+
+  await daemon.close()
+  await assert.rejects(access(statePath), 'the state file goes with dfdaemon')
 })

@@ -26,12 +26,11 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens the generic parameter.
     loggerInstance: options.logger as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     forceCloseConnections: true,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     keepAliveTimeout: 5_000,
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'reqId',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     // An https server takes the same handler and routes; fastify's types name only http.
     ...(options.tls === undefined ? {} : { https: { key: options.tls.key, cert: options.tls.cert } } as object),

@@ -1,7 +1,8 @@
 /**
- * StreamShare: how a streaming dfget serves its window to other peers. The peer server is
- * a separate process, so each verified piece is put into its in-memory stream store over
- * loopback before the piece is reported (the supernode may send peers for it at once).
+ * StreamShare: how a streaming dfget serves its window to other peers. Each verified piece
+ * is put into the host's peer server's in-memory stream store before the piece is reported
+ * (the supernode may send peers for it at once): over loopback when the peer server is its
+ * own process, directly when this process hosts it (dfdaemon).
  *
  * The store holds at most `windowPieces` pieces for the supernode: pieces the reader has
  * not taken yet, plus the most recently read ones, which stay while there is room so that
@@ -15,11 +16,12 @@
 import type { Logger } from '../../common/log.js'
 import type { TimerHandle, Clock } from '../../common/clock.js'
 import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
-import type { PeerClient } from '../uploader/peer-client.js'
+import type { StreamStoreClient } from '../uploader/peer-client.js'
 import { STREAM_GRACE_PIECES } from '../uploader/piece-store.js'
 
 export interface StreamShareDeps {
-  readonly peerClient: Pick<PeerClient, 'openStream' | 'putStreamPiece' | 'dropStreamPiece' | 'closeStream'>
+  /** This host's peer server's stream store (over loopback, or in process). */
+  readonly store: StreamStoreClient
   readonly logger: Logger
   readonly clock: Clock
   /** Tells the supernode that this cid no longer holds the piece. */
@@ -53,7 +55,7 @@ export class StreamShare {
   /** Opens the stream store; false (logged) when the peer server refused it. */
   async open (): Promise<boolean> {
     try {
-      await this.#deps.peerClient.openStream(this.#request)
+      await this.#deps.store.openStream(this.#request)
       this.#isOpen = true
       this.#scheduleRefresh()
     } catch (err) {
@@ -86,7 +88,7 @@ export class StreamShare {
     this.#putting += 1
     try {
       await Promise.all(drops)
-      await this.#deps.peerClient.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks)
+      await this.#deps.store.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks)
       this.#stored.add(pieceNum)
       return true
     } catch (err) {
@@ -105,7 +107,7 @@ export class StreamShare {
     this.#isOpen = false
     await Promise.allSettled([...this.#pending])
     try {
-      await this.#deps.peerClient.closeStream(this.#request.taskId, this.#request.cid)
+      await this.#deps.store.closeStream(this.#request.taskId, this.#request.cid)
     } catch (err) {
       this.#deps.logger.debug({ err }, 'could not close the stream store')
     }
@@ -139,7 +141,7 @@ export class StreamShare {
     if (oldest === undefined) return
     // The supernode must know before the bytes go, or it could still send a peer for them.
     await oldest.reported
-    await this.#deps.peerClient.dropStreamPiece(this.#request.taskId, this.#request.cid, oldest.pieceNum)
+    await this.#deps.store.dropStreamPiece(this.#request.taskId, this.#request.cid, oldest.pieceNum)
   }
 
   #track (promise: Promise<void>): void {
@@ -150,7 +152,7 @@ export class StreamShare {
   #scheduleRefresh (): void {
     this.#timer = this.#deps.clock.setTimeout(() => {
       if (!this.#isOpen) return
-      const refreshed = this.#deps.peerClient.openStream(this.#request).catch((err: unknown) => {
+      const refreshed = this.#deps.store.openStream(this.#request).catch((err: unknown) => {
         this.#deps.logger.debug({ err }, 'could not refresh the stream store')
       })
       this.#track(refreshed)

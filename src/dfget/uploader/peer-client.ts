@@ -75,3 +75,10 @@ export class PeerClient {
     await this.#http.close()
   }
 }
+
+/**
+ * The stream-store calls of a streaming dfget. Over loopback HTTP that is a PeerClient; a
+ * dfget running in the process that hosts the peer server uses `PeerServer.localStreams()`
+ * instead, which shares the piece buffers instead of copying them through a socket.
+ */
+export type StreamStoreClient = Pick<PeerClient, 'openStream' | 'putStreamPiece' | 'dropStreamPiece' | 'closeStream'>

@@ -13,7 +13,7 @@ import type { Logger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePeerId, type PeerId } from '../../protocol/ids.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
-import { PeerClient } from './peer-client.js'
+import { PeerClient, type StreamStoreClient } from './peer-client.js'
 import { readPeerServerState, releaseStartLock, tryAcquireStartLock } from './peer-server-state.js'
 
 /** A running peer server of this host. */
@@ -31,6 +31,8 @@ export interface PeerServerHandle {
   readonly port: number
   /** Where this host reaches it (loopback). */
   readonly localUrl: string
+  /** The server runs in this process: stream pieces go to its store directly, not over HTTP. */
+  readonly localStreams?: StreamStoreClient
 }
 
 /** Finds (or starts) this host's peer server. The seam a test uses to hand dfget an in-process server. */
@@ -54,6 +56,19 @@ export interface PeerServerLauncherOptions {
   readonly startTimeoutMs?: number
   /** Extra environment of a started server (the shared token travels here, not in argv). */
   readonly env?: Readonly<Record<string, string>>
+  /**
+   * Start the server in this process instead of spawning `dfget server` (a long-lived
+   * process such as dfdaemon hosts it). Called under the start lock, at most once at a time;
+   * the handle it returns is reused while it lives (`isRunning`).
+   */
+  readonly hostInProcess?: () => Promise<HostedPeerServer>
+}
+
+/** A peer server this process hosts. */
+export interface HostedPeerServer {
+  readonly handle: PeerServerHandle
+  /** False once the server stopped. */
+  isRunning(): boolean
 }
 
 const POLL_INTERVAL_MS = 25
@@ -79,6 +94,7 @@ export class PeerServerLauncher implements PeerServerLocator {
   readonly #logger: Logger
   readonly #layout: HomeLayout
   readonly #options: PeerServerLauncherOptions
+  #hosted: HostedPeerServer | undefined
 
   constructor (deps: { logger: Logger }, options: PeerServerLauncherOptions) {
     this.#logger = deps.logger.child({ component: 'peer-server-launcher' })
@@ -93,6 +109,7 @@ export class PeerServerLauncher implements PeerServerLocator {
     let started = false
     while (Date.now() < deadline) {
       signal?.throwIfAborted()
+      if (this.#hosted?.isRunning() === true) return this.#hosted.handle
       const running = await this.#findRunning()
       if (running !== undefined) return running
       if (await tryAcquireStartLock(this.#layout, process.pid)) {
@@ -100,6 +117,10 @@ export class PeerServerLauncher implements PeerServerLocator {
           // Someone may have finished starting one between our look and the lock.
           const raced = await this.#findRunning()
           if (raced !== undefined) return raced
+          if (this.#options.hostInProcess !== undefined) {
+            this.#hosted = await this.#options.hostInProcess()
+            return this.#hosted.handle
+          }
           if (!started) {
             this.#spawnServer()
             started = true

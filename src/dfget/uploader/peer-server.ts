@@ -35,6 +35,7 @@ import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { PeerMetrics } from './peer-metrics.js'
 import { addStreamRoutes } from './stream-routes.js'
 import type { PeerServerConfig } from './peer-server-config.js'
+import type { StreamStoreClient } from './peer-client.js'
 
 /** Why a peer server stopped. */
 export type PeerServerStopReason = 'idle' | 'closed'
@@ -49,7 +50,13 @@ export interface PeerServerDeps {
 export interface PeerServerRunOptions extends PeerServerConfig {
   /** Write `<home>/peer-server.json` once listening (default true). */
   readonly writeStateFile?: boolean
+  /**
+   * Stop after `aliveTimeMs` without work (default true). A server hosted by a long-lived
+   * process (dfdaemon) lives as long as that process instead.
+   */
+  readonly stopWhenIdle?: boolean
 }
+
 
 const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 const SERVICE_DOWN_TIMEOUT_MS = 3_000
@@ -124,6 +131,32 @@ export class PeerServer {
   get localUrl (): string {
     const host = this.#options.listenHost
     return formatBaseUrl(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, this.#port)
+  }
+
+  /**
+   * The stream store for a dfget in this process: the same checks as the HTTP routes
+   * (stream-routes.ts), without the copy through loopback.
+   */
+  localStreams (): StreamStoreClient {
+    const pieces = this.#pieces
+    const touch = (): void => { this.#registry.touchActivity() }
+    return {
+      openStream: async (request) => {
+        pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'taskId'), cid: parseClientId(request.cid, 'cid') })
+        touch()
+      },
+      putStreamPiece: async (taskId, cid, pieceNum, bytes) => {
+        pieces.put(taskId, cid, pieceNum, bytes)
+        touch()
+      },
+      dropStreamPiece: async (taskId, cid, pieceNum) => {
+        pieces.drop(taskId, cid, pieceNum)
+      },
+      closeStream: async (taskId, cid) => {
+        if (!pieces.close(taskId, cid)) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'no stream of that task and cid is open here')
+        touch()
+      },
+    }
   }
 
   /** Stream mode: bytes of pieces held in memory now, across streams. */
@@ -273,6 +306,7 @@ export class PeerServer {
         await this.#withSupernode(baseUrl, async (client) => { await client.deleteTask(stream.taskId, stream.cid) })
       }))
     }
+    if (this.#options.stopWhenIdle === false) return
     if (this.#activeReads === 0 && this.#pieces.size === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
       await this.#shutdownIdle('idle for alivetime')
     } else if (this.#options.writeStateFile !== false && (await readPeerServerState(this.#layout))?.pid !== process.pid) {

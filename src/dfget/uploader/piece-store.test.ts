@@ -50,3 +50,16 @@ test('the store refuses a stream whose window would pass its cap, and expires st
   assert.deepEqual(store.takeExpired(60_000).map((s) => s.cid), ['c-1'])
   assert.equal(store.size, 1)
 })
+
+test('a piece put as several chunks (in process) reads back by any range inside it', () => {
+  const store = new PieceStore({ clock: new ManualClock() })
+  const data = createTestData(3 * PIECE, 9)
+  store.open({ taskId: parseTaskId(TASK), cid: parseClientId(CID), fileLengthBytes: data.length, pieceSizeBytes: PIECE, windowPieces: 2, supernodes: [] })
+  const chunks = [data.subarray(PIECE, PIECE + 100), data.subarray(PIECE + 100, PIECE + 700), data.subarray(PIECE + 700, 2 * PIECE)]
+  store.put(TASK, CID, 1, chunks)
+  assert.throws(() => { store.put(TASK, CID, 0, chunks.slice(1)) }, (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID'))
+  for (const [start, end] of [[PIECE, 2 * PIECE - 1], [PIECE + 10, PIECE + 20], [PIECE + 99, PIECE + 100], [PIECE + 150, PIECE + 900], [2 * PIECE - 1, 2 * PIECE - 1]] as const) {
+    assert.ok(store.read(TASK, CID, { start, end })?.equals(data.subarray(start, end + 1)), `${start}-${end}`)
+  }
+  assert.equal(store.heldBytes, PIECE)
+})

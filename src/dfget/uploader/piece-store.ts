@@ -35,10 +35,16 @@ export interface StreamSpec {
   readonly supernodes: readonly string[]
 }
 
+interface StoredPiece {
+  readonly chunks: readonly Buffer[]
+  readonly length: number
+}
+
 interface StreamEntry {
   readonly spec: StreamSpec
   readonly pieceCount: number
-  readonly pieces: Map<number, Buffer>
+  /** A piece's bytes as they were put (one buffer over HTTP; the fetch's chunks in process). */
+  readonly pieces: Map<number, StoredPiece>
   /** Bytes reserved for this stream: (window + grace) pieces. */
   readonly reservedBytes: number
   lastUsedMs: number
@@ -68,7 +74,7 @@ export class PieceStore {
     const entry: StreamEntry = {
       spec,
       pieceCount: pieceCount(spec.fileLengthBytes, spec.pieceSizeBytes),
-      pieces: existing !== undefined && existing.spec.pieceSizeBytes === spec.pieceSizeBytes && existing.spec.fileLengthBytes === spec.fileLengthBytes ? existing.pieces : new Map<number, Buffer>(),
+      pieces: existing !== undefined && existing.spec.pieceSizeBytes === spec.pieceSizeBytes && existing.spec.fileLengthBytes === spec.fileLengthBytes ? existing.pieces : new Map<number, StoredPiece>(),
       reservedBytes,
       lastUsedMs: this.#clock.now(),
     }
@@ -91,19 +97,21 @@ export class PieceStore {
    * DF_ERR_ARG_INVALID (wrong piece number or length), DF_ERR_UPLOAD_STORE_FULL (more
    * pieces than the window and its grace)
    */
-  put (taskId: string, cid: string, pieceNum: number, bytes: Buffer): void {
+  put (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[]): void {
+    const chunks = Buffer.isBuffer(bytes) ? [bytes] : bytes
+    const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
     const entry = this.#mustGet(taskId, cid)
     if (!Number.isInteger(pieceNum) || pieceNum < 0 || pieceNum >= entry.pieceCount) {
       throw new DfError('DF_ERR_ARG_INVALID', `pieceNum: ${pieceNum} is not a piece of the task`, { details: { field: 'pieceNum' } })
     }
     const range = rangeOfPiece(pieceNum, entry.spec.pieceSizeBytes, entry.spec.fileLengthBytes)
-    if (bytes.length !== range.end - range.start + 1) {
-      throw new DfError('DF_ERR_ARG_INVALID', `body: piece ${pieceNum} has ${range.end - range.start + 1} bytes, got ${bytes.length}`, { details: { field: 'body' } })
+    if (length !== range.end - range.start + 1) {
+      throw new DfError('DF_ERR_ARG_INVALID', `body: piece ${pieceNum} has ${range.end - range.start + 1} bytes, got ${length}`, { details: { field: 'body' } })
     }
     if (!entry.pieces.has(pieceNum) && entry.pieces.size >= entry.spec.windowPieces + STREAM_GRACE_PIECES) {
       throw new DfError('DF_ERR_UPLOAD_STORE_FULL', `the stream already holds ${entry.pieces.size} pieces (window ${entry.spec.windowPieces})`)
     }
-    entry.pieces.set(pieceNum, bytes)
+    entry.pieces.set(pieceNum, { chunks, length })
     entry.lastUsedMs = this.#clock.now()
   }
 
@@ -133,7 +141,7 @@ export class PieceStore {
     const offset = range.start - pieceNum * entry.spec.pieceSizeBytes
     const length = range.end - range.start + 1
     if (offset + length > piece.length) return undefined
-    return piece.subarray(offset, offset + length)
+    return sliceChunks(piece.chunks, offset, length)
   }
 
   /** Removes and returns the streams untouched for `idleMs` (their dfget is gone). */
@@ -171,6 +179,22 @@ export class PieceStore {
     entry.lastUsedMs = this.#clock.now()
     return entry
   }
+}
+
+/** `length` bytes from `offset` of the concatenated chunks: a view when one chunk holds them, else a copy. */
+function sliceChunks (chunks: readonly Buffer[], offset: number, length: number): Buffer {
+  let skip = offset
+  let index = 0
+  while (index < chunks.length && skip >= (chunks[index]?.length ?? 0)) skip -= chunks[index++]?.length ?? 0
+  const first = chunks[index]
+  if (first !== undefined && skip + length <= first.length) return first.subarray(skip, skip + length)
+  const out = Buffer.allocUnsafe(length)
+  let filled = 0
+  for (; index < chunks.length && filled < length; index++, skip = 0) {
+    const chunk = chunks[index] as Buffer
+    filled += chunk.copy(out, filled, skip, Math.min(chunk.length, skip + length - filled))
+  }
+  return out
 }
 
 function keyOf (taskId: string, cid: string): string {
