@@ -1,9 +1,10 @@
 /**
  * Reading one task's file from its source into the CDN cache file, piece by piece. Two
  * ways, chosen by the probe:
- * - ranged: `concurrency` workers take piece numbers in order from a shared counter and
- *   fetch each piece with its own Range request (Dragonfly 1.x read every source as one
- *   sequential stream);
+ * - ranged: `concurrency` workers take runs of consecutive pieces (segments of about
+ *   SEGMENT_BYTES) in order from a shared counter and fetch each run with one Range request,
+ *   cutting it into pieces as bytes pass (Dragonfly 1.x read every source as one sequential
+ *   stream; a request per piece costs the source a request per MiB);
  * - stream: the source ignores Range, so its 200 answer is cut into pieces as bytes arrive.
  * Every piece is hashed once as its bytes pass, written at its offset, and announced with
  * `onPieceCached` the moment it is on disk, so the swarm can use it before the file is done.
@@ -41,22 +42,28 @@ export interface DownloadOptions {
   readonly signal: AbortSignal
 }
 
+/** About this many bytes per ranged source request (whole pieces; fewer when the workers would run out of work). */
+const SEGMENT_BYTES = 4 * 1024 * 1024
+
 /** Fetches every piece with parallel ranged requests; resolves with the digests in piece order. */
 export async function downloadRanged (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, options: DownloadOptions & { concurrency: number }): Promise<PieceDigest[]> {
   const count = pieceCount(target.fileLengthBytes, target.pieceSizeBytes)
   const digests = new Array<PieceDigest>(count)
   const siblings = new AbortController()
   const signal = AbortSignal.any([options.signal, siblings.signal])
+  const workerCount = Math.max(1, Math.min(options.concurrency, count))
+  const segmentPieces = Math.max(1, Math.min(Math.floor(SEGMENT_BYTES / target.pieceSizeBytes), Math.ceil(count / workerCount)))
   let next = 0
   const worker = async (): Promise<void> => {
-    for (let pieceNum = next++; pieceNum < count; pieceNum = next++) {
-      const range = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes)
-      const digest = await fetchPiece(target, deps, range, { attempts: options.attempts, signal })
-      digests[pieceNum] = digest
-      deps.onPieceCached(pieceNum, digest)
+    for (let first = next, last = Math.min(count, first + segmentPieces) - 1; first < count; first = next, last = Math.min(count, first + segmentPieces) - 1) {
+      next = last + 1
+      await fetchPieces(target, deps, first, last, { attempts: options.attempts, signal }, (pieceNum, digest) => {
+        digests[pieceNum] = digest
+        deps.onPieceCached(pieceNum, digest)
+      })
     }
   }
-  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency, count)) }, async () => {
+  const workers = Array.from({ length: workerCount }, async () => {
     try {
       await worker()
     } catch (err) {
@@ -70,10 +77,17 @@ export async function downloadRanged (target: DownloadTarget & { fileLengthBytes
   return digests
 }
 
-/** One piece: ranged reads from where the last attempt stopped, hashing and writing as bytes pass. */
-async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { start: number, end: number }, options: DownloadOptions): Promise<PieceDigest> {
-  const hasher = createPieceHasher()
-  let offset = range.start
+/**
+ * Pieces `first`..`last` with one ranged read (more after a failure: from where the last
+ * attempt stopped, keeping the partial digest), hashing and writing as bytes pass; each
+ * piece is announced with `onPiece` once it is written.
+ */
+async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, first: number, last: number, options: DownloadOptions, onPiece: (pieceNum: number, digest: PieceDigest) => void): Promise<void> {
+  const end = rangeOfPiece(last, target.pieceSizeBytes, target.fileLengthBytes).end
+  let pieceNum = first
+  let pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
+  let hasher = createPieceHasher()
+  let offset = rangeOfPiece(first, target.pieceSizeBytes, target.fileLengthBytes).start
   let lastError: unknown
   // `attempts` bounds reads that made no progress; a read that ended early after some good
   // bytes is resumed from the last good byte without counting, up to a total bound.
@@ -81,7 +95,7 @@ async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { 
   for (let attempt = 0; attempt < options.attempts && readsLeft > 0; attempt++, readsLeft--) {
     const offsetBefore = offset
     try {
-      const read = await deps.fetcher.openRange(target.url, target.headers, offset, range.end, options.signal)
+      const read = await deps.fetcher.openRange(target.url, target.headers, offset, end, options.signal)
       if (read.status !== 206) {
         discardBody(read.body)
         throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source stopped serving ranges', { details: { status: read.status } })
@@ -90,22 +104,31 @@ async function fetchPiece (target: DownloadTarget, deps: DownloadDeps, range: { 
       const writer = new BatchedWriter(target.file, offset)
       try {
         for await (const chunk of read.body) {
-          const buffer = chunk as Buffer
+          let buffer = chunk as Buffer
           deps.onBytesRead(buffer.length)
-          const usable = Math.min(buffer.length, range.end + 1 - offset)
-          if (usable <= 0) break
-          const part = usable === buffer.length ? buffer : buffer.subarray(0, usable)
-          hasher.update(part)
-          offset += usable
-          await writer.add(part)
-          if (offset > range.end) break
+          while (buffer.length > 0 && offset <= end) {
+            const take = Math.min(buffer.length, pieceEnd + 1 - offset)
+            const part = take === buffer.length ? buffer : buffer.subarray(0, take)
+            hasher.update(part)
+            offset += take
+            buffer = buffer.subarray(take)
+            await writer.add(part)
+            if (offset > pieceEnd) {
+              await writer.flush()
+              onPiece(pieceNum, finishPieceDigest(hasher))
+              if (pieceNum === last) return
+              pieceNum += 1
+              pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
+              hasher = createPieceHasher()
+            }
+          }
+          if (offset > end) break
         }
       } finally {
         // Hashed bytes are written before anything else happens (a resume starts after them).
         await writer.flush()
       }
-      if (offset > range.end) return finishPieceDigest(hasher)
-      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended piece ${range.start}-${range.end} early`)
+      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended the range ${offsetBefore}-${end} at byte ${offset}`)
     } catch (err) {
       if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
       lastError = err
