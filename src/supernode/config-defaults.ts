@@ -22,6 +22,7 @@ const DEFAULTS: Readonly<Record<string, { help: string, value: (config: Supernod
   gcInterval: { help: 'how often GC runs', value: (c) => formatDurationSetting(c.gcIntervalMs) },
   cacheMaxSize: { help: 'most bytes of CDN cache files, e.g. 50G; least recently used files go first (0 = no limit)', value: (c) => c.cacheMaxSizeBytes },
   cacheMinFreeSpace: { help: 'least free space kept on the cache\'s filesystem, e.g. 5G (0 = no limit)', value: (c) => c.cacheMinFreeBytes },
+  cdnMemoryCache: { help: 'bytes of just-cached pieces kept in memory, served without reading the cache file (0 = none)', value: (c) => c.cdnMemoryCacheBytes },
   sourceTimeout: { help: 'source deadline for headers and between body chunks', value: (c) => formatDurationSetting(c.sourceTimeoutMs) },
   sourceAllow: { help: 'sources the CDN may fetch: host names, *.domains, IPs, CIDR networks (empty = any)', value: (c) => [...c.sourceAllow] },
   sourceDeny: { help: 'sources the CDN never fetches (same forms; wins over sourceAllow)', value: (c) => [...c.sourceDeny] },

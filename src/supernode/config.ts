@@ -45,6 +45,8 @@ export interface SupernodeOptions {
   readonly cacheMaxSizeBytes?: number
   /** Least free bytes on the cache's filesystem; files are evicted to keep it. Default 0 (no limit). */
   readonly cacheMinFreeBytes?: number
+  /** Bytes of just-cached pieces kept in memory to serve the first requests from. Default 64 MiB; 0 = none. */
+  readonly cdnMemoryCacheBytes?: number
   /** Source deadline for headers and between body chunks. Default 30 s. */
   readonly sourceTimeoutMs?: number
   /** Attempts per source piece read before the task fails. Default 3. */
@@ -79,6 +81,7 @@ export interface SupernodeConfig {
   readonly gcIntervalMs: number
   readonly cacheMaxSizeBytes: number
   readonly cacheMinFreeBytes: number
+  readonly cdnMemoryCacheBytes: number
   readonly sourceTimeoutMs: number
   readonly sourceAttempts: number
   readonly randomSeed: number | undefined
@@ -117,6 +120,7 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     gcIntervalMs: integer('gcIntervalMs', options.gcIntervalMs ?? 60_000, 10, 86_400_000),
     cacheMaxSizeBytes: integer('cacheMaxSize', options.cacheMaxSizeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER),
     cacheMinFreeBytes: integer('cacheMinFreeSpace', options.cacheMinFreeBytes ?? 0, 0, Number.MAX_SAFE_INTEGER),
+    cdnMemoryCacheBytes: integer('cdnMemoryCache', options.cdnMemoryCacheBytes ?? 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     sourceTimeoutMs: integer('sourceTimeoutMs', options.sourceTimeoutMs ?? 30_000, 100, 3_600_000),
     sourceAttempts: integer('sourceAttempts', options.sourceAttempts ?? 3, 1, 100),
     randomSeed: options.randomSeed === undefined ? undefined : integer('randomSeed', options.randomSeed, 0, 2 ** 32 - 1),
@@ -144,6 +148,7 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   gcInterval: (v, k) => ({ gcIntervalMs: durationMs(k, v) }),
   cacheMaxSize: (v, k) => ({ cacheMaxSizeBytes: sizeBytes(k, v) }),
   cacheMinFreeSpace: (v, k) => ({ cacheMinFreeBytes: sizeBytes(k, v) }),
+  cdnMemoryCache: (v, k) => ({ cdnMemoryCacheBytes: sizeBytes(k, v) }),
   sourceTimeout: (v, k) => ({ sourceTimeoutMs: durationMs(k, v) }),
   sourceAllow: (v, k) => ({ sourceAllow: list(k, v) }),
   sourceDeny: (v, k) => ({ sourceDeny: list(k, v) }),

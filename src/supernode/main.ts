@@ -34,6 +34,7 @@ function buildProgram (): Command {
     .addOption(new Option('--cache-expire-time <duration>', 'a cache file unused this long is deleted [default: 24h]'))
     .addOption(new Option('--cache-max-size <size>', 'most bytes of CDN cache files, e.g. 50G; least recently used go first [default: 0, no limit]'))
     .addOption(new Option('--cache-min-free-space <size>', 'least free space kept on the cache\'s filesystem, e.g. 5G [default: 0, no limit]'))
+    .addOption(new Option('--cdn-memory-cache <size>', 'bytes of just-cached pieces kept in memory, served without reading the cache file [default: 64M; 0 = none]'))
     .addOption(new Option('--gc-interval <duration>', 'how often GC runs [default: 1m]'))
     .addOption(new Option('--source-timeout <duration>', 'source deadline for headers and between body chunks [default: 30s]'))
     .addHelpText('after', '\nCommands:\n  config default    print every setting with its default, as YAML (a start for --config)')

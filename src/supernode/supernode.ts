@@ -27,6 +27,7 @@ import { registerSystemRoutes } from './api/system-routes.js'
 import { registerTaskRoutes } from './api/task-routes.js'
 import { CacheStore } from './cdn/cache-store.js'
 import { CdnManager } from './cdn/cdn-manager.js'
+import { HotPieces } from './cdn/hot-pieces.js'
 import { SourceFetcher } from './cdn/source-fetcher.js'
 import { SourcePolicy } from './cdn/source-policy.js'
 import { resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
@@ -74,6 +75,8 @@ export class Supernode {
   readonly #peers: PeerManager
   readonly #dfgetTasks: DfgetTaskManager
   readonly #store: CacheStore
+  /** Pieces just cached, in memory for the first requests. */
+  readonly #hotPieces: HotPieces
   readonly #fetcher: SourceFetcher
   readonly #cdn: CdnManager
   readonly #tasks: TaskManager
@@ -104,9 +107,10 @@ export class Supernode {
     this.#store = new CacheStore({ homeDir: config.homeDir })
     const policy = new SourcePolicy({ allow: config.sourceAllow, deny: config.sourceDeny })
     this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) }, policy }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
+    this.#hotPieces = new HotPieces(config.cdnMemoryCacheBytes)
     this.#cdn = new CdnManager(
       {
-        logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics,
+        logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics, hotPieces: this.#hotPieces,
         makeRoom: async (taskId, lengthBytes) => {
           if (!this.#budget.isLimited) return
           await this.#budget.makeRoom(lengthBytes, taskId).catch((err: unknown) => { this.#log.warn({ taskId, err }, 'cache budget check failed') })
@@ -180,7 +184,7 @@ export class Supernode {
     registerPieceRoutes(api, { scheduler: this.#scheduler })
     registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
-    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics }
+    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
     const isOneServer = config.downloadPort === config.port && config.port !== 0
     if (isOneServer) registerDataRoutes(api, dataDeps)

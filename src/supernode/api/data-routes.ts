@@ -14,6 +14,7 @@ import { TaskParamsSchema, type TaskParams } from '../../protocol/messages/route
 import { SUPERNODE_DATA_PATHS } from '../../protocol/paths.js'
 import { rangeLength } from '../../protocol/piece-range.js'
 import type { CacheStore } from '../cdn/cache-store.js'
+import type { HotPieces } from '../cdn/hot-pieces.js'
 import type { SupernodeMetrics } from '../metrics.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { TaskManager } from '../task/task-manager.js'
@@ -23,6 +24,8 @@ export interface DataRoutesDeps {
   readonly progress: Pick<ProgressManager, 'getTask'>
   readonly store: Pick<CacheStore, 'dataPath'>
   readonly metrics: Pick<SupernodeMetrics, 'piecesDownloadedBytes'>
+  /** Pieces just cached, still in memory: served without reading the file. */
+  readonly hotPieces?: Pick<HotPieces, 'read'>
 }
 
 /** Read size from the cache file: large reads keep the data path lean. */
@@ -50,18 +53,33 @@ export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps):
     for (let pieceNum = firstPiece; pieceNum <= lastPiece; pieceNum++) {
       if (!progress.isCached(pieceNum)) throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', `piece ${pieceNum} is not cached yet`, { details: { pieceNum } })
     }
-    const stream = createReadStream(deps.store.dataPath(taskId), { start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES })
     const expectedBytes = rangeLength(range)
-    reply.raw.once('close', () => {
-      deps.metrics.piecesDownloadedBytes.inc(reply.raw.writableFinished ? expectedBytes : Math.min(stream.bytesRead, expectedBytes))
-      stream.destroy()
-    })
-    reply.status(parsed === undefined ? 200 : 206).headers({
+    const headers = {
       'content-type': 'application/octet-stream',
       'content-length': expectedBytes,
       'accept-ranges': 'bytes',
       ...(parsed === undefined ? {} : { 'content-range': formatContentRange(range, lengthBytes) }),
+    }
+    const hot = deps.hotPieces?.read(taskId, geometry.pieceSizeBytes, range)
+    if (hot !== undefined) {
+      // The bytes are in memory already: written straight to the socket, no stream or copy.
+      reply.hijack()
+      const res = reply.raw
+      res.once('close', () => { deps.metrics.piecesDownloadedBytes.inc(res.writableFinished ? expectedBytes : 0) })
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value)
+      res.writeHead(parsed === undefined ? 200 : 206, headers)
+      res.cork()
+      for (const chunk of hot) res.write(chunk)
+      res.end()
+      res.uncork()
+      return reply
+    }
+    const stream = createReadStream(deps.store.dataPath(taskId), { start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES })
+    reply.raw.once('close', () => {
+      deps.metrics.piecesDownloadedBytes.inc(reply.raw.writableFinished ? expectedBytes : Math.min(stream.bytesRead, expectedBytes))
+      stream.destroy()
     })
+    reply.status(parsed === undefined ? 200 : 206).headers(headers)
     return await reply.send(stream)
   })
 }

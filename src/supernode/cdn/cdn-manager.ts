@@ -21,6 +21,7 @@ import type { SupernodeMetrics } from '../metrics.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { CacheMeta, CacheStore } from './cache-store.js'
 import { downloadRanged, downloadStream, hashCachedFile } from './source-download.js'
+import type { HotPieces } from './hot-pieces.js'
 import { discardBody, isSameVersion, type SourceFetcher, type SourceValidators } from './source-fetcher.js'
 
 /** What the CDN needs to fetch a task. */
@@ -63,6 +64,8 @@ export interface CdnManagerDeps {
    * evict least recently used files first (gc/cache-budget.ts). Never rejects.
    */
   readonly makeRoom?: (taskId: TaskId, lengthBytes: number) => Promise<void>
+  /** Keeps the pieces just cached in memory for the first requests (hot-pieces.ts). */
+  readonly hotPieces?: Pick<HotPieces, 'add' | 'dropTask'>
 }
 
 interface Download { readonly controller: AbortController, readonly done: Promise<void>, readonly geometry: CdnTaskGeometry }
@@ -126,7 +129,7 @@ export class CdnManager {
   async removeCached (taskId: TaskId): Promise<void> {
     const previous = this.#removing.get(taskId)
     if (previous !== undefined) return await previous
-    const removing = this.#deps.store.remove(taskId).finally(() => { this.#removing.delete(taskId) })
+    const removing = this.#removeFiles(taskId).finally(() => { this.#removing.delete(taskId) })
     this.#removing.set(taskId, removing)
     await removing
   }
@@ -185,7 +188,7 @@ export class CdnManager {
       log.info({ url: redactUrl(spec.url) }, 'source changed since it was cached; fetching again')
     }
     if (probe.kind === 'not-modified') throw new DfError('DF_ERR_SOURCE_STATUS', 'source answered 304 to an unconditional request', { details: { status: 304 } })
-    await store.remove(spec.taskId)
+    await this.#removeFiles(spec.taskId)
     if (probe.kind === 'ranged') return await this.#startDownload(spec, probe.lengthBytes, probe.validators, undefined)
     if (probe.read.totalBytes !== undefined) return await this.#startDownload(spec, probe.read.totalBytes, probe.read.validators, probe.read)
     return await this.#downloadUnknownLength(spec, probe.read)
@@ -223,7 +226,7 @@ export class CdnManager {
     const controller = new AbortController()
     const signal = AbortSignal.any([controller.signal, this.#closing.signal])
     const target = { url: spec.url, headers: spec.headers, validators, file, fileLengthBytes, pieceSizeBytes }
-    const downloadDeps = this.#downloadDeps(spec.taskId)
+    const downloadDeps = this.#downloadDeps(spec.taskId, pieceSizeBytes)
     const startedMs = this.#deps.clock.now()
     const done = (async () => {
       try {
@@ -235,7 +238,7 @@ export class CdnManager {
         this.#log.info({ taskId: spec.taskId, fileLengthBytes, durationMs: this.#deps.clock.now() - startedMs, mode: whole === undefined ? 'ranged' : 'stream' }, 'CDN cached the file')
       } catch (err) {
         if (whole !== undefined) discardBody(whole.body)
-        await store.remove(spec.taskId).catch(() => undefined)
+        await this.#removeFiles(spec.taskId).catch(() => undefined)
         throw err
       } finally {
         await file.close().catch(() => undefined)
@@ -254,7 +257,7 @@ export class CdnManager {
     const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { discardBody(whole.body); throw err })
     try {
       const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
-      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId), { attempts: this.#options.attempts, signal: this.#closing.signal })
+      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
       const pieceSizeBytes = computePieceSizeBytes(lengthBytes)
       const count = pieceCount(lengthBytes, pieceSizeBytes)
       progress.createTask(spec.taskId, count)
@@ -263,17 +266,26 @@ export class CdnManager {
       await store.saveMeta(this.#meta(spec, lengthBytes, pieceSizeBytes, whole.validators, digests, true))
       return { fileLengthBytes: lengthBytes, pieceSizeBytes, pieceCount: count, isFromCache: false, completion: Promise.resolve(), ...versionOf(whole.validators) }
     } catch (err) {
-      await store.remove(spec.taskId).catch(() => undefined)
+      await this.#removeFiles(spec.taskId).catch(() => undefined)
       throw err
     } finally {
       await file.close().catch(() => undefined)
     }
   }
 
-  #downloadDeps (taskId: TaskId): Parameters<typeof downloadRanged>[1] {
+  /** Deletes the task's cache files, and its pieces held in memory with them. */
+  async #removeFiles (taskId: TaskId): Promise<void> {
+    this.#deps.hotPieces?.dropTask(taskId)
+    await this.#deps.store.remove(taskId)
+  }
+
+  #downloadDeps (taskId: TaskId, pieceSizeBytes: number | undefined): Parameters<typeof downloadRanged>[1] {
     return {
       fetcher: this.#deps.fetcher,
-      onPieceCached: (pieceNum: number, digest: PieceDigest) => { this.#deps.progress.markCached(taskId, pieceNum, digest) },
+      onPieceCached: (pieceNum: number, digest: PieceDigest, chunks: readonly Buffer[]) => {
+        if (pieceSizeBytes !== undefined) this.#deps.hotPieces?.add(taskId, pieceNum, pieceNum * pieceSizeBytes, chunks)
+        this.#deps.progress.markCached(taskId, pieceNum, digest)
+      },
       onBytesRead: (bytes: number) => { this.#deps.metrics.cdnDownloadBytes.inc(bytes) },
     }
   }

@@ -32,7 +32,8 @@ export interface DownloadTarget {
 export interface DownloadDeps {
   readonly fetcher: Pick<SourceFetcher, 'openRange'>
   /** A piece is written and hashed. */
-  readonly onPieceCached: (pieceNum: number, digest: PieceDigest) => void
+  /** `chunks` are the piece's bytes, as read (the caller may keep them: they are not reused). */
+  readonly onPieceCached: (pieceNum: number, digest: PieceDigest, chunks: readonly Buffer[]) => void
   /** Source body bytes read (for the CDN download metric). */
   readonly onBytesRead: (bytes: number) => void
 }
@@ -57,9 +58,9 @@ export async function downloadRanged (target: DownloadTarget & { fileLengthBytes
   const worker = async (): Promise<void> => {
     for (let first = next, last = Math.min(count, first + segmentPieces) - 1; first < count; first = next, last = Math.min(count, first + segmentPieces) - 1) {
       next = last + 1
-      await fetchPieces(target, deps, first, last, { attempts: options.attempts, signal }, (pieceNum, digest) => {
+      await fetchPieces(target, deps, first, last, { attempts: options.attempts, signal }, (pieceNum, digest, chunks) => {
         digests[pieceNum] = digest
-        deps.onPieceCached(pieceNum, digest)
+        deps.onPieceCached(pieceNum, digest, chunks)
       })
     }
   }
@@ -82,11 +83,12 @@ export async function downloadRanged (target: DownloadTarget & { fileLengthBytes
  * attempt stopped, keeping the partial digest), hashing and writing as bytes pass; each
  * piece is announced with `onPiece` once it is written.
  */
-async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, first: number, last: number, options: DownloadOptions, onPiece: (pieceNum: number, digest: PieceDigest) => void): Promise<void> {
+async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, first: number, last: number, options: DownloadOptions, onPiece: DownloadDeps['onPieceCached']): Promise<void> {
   const end = rangeOfPiece(last, target.pieceSizeBytes, target.fileLengthBytes).end
   let pieceNum = first
   let pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
   let hasher = createPieceHasher()
+  let pieceChunks: Buffer[] = []
   let offset = rangeOfPiece(first, target.pieceSizeBytes, target.fileLengthBytes).start
   let lastError: unknown
   // `attempts` bounds reads that made no progress; a read that ended early after some good
@@ -110,16 +112,18 @@ async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, 
             const take = Math.min(buffer.length, pieceEnd + 1 - offset)
             const part = take === buffer.length ? buffer : buffer.subarray(0, take)
             hasher.update(part)
+            pieceChunks.push(part)
             offset += take
             buffer = buffer.subarray(take)
             await writer.add(part)
             if (offset > pieceEnd) {
               await writer.flush()
-              onPiece(pieceNum, finishPieceDigest(hasher))
+              onPiece(pieceNum, finishPieceDigest(hasher), pieceChunks)
               if (pieceNum === last) return
               pieceNum += 1
               pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
               hasher = createPieceHasher()
+              pieceChunks = []
             }
           }
           if (offset > end) break
@@ -149,6 +153,7 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
   const isHashing = lengthBytes !== undefined && pieceSizeBytes !== undefined
   const digests: PieceDigest[] = []
   let hasher = createPieceHasher()
+  let pieceChunks: Buffer[] = []
   let offset = 0
   let read: SourceRead | undefined = first
   let lastError: unknown
@@ -172,7 +177,10 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
             const pieceEnd = isHashing ? Math.min((digests.length + 1) * pieceSizeBytes, lengthBytes) : Number.POSITIVE_INFINITY
             const take = Math.min(buffer.length, pieceEnd - offset)
             const part = buffer.subarray(0, take)
-            if (isHashing) hasher.update(part)
+            if (isHashing) {
+              hasher.update(part)
+              pieceChunks.push(part)
+            }
             offset += take
             await writer.add(part)
             buffer = buffer.subarray(take)
@@ -180,8 +188,9 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
               await writer.flush()
               const digest = finishPieceDigest(hasher)
               digests.push(digest)
-              deps.onPieceCached(digests.length - 1, digest)
+              deps.onPieceCached(digests.length - 1, digest, pieceChunks)
               hasher = createPieceHasher()
+              pieceChunks = []
             }
           }
         }
