@@ -93,3 +93,24 @@ export async function startRegistry (dir: string, options: { auth?: boolean } = 
     },
   }
 }
+
+/**
+ * Writes a docker-registry configuration serving the storage of `startRegistry(dir)`
+ * (`dir/data`) on `addr` ("198.18.0.1:5000"), for a registry started elsewhere — inside a
+ * network namespace, say — over images pushed through a startRegistry() one (stop that one
+ * first). Returns the file's path.
+ */
+export async function writeRegistryConfig (dir: string, addr: string, file = 'config-served.yml'): Promise<string> {
+  await mkdir(join(dir, 'data'), { recursive: true })
+  const path = join(dir, file)
+  await writeFile(path, [
+    'version: 0.1',
+    'log: { level: info, formatter: json }',
+    'storage:',
+    `  filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'data'))} }`,
+    '  delete: { enabled: true }',
+    `http: { addr: ${JSON.stringify(addr)}, secret: damselfly-test }`,
+    '',
+  ].join('\n'))
+  return path
+}
