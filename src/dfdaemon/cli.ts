@@ -18,6 +18,8 @@ export interface DfdaemonFlags {
   readonly notbs?: boolean
   /** Shared token of the supernodes and peers (default $DAMSELFLY_TOKEN). */
   readonly token?: string
+  /** PEM CA trusted for https supernodes. */
+  readonly cacert?: string
 }
 
 /** Flags of `dfdaemon gen-ca`, raw. */
@@ -57,6 +59,7 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: { wri
     .option('--notbs', 'never fetch a blob from the registry when the swarm cannot deliver it')
     .option('--verbose', 'debug logging')
     .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
+    .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (-n https://host:port)')
     .action((flags: DfdaemonFlags & { port: string }, cmd: Command) => {
       // --port has a default; a config file's port wins unless the flag was given.
       const portGiven = cmd.getOptionValueSource('port') === 'cli'

@@ -6,7 +6,7 @@ import { formatConfigYaml, type ConfigEntry } from '../common/config-yaml.js'
 import { resolveDfdaemonConfig } from './config.js'
 
 /** The top-level keys of dfdaemon's configuration file. */
-export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'verbose', 'back_source', 'registry_mirror', 'proxies', 'hijack_https'] as const
+export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'registry_mirror', 'proxies', 'hijack_https'] as const
 
 /** The default configuration file of dfdaemon, as YAML. */
 export function formatDfdaemonDefaultConfig (): string {
@@ -16,6 +16,7 @@ export function formatDfdaemonDefaultConfig (): string {
     { key: 'listen', value: config.listen, help: 'bind address' },
     { key: 'home', value: config.homeDir, help: 'per-host state shared with dfget (peer server, data)' },
     { key: 'nodes', value: [...config.nodes], help: 'supernodes, host:port[=weight], as dfget -n (empty: 127.0.0.1:8002)' },
+    { key: 'cacert', value: undefined, help: 'PEM CA certificate trusted for https supernodes (nodes: [https://host:port])' },
     { key: 'verbose', value: config.verbose, help: 'debug logs' },
     { key: 'back_source', value: config.backSource, help: 'when the swarm cannot deliver a blob, fetch it from the registry directly' },
     { key: 'registry_mirror', value: { ns_scheme: config.nsScheme }, help: 'mirror mode: remote (upstream of /v2/ requests, e.g. https://registry.example), ns_scheme, insecure (false), certs (extra CA files)' },

@@ -69,6 +69,8 @@ export interface DfdaemonOptions {
   readonly caCertFile?: string
   readonly caKeyFile?: string
   readonly hijackHosts?: readonly HijackHostRule[]
+  /** PEM CA file trusted for https supernodes. */
+  readonly supernodeCaCertFile?: string
 }
 
 /** The resolved configuration. */
@@ -87,6 +89,8 @@ export interface DfdaemonConfig {
   readonly caCertFile: string | undefined
   readonly caKeyFile: string | undefined
   readonly hijackHosts: readonly HijackHostRule[]
+  /** PEM CA file trusted for https supernodes (absolute), or undefined. */
+  readonly supernodeCaCertFile: string | undefined
 }
 
 /** The rule set used when the configuration has none: registry blobs through the swarm. */
@@ -142,6 +146,7 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
     caCertFile: options.caCertFile,
     caKeyFile: options.caKeyFile,
     hijackHosts: options.hijackHosts ?? [],
+    supernodeCaCertFile: options.supernodeCaCertFile === undefined ? undefined : resolve(options.supernodeCaCertFile),
   }
 }
 
@@ -166,12 +171,13 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   }
   if (doc === null || doc === undefined) return {}
   const root = record(doc, '(root)')
-  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'verbose', 'back_source', 'registry_mirror', 'proxies', 'hijack_https'])
+  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'registry_mirror', 'proxies', 'hijack_https'])
   const out: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
   if (root.port !== undefined) out.port = integer(root.port, 'port')
   if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
   if (root.home !== undefined) out.homeDir = string(root.home, 'home')
   if (root.nodes !== undefined) out.nodes = stringList(root.nodes, 'nodes')
+  if (root.cacert !== undefined) out.supernodeCaCertFile = string(root.cacert, 'cacert')
   if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
   if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')
   if (root.registry_mirror !== undefined) {

@@ -37,6 +37,8 @@ export interface DfgetStreamFetcherOptions {
   readonly windowPieces?: number
   /** Shared token of the supernodes and peers (the hosted peer server requires it on piece requests). */
   readonly token?: string | undefined
+  /** PEM CA file trusted for https supernodes. */
+  readonly caCertPath?: string | undefined
 }
 
 export class DfgetStreamFetcher implements P2pFetcher {
@@ -69,6 +71,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
       home: this.#options.homeDir,
       header: Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
       notbs: !this.#options.backSource,
+      ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),
       ...(this.#options.windowPieces === undefined ? {} : { window: String(this.#options.windowPieces) }),
       ...(request.digest === undefined ? {} : { digest: request.digest }),
     })
@@ -90,7 +93,11 @@ export class DfgetStreamFetcher implements P2pFetcher {
 
   async #hostPeerServer (): Promise<HostedPeerServer> {
     if (this.#closed) throw new DfError('DF_ERR_TASK_SWARM_FAILED', 'the fetcher is closed')
-    const config = resolvePeerServerConfig({ home: this.#options.homeDir, ...(this.#options.token === undefined ? {} : { token: this.#options.token }) })
+    const config = resolvePeerServerConfig({
+      home: this.#options.homeDir,
+      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
+      ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),
+    })
     const server = new PeerServer({ logger: this.#deps.logger }, { ...config, stopWhenIdle: false })
     await server.start()
     this.#hosted.push(server)

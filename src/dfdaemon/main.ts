@@ -30,6 +30,7 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   if (flags.home !== undefined) out.homeDir = flags.home
   if (flags.verbose === true) out.verbose = true
   if (flags.notbs === true) out.backSource = false
+  if (flags.cacert !== undefined) out.supernodeCaCertFile = flags.cacert
   return out as DfdaemonOptions // keys set above are DfdaemonOptions keys
 }
 
@@ -45,7 +46,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
     createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
-    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource, token: process.env[TOKEN_ENV] }),
+    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile }),
   }, config)
   await dfdaemon.start()
   let stopping = false

@@ -24,6 +24,7 @@ export function createPeerServerLauncher (config: DfgetConfig, logger: Logger): 
   const serverArgs = ['--port', String(config.peerPort), '--alivetime', `${config.aliveTimeMs}ms`, '--expiretime', `${config.expireTimeMs}ms`]
   if (config.totalLimitBytesPerSec > 0) serverArgs.push('--totallimit', String(config.totalLimitBytesPerSec))
   if (config.verbose) serverArgs.push('--verbose')
+  if (config.caCertPath !== undefined) serverArgs.push('--cacert', config.caCertPath)
   // The token goes through the environment: a command line is visible to every user (ps).
   return new PeerServerLauncher({ logger }, { homeDir: config.homeDir, serverArgs, ...(config.token === undefined ? {} : { env: { [TOKEN_ENV]: config.token } }) })
 }

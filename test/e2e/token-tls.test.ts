@@ -14,6 +14,9 @@ import { CloseStack } from '../../src/common/lifecycle.js'
 import { createTestData, sha256Hex, startOrigin } from '../harness/origin.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
 import { parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
+import { startRegistry } from '../harness/registry.js'
+import { buildTestImage, pushImage } from '../harness/oci-image.js'
+import { runCommand, spawnDfdaemon, writeRegistriesConf } from '../harness/dfdaemon-process.js'
 
 const TOKEN = 'tok-7f3a9c2e51d8'
 
@@ -65,4 +68,47 @@ test('a token-protected HTTPS supernode serves dfgets that carry the token and t
     for (const file of await readdir(join(home, 'logs')).catch(() => [])) logs.push(await readFile(join(home, 'logs', file), 'utf8'))
   }
   assert.ok(!logs.join('\n').includes(TOKEN), 'the token appears in a log')
+})
+
+test('dfdaemon with --token and --cacert pulls layers through a token-protected HTTPS supernode, and without the CA it falls back to the registry', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('df-tls-dfdaemon-')).path
+  const cert = join(dir, 'sn.crt')
+  const key = join(dir, 'sn.key')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  await writeFile(join(dir, 'supernode.yaml'), `token: ${TOKEN}\ntlsCert: ${cert}\ntlsKey: ${key}\n`)
+  const sn = await spawnSupernode(join(dir, 'sn'), ['--config', join(dir, 'supernode.yaml')])
+  stack.defer(() => stopChild(sn.child))
+  const registry = await startRegistry(join(dir, 'registry'))
+  stack.defer(() => registry.close())
+  const image = buildTestImage([3 * 1024 * 1024], 92)
+  await pushImage(registry.baseUrl, 'tls/img', '1', image)
+
+  const pull = async (name: string, extra: readonly string[]): Promise<{ fellBack: number, fromSource: number, fromSupernode: number, logs: string }> => {
+    const home = join(dir, `home-${name}`)
+    stack.defer(() => stopPeerServer(home))
+    const daemon = await spawnDfdaemon(['--registry', registry.baseUrl, '-n', sn.apiUrl, '--token', TOKEN, '--home', home, ...extra])
+    try {
+      const conf = await writeRegistriesConf(join(dir, `registries-${name}.conf`), daemon.host)
+      const run = await runCommand('skopeo', ['--registries-conf', conf, 'copy', '--quiet', 'docker://docker.io/tls/img:1', `dir:${join(dir, `out-${name}`)}`])
+      assert.equal(run.code, 0, `${run.output}\n${daemon.logs()}`)
+      assert.ok((await readFile(join(dir, `out-${name}`, image.layers[0]?.digest.slice(7) ?? ''))).equals(image.layers[0]?.data ?? Buffer.alloc(0)))
+      return {
+        fellBack: await daemon.metric('dragonfly_dfdaemon_back_source_total'),
+        fromSource: await daemon.metric('dragonfly_dfdaemon_p2p_bytes_total', 'from="source"'),
+        fromSupernode: await daemon.metric('dragonfly_dfdaemon_p2p_bytes_total', 'from="supernode"'),
+        logs: daemon.logs(),
+      }
+    } finally {
+      await daemon.close()
+    }
+  }
+  const trusted = await pull('trusted', ['--cacert', cert])
+  const layerBytes = image.layers[0]?.data.length ?? 1
+  assert.deepEqual({ fellBack: trusted.fellBack, fromSource: trusted.fromSource }, { fellBack: 0, fromSource: 0 }, trusted.logs)
+  assert.ok(trusted.fromSupernode >= layerBytes, 'the layer came through the supernode')
+  const untrusted = await pull('untrusted', [])
+  assert.ok(untrusted.fromSupernode === 0 && untrusted.fromSource + untrusted.fellBack > 0, `a supernode certificate from an unknown CA is not trusted: the layer came from the registry (${JSON.stringify(untrusted)})`)
+  assert.ok(!`${trusted.logs}${untrusted.logs}`.includes(TOKEN), 'the token appears in a dfdaemon log')
 })

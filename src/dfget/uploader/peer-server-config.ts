@@ -3,6 +3,7 @@
  * every value validated, DF_ERR_CONFIG_INVALID naming the flag and the value.
  */
 import { isIP } from 'node:net'
+import { resolve } from 'node:path'
 import { DfError } from '../../protocol/errors.js'
 import { parseDurationMs } from '../../common/duration.js'
 import { parseRate } from '../../common/rate-limiter.js'
@@ -23,6 +24,8 @@ export interface PeerServerOptions {
   readonly totallimit?: string | number | undefined
   /** Shared token required on piece requests; default DAMSELFLY_TOKEN from the environment. */
   readonly token?: string | undefined
+  /** PEM CA file trusted for https supernodes. */
+  readonly cacert?: string | undefined
 }
 
 export interface PeerServerConfig {
@@ -37,6 +40,8 @@ export interface PeerServerConfig {
   readonly uploadRateBytesPerSec: number
   /** Required on piece requests (Authorization: Bearer); undefined = none. */
   readonly token?: string | undefined
+  /** PEM CA file trusted for https supernodes (the service-down calls); undefined = system CAs only. */
+  readonly caCertPath?: string | undefined
 }
 
 function nonEmpty (value: string | undefined): string | undefined {
@@ -55,6 +60,7 @@ export function resolvePeerServerConfig (options: PeerServerOptions): PeerServer
     expireTimeMs: resolveDuration('expiretime', options.expiretime, DEFAULT_EXPIRE_TIME_MS),
     uploadRateBytesPerSec: resolveRate('totallimit', options.totallimit),
     token: nonEmpty(options.token ?? process.env[TOKEN_ENV]),
+    caCertPath: nonEmpty(options.cacert === undefined ? undefined : resolve(options.cacert)),
   }
 }
 

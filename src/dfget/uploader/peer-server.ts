@@ -33,6 +33,7 @@ import { UploadRegistry, type UploadEntry } from './upload-registry.js'
 import { PieceStore } from './piece-store.js'
 import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { PeerMetrics } from './peer-metrics.js'
+import { loadCaCert } from '../ca-cert.js'
 import { addStreamRoutes } from './stream-routes.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 import type { StreamStoreClient } from './peer-client.js'
@@ -80,6 +81,7 @@ export class PeerServer {
   #port = 0
   #timer: TimerHandle | undefined
   #activeReads = 0
+  #caCert: Buffer | undefined
   #closing: Promise<void> | undefined
   readonly #metrics: PeerMetrics
 
@@ -103,6 +105,7 @@ export class PeerServer {
   async start (): Promise<void> {
     await ensureHomeDirs(this.#layout)
     this.#peerId = await loadOrCreatePeerId(this.#layout)
+    this.#caCert = await loadCaCert(this.#options.caCertPath)
     const app = createHttpServer({ logger: this.#logger })
     this.#app = app
     // Piece data needs the shared token when one is set; control routes are loopback-only.
@@ -345,7 +348,13 @@ export class PeerServer {
   }
 
   async #withSupernode (baseUrl: string, call: (client: SupernodeClient) => Promise<void>): Promise<void> {
-    const client = new SupernodeClient({ baseUrl, timeoutMs: SERVICE_DOWN_TIMEOUT_MS, connectTimeoutMs: SERVICE_DOWN_TIMEOUT_MS, ...(this.#options.token === undefined ? {} : { token: this.#options.token }) })
+    const client = new SupernodeClient({
+      baseUrl,
+      timeoutMs: SERVICE_DOWN_TIMEOUT_MS,
+      connectTimeoutMs: SERVICE_DOWN_TIMEOUT_MS,
+      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
+      ...(this.#caCert === undefined ? {} : { caCert: this.#caCert }),
+    })
     try {
       await call(client)
     } catch (err) {
