@@ -15,7 +15,7 @@ const DEFAULTS: Readonly<Record<string, { help: string, value: (config: Supernod
   logLevel: { help: 'fatal, error, warn, info, debug, trace or silent', value: (c) => c.logLevel },
   maxUploadsPerPeer: { help: 'most uploads in flight from one peer', value: (c) => c.maxUploadsPerPeer },
   supernodeMaxUploads: { help: 'most uploads in flight from the supernode, per task', value: (c) => c.supernodeMaxUploads },
-  cdnConcurrency: { help: 'parallel ranged source requests per task', value: (c) => c.cdnConcurrency },
+  cdnConcurrency: { help: 'parallel ranged source requests per task (1: one request, pieces in order; more for sources slow per connection)', value: (c) => c.cdnConcurrency },
   pieceTimeout: { help: 'a piece handed out and not reported within this is handed out again', value: (c) => formatDurationSetting(c.pieceTimeoutMs) },
   taskExpireTime: { help: 'a task nobody uses leaves memory after this', value: (c) => formatDurationSetting(c.taskExpireTimeMs) },
   cacheExpireTime: { help: 'a CDN cache file unused this long is deleted', value: (c) => formatDurationSetting(c.cacheExpireTimeMs) },

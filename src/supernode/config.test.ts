@@ -13,7 +13,7 @@ test('defaults follow Dragonfly: API 8002, data 8001, 5 uploads per peer, 8 per 
   assert.equal(config.advertiseIp, '127.0.0.1')
   assert.equal(config.maxUploadsPerPeer, 5)
   assert.equal(config.supernodeMaxUploads, 8)
-  assert.equal(config.cdnConcurrency, 4)
+  assert.equal(config.cdnConcurrency, 1)
   assert.equal(config.pieceTimeoutMs, 30_000)
 })
 

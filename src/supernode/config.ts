@@ -113,7 +113,7 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     logLevel,
     maxUploadsPerPeer: integer('maxUploadsPerPeer', options.maxUploadsPerPeer ?? 5, 1, 1024),
     supernodeMaxUploads: integer('supernodeMaxUploads', options.supernodeMaxUploads ?? 8, 1, 4096),
-    cdnConcurrency: integer('cdnConcurrency', options.cdnConcurrency ?? 4, 1, 64),
+    cdnConcurrency: integer('cdnConcurrency', options.cdnConcurrency ?? 1, 1, 64),
     pieceTimeoutMs: integer('pieceTimeoutMs', options.pieceTimeoutMs ?? 30_000, 1, 3_600_000),
     taskExpireTimeMs: integer('taskExpireTimeMs', options.taskExpireTimeMs ?? 180_000, 0, Number.MAX_SAFE_INTEGER),
     cacheExpireTimeMs: integer('cacheExpireTimeMs', options.cacheExpireTimeMs ?? 86_400_000, 0, Number.MAX_SAFE_INTEGER),

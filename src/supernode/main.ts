@@ -28,7 +28,7 @@ function buildProgram (): Command {
     .addOption(new Option('--verbose', 'same as --log-level debug'))
     .addOption(new Option('--max-uploads-per-peer <n>', 'most uploads in flight from one peer [default: 5]'))
     .addOption(new Option('--supernode-max-uploads <n>', 'most uploads in flight from the supernode per task [default: 8]'))
-    .addOption(new Option('--cdn-concurrency <n>', 'parallel ranged source requests per task [default: 4]'))
+    .addOption(new Option('--cdn-concurrency <n>', 'parallel ranged source requests per task; 1 reads the file in order with one request [default: 1]'))
     .addOption(new Option('--piece-timeout <duration>', 'release a hand-out not reported within this [default: 30s]'))
     .addOption(new Option('--task-expire-time <duration>', 'an unused task leaves memory after this [default: 3m]'))
     .addOption(new Option('--cache-expire-time <duration>', 'a cache file unused this long is deleted [default: 24h]'))

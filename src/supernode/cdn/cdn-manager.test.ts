@@ -32,11 +32,24 @@ async function register (client: SupernodeClient, origin: Origin, path: string, 
   return await client.registerTask({ peerId: 'peer-1', cid, url: origin.url(path) })
 }
 
-test('a ranged source is fetched in parallel runs of pieces with correct digests and read once', async (t) => {
+test('a ranged source is read in order with one request by default, with correct digests and once', async (t) => {
   const data = createTestData(5 * MiB + 123, 3)
   const origin = await startOrigin({ files: { '/r.bin': { data } } })
   t.after(() => origin.close())
   const sn = await startTestSupernode(t)
+  const task = await register(sn.client, origin, '/r.bin')
+  assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
+  const cached = await cachedDigests(sn.homeDir, task.taskId)
+  assert.deepEqual(cached.digests, expectedDigests(data))
+  assert.ok(cached.data.equals(data))
+  assert.deepEqual(origin.stats('/r.bin').ranges, ['bytes=0-0', `bytes=0-${data.length - 1}`])
+})
+
+test('with --cdn-concurrency 4 a ranged source is fetched in parallel runs of pieces with correct digests and read once', async (t) => {
+  const data = createTestData(5 * MiB + 123, 3)
+  const origin = await startOrigin({ files: { '/r.bin': { data } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t, { cdnConcurrency: 4 })
   const task = await register(sn.client, origin, '/r.bin')
   assert.equal(task.fileLengthBytes, data.length)
   assert.equal(await waitForCdn(sn.client, task.taskId), 'success')
