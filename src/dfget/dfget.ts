@@ -34,6 +34,7 @@ import { TransferStats } from './downloader/transfer-stats.js'
 import { PeerClient } from './uploader/peer-client.js'
 import type { PeerServerHandle, PeerServerLocator } from './uploader/peer-server-launcher.js'
 import { UploadLease } from './uploader/upload-lease.js'
+import { loadOrCreatePeerId } from './uploader/peer-identity.js'
 
 /** Collaborators of a run; all optional. */
 export interface DfgetDeps {
@@ -136,28 +137,53 @@ export class Dfget {
   async #downloadThroughSwarm (tools: { http: HttpClient, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
     const config = this.#config
     const locatorOfPeerServer = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
-    const peerServer = await locatorOfPeerServer.locate(signal)
+    // A running peer server is used at once. One that must be started starts while the
+    // download already runs: the peer registers without a port (it downloads and reports,
+    // nobody is sent to it) and becomes a source once its server is up (docs/dfget.md).
+    const running = locatorOfPeerServer.findRunning === undefined ? await locatorOfPeerServer.locate(signal) : await locatorOfPeerServer.findRunning()
+    const serverStart = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
+    serverStart?.catch(() => {}) // observed when the download joins it
+    const peer = running === undefined ? { peerId: await loadOrCreatePeerId(this.#layout), port: undefined } : running
     let supernodes: SupernodeLocator
     let registration: SupernodeRegistration
     let request: SwarmRegistration['request']
     try {
-      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer, resources: tools.resources }, signal))
+      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer: peer, resources: tools.resources }, signal))
     } catch (err) {
-      if (isFinalRegistrationError(err, signal)) throw err
-      if (!config.backSourceAllowed) throw swarmFailed(err)
-      this.#logger.warn({ err }, 'no supernode registered the task: back-source')
-      return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
+      try {
+        if (isFinalRegistrationError(err, signal)) throw err
+        if (!config.backSourceAllowed) throw swarmFailed(err)
+        this.#logger.warn({ err }, 'no supernode registered the task: back-source')
+        return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
+      } finally {
+        // The server this run started is up (or failed) before the run ends, as when it waited for it.
+        await serverStart?.catch(() => undefined)
+      }
     }
     const { task } = registration
     this.#taskId = task.taskId
     this.#stats.expectedLengthBytes = task.fileLengthBytes
     tools.source.pinVersion(task.sourceVersion)
     const writer = new TargetWriter({ dataPath: dataFilePath(this.#layout, task.taskId, this.#cid), geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes } })
-    const lease = await this.#startLease(peerServer, registration, writer.dataPath, tools.resources)
+    let lease = running === undefined ? undefined : await this.#startLease(running, registration, writer.dataPath, tools.resources)
+    let p2p: P2pDownloader | undefined
+    let peerRequest = request.peerRequest
+    // The server that was starting takes the data file first, then the supernode learns its
+    // port: nobody is sent here before the server can answer for the file.
+    const joined = serverStart?.then(async (server) => {
+      lease = await this.#startLease(server, registration, writer.dataPath, tools.resources)
+      if (lease === undefined) return
+      peerRequest = { ...request.peerRequest, port: server.port }
+      await registration.client.registerPeer(peerRequest)
+      p2p?.setPeerRequest(peerRequest)
+      this.#logger.debug({ port: server.port }, 'the peer server is up: this host serves the task')
+    }).catch((err: unknown) => {
+      this.#logger.warn({ err }, 'the peer server did not start; this host will not serve the task')
+    })
     let published = false
     try {
       await writer.open()
-      const p2p = new P2pDownloader({
+      p2p = new P2pDownloader({
         logger: this.#logger,
         clock: this.#clock,
         locator: supernodes,
@@ -172,7 +198,7 @@ export class Dfget {
           registration = next
           lease?.setSupernodes([next.address.baseUrl])
         },
-      }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs })
+      }, { registration, ...request, peerRequest, stallTimeoutMs: config.stallTimeoutMs })
       const outcome = await p2p.run(signal)
       if (outcome.kind === 'backSource') {
         if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
@@ -191,6 +217,8 @@ export class Dfget {
       published = true
       return writer.geometry?.fileLengthBytes ?? 0
     } finally {
+      // A download that finished before its peer server was up still leaves the file served.
+      await joined
       if (published) {
         lease?.release()
         await writer.close()

@@ -38,18 +38,19 @@ export interface SwarmRegistration {
 
 /**
  * Registers `peerServer` and the task of `config` (as `cid`; with a stream window when
- * given). The supernode locator is pushed on `resources`. @throws DfError of the last
- * supernode tried
+ * given). A peer server still starting has no port yet: the peer is registered without one
+ * (not a source until it registers again with it). The supernode locator is pushed on
+ * `resources`. @throws DfError of the last supernode tried
  */
 export async function registerWithSupernodes (
-  args: { config: DfgetConfig, logger: Logger, cid: ClientId, peerServer: PeerServerHandle, windowPieces?: number, resources: CloseStack },
+  args: { config: DfgetConfig, logger: Logger, cid: ClientId, peerServer: Pick<PeerServerHandle, 'peerId'> & { readonly port: number | undefined }, windowPieces?: number, resources: CloseStack },
   signal: AbortSignal,
 ): Promise<SwarmRegistration> {
   const { config, peerServer } = args
   const taskKey = computeTaskId({ url: config.url, filter: config.filter, md5: config.md5, identifier: config.identifier, digest: config.digest })
   const peerRequest: RegisterPeerRequest = {
     peerId: peerServer.peerId,
-    port: peerServer.port,
+    ...(peerServer.port === undefined ? {} : { port: peerServer.port }),
     hostName: hostname().slice(0, 255),
     ...(config.advertiseIp === undefined ? {} : { ip: config.advertiseIp }),
   }

@@ -84,6 +84,7 @@ export class P2pDownloader {
   /** Set when a supernode we moved to has another version of the source than the pieces held. */
   #sourceChanged: DfError | undefined
   #registration: SupernodeRegistration
+  #peerRequest: RegisterPeerRequest
   #lastProgressMs = 0
   #fatal: Error | undefined
 
@@ -91,6 +92,7 @@ export class P2pDownloader {
     this.#deps = deps
     this.#options = options
     this.#registration = options.registration
+    this.#peerRequest = options.peerRequest
     this.#maxInFlight = options.maxInFlightPieces ?? 6
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 20_000
   }
@@ -98,6 +100,11 @@ export class P2pDownloader {
   /** The supernode currently in charge. */
   get registration (): SupernodeRegistration {
     return this.#registration
+  }
+
+  /** The peer registration to repeat on failover, once it changed (the peer server's port became known). */
+  setPeerRequest (peerRequest: RegisterPeerRequest): void {
+    this.#peerRequest = peerRequest
   }
 
   /** Failed fetches per source (peer id or "supernode"). */
@@ -281,7 +288,7 @@ export class P2pDownloader {
   async #reRegister (skip: ReadonlySet<string>, signal: AbortSignal): Promise<boolean> {
     const { writer, logger } = this.#deps
     try {
-      const registration = await this.#deps.locator.register(this.#options.taskKey, this.#options.peerRequest, {
+      const registration = await this.#deps.locator.register(this.#options.taskKey, this.#peerRequest, {
         ...this.#options.taskRequest,
         heldPieces: writer.verifiedPieces(),
       }, { skip, signal })

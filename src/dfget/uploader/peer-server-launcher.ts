@@ -38,6 +38,8 @@ export interface PeerServerHandle {
 /** Finds (or starts) this host's peer server. The seam a test uses to hand dfget an in-process server. */
 export interface PeerServerLocator {
   locate(signal?: AbortSignal): Promise<PeerServerHandle>
+  /** The server when one runs already, without starting one (undefined: `locate` would have to start it). */
+  findRunning?(): Promise<PeerServerHandle | undefined>
 }
 
 /** How to run `dfget server`: the program and its leading arguments. */
@@ -143,6 +145,13 @@ export class PeerServerLauncher implements PeerServerLocator {
       await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS))
     }
     throw new DfError('DF_ERR_TIMEOUT', `the peer server of ${this.#layout.homeDir} did not start in time (see ${this.#layout.peerServerLogPath})`)
+  }
+
+  /** The server of this home when one runs (hosted here, or named by the state file and answering). */
+  async findRunning (): Promise<PeerServerHandle | undefined> {
+    if (this.#hosted?.isRunning() === true) return this.#hosted.handle
+    await ensureHomeDirs(this.#layout)
+    return await this.#findRunning()
   }
 
   /** The server named by the state file, when it answers as that server. */

@@ -17,6 +17,7 @@ export interface PeerRecordView {
   readonly peerId: PeerId
   /** Address other peers reach its peer server at. */
   readonly ip: string
+  /** 0 while its peer server is not up yet: it downloads, but serves nothing. */
   readonly port: number
   readonly hostName: string
   readonly registeredAtMs: number
@@ -57,18 +58,20 @@ export class PeerManager {
   register (request: RegisterPeerRequest, remoteIp: string): PeerInfo {
     const ip = normalizeIp(request.ip ?? remoteIp)
     if (isIP(ip) === 0 && !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(ip)) throw invalidArgument('body.ip', 'must be an IP address or a host name')
-    const peerId = request.peerId === undefined ? derivePeerId(ip, request.port) : parsePeerId(request.peerId, 'body.peerId')
+    if (request.peerId === undefined && request.port === undefined) throw invalidArgument('body.peerId', 'is required when port is absent (a peer server still starting)')
+    const peerId = request.peerId === undefined ? derivePeerId(ip, request.port ?? 0) : parsePeerId(request.peerId, 'body.peerId')
     const existing = this.#peers.get(peerId)
     const record: PeerRecord = {
       peerId,
       ip,
-      port: request.port,
+      // A registration without a port (a dfget whose peer server is starting) keeps the port known.
+      port: request.port ?? existing?.port ?? 0,
       hostName: request.hostName ?? existing?.hostName ?? ip,
       registeredAtMs: existing?.registeredAtMs ?? this.#clock.now(),
       uploadedBytes: existing?.uploadedBytes ?? 0,
     }
     this.#peers.set(peerId, record)
-    this.#log.info({ peerId, ip, port: request.port }, existing === undefined ? 'peer registered' : 'peer registered again')
+    this.#log.info({ peerId, ip, port: record.port }, existing === undefined ? 'peer registered' : 'peer registered again')
     return this.#info(record)
   }
 
@@ -78,6 +81,11 @@ export class PeerManager {
 
   isLive (peerId: PeerId): boolean {
     return this.#peers.has(peerId)
+  }
+
+  /** Live and reachable: its peer server is up (a port is known), so others may be sent to it. */
+  isServing (peerId: PeerId): boolean {
+    return (this.#peers.get(peerId)?.port ?? 0) > 0
   }
 
   /** @throws DF_ERR_PEER_NOT_FOUND */

@@ -80,6 +80,24 @@ test('a piece reported by one peer is handed out from that peer, with its URL', 
   assert.equal(info.uploadsInFlight, 4)
 })
 
+test('a peer registered without a port (its peer server still starting) holds pieces but is no source until it registers its port', async (t) => {
+  const swarm = await startSwarm(t)
+  await swarm.client.registerPeer({ peerId: 'peer-early', ip: '127.0.0.1' })
+  assert.equal((await swarm.client.getPeer('peer-early')).port, 0)
+  await swarm.client.registerTask({ peerId: 'peer-early', cid: 'cid-early', url: (await swarm.client.getTask(swarm.taskId)).url })
+  await completeAll(swarm, 'cid-early')
+  await swarm.join('b')
+  const before = piecesOf(await swarm.client.pullPieceTasks(swarm.taskId, { cid: 'cid-b', max: 4 }))
+  assert.ok(before.length > 0 && before.every((p) => p.sourcePeerId !== 'peer-early'), 'nobody is sent to a peer without a port')
+  for (const piece of before) await swarm.client.reportPiece(swarm.taskId, parsePieceRange(piece.pieceRange), { cid: 'cid-b', result: 'failed', sourcePeerId: piece.sourcePeerId, reason: 'DF_ERR_NETWORK' })
+  await swarm.client.registerPeer({ peerId: 'peer-early', ip: '127.0.0.1', port: 40100 })
+  assert.equal((await swarm.client.getPeer('peer-early')).port, 40100)
+  await swarm.join('c')
+  const after = piecesOf(await swarm.client.pullPieceTasks(swarm.taskId, { cid: 'cid-c', max: 4 }))
+  assert.ok(after.some((p) => p.sourcePeerId === 'peer-early' && p.url.startsWith('http://127.0.0.1:40100/')), 'with its port it is a source')
+  await assert.rejects(swarm.client.registerPeer({ ip: '127.0.0.1' }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID'))
+})
+
 test('a failed report blacklists that peer for that cid only', async (t) => {
   const swarm = await startSwarm(t)
   await completeAll(swarm, 'cid-seed')

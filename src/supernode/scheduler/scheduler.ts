@@ -47,7 +47,7 @@ export interface SchedulerDeps {
   readonly random: Random
   readonly tasks: Pick<TaskManager, 'getTask' | 'touch'>
   readonly progress: Pick<ProgressManager, 'getTask' | 'recordHandOut' | 'applyReport' | 'uploadsInFlightOf' | 'releaseHandOut'>
-  readonly peers: Pick<PeerManager, 'isLive' | 'getPeer' | 'addUploadedBytes'>
+  readonly peers: Pick<PeerManager, 'isServing' | 'getPeer' | 'addUploadedBytes'>
   readonly dfgetTasks: Pick<DfgetTaskManager, 'addBytes' | 'finish'>
   readonly events: Pick<TaskEvents, 'waitFor'>
   readonly metrics: Pick<SupernodeMetrics, 'scheduleDurationMs' | 'pieceReports' | 'pieceReportBytes' | 'pullOutcomes'>
@@ -141,7 +141,8 @@ export class Scheduler {
       // Streams read the same few pieces at the same time: a piece on its way to another
       // streamer is fetched from it a moment later rather than sent twice by the supernode.
       allowSupernodeDuplicates: task.state === 'success' && client.windowPieces === undefined,
-      isPeerLive: (peerId) => this.#deps.peers.isLive(peerId),
+      // A peer whose peer server is still starting holds pieces but cannot serve them yet.
+      isPeerLive: (peerId) => this.#deps.peers.isServing(peerId),
       uploadsInFlightOf: (peerId) => this.#deps.progress.uploadsInFlightOf(peerId),
       random: this.#deps.random,
     })
