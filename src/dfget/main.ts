@@ -21,8 +21,7 @@ import { DfError } from '../protocol/errors.js'
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
 import { formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
-import { Dfget, type DfgetDeps, type DfgetResult } from './dfget.js'
-import { DfgetStreamRun } from './dfget-stream.js'
+import type { DfgetDeps, DfgetResult } from './dfget.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { ProgressBar } from './progress-bar.js'
@@ -76,9 +75,10 @@ async function runDownload (options: DfgetOptions): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
+    // Loaded here, not at the top: `dfget server` does not need the download path (undici ...).
     const result = config.stream
       ? await runStream(config, { logger, stats, signal: abort.signal })
-      : await new Dfget(config, { logger, stats, signal: abort.signal }).run()
+      : await new (await import('./dfget.js')).Dfget(config, { logger, stats, signal: abort.signal }).run()
     bar.stop()
     if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
     process.stderr.write(`${formatSummaryLine(result)}\n`)
@@ -95,6 +95,7 @@ async function runDownload (options: DfgetOptions): Promise<number> {
  * file beside it, renamed only when the stream ended verified. A stream cut short rejects.
  */
 async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetResult> {
+  const { DfgetStreamRun } = await import('./dfget-stream.js')
   const stream = await new DfgetStreamRun(config, deps).start()
   // Every byte passes through this process's memory once: collect as it goes (see
   // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.

@@ -25,7 +25,7 @@ import { DfError } from '../../protocol/errors.js'
 import { parseClientId, parseTaskId, type PeerId } from '../../protocol/ids.js'
 import { PEER_PATHS } from '../../protocol/paths.js'
 import { parseRegisterUploadRequest, type PeerStatus } from '../../protocol/messages/peer-upload.js'
-import { SupernodeClient } from '../../supernode/client.js'
+import type { SupernodeClient } from '../../supernode/client.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
 import { loadOrCreatePeerId } from './peer-identity.js'
 import { readPeerServerState, removePeerServerState, writePeerServerState } from './peer-server-state.js'
@@ -348,6 +348,8 @@ export class PeerServer {
   }
 
   async #withSupernode (baseUrl: string, call: (client: SupernodeClient) => Promise<void>): Promise<void> {
+    // Loaded when first needed: the HTTP client (undici) is a third of the server's start-up.
+    const { SupernodeClient } = await import('../../supernode/client.js')
     const client = new SupernodeClient({
       baseUrl,
       timeoutMs: SERVICE_DOWN_TIMEOUT_MS,
