@@ -20,17 +20,22 @@ import { runCommand, spawnDfdaemon, writeRegistriesConf } from '../harness/dfdae
 
 const TOKEN = 'tok-7f3a9c2e51d8'
 
+/** A supernode with the token (from its config file) and an HTTPS API on a self-signed certificate for 127.0.0.1 (`cert`). */
+async function spawnTlsSupernode (dir: string): Promise<{ sn: Awaited<ReturnType<typeof spawnSupernode>>, cert: string }> {
+  const cert = join(dir, 'sn.crt')
+  const key = join(dir, 'sn.key')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  await writeFile(join(dir, 'supernode.yaml'), `token: ${TOKEN}\ntlsCert: ${cert}\ntlsKey: ${key}\n`)
+  return { sn: await spawnSupernode(join(dir, 'sn'), ['--config', join(dir, 'supernode.yaml')]), cert }
+}
+
 test('a token-protected HTTPS supernode serves dfgets that carry the token and the CA, refuses one without, and no log holds the token', async (t) => {
   const stack = new CloseStack()
   t.after(() => stack.close())
   const data = createTestData(4 * 1024 * 1024, 91)
   const origin = stack.push(await startOrigin({ files: { '/f.bin': { data } } }))
   const dir = stack.push(await createTmpDir('df-tls-')).path
-  const cert = join(dir, 'sn.crt')
-  const key = join(dir, 'sn.key')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
-  await writeFile(join(dir, 'supernode.yaml'), `token: ${TOKEN}\ntlsCert: ${cert}\ntlsKey: ${key}\n`)
-  const sn = await spawnSupernode(join(dir, 'sn'), ['--config', join(dir, 'supernode.yaml')])
+  const { sn, cert } = await spawnTlsSupernode(dir)
   let snLog = ''
   sn.child.stderr?.on('data', (chunk: Buffer) => { snLog += chunk.toString() })
   stack.defer(() => stopChild(sn.child))
@@ -74,11 +79,7 @@ test('dfdaemon with --token and --cacert pulls layers through a token-protected 
   const stack = new CloseStack()
   t.after(() => stack.close())
   const dir = stack.push(await createTmpDir('df-tls-dfdaemon-')).path
-  const cert = join(dir, 'sn.crt')
-  const key = join(dir, 'sn.key')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
-  await writeFile(join(dir, 'supernode.yaml'), `token: ${TOKEN}\ntlsCert: ${cert}\ntlsKey: ${key}\n`)
-  const sn = await spawnSupernode(join(dir, 'sn'), ['--config', join(dir, 'supernode.yaml')])
+  const { sn, cert } = await spawnTlsSupernode(dir)
   stack.defer(() => stopChild(sn.child))
   const registry = await startRegistry(join(dir, 'registry'))
   stack.defer(() => registry.close())
