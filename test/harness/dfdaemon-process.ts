@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, metricValue, stopChild } from './processes.js'
+import { BIN, metricValue, spawnWith, stopChild, type SpawnOptions } from './processes.js'
 
 export interface StartedDfdaemon {
   readonly child: ChildProcess
@@ -22,8 +22,8 @@ export interface StartedDfdaemon {
 }
 
 /** Starts bin/dfdaemon with `args` (add --registry, -n, --home ...). */
-export async function spawnDfdaemon (args: readonly string[]): Promise<StartedDfdaemon> {
-  const child = spawn(BIN('dfdaemon'), ['--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function spawnDfdaemon (args: readonly string[], options: SpawnOptions = {}): Promise<StartedDfdaemon> {
+  const child = spawnWith(BIN('dfdaemon'), ['--port', '0', ...args], options)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const baseUrl = await new Promise<string>((resolve, reject) => {

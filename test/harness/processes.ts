@@ -17,9 +17,36 @@ export interface StartedSupernode {
   readonly node: string
 }
 
+/** How a built binary is started (default: directly, with this process's environment). */
+export interface SpawnOptions {
+  /**
+   * A command prefix that ends by exec'ing its arguments, so the child's PID stays the
+   * program's own (stopChild signals it): privateHostsFile(), say.
+   */
+  readonly wrap?: readonly string[]
+  /** The child's environment. */
+  readonly env?: NodeJS.ProcessEnv
+}
+
+/** Spawns `command args` as SpawnOptions say, stdout and stderr piped. */
+export function spawnWith (command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  const [program, ...prefix] = [...(options.wrap ?? []), command]
+  return spawn(program ?? command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env })
+}
+
+/**
+ * A SpawnOptions.wrap running the program in a private mount namespace where `hostsFile`
+ * is bind-mounted over /etc/hosts, so it resolves test host names (the machine's
+ * /etc/hosts is untouched). unshare without --fork execs, and so does the shell: the PID is
+ * the program's. Needs root (CAP_SYS_ADMIN).
+ */
+export function privateHostsFile (hostsFile: string): readonly string[] {
+  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hostsFile]
+}
+
 /** Starts bin/supernode on free ports and waits for `supernode ready api=… download=…`. */
-export async function spawnSupernode (homeDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1'): Promise<StartedSupernode> {
-  const child = spawn(BIN('supernode'), ['--port', '0', '--download-port', '0', '--listen', listen, '--home-dir', homeDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function spawnSupernode (homeDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1', options: SpawnOptions = {}): Promise<StartedSupernode> {
+  const child = spawnWith(BIN('supernode'), ['--port', '0', '--download-port', '0', '--listen', listen, '--home-dir', homeDir, ...extraArgs], options)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
   return await new Promise((resolve, reject) => {

@@ -1,7 +1,8 @@
 /**
  * startRegistry(): Debian's docker-registry (distribution 2.8) as a child process on
  * 127.0.0.1, port chosen by the registry itself (`addr: 127.0.0.1:0`, read back from its
- * "listening on" log line), storage in a temp dir, optional htpasswd basic auth. Its JSON
+ * "listening on" log line), storage in a temp dir, optional htpasswd basic auth, optional
+ * TLS (HTTPS with a given certificate, named by the host name it was issued for). Its JSON
  * access log is parsed so a test can assert how many body bytes it served per blob.
  * Stopped by PID at close (register it with t.after).
  */
@@ -16,9 +17,9 @@ export const REGISTRY_PASSWORD = 'damselfly-pass'
 const REGISTRY_PASSWORD_BCRYPT = '$2b$04$qIrqnuc.drnywM/exMB.r.eNtjKl2i6x9pmwjz9zmQcF4tzgJzQ1G'
 
 export interface StartedRegistry {
-  /** "http://127.0.0.1:port". */
+  /** "http://127.0.0.1:port" ("https://<tls.hostname>:port" with TLS). */
   readonly baseUrl: string
-  /** "127.0.0.1:port": the registry part of image names. */
+  /** "127.0.0.1:port" ("<tls.hostname>:port" with TLS): the registry part of image names. */
   readonly host: string
   readonly child: ChildProcess
   /** "Basic …" for the test user (auth registries). */
@@ -32,8 +33,21 @@ export interface StartedRegistry {
 
 interface AccessRecord { method: string, uri: string, written: number }
 
-/** Starts a registry storing under `dir`. */
-export async function startRegistry (dir: string, options: { auth?: boolean } = {}): Promise<StartedRegistry> {
+export interface RegistryOptions {
+  /** Basic auth for REGISTRY_USER. */
+  readonly auth?: boolean
+  /**
+   * Serve HTTPS with this certificate and key (PEM files), issued for `hostname`: the name
+   * clients must use (resolving it to 127.0.0.1 is theirs to arrange).
+   */
+  readonly tls?: { readonly certificate: string, readonly key: string, readonly hostname: string }
+}
+
+/**
+ * Starts a registry storing under `dir`. Two registries may serve one `dir` in turn (push
+ * through a plain one, stop it, serve the images over TLS), never at once.
+ */
+export async function startRegistry (dir: string, options: RegistryOptions = {}): Promise<StartedRegistry> {
   await mkdir(join(dir, 'data'), { recursive: true })
   const lines = [
     'version: 0.1',
@@ -41,14 +55,18 @@ export async function startRegistry (dir: string, options: { auth?: boolean } = 
     'storage:',
     `  filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'data'))} }`,
     '  delete: { enabled: true }',
-    'http: { addr: "127.0.0.1:0", secret: damselfly-test }',
+    'http:',
+    '  addr: "127.0.0.1:0"',
+    '  secret: damselfly-test',
   ]
+  if (options.tls !== undefined) lines.push(`  tls: { certificate: ${JSON.stringify(options.tls.certificate)}, key: ${JSON.stringify(options.tls.key)} }`)
   if (options.auth === true) {
     await writeFile(join(dir, 'htpasswd'), `${REGISTRY_USER}:${REGISTRY_PASSWORD_BCRYPT}\n`)
     lines.push('auth:', `  htpasswd: { realm: damselfly-test, path: ${JSON.stringify(join(dir, 'htpasswd'))} }`)
   }
-  await writeFile(join(dir, 'config.yml'), `${lines.join('\n')}\n`)
-  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const configFile = join(dir, options.tls === undefined ? 'config.yml' : 'config-tls.yml')
+  await writeFile(configFile, `${lines.join('\n')}\n`)
+  const child = spawn('docker-registry', ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
   const records: AccessRecord[] = []
   let tail = ''
   let pending = ''
@@ -64,7 +82,7 @@ export async function startRegistry (dir: string, options: { auth?: boolean } = 
         let record: Record<string, unknown>
         try { record = JSON.parse(line) as Record<string, unknown> } catch { continue }
         const msg = typeof record.msg === 'string' ? record.msg : ''
-        const listening = /^listening on 127\.0\.0\.1:(\d+)$/.exec(msg)
+        const listening = /^listening on 127\.0\.0\.1:(\d+)(, tls)?$/.exec(msg)
         if (listening !== null) { clearTimeout(timer); resolve(Number(listening[1])) }
         if (msg === 'response completed' && typeof record['http.request.uri'] === 'string') {
           records.push({ method: String(record['http.request.method']), uri: record['http.request.uri'], written: Number(record['http.response.written'] ?? 0) })
@@ -75,10 +93,11 @@ export async function startRegistry (dir: string, options: { auth?: boolean } = 
     child.stderr?.on('data', onData)
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`docker-registry exited with ${code}: ${tail}`)) })
   })
-  const baseUrl = `http://127.0.0.1:${port}`
+  const host = `${options.tls?.hostname ?? '127.0.0.1'}:${port}`
+  const baseUrl = `${options.tls === undefined ? 'http' : 'https'}://${host}`
   return {
     baseUrl,
-    host: `127.0.0.1:${port}`,
+    host,
     child,
     authorization: `Basic ${Buffer.from(`${REGISTRY_USER}:${REGISTRY_PASSWORD}`).toString('base64')}`,
     bytesServed: (pathPart) => records.filter((r) => r.method === 'GET' && r.uri.includes(pathPart)).reduce((sum, r) => sum + r.written, 0),
