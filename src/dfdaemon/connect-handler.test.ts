@@ -8,6 +8,7 @@ import { ProxyAgent, request as undiciRequest } from 'undici'
 import { createSilentLogger } from '../common/log.js'
 import { createTmpDir } from '../../test/harness/tmp-dir.js'
 import { createTestData, sha256Hex } from '../../test/harness/origin.js'
+import { parseConnectTarget } from './connect-handler.js'
 import { SourceP2pFetcher } from '../../test/harness/source-p2p-fetcher.js'
 import { CertificateAuthority, generateCertificateAuthority } from './certificate-authority.js'
 import { resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
@@ -94,4 +95,13 @@ test('a CA key that does not belong to the certificate is refused with DF_ERR_CO
   const a = generateCertificateAuthority()
   const b = generateCertificateAuthority()
   assert.throws(() => new CertificateAuthority({ certPem: a.certPem, keyPem: b.keyPem }), { code: 'DF_ERR_CONFIG_INVALID' })
+})
+
+test('CONNECT targets are host:port, default ports included; anything else is not one', () => {
+  assert.deepEqual(parseConnectTarget('registry.example:443'), { hostname: 'registry.example', port: '443', host: 'registry.example:443' })
+  assert.deepEqual(parseConnectTarget('registry.example:80'), { hostname: 'registry.example', port: '80', host: 'registry.example:80' }, 'the URL API would drop this port')
+  assert.deepEqual(parseConnectTarget('[::1]:8443'), { hostname: '[::1]', port: '8443', host: '[::1]:8443' })
+  for (const bad of ['registry.example', 'registry.example:0', 'registry.example:65536', 'user@host:443', 'host:443/path', 'http://host:443', ':443', 'host:']) {
+    assert.equal(parseConnectTarget(bad), undefined, bad)
+  }
 })

@@ -52,11 +52,8 @@ export class ConnectHandler {
   handle (server: Server, req: IncomingMessage, clientSocket: Duplex, head: Buffer): void {
     this.#track(clientSocket)
     clientSocket.on('error', () => { clientSocket.destroy() })
-    let target: URL
-    try {
-      target = new URL(`http://${req.url ?? ''}`)
-      if (target.port === '' || target.pathname !== '/' || target.username !== '') throw new Error('not host:port')
-    } catch {
+    const target = parseConnectTarget(req.url ?? '')
+    if (target === undefined) {
       this.#refuse(clientSocket, 400, new DfError('DF_ERR_PROXY_BAD_REQUEST', 'CONNECT target must be host:port'))
       return
     }
@@ -74,7 +71,7 @@ export class ConnectHandler {
     this.#open.clear()
   }
 
-  #intercept (server: Server, clientSocket: Duplex, head: Buffer, target: URL, ca: CertificateAuthority): void {
+  #intercept (server: Server, clientSocket: Duplex, head: Buffer, target: ConnectTarget, ca: CertificateAuthority): void {
     this.#deps.metrics.countRequest('connect_hijack')
     const hostname = target.hostname.replace(/^\[|\]$/g, '')
     clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
@@ -107,7 +104,7 @@ export class ConnectHandler {
     server.emit('connection', tlsSocket)
   }
 
-  #tunnel (clientSocket: Duplex, head: Buffer, target: URL): void {
+  #tunnel (clientSocket: Duplex, head: Buffer, target: ConnectTarget): void {
     this.#deps.metrics.countRequest('connect_tunnel')
     const hostname = target.hostname.replace(/^\[|\]$/g, '')
     const upstream = netConnect({ host: hostname, port: Number(target.port), timeout: this.#connectTimeoutMs })
@@ -144,4 +141,24 @@ export class ConnectHandler {
     this.#open.add(socket)
     socket.once('close', () => { this.#open.delete(socket) })
   }
+}
+
+/** A CONNECT target: `hostname` as written (an IPv6 address in brackets), `host` = "hostname:port". */
+export interface ConnectTarget {
+  readonly hostname: string
+  readonly port: string
+  readonly host: string
+}
+
+/**
+ * `host:port` of a CONNECT request line, or undefined when it is not one. Parsed by hand: the
+ * URL API drops a scheme's default port (`host:80` would lose its port).
+ */
+export function parseConnectTarget (text: string): ConnectTarget | undefined {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(text)
+  if (match === null) return undefined
+  const hostname = match[1] ?? ''
+  const port = match[2] ?? ''
+  if (Number(port) < 1 || Number(port) > 65535) return undefined
+  return { hostname, port: String(Number(port)), host: `${hostname}:${Number(port)}` }
 }
