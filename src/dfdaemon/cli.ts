@@ -20,6 +20,8 @@ export interface DfdaemonFlags {
   readonly token?: string
   /** PEM CA trusted for https supernodes. */
   readonly cacert?: string
+  /** false with --no-prefetch. */
+  readonly prefetch?: boolean
 }
 
 /** Flags of `dfdaemon gen-ca`, raw. */
@@ -60,6 +62,7 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: { wri
     .option('--verbose', 'debug logging')
     .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
     .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (-n https://host:port)')
+    .option('--no-prefetch', 'do not have the supernode fetch an image\'s layers when its manifest passes through')
     .action((flags: DfdaemonFlags & { port: string }, cmd: Command) => {
       // --port has a default; a config file's port wins unless the flag was given.
       const portGiven = cmd.getOptionValueSource('port') === 'cli'

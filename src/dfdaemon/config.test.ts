@@ -25,6 +25,10 @@ hijack_https: { cert: ca.crt, key: ca.key, hosts: [{ regx: "reg:443", insecure: 
   assert.deepEqual(config.rules[2], { pattern: 'old-reg', useHttps: true, redirect: 'new-reg:5000' })
   assert.equal(config.hijackHosts[0]?.pattern, 'reg:443')
   assert.equal(resolveDfdaemonConfig({}).port, DEFAULT_DFDAEMON_PORT)
+  assert.equal(resolveDfdaemonConfig({}).prefetch, true)
+  assert.equal(resolveDfdaemonConfig(parseDfdaemonConfigText('prefetch: false\ncacert: sn-ca.pem\n')).prefetch, false)
+  assert.match(resolveDfdaemonConfig(parseDfdaemonConfigText('cacert: sn-ca.pem\n')).supernodeCaCertFile ?? '', /\/sn-ca\.pem$/)
+  assert.throws(() => parseDfdaemonConfigText('prefetch: sometimes\n'), { code: 'DF_ERR_CONFIG_INVALID', message: /prefetch/ })
 })
 
 test('bad values name the key: unknown keys, bad regexes, bad URLs, hijack hosts without a CA', () => {

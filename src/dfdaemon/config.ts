@@ -71,6 +71,8 @@ export interface DfdaemonOptions {
   readonly hijackHosts?: readonly HijackHostRule[]
   /** PEM CA file trusted for https supernodes. */
   readonly supernodeCaCertFile?: string
+  /** Preheat an image's layers at the supernode when its manifest passes through. */
+  readonly prefetch?: boolean
 }
 
 /** The resolved configuration. */
@@ -91,6 +93,7 @@ export interface DfdaemonConfig {
   readonly hijackHosts: readonly HijackHostRule[]
   /** PEM CA file trusted for https supernodes (absolute), or undefined. */
   readonly supernodeCaCertFile: string | undefined
+  readonly prefetch: boolean
 }
 
 /** The rule set used when the configuration has none: registry blobs through the swarm. */
@@ -147,6 +150,7 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
     caKeyFile: options.caKeyFile,
     hijackHosts: options.hijackHosts ?? [],
     supernodeCaCertFile: options.supernodeCaCertFile === undefined ? undefined : resolve(options.supernodeCaCertFile),
+    prefetch: options.prefetch ?? true,
   }
 }
 
@@ -171,7 +175,7 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   }
   if (doc === null || doc === undefined) return {}
   const root = record(doc, '(root)')
-  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'registry_mirror', 'proxies', 'hijack_https'])
+  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'])
   const out: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
   if (root.port !== undefined) out.port = integer(root.port, 'port')
   if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
@@ -180,6 +184,7 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   if (root.cacert !== undefined) out.supernodeCaCertFile = string(root.cacert, 'cacert')
   if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
   if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')
+  if (root.prefetch !== undefined) out.prefetch = boolean(root.prefetch, 'prefetch')
   if (root.registry_mirror !== undefined) {
     const mirror = record(root.registry_mirror, 'registry_mirror')
     allowKeys(mirror, 'registry_mirror.', ['remote', 'ns_scheme', 'insecure', 'certs'])

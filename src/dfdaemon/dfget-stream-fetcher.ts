@@ -16,7 +16,9 @@
  */
 import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
-import { PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import type { PreheatRequest } from '../protocol/messages/preheat.js'
+import { SupernodeClient } from '../supernode/client.js'
+import { DEFAULT_NODE, loadCaCert, parseSupernodeList, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -39,7 +41,13 @@ export interface DfgetStreamFetcherOptions {
   readonly token?: string | undefined
   /** PEM CA file trusted for https supernodes. */
   readonly caCertPath?: string | undefined
+  /** Fetch an image's layers into the supernode's cache when its manifest passes (default true). */
+  readonly prefetch?: boolean
 }
+
+/** A manifest prefetched within this long is not prefetched again (every engine of a host asks for it). */
+const PREFETCH_REPEAT_MS = 10 * 60_000
+const PREFETCH_MEMORY = 1024
 
 export class DfgetStreamFetcher implements P2pFetcher {
   readonly #deps: DfgetStreamFetcherDeps
@@ -47,6 +55,9 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #abort = new AbortController()
   readonly #peerServers: PeerServerLauncher
   readonly #hosted: PeerServer[] = []
+  /** Manifest URL → when it was last prefetched. */
+  readonly #prefetched = new Map<string, number>()
+  #preheatClient: SupernodeClient | undefined
   #closed = false
 
   constructor (deps: DfgetStreamFetcherDeps, options: DfgetStreamFetcherOptions) {
@@ -83,11 +94,47 @@ export class DfgetStreamFetcher implements P2pFetcher {
     return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
   }
 
+  /**
+   * Asks the supernode to preheat the image (`type: image`): its CDN starts reading every
+   * layer from the registry now, while the engine is still on its first blob request, so
+   * each later blob request joins a download already under way (the same tasks: a layer's
+   * digest is its identity). The engine's Authorization goes with it. Only with a single
+   * supernode: with several, a layer's task lives on the one its digest hashes to, and a
+   * preheat at another would read the registry twice. Best effort: failures are logged.
+   */
+  prefetchImage (manifestUrl: string, headers: Readonly<Record<string, string>>): void {
+    if (this.#closed || this.#options.prefetch === false || this.#options.nodes.length > 1) return
+    const now = Date.now()
+    const last = this.#prefetched.get(manifestUrl)
+    if (last !== undefined && now - last < PREFETCH_REPEAT_MS) return
+    this.#prefetched.delete(manifestUrl)
+    this.#prefetched.set(manifestUrl, now)
+    for (const oldest of this.#prefetched.keys()) {
+      if (this.#prefetched.size <= PREFETCH_MEMORY) break
+      this.#prefetched.delete(oldest)
+    }
+    const authorization = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1]
+    void this.#preheat({ type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }).catch((err: unknown) => {
+      this.#deps.logger.debug({ err }, 'prefetch of the image\'s layers was refused')
+    })
+  }
+
+  async #preheat (request: PreheatRequest): Promise<void> {
+    if (this.#preheatClient === undefined) {
+      const [address] = parseSupernodeList(this.#options.nodes.length === 0 ? [DEFAULT_NODE] : this.#options.nodes)
+      if (address === undefined) return
+      const caCert = await loadCaCert(this.#options.caCertPath)
+      this.#preheatClient = new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: 10_000, ...(this.#options.token === undefined ? {} : { token: this.#options.token }), ...(caCert === undefined ? {} : { caCert }) })
+    }
+    await this.#preheatClient.createPreheat(request)
+  }
+
   /** Aborts running downloads and stops the hosted peer server (its supernodes are told). Idempotent. */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
+    await this.#preheatClient?.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
   }
 

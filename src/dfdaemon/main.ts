@@ -31,6 +31,7 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   if (flags.verbose === true) out.verbose = true
   if (flags.notbs === true) out.backSource = false
   if (flags.cacert !== undefined) out.supernodeCaCertFile = flags.cacert
+  if (flags.prefetch === false) out.prefetch = false
   return out as DfdaemonOptions // keys set above are DfdaemonOptions keys
 }
 
@@ -46,7 +47,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
     createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
-    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile }),
+    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
   }, config)
   await dfdaemon.start()
   let stopping = false

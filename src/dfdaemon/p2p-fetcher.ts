@@ -38,6 +38,11 @@ export interface P2pFetcher {
   fetch(request: P2pFetchRequest): Promise<P2pStream>
   /** Prepares what every fetch needs (this host's peer server), before the first one. @throws DfError */
   start?(): Promise<void>
+  /**
+   * An image manifest passed through: have the swarm fetch its layers ahead of the engine's
+   * blob requests (best effort, never throws).
+   */
+  prefetchImage?(manifestUrl: string, headers: Readonly<Record<string, string>>): void
   /** Stops every download and releases what the fetcher opened. Idempotent. */
   close(): Promise<void>
 }

@@ -20,11 +20,11 @@ export interface PassThroughRequest {
 }
 
 /**
- * Relays `req` to the upstream and the answer to `res`. Resolves when the response is
- * finished; rejects (after aborting `res` if its headers left) when the upstream fails.
+ * Relays `req` to the upstream and the answer to `res`. Resolves with the answer's status
+ * and Content-Type when the response is finished; rejects (after aborting `res` if its headers left) when the upstream fails.
  * @throws DF_ERR_PROXY_UPSTREAM_UNREACHABLE when the upstream gives no answer
  */
-export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, req: IncomingMessage, res: ServerResponse, request: PassThroughRequest): Promise<void> {
+export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, req: IncomingMessage, res: ServerResponse, request: PassThroughRequest): Promise<{ status: number, contentType: string | undefined }> {
   const method = req.method ?? 'GET'
   const hasBody = method !== 'GET' && method !== 'HEAD' && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)
   const abort = new AbortController()
@@ -40,12 +40,15 @@ export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, r
       signal: abort.signal,
     })
     res.writeHead(answer.status, clientResponseHeaders(answer.headers))
+    const contentType = answer.headers['content-type']
+    const relayed = { status: answer.status, contentType: typeof contentType === 'string' ? contentType : undefined }
     if (method === 'HEAD') {
       answer.body.resume()
       res.end()
-      return
+      return relayed
     }
     await pipeline(answer.body, res)
+    return relayed
   } catch (err) {
     if (res.headersSent) res.destroy()
     throw err

@@ -20,7 +20,7 @@ import type { SwarmDelivery } from './swarm-delivery.js'
 import type { UpstreamClient } from './upstream-client.js'
 import type { ProxyMetrics } from './proxy-metrics.js'
 import type { ConnectHandler } from './connect-handler.js'
-import { isRegistryPath, parseBlobPath, resolveMirrorUpstream, type MirrorUpstreamOptions } from './registry-request.js'
+import { isImageManifestType, isManifestPath, isRegistryPath, parseBlobPath, resolveMirrorUpstream, type MirrorUpstreamOptions } from './registry-request.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { passThrough } from './pass-through.js'
 import { sendErrorResponse } from './error-response.js'
@@ -32,6 +32,8 @@ export interface DfdaemonProxyDeps {
   readonly connect: ConnectHandler
   readonly metrics: ProxyMetrics
   readonly logger: Logger
+  /** Told of every image manifest passed through (GET, 200): its layers may be fetched ahead. */
+  readonly onImageManifest?: (url: URL, headers: Readonly<Record<string, string | string[]>>) => void
 }
 
 export interface DfdaemonProxyOptions extends MirrorUpstreamOptions {
@@ -119,7 +121,9 @@ export class DfdaemonProxy {
       return
     }
     this.#deps.metrics.countRequest('pass_through')
-    passThrough(this.#deps.upstream, req, res, { url: decision.url, headers }).catch((err: unknown) => {
+    passThrough(this.#deps.upstream, req, res, { url: decision.url, headers }).then((answer) => {
+      if (method === 'GET' && answer.status === 200 && isManifestPath(decision.url.pathname) && isImageManifestType(answer.contentType)) this.#deps.onImageManifest?.(decision.url, headers)
+    }, (err: unknown) => {
       log.warn({ err: err instanceof DfError ? { code: err.code, message: err.message } : String(err) }, 'pass-through failed')
       sendErrorResponse(res, err)
     })

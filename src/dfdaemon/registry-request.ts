@@ -24,6 +24,21 @@ export function parseBlobPath (pathname: string): BlobReference | undefined {
   return { repository: match[1] ?? '', digest: match[2] ?? '' }
 }
 
+const MANIFEST_PATH = /^\/v2\/(.+)\/manifests\/([^/]+)$/
+
+/** Media types of one image's manifest (not of a list or index: those name other manifests). */
+const IMAGE_MANIFEST_TYPES = new Set(['application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.oci.image.manifest.v1+json'])
+
+/** True for a manifest path of the distribution API (`/v2/<name>/manifests/<reference>`). */
+export function isManifestPath (pathname: string): boolean {
+  return MANIFEST_PATH.test(pathname)
+}
+
+/** True when a Content-Type names one image's manifest (Docker v2 schema 2 or OCI). */
+export function isImageManifestType (contentType: string | undefined): boolean {
+  return contentType !== undefined && IMAGE_MANIFEST_TYPES.has(contentType.split(';')[0]?.trim().toLowerCase() ?? '')
+}
+
 /** True for paths of the distribution API (`/v2` and below). */
 export function isRegistryPath (pathname: string): boolean {
   return pathname === '/v2' || pathname.startsWith('/v2/')

@@ -91,7 +91,26 @@ test('a registry with basic auth: the pull through dfdaemon succeeds with the cl
   for (const layer of image.layers) assert.ok((await readFile(join(dir.path, 'out', layer.digest.slice(7)))).equals(layer.data))
   assert.equal(await daemon.metric('dragonfly_dfdaemon_back_source_total'), 0, daemon.logs())
   assert.ok(!daemon.logs().includes(REGISTRY_PASSWORD) && !daemon.logs().includes(registry.authorization.slice(6)), 'credentials in the log')
+  // The manifest passing through made dfdaemon ask the supernode to preheat the image, with
+  // the client's credentials: it read the private manifest and every blob.
+  const preheats = await waitFor(async () => {
+    const list = (await (await fetch(`${sn.apiUrl}/api/v1/preheats`)).json()) as { preheats: { type: string, url: string, status: string, tasks: unknown[] }[] }
+    const done = list.preheats.filter((p) => p.type === 'image' && p.url.endsWith('/v2/test/private/manifests/1') && p.status !== 'running' && p.status !== 'waiting')
+    return done.length > 0 ? done : undefined
+  })
+  assert.deepEqual(preheats.map((p) => ({ status: p.status, tasks: p.tasks.length })), [{ status: 'success', tasks: image.layers.length + 1 }])
 })
+
+/** Polls `probe` every 50 ms until it gives a value (10 s at most). */
+async function waitFor<T> (probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
 
 test('ctr images pull through a hosts.toml mirror (upstream named by ns=) and docker pull through registry-mirrors both go through dfdaemon', async (t) => {
   const cleanup = new CloseStack()
