@@ -68,6 +68,7 @@ test('as a registry mirror it passes /v2/ and manifests through and serves blobs
   }
   assert.deepEqual(fetcher.requests.map((r) => r.digest), image.layers.map((l) => l.digest))
   assert.ok(fetcher.requests.every((r) => r.url.startsWith(registry.baseUrl)))
+  assert.deepEqual(fetcher.prefetches.map((p) => p.url), [`${registry.baseUrl}/v2/test/img/manifests/1`], 'the image manifest passing through asked for a prefetch')
   assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_requests_total', 'blob_swarm'), 2)
   const missing = await get(`${dfdaemon.baseUrl}/v2/test/img/blobs/sha256:${'0'.repeat(64)}`)
   assert.equal(missing.status, 404, 'a blob the registry lacks answers the registry\'s 404')
@@ -195,4 +196,12 @@ test('rules decide per URL: direct rules bypass the swarm and redirect rewrites 
     assert.equal(`sha256:${sha256Hex(blob.body)}`, layer.digest)
   }
   assert.deepEqual(fetcher.requests.map((r) => r.digest), [image.layers[1]!.digest])
+})
+
+test('no prefetch when the rules send the repository\'s blobs direct', async (t) => {
+  const { registry, image } = await registryWithImage(t)
+  const { dfdaemon, fetcher } = await startDfdaemon(t, { registryUrl: registry.baseUrl, rules: [{ pattern: 'test/img/blobs/', direct: true }, { pattern: 'blobs/sha256:' }] })
+  const manifest = await get(`${dfdaemon.baseUrl}/v2/test/img/manifests/1`, { accept: image.manifest.mediaType })
+  assert.equal(manifest.status, 200)
+  assert.deepEqual(fetcher.prefetches, [])
 })

@@ -122,11 +122,21 @@ export class DfdaemonProxy {
     }
     this.#deps.metrics.countRequest('pass_through')
     passThrough(this.#deps.upstream, req, res, { url: decision.url, headers }).then((answer) => {
-      if (method === 'GET' && answer.status === 200 && isManifestPath(decision.url.pathname) && isImageManifestType(answer.contentType)) this.#deps.onImageManifest?.(decision.url, headers)
+      if (method === 'GET' && answer.status === 200 && isManifestPath(decision.url.pathname) && isImageManifestType(answer.contentType) && this.#blobsGoThroughSwarm(target.url)) {
+        this.#deps.onImageManifest?.(decision.url, headers)
+      }
     }, (err: unknown) => {
       log.warn({ err: err instanceof DfError ? { code: err.code, message: err.message } : String(err) }, 'pass-through failed')
       sendErrorResponse(res, err)
     })
+  }
+
+  /** Whether the rules send the blobs of this manifest's repository through the swarm (else prefetching them is waste). */
+  #blobsGoThroughSwarm (manifestUrl: URL): boolean {
+    const blobUrl = new URL(manifestUrl.href)
+    blobUrl.pathname = manifestUrl.pathname.replace(/\/manifests\/[^/]+$/, `/blobs/sha256:${'0'.repeat(64)}`)
+    blobUrl.search = ''
+    return this.#deps.rules.decide(blobUrl).route === 'swarm'
   }
 
   /** Serves `/_ping` and `/metrics` (origin-form only); true when it answered. */

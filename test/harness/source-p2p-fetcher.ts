@@ -20,6 +20,8 @@ export interface SourceFetcherFaults {
 
 export class SourceP2pFetcher implements P2pFetcher {
   readonly requests: { url: string, headers: Record<string, string>, digest: string | undefined }[] = []
+  /** Manifest URLs the proxy asked to prefetch, with their headers. */
+  readonly prefetches: { url: string, headers: Record<string, string> }[] = []
   faults: SourceFetcherFaults = {}
   readonly #agent = new Agent({ keepAliveTimeout: 1_000 })
 
@@ -55,6 +57,10 @@ export class SourceP2pFetcher implements P2pFetcher {
     })
     const body = (response.body as unknown as Readable).pipe(faulty)
     return { lengthBytes: Number.isFinite(length) ? length : undefined, body }
+  }
+
+  prefetchImage (manifestUrl: string, headers: Readonly<Record<string, string>>): void {
+    this.prefetches.push({ url: manifestUrl, headers: { ...headers } })
   }
 
   async close (): Promise<void> {
