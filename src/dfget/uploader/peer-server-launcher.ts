@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { basename, dirname, join } from 'node:path'
 import type { Logger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePeerId, type PeerId } from '../../protocol/ids.js'
@@ -89,6 +90,8 @@ export function defaultServerCommand (): ServerCommand {
     // Running from sources (tests under tsx): the child needs the loader too.
     return { execPath: process.execPath, args: ['--import', 'tsx', fileURLToPath(new URL('../main.ts', import.meta.url))] }
   }
+  // Bundled (dist/dfget-bundle/, what bin/dfget runs): this code is a chunk beside the entry.
+  if (basename(dirname(self)) === 'dfget-bundle') return { execPath: process.execPath, args: [...PEER_SERVER_NODE_FLAGS, join(dirname(self), 'dfget.js')] }
   return { execPath: process.execPath, args: [...PEER_SERVER_NODE_FLAGS, fileURLToPath(new URL('../main.js', import.meta.url))] }
 }
 
