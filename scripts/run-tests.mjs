@@ -29,7 +29,7 @@ if (files.length === 0) {
   console.error('no test files matched')
   process.exit(1)
 }
-if (!existsSync(join(root, 'dist'))) {
+if (!existsSync(join(root, 'dist')) || !existsSync(join(root, 'dist/dfget-bundle/dfget.js'))) {
   const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   if (build.status !== 0) process.exit(build.status ?? 1)
 }
