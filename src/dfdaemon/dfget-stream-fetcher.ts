@@ -102,7 +102,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
    * supernode: with several, a layer's task lives on the one its digest hashes to, and a
    * preheat at another would read the registry twice. Best effort: failures are logged.
    */
-  prefetchImage (manifestUrl: string, headers: Readonly<Record<string, string>>): void {
+  prefetchImage (manifestUrl: string, authorization: string | undefined): void {
     if (this.#closed || this.#options.prefetch === false || this.#options.nodes.length > 1) return
     const now = Date.now()
     const last = this.#prefetched.get(manifestUrl)
@@ -113,7 +113,6 @@ export class DfgetStreamFetcher implements P2pFetcher {
       if (this.#prefetched.size <= PREFETCH_MEMORY) break
       this.#prefetched.delete(oldest)
     }
-    const authorization = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1]
     void this.#preheat({ type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }).catch((err: unknown) => {
       this.#deps.logger.debug({ err }, 'prefetch of the image\'s layers was refused')
     })

@@ -42,7 +42,7 @@ export interface P2pFetcher {
    * An image manifest passed through: have the swarm fetch its layers ahead of the engine's
    * blob requests (best effort, never throws).
    */
-  prefetchImage?(manifestUrl: string, headers: Readonly<Record<string, string>>): void
+  prefetchImage?(manifestUrl: string, authorization: string | undefined): void
   /** Stops every download and releases what the fetcher opened. Idempotent. */
   close(): Promise<void>
 }

@@ -32,8 +32,8 @@ export interface DfdaemonProxyDeps {
   readonly connect: ConnectHandler
   readonly metrics: ProxyMetrics
   readonly logger: Logger
-  /** Told of every image manifest passed through (GET, 200): its layers may be fetched ahead. */
-  readonly onImageManifest?: (url: URL, headers: Readonly<Record<string, string | string[]>>) => void
+  /** Told of every image manifest passed through (GET, 200), with the engine's Authorization: its layers may be fetched ahead. */
+  readonly onImageManifest?: (url: URL, authorization: string | undefined) => void
 }
 
 export interface DfdaemonProxyOptions extends MirrorUpstreamOptions {
@@ -123,7 +123,7 @@ export class DfdaemonProxy {
     this.#deps.metrics.countRequest('pass_through')
     passThrough(this.#deps.upstream, req, res, { url: decision.url, headers }).then((answer) => {
       if (method === 'GET' && answer.status === 200 && isManifestPath(decision.url.pathname) && isImageManifestType(answer.contentType) && this.#blobsGoThroughSwarm(target.url)) {
-        this.#deps.onImageManifest?.(decision.url, headers)
+        this.#deps.onImageManifest?.(decision.url, req.headers.authorization)
       }
     }, (err: unknown) => {
       log.warn({ err: err instanceof DfError ? { code: err.code, message: err.message } : String(err) }, 'pass-through failed')

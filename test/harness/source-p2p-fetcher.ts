@@ -20,8 +20,8 @@ export interface SourceFetcherFaults {
 
 export class SourceP2pFetcher implements P2pFetcher {
   readonly requests: { url: string, headers: Record<string, string>, digest: string | undefined }[] = []
-  /** Manifest URLs the proxy asked to prefetch, with their headers. */
-  readonly prefetches: { url: string, headers: Record<string, string> }[] = []
+  /** Manifest URLs the proxy asked to prefetch, with the engine's Authorization. */
+  readonly prefetches: { url: string, authorization: string | undefined }[] = []
   faults: SourceFetcherFaults = {}
   readonly #agent = new Agent({ keepAliveTimeout: 1_000 })
 
@@ -59,8 +59,8 @@ export class SourceP2pFetcher implements P2pFetcher {
     return { lengthBytes: Number.isFinite(length) ? length : undefined, body }
   }
 
-  prefetchImage (manifestUrl: string, headers: Readonly<Record<string, string>>): void {
-    this.prefetches.push({ url: manifestUrl, headers: { ...headers } })
+  prefetchImage (manifestUrl: string, authorization: string | undefined): void {
+    this.prefetches.push({ url: manifestUrl, authorization })
   }
 
   async close (): Promise<void> {

@@ -114,8 +114,7 @@ export class PeerServerLauncher implements PeerServerLocator {
     let started = false
     while (Date.now() < deadline) {
       signal?.throwIfAborted()
-      if (this.#hosted?.isRunning() === true) return this.#hosted.handle
-      const running = await this.#findRunning()
+      const running = await this.findRunning()
       if (running !== undefined) return running
       if (await tryAcquireStartLock(this.#layout, process.pid)) {
         try {
@@ -153,7 +152,6 @@ export class PeerServerLauncher implements PeerServerLocator {
   /** The server of this home when one runs (hosted here, or named by the state file and answering). */
   async findRunning (): Promise<PeerServerHandle | undefined> {
     if (this.#hosted?.isRunning() === true) return this.#hosted.handle
-    await ensureHomeDirs(this.#layout)
     return await this.#findRunning()
   }
 

@@ -145,12 +145,13 @@ export class PeerServer {
     const touch = (): void => { this.#registry.touchActivity() }
     return {
       openStream: async (request) => {
-        pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'taskId'), cid: parseClientId(request.cid, 'cid') })
+        pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'body.taskId'), cid: parseClientId(request.cid, 'body.cid') })
         touch()
       },
       putStreamPiece: async (taskId, cid, pieceNum, bytes) => {
         pieces.put(taskId, cid, pieceNum, bytes)
         touch()
+        this.#garbageCollector?.add(Buffer.isBuffer(bytes) ? bytes.length : bytes.reduce((sum, chunk) => sum + chunk.length, 0))
       },
       dropStreamPiece: async (taskId, cid, pieceNum) => {
         pieces.drop(taskId, cid, pieceNum)
@@ -214,12 +215,7 @@ export class PeerServer {
       if (entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND')
       return reply.status(204).send()
     })
-    addStreamRoutes(app, {
-      pieces: this.#pieces,
-      requireLoopback,
-      onActivity: () => { this.#registry.touchActivity() },
-      onPieceStored: (bytes) => { this.#garbageCollector?.add(bytes) },
-    })
+    addStreamRoutes(app, { streams: this.localStreams(), requireLoopback })
     app.get(PEER_PATHS.taskData, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
       return await this.#serveData(request, reply)
     })

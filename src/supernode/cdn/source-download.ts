@@ -131,7 +131,6 @@ async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, 
               pieceChunks = []
             }
           }
-          if (offset > end) break
         }
       } finally {
         // Hashed bytes are written before anything else happens (a resume starts after them).
