@@ -48,24 +48,7 @@ export interface RegistryOptions {
  * through a plain one, stop it, serve the images over TLS), never at once.
  */
 export async function startRegistry (dir: string, options: RegistryOptions = {}): Promise<StartedRegistry> {
-  await mkdir(join(dir, 'data'), { recursive: true })
-  const lines = [
-    'version: 0.1',
-    'log: { level: info, formatter: json }',
-    'storage:',
-    `  filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'data'))} }`,
-    '  delete: { enabled: true }',
-    'http:',
-    '  addr: "127.0.0.1:0"',
-    '  secret: damselfly-test',
-  ]
-  if (options.tls !== undefined) lines.push(`  tls: { certificate: ${JSON.stringify(options.tls.certificate)}, key: ${JSON.stringify(options.tls.key)} }`)
-  if (options.auth === true) {
-    await writeFile(join(dir, 'htpasswd'), `${REGISTRY_USER}:${REGISTRY_PASSWORD_BCRYPT}\n`)
-    lines.push('auth:', `  htpasswd: { realm: damselfly-test, path: ${JSON.stringify(join(dir, 'htpasswd'))} }`)
-  }
-  const configFile = join(dir, options.tls === undefined ? 'config.yml' : 'config-tls.yml')
-  await writeFile(configFile, `${lines.join('\n')}\n`)
+  const configFile = await writeRegistryConfig(dir, '127.0.0.1:0', options.tls === undefined ? 'config.yml' : 'config-tls.yml', options)
   const child = spawn('docker-registry', ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
   const records: AccessRecord[] = []
   let tail = ''
@@ -115,21 +98,28 @@ export async function startRegistry (dir: string, options: RegistryOptions = {})
 
 /**
  * Writes a docker-registry configuration serving the storage of `startRegistry(dir)`
- * (`dir/data`) on `addr` ("198.18.0.1:5000"), for a registry started elsewhere — inside a
- * network namespace, say — over images pushed through a startRegistry() one (stop that one
- * first). Returns the file's path.
+ * (`dir/data`) on `addr` ("198.18.0.1:5000"; startRegistry's own is "127.0.0.1:0"), so a
+ * registry started elsewhere — inside a network namespace, say — serves the images pushed
+ * through a startRegistry() one (stop that one first). Returns the file's path.
  */
-export async function writeRegistryConfig (dir: string, addr: string, file = 'config-served.yml'): Promise<string> {
+export async function writeRegistryConfig (dir: string, addr: string, file = 'config-served.yml', options: RegistryOptions = {}): Promise<string> {
   await mkdir(join(dir, 'data'), { recursive: true })
-  const path = join(dir, file)
-  await writeFile(path, [
+  const lines = [
     'version: 0.1',
     'log: { level: info, formatter: json }',
     'storage:',
     `  filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'data'))} }`,
     '  delete: { enabled: true }',
-    `http: { addr: ${JSON.stringify(addr)}, secret: damselfly-test }`,
-    '',
-  ].join('\n'))
+    'http:',
+    `  addr: ${JSON.stringify(addr)}`,
+    '  secret: damselfly-test',
+  ]
+  if (options.tls !== undefined) lines.push(`  tls: { certificate: ${JSON.stringify(options.tls.certificate)}, key: ${JSON.stringify(options.tls.key)} }`)
+  if (options.auth === true) {
+    await writeFile(join(dir, 'htpasswd'), `${REGISTRY_USER}:${REGISTRY_PASSWORD_BCRYPT}\n`)
+    lines.push('auth:', `  htpasswd: { realm: damselfly-test, path: ${JSON.stringify(join(dir, 'htpasswd'))} }`)
+  }
+  const path = join(dir, file)
+  await writeFile(path, `${lines.join('\n')}\n`)
   return path
 }
