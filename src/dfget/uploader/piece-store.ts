@@ -11,6 +11,7 @@
  * by the windows, never by the files.
  */
 import type { Clock } from '../../common/clock.js'
+import { sliceChunks } from '../../common/buffer-chunks.js'
 import { DfError } from '../../protocol/errors.js'
 import type { ClientId, TaskId } from '../../protocol/ids.js'
 import { pieceCount, rangeOfPiece, type ByteRange } from '../../protocol/piece-range.js'
@@ -141,7 +142,8 @@ export class PieceStore {
     const offset = range.start - pieceNum * entry.spec.pieceSizeBytes
     const length = range.end - range.start + 1
     if (offset + length > piece.length) return undefined
-    return sliceChunks(piece.chunks, offset, length)
+    const views = sliceChunks(piece.chunks, offset, length)
+    return views.length === 1 && views[0] !== undefined ? views[0] : Buffer.concat(views, length)
   }
 
   /** Removes and returns the streams untouched for `idleMs` (their dfget is gone). */
@@ -179,22 +181,6 @@ export class PieceStore {
     entry.lastUsedMs = this.#clock.now()
     return entry
   }
-}
-
-/** `length` bytes from `offset` of the concatenated chunks: a view when one chunk holds them, else a copy. */
-function sliceChunks (chunks: readonly Buffer[], offset: number, length: number): Buffer {
-  let skip = offset
-  let index = 0
-  while (index < chunks.length && skip >= (chunks[index]?.length ?? 0)) skip -= chunks[index++]?.length ?? 0
-  const first = chunks[index]
-  if (first !== undefined && skip + length <= first.length) return first.subarray(skip, skip + length)
-  const out = Buffer.allocUnsafe(length)
-  let filled = 0
-  for (; index < chunks.length && filled < length; index++, skip = 0) {
-    const chunk = chunks[index] as Buffer
-    filled += chunk.copy(out, filled, skip, Math.min(chunk.length, skip + length - filled))
-  }
-  return out
 }
 
 function keyOf (taskId: string, cid: string): string {

@@ -8,6 +8,7 @@
  */
 import type { TaskId } from '../../protocol/ids.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
+import { sliceChunks } from '../../common/buffer-chunks.js'
 
 interface HotPiece {
   readonly taskId: TaskId
@@ -51,16 +52,7 @@ export class HotPieces {
   read (taskId: TaskId, pieceSizeBytes: number, range: ByteRange): Buffer[] | undefined {
     const piece = this.#pieces.get(keyOf(taskId, Math.floor(range.start / pieceSizeBytes)))
     if (piece === undefined || range.end >= piece.startBytes + piece.lengthBytes) return undefined
-    const out: Buffer[] = []
-    let position = piece.startBytes
-    for (const chunk of piece.chunks) {
-      const from = Math.max(range.start, position)
-      const to = Math.min(range.end + 1, position + chunk.length)
-      if (from < to) out.push(from === position && to === position + chunk.length ? chunk : chunk.subarray(from - position, to - position))
-      position += chunk.length
-      if (position > range.end) break
-    }
-    return out
+    return sliceChunks(piece.chunks, range.start - piece.startBytes, range.end - range.start + 1)
   }
 
   /** Forgets every piece of a task (its cache files go, or it is fetched again). */
