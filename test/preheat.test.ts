@@ -207,7 +207,7 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
       logger: createSilentLogger(),
       onResult: (result) => { results.push(result) },
       runDfgetStream: async (config, deps) => await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator }),
-    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host], backSource: false }),
+    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host] }),
   }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
   await dfdaemon.start()
   stack.push(dfdaemon)

@@ -6,7 +6,8 @@
  * one task), and the whole stream is verified against it (a mismatch errors the body).
  *
  * `fetch` resolves once the task is registered; the body errors with a DfError when the
- * swarm fails part-way (the proxy then continues from the source by Range, or fails).
+ * swarm fails part-way (the proxy then continues from the source by Range, or fails): dfget
+ * itself never falls back to the source here, so there is one way to the registry.
  *
  * dfdaemon is a long-lived process, so it hosts the home's peer server itself (as
  * Dragonfly 2's dfdaemon is the peer) when none runs yet: its streams' pieces then go into
@@ -33,8 +34,6 @@ export interface DfgetStreamFetcherOptions {
   readonly homeDir: string
   /** Supernodes, as dfget's -n. */
   readonly nodes: readonly string[]
-  /** Let dfget fetch pieces from the source when the swarm cannot. */
-  readonly backSource: boolean
   /** Stream window in pieces; default dfget's. */
   readonly windowPieces?: number
   /** Shared token of the supernodes and peers (the hosted peer server requires it on piece requests). */
@@ -81,7 +80,11 @@ export class DfgetStreamFetcher implements P2pFetcher {
       node: [...this.#options.nodes],
       home: this.#options.homeDir,
       header: Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
-      notbs: !this.#options.backSource,
+      // dfget never reads the registry itself here: when the swarm cannot deliver, the body
+      // errors and the proxy continues from the registry (SwarmDelivery), with the
+      // registry's TLS settings (a hijacked host's `certs`, `insecure`), its redirects and
+      // the back-source metric, or fails the response when back-source is off.
+      notbs: true,
       ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),
       ...(this.#options.windowPieces === undefined ? {} : { window: String(this.#options.windowPieces) }),
       ...(request.digest === undefined ? {} : { digest: request.digest }),

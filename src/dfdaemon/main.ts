@@ -47,7 +47,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
     createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
-    }, { homeDir: config.homeDir, nodes: config.nodes, backSource: config.backSource, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
+    }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
   }, config)
   await dfdaemon.start()
   let stopping = false

@@ -1,0 +1,61 @@
+/**
+ * dfdaemon's one way to the registry: when the swarm cannot deliver a blob, the proxy itself
+ * reads it from the registry (with the registry's TLS settings, counted in
+ * dragonfly_dfdaemon_back_source_total) — the dfget it runs in process never reads the
+ * registry on its own. Real parts: a docker-registry, a supernode, dfdaemon with its
+ * DfgetStreamFetcher and the host's peer server.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { CloseStack } from '../src/common/lifecycle.js'
+import { createSilentLogger } from '../src/common/log.js'
+import { runDfgetStream, type DfgetConfig, type DfgetResult } from '../src/dfget/index.js'
+import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
+import { DfgetStreamFetcher } from '../src/dfdaemon/dfget-stream-fetcher.js'
+import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
+import { buildTestImage, pushImage } from './harness/oci-image.js'
+import { startTestPeer } from './harness/peer.js'
+import { startRegistry } from './harness/registry.js'
+import { metricValue, startTestSupernode } from './harness/supernode.js'
+import { createTmpDir } from './harness/tmp-dir.js'
+
+const MiB = 1024 * 1024
+
+test('a supernode that may not read the registry: the blob comes whole from the registry through dfdaemon\'s own fallback, counted; dfget runs without back-source', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-dfdaemon-fallback-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
+  const image = buildTestImage([2 * MiB + 5], 91)
+  await pushImage(registry.baseUrl, 'denied/app', '1', image)
+  // The registry is on loopback, which this supernode's source policy denies.
+  const sn = stack.push(await startTestSupernode(undefined, { sourceDeny: ['127.0.0.0/8'] }))
+  const peer = stack.push(await startTestPeer())
+  const results: DfgetResult[] = []
+  const configs: DfgetConfig[] = []
+  const dfdaemon = new Dfdaemon({
+    logger: createSilentLogger(),
+    createFetcher: () => new DfgetStreamFetcher({
+      logger: createSilentLogger(),
+      onResult: (result) => { results.push(result) },
+      runDfgetStream: async (config, deps) => {
+        configs.push(config)
+        return await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator })
+      },
+    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host], prefetch: false }),
+  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
+  await dfdaemon.start()
+  stack.push(dfdaemon)
+
+  const layer = image.layers[0]!
+  const response = await fetch(`${dfdaemon.baseUrl}/v2/denied/app/blobs/${layer.digest}`)
+  assert.equal(response.status, 200)
+  assert.ok(Buffer.from(await response.arrayBuffer()).equals(layer.data), 'the blob is whole')
+  const metrics = (await dfdaemon.metrics.render()).text
+  assert.equal(metricValue(metrics, 'dragonfly_dfdaemon_back_source_total', { stage: 'start' }) + metricValue(metrics, 'dragonfly_dfdaemon_back_source_total', { stage: 'continue' }), 1, 'dfdaemon fell back once')
+  // dfget was asked and did not read the registry on its own (it would have reported a result).
+  assert.deepEqual(configs.map((config) => config.backSourceAllowed), [false])
+  assert.deepEqual(results, [])
+  assert.equal(registry.requests(`/blobs/${layer.digest}`, 'GET'), 1, 'the registry was read once, by dfdaemon')
+})
