@@ -189,18 +189,57 @@ export class SwarmDelivery {
   async #pump (from: Readable, to: Writable, source: BlobSource, signal: AbortSignal, startOffset: number): Promise<number> {
     let offset = startOffset
     try {
-      for await (const chunk of from) {
-        const buffer = chunk as Buffer
-        offset += buffer.length
-        this.#deps.metrics.countBytes(source, buffer.length)
-        if (!to.write(buffer)) await once(to, 'drain', { signal })
-      }
+      await copyChunks(from, to, signal, (bytes) => {
+        offset += bytes
+        this.#deps.metrics.countBytes(source, bytes)
+      })
     } catch (err) {
       from.destroy()
       throw Object.assign(new DfError(source === 'swarm' ? 'DF_ERR_TASK_SWARM_FAILED' : 'DF_ERR_PROXY_UPSTREAM_UNREACHABLE', `${source} stream failed at byte ${offset}`, { cause: err }), { offsetBytes: offset })
     }
     return offset
   }
+}
+
+/**
+ * Writes `from`'s chunks to `to` as they come ('data' events, pausing while `to` is full)
+ * until `from` ends; `to` is not ended. Not `for await`: an async iterator reads a byte
+ * stream with read(), which joins every buffered chunk into a new buffer (a copy of the
+ * blob, and allocations that cost the collector); flowing mode hands over the chunks as
+ * they were pushed. Rejects when `from` fails or `signal` aborts.
+ */
+async function copyChunks (from: Readable, to: Writable, signal: AbortSignal, onChunk: (bytes: number) => void): Promise<void> {
+  signal.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      onChunk(chunk.length)
+      if (!to.write(chunk)) {
+        from.pause()
+        to.once('drain', onDrain)
+      }
+    }
+    const onDrain = (): void => { from.resume() }
+    const finish = (err?: Error): void => {
+      from.off('data', onData)
+      from.off('end', onEnd)
+      from.off('error', onError)
+      from.off('close', onClose)
+      to.off('drain', onDrain)
+      signal.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onEnd = (): void => { finish() }
+    const onError = (err: Error): void => { finish(err) }
+    // A stream destroyed without an error or an end did not deliver everything.
+    const onClose = (): void => { finish(new Error('the stream closed before its end')) }
+    const onAbort = (): void => { finish(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
+    from.on('end', onEnd)
+    from.on('error', onError)
+    from.on('close', onClose)
+    signal.addEventListener('abort', onAbort, { once: true })
+    from.on('data', onData)
+  })
 }
 
 function responseHeaders (digest: string | undefined, lengthBytes: number | undefined, contentType: string | undefined): Record<string, string | number> {
