@@ -43,15 +43,31 @@ if (process.argv[2] === 'dfdaemon') {
   process.exit()
 }
 
-const { values } = parseArgs({
-  options: {
-    size: { type: 'string', default: '512MiB' },
-    rounds: { type: 'string', default: '5' },
-    peers: { type: 'string', default: '8' },
-    'swarm-size': { type: 'string', default: '64MiB' },
-    only: { type: 'string' },
-  },
-})
+const USAGE = `usage: npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream]
+       npm run bench -- swarm …          the multi-host lab (as root; scripts/bench-swarm.ts)
+       npm run bench -- dfdaemon …       skopeo through dfdaemon vs direct (scripts/bench-dfdaemon.ts)
+       npm run bench -- control-plane …  the supernode load test (scripts/bench-control-plane.ts)`
+let parsed
+try {
+  parsed = parseArgs({
+    options: {
+      size: { type: 'string', default: '512MiB' },
+      rounds: { type: 'string', default: '5' },
+      peers: { type: 'string', default: '8' },
+      'swarm-size': { type: 'string', default: '64MiB' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}\n${USAGE}`)
+  process.exit(2)
+}
+const { values } = parsed
+if (values.help === true) {
+  console.log(USAGE)
+  process.exit(0)
+}
 const sizeBytes = parseSize(values.size) ?? 0
 const swarmSizeBytes = parseSize(values['swarm-size']) ?? 0
 const rounds = Number(values.rounds)

@@ -8,6 +8,7 @@ import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { createLogger, type Logger } from '../common/log.js'
+import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
@@ -83,6 +84,7 @@ async function runGenCa (flags: GenCaFlags): Promise<void> {
 }
 
 async function main (): Promise<void> {
+  tuneV8ForBulkData()
   const command = parseDfdaemonCommandLine(process.argv.slice(2))
   switch (command.kind) {
     case 'exit': process.exit(command.status); break

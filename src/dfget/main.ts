@@ -14,6 +14,7 @@ import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
+import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
@@ -138,6 +139,7 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
 }
 
 async function main (argv: readonly string[]): Promise<number> {
+  tuneV8ForBulkData()
   try {
     const command = parseCommandLine(argv)
     switch (command.kind) {

@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import { createLogger } from '../common/log.js'
+import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { DfError } from '../protocol/errors.js'
 import { loadConfigFile, optionsFromSettings, type SupernodeOptions } from './config.js'
@@ -62,6 +63,7 @@ function runConfigCommand (args: readonly string[]): number {
 
 async function main (argv: readonly string[]): Promise<number> {
   if (argv[0] === 'config') return runConfigCommand(argv.slice(1))
+  tuneV8ForBulkData()
   const program = buildProgram()
   try {
     program.parse(argv, { from: 'user' })
