@@ -19,7 +19,8 @@ import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { SupernodeClient } from '../supernode/client.js'
-import { DEFAULT_NODE, loadCaCert, parseSupernodeList, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { HttpClient } from '../common/http/client.js'
+import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, parseSupernodeList, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -56,6 +57,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #hosted: PeerServer[] = []
   /** Manifest URL → when it was last prefetched. */
   readonly #prefetched = new Map<string, number>()
+  /** One data client for every blob's run: pieces reuse the connections to the supernode and peers. */
+  readonly #http = new HttpClient(DATA_CLIENT_OPTIONS)
   #preheatClient: SupernodeClient | undefined
   #closed = false
 
@@ -92,7 +95,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     const run = this.#deps.runDfgetStream ?? runDfgetStream
     // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
     // from the registry): dfget need not hash the stream a second time.
-    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
     stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
     return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
   }
@@ -137,6 +140,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
     await this.#preheatClient?.close()
+    await this.#http.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
   }
 

@@ -26,7 +26,7 @@ import { DigestPool } from '../common/digest-pool.js'
 import { DfError } from '../protocol/errors.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
 import type { DfgetConfig } from './config.js'
-import type { DfgetDeps, DfgetResult } from './dfget.js'
+import { DATA_CLIENT_OPTIONS, type DfgetDeps, type DfgetResult } from './dfget.js'
 import { createCid } from './cid.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
@@ -81,7 +81,7 @@ export class DfgetStreamRun {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(createHomeLayout(config.homeDir))
-      const http = resources.push(new HttpClient({ timeoutMs: 30_000, connectionsPerOrigin: 16 }))
+      const http = this.#deps.http ?? resources.push(new HttpClient(DATA_CLIENT_OPTIONS))
       const rates = [config.localLimitBytesPerSec, config.totalLimitBytesPerSec].filter((rate) => rate > 0)
       const tools: Tools = { http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }
       const started = config.pattern === 'source'

@@ -37,6 +37,9 @@ import { UploadLease } from './uploader/upload-lease.js'
 import { loadOrCreatePeerId } from './uploader/peer-identity.js'
 
 /** Collaborators of a run; all optional. */
+/** A run's data client (pieces and the source); also for clients shared across runs (`DfgetDeps.http`). */
+export const DATA_CLIENT_OPTIONS = { timeoutMs: 30_000, connectionsPerOrigin: 16 } as const
+
 export interface DfgetDeps {
   readonly logger?: Logger
   readonly clock?: Clock
@@ -54,6 +57,12 @@ export interface DfgetDeps {
    * the digest only as the task's identity and does not hash every byte a second time.
    */
   readonly readerVerifiesDigest?: boolean
+  /**
+   * The HTTP client for pieces and the source, shared by the caller's runs so they reuse
+   * connections (dfdaemon runs one per blob); the run does not close it. Default: a client
+   * of the run's own (DATA_CLIENT_OPTIONS).
+   */
+  readonly http?: HttpClient
 }
 
 /** What a finished run reports. */
@@ -103,7 +112,7 @@ export class Dfget {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(this.#layout)
-      const http = resources.push(new HttpClient({ timeoutMs: 30_000, connectionsPerOrigin: 16 }))
+      const http = this.#deps.http ?? resources.push(new HttpClient(DATA_CLIENT_OPTIONS))
       const rates = [this.#config.localLimitBytesPerSec, this.#config.totalLimitBytesPerSec].filter((rate) => rate > 0)
       const limiter = new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates))
       const source = new SourceDownloader({ http, logger: this.#logger, limiter, stats: this.#stats }, { url: this.#config.url, headers: this.#config.headers })
