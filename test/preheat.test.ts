@@ -12,11 +12,12 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { createSilentLogger } from '../src/common/log.js'
-import { resolveDfgetConfig, runDfget, runDfgetStream, type DfgetResult } from '../src/dfget/index.js'
+import { orderSupernodes, parseSupernodeList, resolveDfgetConfig, runDfget, runDfgetStream, type DfgetResult } from '../src/dfget/index.js'
 import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
 import { DfgetStreamFetcher } from '../src/dfdaemon/dfget-stream-fetcher.js'
 import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
 import { isCode } from '../src/protocol/errors.js'
+import { computeTaskId } from '../src/protocol/task-id.js'
 import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
 import type { SupernodeClient } from '../src/supernode/client.js'
 import { buildTestImage, pushImage, type TestImage } from './harness/oci-image.js'
@@ -247,4 +248,80 @@ test('an image preheat of a registry with basic auth uses the credentials it is 
   assert.equal(done.status, 'success', JSON.stringify(done.error))
   assert.deepEqual(done.tasks.map((task) => task.digest).sort(), [...image.layers, image.config].map((blob) => blob.digest).sort())
   assert.ok(!JSON.stringify(await sn.client.getPreheat(done.id)).includes(registry.authorization), 'credentials are never shown back')
+})
+
+test('dfdaemon with two supernodes: a manifest passing through makes each supernode preheat the blobs whose tasks it owns, and the pulls meet those tasks', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-prefetch-two-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
+  const sns = [stack.push(await startTestSupernode()), stack.push(await startTestSupernode())]
+  const nodes = sns.map((sn) => new URL(sn.apiUrl).host)
+  const addresses = parseSupernodeList(nodes)
+  const ownerOf = (digest: string): string => orderSupernodes(addresses, computeTaskId({ url: 'unused', digest }))[0]?.baseUrl ?? ''
+  // An image whose blobs the rendezvous hash spreads over both supernodes.
+  let image: TestImage | undefined
+  for (let seed = 100; image === undefined; seed++) {
+    const candidate = buildTestImage([300_000, 200_000, 100_000, 50_000], seed)
+    const owners = new Set([...candidate.layers, candidate.config].map((blob) => ownerOf(blob.digest)))
+    if (owners.size === 2) image = candidate
+  }
+  await pushImage(registry.baseUrl, 'spread/app', '1', image)
+  const peer = stack.push(await startTestPeer())
+  const dfdaemon = new Dfdaemon({
+    logger: createSilentLogger(),
+    createFetcher: () => new DfgetStreamFetcher({
+      logger: createSilentLogger(),
+      runDfgetStream: async (config, deps) => await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator }),
+    }, { homeDir: peer.homeDir, nodes }),
+  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
+  await dfdaemon.start()
+  stack.push(dfdaemon)
+
+  const manifest = await fetch(`${dfdaemon.baseUrl}/v2/spread/app/manifests/1`, { headers: { accept: image.manifest.mediaType } })
+  assert.equal(manifest.status, 200)
+  assert.ok(Buffer.from(await manifest.arrayBuffer()).equals(image.manifest.data))
+  const blobs = [...image.layers, image.config]
+  for (const sn of sns) {
+    const deadline = Date.now() + 30_000
+    let preheats = (await sn.client.listPreheats()).preheats
+    while (!(preheats.length === 1 && preheats[0]?.status !== 'running' && preheats[0]?.status !== 'waiting') && Date.now() < deadline) {
+      await new Promise<void>((resolve) => { setTimeout(resolve, 20) })
+      preheats = (await sn.client.listPreheats()).preheats
+    }
+    assert.equal(preheats.length, 1, `one preheat at ${sn.apiUrl}`)
+    assert.equal(preheats[0]?.status, 'success', JSON.stringify(preheats[0]?.error))
+    const owned = blobs.filter((blob) => ownerOf(blob.digest) === new URL(sn.apiUrl).origin).map((blob) => blob.digest)
+    assert.deepEqual(preheats[0]?.tasks.map((task) => task.digest).sort(), owned.sort(), 'it warmed exactly the blobs it owns')
+  }
+  // The engine's blob requests meet the warm tasks: the registry is not read again.
+  for (const blob of blobs) {
+    const servedBefore = registry.bytesServed(`/blobs/${blob.digest}`)
+    const getsBefore = registry.requests(`/blobs/${blob.digest}`, 'GET')
+    assert.ok(servedBefore >= blob.data.length, `blob ${blob.digest} was preheated`)
+    const response = await fetch(`${dfdaemon.baseUrl}/v2/spread/app/blobs/${blob.digest}`)
+    assert.equal(response.status, 200)
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(blob.data), `blob ${blob.digest}`)
+    assert.equal(registry.bytesServed(`/blobs/${blob.digest}`), servedBefore, `blob ${blob.digest}: the registry was not read again`)
+    assert.equal(registry.requests(`/blobs/${blob.digest}`, 'GET'), getsBefore, `blob ${blob.digest}: no GET at the registry`)
+  }
+})
+
+test('preheat digests: only with type image, and a digest the image lacks fails the preheat naming it', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const dir = stack.push(await createTmpDir('damselfly-preheat-digests-'))
+  const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
+  const image = buildTestImage([10_000], 7)
+  await pushImage(registry.baseUrl, 'one/app', '1', image)
+  const sn = stack.push(await startTestSupernode())
+  const fileWithDigests = await fetch(`${sn.apiUrl}/api/v1/preheats`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'file', url: `${registry.baseUrl}/v2/one/app/blobs/${image.layers[0]!.digest}`, digests: [image.layers[0]!.digest] }) })
+  assert.equal(fileWithDigests.status, 400)
+  assert.match(JSON.stringify(await fileWithDigests.json()), /digests/)
+  const absent = `sha256:${'1'.repeat(64)}`
+  const created = await sn.client.createPreheat({ type: 'image', url: `${registry.baseUrl}/v2/one/app/manifests/1`, digests: [image.layers[0]!.digest, absent] })
+  const done = await waitForPreheat(sn.client, created.id)
+  assert.equal(done.status, 'failed')
+  assert.equal(done.error?.code, 'DF_ERR_ARG_INVALID')
+  assert.match(done.error?.message ?? '', new RegExp(absent))
 })

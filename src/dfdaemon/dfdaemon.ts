@@ -70,7 +70,7 @@ export class Dfdaemon {
       const connect = new ConnectHandler({ ca, metrics: this.#metrics, logger: logger.child({ component: 'connect' }) }, { hijackPatterns: config.hijackHosts.map((h) => new RegExp(h.pattern)) })
       const proxy = this.#resources.push(new DfdaemonProxy({
         rules: new RoutingRules(config.rules), delivery, upstream, connect, metrics: this.#metrics, logger: logger.child({ component: 'proxy' }),
-        onImageManifest: (url, authorization) => { fetcher.prefetchImage?.(url.href, authorization) },
+        onImageManifest: (url, authorization, manifest) => { fetcher.prefetchImage?.(url.href, authorization, manifest) },
       }, { listen: config.listen, port: config.port, registryUrl: config.registryUrl, nsScheme: config.nsScheme }))
       this.#address = await proxy.start()
       return this.#address

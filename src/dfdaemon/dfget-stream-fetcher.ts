@@ -20,7 +20,8 @@ import type { Logger } from '../common/log.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { SupernodeClient } from '../supernode/client.js'
 import { HttpClient } from '../common/http/client.js'
-import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, parseSupernodeList, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { computeTaskId } from '../protocol/task-id.js'
+import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, orderSupernodes, parseSupernodeList, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -59,7 +60,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #prefetched = new Map<string, number>()
   /** One data client for every blob's run: pieces reuse the connections to the supernode and peers. */
   readonly #http = new HttpClient(DATA_CLIENT_OPTIONS)
-  #preheatClient: SupernodeClient | undefined
+  /** Supernode base URL → the client for its preheat API. */
+  readonly #preheatClients = new Map<string, Promise<SupernodeClient>>()
   #closed = false
 
   constructor (deps: DfgetStreamFetcherDeps, options: DfgetStreamFetcherOptions) {
@@ -104,34 +106,56 @@ export class DfgetStreamFetcher implements P2pFetcher {
    * Asks the supernode to preheat the image (`type: image`): its CDN starts reading every
    * layer from the registry now, while the engine is still on its first blob request, so
    * each later blob request joins a download already under way (the same tasks: a layer's
-   * digest is its identity). The engine's Authorization goes with it. Only with a single
-   * supernode: with several, a layer's task lives on the one its digest hashes to, and a
-   * preheat at another would read the registry twice. Best effort: failures are logged.
+   * digest is its identity). The engine's Authorization goes with it. With several
+   * supernodes a blob's task lives on the one its digest orders first (as dfget's
+   * registration picks it), so each supernode is asked for the blobs it owns only
+   * (`digests`), read from the manifest that passed through; without those bytes (a
+   * manifest over 4 MiB) nothing is prefetched. Best effort: failures are logged.
    */
-  prefetchImage (manifestUrl: string, authorization: string | undefined): void {
-    if (this.#closed || this.#options.prefetch === false || this.#options.nodes.length > 1) return
+  prefetchImage (manifestUrl: string, authorization: string | undefined, manifest?: Buffer): void {
+    if (this.#closed || this.#options.prefetch === false) return
     const now = Date.now()
     const last = this.#prefetched.get(manifestUrl)
     if (last !== undefined && now - last < PREFETCH_REPEAT_MS) return
+    const supernodes = this.#supernodes()
+    const request: PreheatRequest = { type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }
+    const asks = new Map<SupernodeAddress, PreheatRequest>()
+    if (supernodes.length === 1 && supernodes[0] !== undefined) {
+      asks.set(supernodes[0], request)
+    } else {
+      const digests = manifest === undefined ? undefined : imageBlobDigests(manifest)
+      if (digests === undefined) return
+      const owned = new Map<SupernodeAddress, string[]>()
+      for (const digest of digests) {
+        const owner = orderSupernodes(supernodes, computeTaskId({ url: manifestUrl, digest }))[0]
+        if (owner !== undefined) owned.set(owner, [...owned.get(owner) ?? [], digest])
+      }
+      for (const [owner, blobs] of owned) asks.set(owner, { ...request, digests: blobs })
+    }
     this.#prefetched.delete(manifestUrl)
     this.#prefetched.set(manifestUrl, now)
     for (const oldest of this.#prefetched.keys()) {
       if (this.#prefetched.size <= PREFETCH_MEMORY) break
       this.#prefetched.delete(oldest)
     }
-    void this.#preheat({ type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }).catch((err: unknown) => {
-      this.#deps.logger.debug({ err }, 'prefetch of the image\'s layers was refused')
-    })
+    for (const [address, ask] of asks) {
+      void this.#preheat(address, ask).catch((err: unknown) => {
+        this.#deps.logger.debug({ err, supernode: address.baseUrl }, 'prefetch of the image\'s layers was refused')
+      })
+    }
   }
 
-  async #preheat (request: PreheatRequest): Promise<void> {
-    if (this.#preheatClient === undefined) {
-      const [address] = parseSupernodeList(this.#options.nodes.length === 0 ? [DEFAULT_NODE] : this.#options.nodes)
-      if (address === undefined) return
-      const caCert = await loadCaCert(this.#options.caCertPath)
-      this.#preheatClient = new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: 10_000, ...(this.#options.token === undefined ? {} : { token: this.#options.token }), ...(caCert === undefined ? {} : { caCert }) })
+  #supernodes (): SupernodeAddress[] {
+    return parseSupernodeList(this.#options.nodes.length === 0 ? [DEFAULT_NODE] : this.#options.nodes)
+  }
+
+  async #preheat (address: SupernodeAddress, request: PreheatRequest): Promise<void> {
+    let client = this.#preheatClients.get(address.baseUrl)
+    if (client === undefined) {
+      client = loadCaCert(this.#options.caCertPath).then((caCert) => new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: 10_000, ...(this.#options.token === undefined ? {} : { token: this.#options.token }), ...(caCert === undefined ? {} : { caCert }) }))
+      this.#preheatClients.set(address.baseUrl, client)
     }
-    await this.#preheatClient.createPreheat(request)
+    await (await client).createPreheat(request)
   }
 
   /** Aborts running downloads and stops the hosted peer server (its supernodes are told). Idempotent. */
@@ -139,7 +163,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
-    await this.#preheatClient?.close()
+    await Promise.all([...this.#preheatClients.values()].map(async (client) => { await (await client.catch(() => undefined))?.close() }))
     await this.#http.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
   }
@@ -159,3 +183,28 @@ export class DfgetStreamFetcher implements P2pFetcher {
     return { handle: { peerId: server.peerId, port: server.port, localUrl: server.localUrl, localStreams: server.localStreams() }, isRunning: () => running }
   }
 }
+
+/**
+ * The blob digests (layers, then config) of an image manifest (Docker schema 2 or OCI);
+ * undefined when the bytes are not one.
+ */
+function imageBlobDigests (manifest: Buffer): string[] | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(manifest.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const { layers, config } = parsed as { layers?: unknown, config?: unknown }
+  if (!Array.isArray(layers)) return undefined
+  const digests: string[] = []
+  for (const entry of [...(layers as unknown[]), config]) {
+    const digest = (entry as { digest?: unknown } | undefined)?.digest
+    if (typeof digest !== 'string' || !BLOB_DIGEST.test(digest)) return undefined
+    if (!digests.includes(digest)) digests.push(digest)
+  }
+  return digests
+}
+
+const BLOB_DIGEST = /^sha256:[0-9a-f]{64}$/

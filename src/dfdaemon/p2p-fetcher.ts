@@ -39,10 +39,10 @@ export interface P2pFetcher {
   /** Prepares what every fetch needs (this host's peer server), before the first one. @throws DfError */
   start?(): Promise<void>
   /**
-   * An image manifest passed through: have the swarm fetch its layers ahead of the engine's
-   * blob requests (best effort, never throws).
+   * An image manifest passed through (`manifest`: its bytes, when kept): have the swarm
+   * fetch its layers ahead of the engine's blob requests (best effort, never throws).
    */
-  prefetchImage?(manifestUrl: string, authorization: string | undefined): void
+  prefetchImage?(manifestUrl: string, authorization: string | undefined, manifest?: Buffer): void
   /** Stops every download and releases what the fetcher opened. Idempotent. */
   close(): Promise<void>
 }

@@ -6,6 +6,7 @@
  * request a rule sends direct.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { UpstreamClient } from './upstream-client.js'
 import { clientResponseHeaders } from './forwarded-headers.js'
@@ -17,14 +18,17 @@ export interface PassThroughRequest {
   readonly headers: Readonly<Record<string, string | string[]>>
   /** Follow redirects upstream instead of returning them (blob fallbacks). Default 0. */
   readonly maxRedirects?: number
+  /** Also keep a copy of the answer's body when it is at most this many bytes (manifests, for prefetch). */
+  readonly keepBodyBytes?: number
 }
 
 /**
  * Relays `req` to the upstream and the answer to `res`. Resolves with the answer's status
- * and Content-Type when the response is finished; rejects (after aborting `res` if its headers left) when the upstream fails.
+ * and Content-Type (and its body, with `keepBodyBytes`, when no longer) when the response is
+ * finished; rejects (after aborting `res` if its headers left) when the upstream fails.
  * @throws DF_ERR_PROXY_UPSTREAM_UNREACHABLE when the upstream gives no answer
  */
-export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, req: IncomingMessage, res: ServerResponse, request: PassThroughRequest): Promise<{ status: number, contentType: string | undefined }> {
+export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, req: IncomingMessage, res: ServerResponse, request: PassThroughRequest): Promise<{ status: number, contentType: string | undefined, body?: Buffer }> {
   const method = req.method ?? 'GET'
   const hasBody = method !== 'GET' && method !== 'HEAD' && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)
   const abort = new AbortController()
@@ -47,12 +51,31 @@ export async function passThrough (upstream: Pick<UpstreamClient, 'exchange'>, r
       res.end()
       return relayed
     }
+    const kept = request.keepBodyBytes === undefined ? undefined : keepBody(answer.body, request.keepBodyBytes)
     await pipeline(answer.body, res)
-    return relayed
+    const body = kept?.()
+    return body === undefined ? relayed : { ...relayed, body }
   } catch (err) {
     if (res.headersSent) res.destroy()
     throw err
   } finally {
     res.off('close', onClose)
   }
+}
+
+/** Copies the chunks of `body` as they pass (up to `limitBytes`); the returned function gives them joined, or undefined when the body was longer. */
+function keepBody (body: Readable, limitBytes: number): () => Buffer | undefined {
+  let chunks: Buffer[] | undefined = []
+  let length = 0
+  const onData = (chunk: Buffer): void => {
+    length += chunk.length
+    if (length > limitBytes) {
+      chunks = undefined
+      body.off('data', onData)
+    } else {
+      chunks?.push(chunk)
+    }
+  }
+  body.on('data', onData)
+  return () => chunks === undefined ? undefined : Buffer.concat(chunks)
 }

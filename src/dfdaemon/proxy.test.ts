@@ -69,6 +69,7 @@ test('as a registry mirror it passes /v2/ and manifests through and serves blobs
   assert.deepEqual(fetcher.requests.map((r) => r.digest), image.layers.map((l) => l.digest))
   assert.ok(fetcher.requests.every((r) => r.url.startsWith(registry.baseUrl)))
   assert.deepEqual(fetcher.prefetches.map((p) => p.url), [`${registry.baseUrl}/v2/test/img/manifests/1`], 'the image manifest passing through asked for a prefetch')
+  assert.ok(fetcher.prefetches[0]?.manifest?.equals(image.manifest.data), 'with the manifest\'s bytes as they passed')
   assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_requests_total', 'blob_swarm'), 2)
   const missing = await get(`${dfdaemon.baseUrl}/v2/test/img/blobs/sha256:${'0'.repeat(64)}`)
   assert.equal(missing.status, 404, 'a blob the registry lacks answers the registry\'s 404')

@@ -32,8 +32,8 @@ export interface DfdaemonProxyDeps {
   readonly connect: ConnectHandler
   readonly metrics: ProxyMetrics
   readonly logger: Logger
-  /** Told of every image manifest passed through (GET, 200), with the engine's Authorization: its layers may be fetched ahead. */
-  readonly onImageManifest?: (url: URL, authorization: string | undefined) => void
+  /** Told of every image manifest passed through (GET, 200), with the engine's Authorization and the manifest (unless over 4 MiB): its layers may be fetched ahead. */
+  readonly onImageManifest?: (url: URL, authorization: string | undefined, manifest: Buffer | undefined) => void
 }
 
 export interface DfdaemonProxyOptions extends MirrorUpstreamOptions {
@@ -42,6 +42,9 @@ export interface DfdaemonProxyOptions extends MirrorUpstreamOptions {
 }
 
 type Mode = 'mirror' | 'forward' | 'intercepted'
+
+/** Manifests up to this size are kept for prefetch (registries refuse bigger ones: the distribution spec's 4 MiB). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 /** The proxy server. `start()` listens; `close()` stops and drops every connection. */
 export class DfdaemonProxy {
@@ -121,9 +124,10 @@ export class DfdaemonProxy {
       return
     }
     this.#deps.metrics.countRequest('pass_through')
-    passThrough(this.#deps.upstream, req, res, { url: decision.url, headers }).then((answer) => {
-      if (method === 'GET' && answer.status === 200 && isManifestPath(decision.url.pathname) && isImageManifestType(answer.contentType) && this.#blobsGoThroughSwarm(target.url)) {
-        this.#deps.onImageManifest?.(decision.url, req.headers.authorization)
+    const isManifestGet = method === 'GET' && isManifestPath(decision.url.pathname)
+    passThrough(this.#deps.upstream, req, res, { url: decision.url, headers, ...(isManifestGet ? { keepBodyBytes: MAX_MANIFEST_BYTES } : {}) }).then((answer) => {
+      if (isManifestGet && answer.status === 200 && isImageManifestType(answer.contentType) && this.#blobsGoThroughSwarm(target.url)) {
+        this.#deps.onImageManifest?.(decision.url, req.headers.authorization, answer.body)
       }
     }, (err: unknown) => {
       log.warn({ err: err instanceof DfError ? { code: err.code, message: err.message } : String(err) }, 'pass-through failed')

@@ -21,7 +21,7 @@ export interface SourceFetcherFaults {
 export class SourceP2pFetcher implements P2pFetcher {
   readonly requests: { url: string, headers: Record<string, string>, digest: string | undefined }[] = []
   /** Manifest URLs the proxy asked to prefetch, with the engine's Authorization. */
-  readonly prefetches: { url: string, authorization: string | undefined }[] = []
+  readonly prefetches: { url: string, authorization: string | undefined, manifest: Buffer | undefined }[] = []
   faults: SourceFetcherFaults = {}
   readonly #agent = new Agent({ keepAliveTimeout: 1_000 })
 
@@ -59,8 +59,8 @@ export class SourceP2pFetcher implements P2pFetcher {
     return { lengthBytes: Number.isFinite(length) ? length : undefined, body }
   }
 
-  prefetchImage (manifestUrl: string, authorization: string | undefined): void {
-    this.prefetches.push({ url: manifestUrl, authorization })
+  prefetchImage (manifestUrl: string, authorization: string | undefined, manifest?: Buffer): void {
+    this.prefetches.push({ url: manifestUrl, authorization, manifest })
   }
 
   async close (): Promise<void> {

@@ -19,6 +19,7 @@ export const PreheatRequestSchema = Type.Object({
   filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'type file: query parameters left out of the task identity (as dfget -f)' })),
   identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'type file: the task identifier (as dfget -i)' })),
   md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: 'type file: the expected md5 (as dfget -m); part of the task identity' })),
+  digests: Type.Optional(Type.Array(Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }), { minItems: 1, maxItems: 1024, description: 'type image: warm only these blobs of the image (layers and config), in manifest order; with several supernodes each warms the blobs whose tasks it owns' })),
 }, { additionalProperties: false })
 export type PreheatRequest = Static<typeof PreheatRequestSchema>
 

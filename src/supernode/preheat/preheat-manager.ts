@@ -73,6 +73,8 @@ export class PreheatManager {
     if (this.#closing.signal.aborted) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'the supernode is closing')
     if (request.type === 'image') {
       try { parseManifestUrl(request.url) } catch { throw invalidArgument('body.url', 'an image preheat needs a manifest URL: http(s)://registry/v2/<name>/manifests/<reference>') }
+    } else if (request.digests !== undefined) {
+      throw invalidArgument('body.digests', 'digests choose blobs of an image: only with type image')
     }
     const record: PreheatRecord = { id: randomBytes(16).toString('hex'), request, status: 'waiting', createdAtMs: this.#deps.clock.now(), finishedAtMs: undefined, tasks: [], error: undefined }
     this.#records.set(record.id, record)
@@ -113,7 +115,10 @@ export class PreheatManager {
       if (request.type === 'file') {
         await this.#warm(record, 'file', { url: request.url, headers: request.headers, filter: request.filter, md5: request.md5, identifier: request.identifier }, signal)
       } else {
-        const blobs = await this.#deps.resolver.resolveBlobs(request.url, request.headers ?? {}, signal)
+        const wanted = request.digests === undefined ? undefined : new Set(request.digests)
+        const blobs = (await this.#deps.resolver.resolveBlobs(request.url, request.headers ?? {}, signal)).filter((blob) => wanted?.has(blob.digest) ?? true)
+        const missing = [...wanted ?? []].filter((digest) => !blobs.some((blob) => blob.digest === digest))
+        if (missing.length > 0) throw invalidArgument('body.digests', `not blobs of this image: ${missing.join(', ')}`)
         // Workers take the next layer until none is left or one failed; the preheat ends
         // when every worker has stopped, so nothing of it runs on after its status is set.
         let next = 0
