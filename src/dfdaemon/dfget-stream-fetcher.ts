@@ -21,7 +21,7 @@ import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { SupernodeClient } from '../supernode/client.js'
 import { HttpClient } from '../common/http/client.js'
 import { computeTaskId } from '../protocol/task-id.js'
-import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, orderSupernodes, parseSupernodeList, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, orderSupernodes, parseSupernodeList, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -60,6 +60,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #prefetched = new Map<string, number>()
   /** One data client for every blob's run: pieces reuse the connections to the supernode and peers. */
   readonly #http = new HttpClient(DATA_CLIENT_OPTIONS)
+  /** One supernode locator for every run (made from the first run's configuration: all runs share nodes, token and CA). */
+  #locator: Promise<SupernodeLocator> | undefined
   /** Supernode base URL → the client for its preheat API. */
   readonly #preheatClients = new Map<string, Promise<SupernodeClient>>()
   #closed = false
@@ -94,10 +96,12 @@ export class DfgetStreamFetcher implements P2pFetcher {
       ...(this.#options.windowPieces === undefined ? {} : { window: String(this.#options.windowPieces) }),
       ...(request.digest === undefined ? {} : { digest: request.digest }),
     })
+    this.#locator ??= loadCaCert(config.caCertPath).then((caCert) => new SupernodeLocator({ logger: this.#deps.logger }, { supernodes: config.supernodes, token: config.token, caCert }))
+    const supernodeLocator = await this.#locator
     const run = this.#deps.runDfgetStream ?? runDfgetStream
     // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
     // from the registry): dfget need not hash the stream a second time.
-    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, supernodeLocator, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
     stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
     return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
   }
@@ -165,6 +169,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
     await Promise.all([...this.#preheatClients.values()].map(async (client) => { await (await client.catch(() => undefined))?.close() }))
     await this.#http.close()
+    await (await this.#locator?.catch(() => undefined))?.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
   }
 

@@ -105,7 +105,7 @@ export class DfgetStreamRun {
     let registration: SupernodeRegistration
     let request: SwarmRegistration['request']
     try {
-      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer, windowPieces: config.windowPieces, resources: tools.resources }, signal))
+      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer, windowPieces: config.windowPieces, resources: tools.resources, locator: this.#deps.supernodeLocator }, signal))
     } catch (err) {
       if (isFinalRegistrationError(err, signal)) throw err
       if (!config.backSourceAllowed) throw swarmFailed(err)

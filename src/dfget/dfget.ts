@@ -63,6 +63,12 @@ export interface DfgetDeps {
    * of the run's own (DATA_CLIENT_OPTIONS).
    */
   readonly http?: HttpClient
+  /**
+   * The supernode locator, shared by the caller's runs so their API calls reuse clients and
+   * connections (its supernodes, token and CA must be the config's); the run does not close
+   * it. Default: a locator of the run's own.
+   */
+  readonly supernodeLocator?: SupernodeLocator
 }
 
 /** What a finished run reports. */
@@ -157,7 +163,7 @@ export class Dfget {
     let registration: SupernodeRegistration
     let request: SwarmRegistration['request']
     try {
-      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer: peer, resources: tools.resources }, signal))
+      ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer: peer, resources: tools.resources, locator: this.#deps.supernodeLocator }, signal))
     } catch (err) {
       try {
         if (isFinalRegistrationError(err, signal)) throw err

@@ -39,11 +39,12 @@ export interface SwarmRegistration {
 /**
  * Registers `peerServer` and the task of `config` (as `cid`; with a stream window when
  * given). A peer server still starting has no port yet: the peer is registered without one
- * (not a source until it registers again with it). The supernode locator is pushed on
- * `resources`. @throws DfError of the last supernode tried
+ * (not a source until it registers again with it). The supernode locator is `locator`
+ * (the caller's, shared by its runs) or a new one pushed on `resources`. @throws DfError
+ * of the last supernode tried
  */
 export async function registerWithSupernodes (
-  args: { config: DfgetConfig, logger: Logger, cid: ClientId, peerServer: Pick<PeerServerHandle, 'peerId'> & { readonly port: number | undefined }, windowPieces?: number, resources: CloseStack },
+  args: { config: DfgetConfig, logger: Logger, cid: ClientId, peerServer: Pick<PeerServerHandle, 'peerId'> & { readonly port: number | undefined }, windowPieces?: number, resources: CloseStack, locator?: SupernodeLocator | undefined },
   signal: AbortSignal,
 ): Promise<SwarmRegistration> {
   const { config, peerServer } = args
@@ -65,7 +66,7 @@ export async function registerWithSupernodes (
     ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
     ...(config.digest === undefined ? {} : { digest: config.digest }),
   }
-  const supernodes = args.resources.push(new SupernodeLocator({ logger: args.logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+  const supernodes = args.locator ?? args.resources.push(new SupernodeLocator({ logger: args.logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
   const registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
   return { supernodes, registration, request: { taskKey, peerRequest, taskRequest } }
 }
