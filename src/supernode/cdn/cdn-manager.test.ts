@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createTestData, startOrigin, type Origin } from '../../../test/harness/origin.js'
@@ -179,4 +180,26 @@ test('the source gets the registration headers, and the cache metadata keeps no 
   const meta = await readFile(join(sn.homeDir, 'cdn', task.taskId.slice(0, 3), `${task.taskId}.meta.json`), 'utf8')
   assert.ok(!meta.includes('topsecret'))
   assert.ok(!meta.includes('s3cret'))
+})
+
+test('a task identified by its digest is cached only if the source\'s bytes are that content (ranged, whole-stream and unknown-length sources)', async (t) => {
+  const data = createTestData(3 * MiB + 77, 17)
+  const right = `sha256:${createHash('sha256').update(data).digest('hex')}`
+  const wrong = `sha256:${createHash('sha256').update('other content').digest('hex')}`
+  const origin = await startOrigin({ files: { '/ranged.bin': { data }, '/whole.bin': { data, faults: { ignoreRange: true } }, '/chunked.bin': { data, faults: { chunked: true, ignoreRange: true } } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'peer-1', ip: '127.0.0.1', port: 40001 })
+  for (const path of ['/ranged.bin', '/whole.bin', '/chunked.bin']) {
+    const bad = await sn.client.registerTask({ peerId: 'peer-1', cid: `bad${path.slice(1)}`, url: origin.url(path), digest: wrong }).then((task) => task, (err: unknown) => err)
+    assert.ok(!(bad instanceof Error), `${path}: ${String(bad)}`)
+    const task = bad as Awaited<ReturnType<SupernodeClient['registerTask']>>
+    assert.equal(await waitForCdn(sn.client, task.taskId), 'failed', `${path}: wrong digest`)
+    const info = await sn.client.getTask(task.taskId)
+    assert.ok(info.cachedPieces < info.pieceCount || info.pieceCount === 0, `${path}: the last piece was never handed out`)
+    await assert.rejects(readFile(join(sn.homeDir, 'cdn', task.taskId.slice(0, 3), `${task.taskId}.data`)), { code: 'ENOENT' }, `${path}: nothing cached`)
+    const good = await sn.client.registerTask({ peerId: 'peer-1', cid: `good${path.slice(1)}`, url: origin.url(path), digest: right })
+    assert.equal(await waitForCdn(sn.client, good.taskId), 'success', `${path}: right digest`)
+    assert.ok((await cachedDigests(sn.homeDir, good.taskId)).data.equals(data))
+  }
 })

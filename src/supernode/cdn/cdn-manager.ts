@@ -16,6 +16,7 @@ import type { Logger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import type { TaskId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
+import { checkFileDigest, ContentDigestCheck } from './content-digest-check.js'
 import { computePieceSizeBytes, pieceCount } from '../../protocol/piece-range.js'
 import type { SupernodeMetrics } from '../metrics.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
@@ -30,6 +31,8 @@ export interface CdnTaskSpec {
   readonly url: string
   /** Headers sent to the source (may hold credentials: never logged). */
   readonly headers: Readonly<Record<string, string>>
+  /** The content digest that identifies the task ("sha256:<hex>"): the file is cached only if it matches (ContentDigestCheck). */
+  readonly digest?: string | undefined
 }
 
 /** A task's geometry, known once the source told its length. */
@@ -212,6 +215,7 @@ export class CdnManager {
     const { store, progress } = this.#deps
     const pieceSizeBytes = computePieceSizeBytes(fileLengthBytes)
     const count = pieceCount(fileLengthBytes, pieceSizeBytes)
+    const contentCheck = spec.digest === undefined ? undefined : new ContentDigestCheck(spec.digest, count)
     await this.#deps.makeRoom?.(spec.taskId, fileLengthBytes)
     let file
     try {
@@ -226,13 +230,14 @@ export class CdnManager {
     const controller = new AbortController()
     const signal = AbortSignal.any([controller.signal, this.#closing.signal])
     const target = { url: spec.url, headers: spec.headers, validators, file, fileLengthBytes, pieceSizeBytes }
-    const downloadDeps = this.#downloadDeps(spec.taskId, pieceSizeBytes)
+    const downloadDeps = this.#downloadDeps(spec.taskId, pieceSizeBytes, contentCheck)
     const startedMs = this.#deps.clock.now()
     const done = (async () => {
       try {
         const digests = whole === undefined
           ? await downloadRanged(target, downloadDeps, { concurrency: this.#options.concurrency, attempts: this.#options.attempts, signal })
           : (await downloadStream(target, whole, downloadDeps, { attempts: this.#options.attempts, signal })).digests ?? []
+        contentCheck?.finish()
         await file.sync()
         await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, digests, true))
         this.#log.info({ taskId: spec.taskId, fileLengthBytes, durationMs: this.#deps.clock.now() - startedMs, mode: whole === undefined ? 'ranged' : 'stream' }, 'CDN cached the file')
@@ -257,7 +262,8 @@ export class CdnManager {
     const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { discardBody(whole.body); throw err })
     try {
       const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
-      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
+      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId, undefined, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
+      if (spec.digest !== undefined) await checkFileDigest(file, lengthBytes, spec.digest)
       const pieceSizeBytes = computePieceSizeBytes(lengthBytes)
       const count = pieceCount(lengthBytes, pieceSizeBytes)
       progress.createTask(spec.taskId, count)
@@ -279,12 +285,14 @@ export class CdnManager {
     await this.#deps.store.remove(taskId)
   }
 
-  #downloadDeps (taskId: TaskId, pieceSizeBytes: number | undefined): Parameters<typeof downloadRanged>[1] {
+  #downloadDeps (taskId: TaskId, pieceSizeBytes: number | undefined, contentCheck: ContentDigestCheck | undefined): Parameters<typeof downloadRanged>[1] {
     return {
       fetcher: this.#deps.fetcher,
       onPieceCached: (pieceNum: number, digest: PieceDigest, chunks: readonly Buffer[]) => {
         if (pieceSizeBytes !== undefined) this.#deps.hotPieces?.add(taskId, pieceNum, pieceNum * pieceSizeBytes, chunks)
-        this.#deps.progress.markCached(taskId, pieceNum, digest)
+        const announce = (): void => { this.#deps.progress.markCached(taskId, pieceNum, digest) }
+        if (contentCheck === undefined) announce()
+        else contentCheck.add(pieceNum, chunks, announce)
       },
       onBytesRead: (bytes: number) => { this.#deps.metrics.cdnDownloadBytes.inc(bytes) },
     }

@@ -56,6 +56,8 @@ interface TaskRecord {
   completion?: Promise<void>
   /** Identified by a content digest: its bytes cannot change without changing the task. */
   isContentAddressed?: boolean
+  /** That digest ("sha256:<hex>"): the CDN checks the file against it. */
+  digest?: string | undefined
 }
 
 /** What a preheat asks the CDN to cache (the identity fields as in a registration). */
@@ -121,7 +123,7 @@ export class TaskManager {
       task = this.#tasks.get(taskId)
     }
     if (task === undefined) {
-      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), isContentAddressed: request.digest !== undefined }
+      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), isContentAddressed: request.digest !== undefined, digest: request.digest }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = clock.now()
@@ -155,7 +157,7 @@ export class TaskManager {
     let task = this.#tasks.get(taskId)
     if (task === undefined) {
       const now = this.#deps.clock.now()
-      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, isContentAddressed: spec.digest !== undefined }
+      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, isContentAddressed: spec.digest !== undefined, digest: spec.digest }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
@@ -270,7 +272,7 @@ export class TaskManager {
     }
     let geometry
     try {
-      geometry = await this.#deps.cdn.prepareTask({ taskId: task.taskId, url: task.url, headers: task.headers })
+      geometry = await this.#deps.cdn.prepareTask({ taskId: task.taskId, url: task.url, headers: task.headers, ...(task.digest === undefined ? {} : { digest: task.digest }) })
     } catch (err) {
       if (this.#isCurrent(task) && task.state === 'pending') this.#fail(task, err)
       throw err
