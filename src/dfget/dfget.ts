@@ -152,12 +152,12 @@ export class Dfget {
   async #downloadThroughSwarm (tools: { http: HttpClient, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
     const config = this.#config
     const locatorOfPeerServer = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
-    // A running peer server is used at once. One that must be started starts while the
-    // download already runs: the peer registers without a port (it downloads and reports,
-    // nobody is sent to it) and becomes a source once its server is up (docs/dfget.md).
+    // A running peer server is used at once. One that must be started starts once the task
+    // is registered, while the download already runs: the peer registers without a port (it
+    // downloads and reports, nobody is sent to it) and becomes a source once its server is up
+    // (docs/dfget.md). Registering first matters when many hosts start at once on few cores:
+    // the supernode starts reading the source before the peer servers' start-up competes.
     const running = locatorOfPeerServer.findRunning === undefined ? await locatorOfPeerServer.locate(signal) : await locatorOfPeerServer.findRunning()
-    const serverStart = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
-    serverStart?.catch(() => {}) // observed when the download joins it
     const peer = running === undefined ? { peerId: await loadOrCreatePeerId(this.#layout), port: undefined } : running
     let supernodes: SupernodeLocator
     let registration: SupernodeRegistration
@@ -165,16 +165,13 @@ export class Dfget {
     try {
       ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer: peer, resources: tools.resources, locator: this.#deps.supernodeLocator }, signal))
     } catch (err) {
-      try {
-        if (isFinalRegistrationError(err, signal)) throw err
-        if (!config.backSourceAllowed) throw swarmFailed(err)
-        this.#logger.warn({ err }, 'no supernode registered the task: back-source')
-        return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
-      } finally {
-        // The server this run started is up (or failed) before the run ends, as when it waited for it.
-        await serverStart?.catch(() => undefined)
-      }
+      if (isFinalRegistrationError(err, signal)) throw err
+      if (!config.backSourceAllowed) throw swarmFailed(err)
+      this.#logger.warn({ err }, 'no supernode registered the task: back-source')
+      return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
     }
+    const serverStart = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
+    serverStart?.catch(() => {}) // observed when the download joins it
     const { task } = registration
     this.#taskId = task.taskId
     this.#stats.expectedLengthBytes = task.fileLengthBytes
