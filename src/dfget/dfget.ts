@@ -165,10 +165,17 @@ export class Dfget {
     try {
       ({ supernodes, registration, request } = await registerWithSupernodes({ config, logger: this.#logger, cid: this.#cid, peerServer: peer, resources: tools.resources, locator: this.#deps.supernodeLocator }, signal))
     } catch (err) {
-      if (isFinalRegistrationError(err, signal)) throw err
-      if (!config.backSourceAllowed) throw swarmFailed(err)
-      this.#logger.warn({ err }, 'no supernode registered the task: back-source')
-      return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
+      // The host's server starts all the same (later runs use it), and is up (or failed)
+      // before this run ends.
+      const started = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
+      try {
+        if (isFinalRegistrationError(err, signal)) throw err
+        if (!config.backSourceAllowed) throw swarmFailed(err)
+        this.#logger.warn({ err }, 'no supernode registered the task: back-source')
+        return await this.#downloadWholeFromSource(tools.source, 'registerFailed', signal)
+      } finally {
+        await started?.catch(() => undefined)
+      }
     }
     const serverStart = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
     serverStart?.catch(() => {}) // observed when the download joins it
