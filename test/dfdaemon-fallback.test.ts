@@ -9,13 +9,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
-import { createSilentLogger } from '../src/common/log.js'
-import { runDfgetStream, type DfgetConfig, type DfgetResult } from '../src/dfget/index.js'
-import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
-import { DfgetStreamFetcher } from '../src/dfdaemon/dfget-stream-fetcher.js'
-import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
+import type { DfgetConfig, DfgetResult } from '../src/dfget/index.js'
 import { buildTestImage, pushImage } from './harness/oci-image.js'
 import { startTestPeer } from './harness/peer.js'
+import { startSwarmDfdaemon } from './harness/swarm-dfdaemon.js'
 import { startRegistry } from './harness/registry.js'
 import { metricValue, startTestSupernode } from './harness/supernode.js'
 import { createTmpDir } from './harness/tmp-dir.js'
@@ -34,19 +31,14 @@ test('a supernode that may not read the registry: the blob comes whole from the 
   const peer = stack.push(await startTestPeer())
   const results: DfgetResult[] = []
   const configs: DfgetConfig[] = []
-  const dfdaemon = new Dfdaemon({
-    logger: createSilentLogger(),
-    createFetcher: () => new DfgetStreamFetcher({
-      logger: createSilentLogger(),
-      onResult: (result) => { results.push(result) },
-      runDfgetStream: async (config, deps) => {
-        configs.push(config)
-        return await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator })
-      },
-    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host], prefetch: false }),
-  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
-  await dfdaemon.start()
-  stack.push(dfdaemon)
+  const dfdaemon = stack.push(await startSwarmDfdaemon({
+    peer,
+    registryUrl: registry.baseUrl,
+    nodes: [new URL(sn.apiUrl).host],
+    prefetch: false,
+    onRun: (config) => { configs.push(config) },
+    onResult: (result) => { results.push(result) },
+  }))
 
   const layer = image.layers[0]!
   const response = await fetch(`${dfdaemon.baseUrl}/v2/denied/app/blobs/${layer.digest}`)

@@ -12,10 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { createSilentLogger } from '../src/common/log.js'
-import { orderSupernodes, parseSupernodeList, resolveDfgetConfig, runDfget, runDfgetStream, type DfgetResult } from '../src/dfget/index.js'
-import { resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
-import { DfgetStreamFetcher } from '../src/dfdaemon/dfget-stream-fetcher.js'
-import { Dfdaemon } from '../src/dfdaemon/dfdaemon.js'
+import { orderSupernodes, parseSupernodeList, resolveDfgetConfig, runDfget, type DfgetResult } from '../src/dfget/index.js'
 import { isCode } from '../src/protocol/errors.js'
 import { computeTaskId } from '../src/protocol/task-id.js'
 import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
@@ -23,6 +20,7 @@ import type { SupernodeClient } from '../src/supernode/client.js'
 import { buildTestImage, pushImage, type TestImage } from './harness/oci-image.js'
 import { createTestData, sha256Hex, startOrigin } from './harness/origin.js'
 import { startTestPeer } from './harness/peer.js'
+import { startSwarmDfdaemon } from './harness/swarm-dfdaemon.js'
 import { startRegistry } from './harness/registry.js'
 import { metricValue, startTestSupernode } from './harness/supernode.js'
 import { createTmpDir } from './harness/tmp-dir.js'
@@ -202,16 +200,7 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
   assert.equal(done.status, 'success', JSON.stringify(done.error))
   const peer = stack.push(await startTestPeer())
   const results: DfgetResult[] = []
-  const dfdaemon = new Dfdaemon({
-    logger: createSilentLogger(),
-    createFetcher: () => new DfgetStreamFetcher({
-      logger: createSilentLogger(),
-      onResult: (result) => { results.push(result) },
-      runDfgetStream: async (config, deps) => await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator }),
-    }, { homeDir: peer.homeDir, nodes: [new URL(sn.apiUrl).host] }),
-  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
-  await dfdaemon.start()
-  stack.push(dfdaemon)
+  const dfdaemon = stack.push(await startSwarmDfdaemon({ peer, registryUrl: registry.baseUrl, nodes: [new URL(sn.apiUrl).host], onResult: (result) => { results.push(result) } }))
   // Every blob a pull fetches — the layers and the config — comes from the warm CDN cache.
   for (const blob of [...image.layers, image.config]) {
     const servedBefore = registry.bytesServed(`/blobs/${blob.digest}`)
@@ -268,15 +257,7 @@ test('dfdaemon with two supernodes: a manifest passing through makes each supern
   }
   await pushImage(registry.baseUrl, 'spread/app', '1', image)
   const peer = stack.push(await startTestPeer())
-  const dfdaemon = new Dfdaemon({
-    logger: createSilentLogger(),
-    createFetcher: () => new DfgetStreamFetcher({
-      logger: createSilentLogger(),
-      runDfgetStream: async (config, deps) => await runDfgetStream(config, { ...deps, peerServerLocator: peer.locator }),
-    }, { homeDir: peer.homeDir, nodes }),
-  }, resolveDfdaemonConfig({ port: 0, homeDir: peer.homeDir, registryUrl: registry.baseUrl }))
-  await dfdaemon.start()
-  stack.push(dfdaemon)
+  const dfdaemon = stack.push(await startSwarmDfdaemon({ peer, registryUrl: registry.baseUrl, nodes }))
 
   const manifest = await fetch(`${dfdaemon.baseUrl}/v2/spread/app/manifests/1`, { headers: { accept: image.manifest.mediaType } })
   assert.equal(manifest.status, 200)
