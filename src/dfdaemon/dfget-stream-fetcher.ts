@@ -18,10 +18,9 @@
 import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
-import { SupernodeClient } from '../supernode/client.js'
 import { HttpClient } from '../common/http/client.js'
 import { computeTaskId } from '../protocol/task-id.js'
-import { DATA_CLIENT_OPTIONS, DEFAULT_NODE, loadCaCert, orderSupernodes, parseSupernodeList, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { DATA_CLIENT_OPTIONS, loadCaCert, orderSupernodes, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -60,10 +59,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #prefetched = new Map<string, number>()
   /** One data client for every blob's run: pieces reuse the connections to the supernode and peers. */
   readonly #http = new HttpClient(DATA_CLIENT_OPTIONS)
-  /** One supernode locator for every run (made from the first run's configuration: all runs share nodes, token and CA). */
+  /** The supernode locator of every run and prefetch (#locatorFor). */
   #locator: Promise<SupernodeLocator> | undefined
-  /** Supernode base URL → the client for its preheat API. */
-  readonly #preheatClients = new Map<string, Promise<SupernodeClient>>()
   #closed = false
 
   constructor (deps: DfgetStreamFetcherDeps, options: DfgetStreamFetcherOptions) {
@@ -80,7 +77,19 @@ export class DfgetStreamFetcher implements P2pFetcher {
   /** @throws DfError from dfget (see docs/errors.md) when the swarm cannot start the download */
   async fetch (request: P2pFetchRequest): Promise<P2pStream> {
     if (this.#closed) throw new DfError('DF_ERR_TASK_SWARM_FAILED', 'the fetcher is closed')
-    const config = resolveDfgetConfig({
+    const config = this.#runConfig(request)
+    const supernodeLocator = await this.#locatorFor(config)
+    const run = this.#deps.runDfgetStream ?? runDfgetStream
+    // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
+    // from the registry): dfget need not hash the stream a second time.
+    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, supernodeLocator, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
+    return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
+  }
+
+  /** A blob's dfget run (stream mode, no back-source of its own). */
+  #runConfig (request: Pick<P2pFetchRequest, 'url' | 'headers' | 'digest'>): DfgetConfig {
+    return resolveDfgetConfig({
       url: request.url,
       output: '-',
       stream: true,
@@ -93,17 +102,16 @@ export class DfgetStreamFetcher implements P2pFetcher {
       // the back-source metric, or fails the response when back-source is off.
       notbs: true,
       ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),
+      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
       ...(this.#options.windowPieces === undefined ? {} : { window: String(this.#options.windowPieces) }),
       ...(request.digest === undefined ? {} : { digest: request.digest }),
     })
+  }
+
+  /** The supernode locator of every run and prefetch (runs differ only in URL, headers and digest: nodes, token and CA are the same). */
+  async #locatorFor (config: DfgetConfig): Promise<SupernodeLocator> {
     this.#locator ??= loadCaCert(config.caCertPath).then((caCert) => new SupernodeLocator({ logger: this.#deps.logger }, { supernodes: config.supernodes, token: config.token, caCert }))
-    const supernodeLocator = await this.#locator
-    const run = this.#deps.runDfgetStream ?? runDfgetStream
-    // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
-    // from the registry): dfget need not hash the stream a second time.
-    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, supernodeLocator, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
-    stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
-    return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
+    return await this.#locator
   }
 
   /**
@@ -121,7 +129,14 @@ export class DfgetStreamFetcher implements P2pFetcher {
     const now = Date.now()
     const last = this.#prefetched.get(manifestUrl)
     if (last !== undefined && now - last < PREFETCH_REPEAT_MS) return
-    const supernodes = this.#supernodes()
+    let config: DfgetConfig
+    try {
+      config = this.#runConfig({ url: manifestUrl, headers: {} })
+    } catch (err) {
+      this.#deps.logger.debug({ err }, 'no prefetch: the manifest URL is not one dfget takes')
+      return
+    }
+    const supernodes = config.supernodes
     const request: PreheatRequest = { type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }
     const asks = new Map<SupernodeAddress, PreheatRequest>()
     if (supernodes.length === 1 && supernodes[0] !== undefined) {
@@ -143,23 +158,10 @@ export class DfgetStreamFetcher implements P2pFetcher {
       this.#prefetched.delete(oldest)
     }
     for (const [address, ask] of asks) {
-      void this.#preheat(address, ask).catch((err: unknown) => {
+      void this.#locatorFor(config).then(async (locator) => await locator.clientFor(address).createPreheat(ask)).catch((err: unknown) => {
         this.#deps.logger.debug({ err, supernode: address.baseUrl }, 'prefetch of the image\'s layers was refused')
       })
     }
-  }
-
-  #supernodes (): SupernodeAddress[] {
-    return parseSupernodeList(this.#options.nodes.length === 0 ? [DEFAULT_NODE] : this.#options.nodes)
-  }
-
-  async #preheat (address: SupernodeAddress, request: PreheatRequest): Promise<void> {
-    let client = this.#preheatClients.get(address.baseUrl)
-    if (client === undefined) {
-      client = loadCaCert(this.#options.caCertPath).then((caCert) => new SupernodeClient({ baseUrl: address.baseUrl, timeoutMs: 10_000, ...(this.#options.token === undefined ? {} : { token: this.#options.token }), ...(caCert === undefined ? {} : { caCert }) }))
-      this.#preheatClients.set(address.baseUrl, client)
-    }
-    await (await client).createPreheat(request)
   }
 
   /** Aborts running downloads and stops the hosted peer server (its supernodes are told). Idempotent. */
@@ -167,7 +169,6 @@ export class DfgetStreamFetcher implements P2pFetcher {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
-    await Promise.all([...this.#preheatClients.values()].map(async (client) => { await (await client.catch(() => undefined))?.close() }))
     await this.#http.close()
     await (await this.#locator?.catch(() => undefined))?.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
