@@ -213,7 +213,7 @@ async function copyChunks (from: Readable, to: Writable, signal: AbortSignal, on
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       onChunk(chunk.length)
-      if (!to.write(chunk)) {
+      if (!to.write(chunk) && !from.isPaused()) {
         from.pause()
         to.once('drain', onDrain)
       }

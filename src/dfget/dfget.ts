@@ -36,10 +36,10 @@ import type { PeerServerHandle, PeerServerLocator } from './uploader/peer-server
 import { UploadLease } from './uploader/upload-lease.js'
 import { loadOrCreatePeerId } from './uploader/peer-identity.js'
 
-/** Collaborators of a run; all optional. */
 /** A run's data client (pieces and the source); also for clients shared across runs (`DfgetDeps.http`). */
 export const DATA_CLIENT_OPTIONS = { timeoutMs: 30_000, connectionsPerOrigin: 16 } as const
 
+/** Collaborators of a run; all optional. */
 export interface DfgetDeps {
   readonly logger?: Logger
   readonly clock?: Clock
