@@ -23,3 +23,21 @@ test('a closed pool still answers, hashing in place', async () => {
   await pool.close()
   assert.equal(await pool.sha256Hex([Buffer.from('abc')]), createHash('sha256').update('abc').digest('hex'))
 })
+
+test('with inPlaceBytesPerSec it hashes in place until a second brings more than that, then starts its worker', async (t) => {
+  let nowMs = 0
+  const pool = new DigestPool({ threads: 1, inPlaceBytesPerSec: 3000, now: () => nowMs })
+  t.after(() => pool.close())
+  const piece = [Buffer.alloc(1000, 7)]
+  const expected = createHash('sha256').update(piece[0]!).digest('hex')
+  for (let second = 0; second < 3; second++) {
+    nowMs = second * 1000
+    for (let i = 0; i < 3; i++) assert.equal(await pool.sha256Hex(piece), expected)
+  }
+  assert.equal(pool.workerCount, 0, 'three pieces a second stay in place')
+  assert.equal(await pool.sha256Hex(piece), expected)
+  assert.equal(pool.workerCount, 1, 'the fourth within one second starts the worker')
+  nowMs += 5000
+  assert.equal(await pool.sha256Hex(piece), expected)
+  assert.equal(pool.workerCount, 1, 'once started, the worker is used')
+})

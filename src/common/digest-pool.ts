@@ -2,7 +2,11 @@
  * DigestPool: sha256 of byte chunks on worker threads, so a process that receives data at
  * loopback speed hashes on the other core while its event loop goes on receiving and
  * writing. Chunks are copied to the worker (structured clone, a memcpy), which costs far
- * less than hashing them on the event loop. With `threads: 0` it hashes in place.
+ * less than hashing them on the event loop. With `threads: 0` it hashes in place; with
+ * `inPlaceBytesPerSec`, it also hashes in place until more than that many bytes came within
+ * one second: a worker costs ~50 ms of CPU to start, more than hashing a download that
+ * arrives over a network link (100 Mbit/s: ~6 ms of sha256 per second), and when many hosts
+ * start at once on few cores that start-up is what they wait for.
  * Workers never keep the process alive; `close()` ends them.
  */
 import { Worker } from 'node:worker_threads'
@@ -22,19 +26,32 @@ interface Job { resolve: (hex: string) => void, reject: (err: Error) => void }
 
 export class DigestPool {
   readonly #threads: number
+  readonly #inPlaceBytesPerSec: number
+  readonly #now: () => number
+  /** Bytes hashed in place in the current one-second window, and when it began. */
+  #windowBytes = 0
+  #windowStartMs = Number.NEGATIVE_INFINITY
   #workers: { worker: Worker, inFlight: number }[] = []
   readonly #jobs = new Map<number, Job>()
   #nextId = 0
   #closed = false
 
-  constructor (options: { threads: number }) {
+  constructor (options: { threads: number, inPlaceBytesPerSec?: number, now?: () => number }) {
     if (!Number.isInteger(options.threads) || options.threads < 0) throw new RangeError('threads must be an integer >= 0')
     this.#threads = options.threads
+    this.#inPlaceBytesPerSec = options.inPlaceBytesPerSec ?? 0
+    this.#now = options.now ?? (() => performance.now())
+  }
+
+  /** Workers started so far. */
+  get workerCount (): number {
+    return this.#workers.length
   }
 
   /** Hex sha256 of the chunks, in order. */
   async sha256Hex (chunks: readonly Uint8Array[]): Promise<string> {
     if (this.#threads === 0 || this.#closed) return hashHere(chunks)
+    if (this.#workers.length === 0 && this.#isSlowEnough(chunks)) return hashHere(chunks)
     const slot = this.#pickWorker()
     const id = this.#nextId++
     slot.inFlight += 1
@@ -56,6 +73,17 @@ export class DigestPool {
     for (const job of this.#jobs.values()) job.reject(new Error('digest pool closed'))
     this.#jobs.clear()
     await Promise.all(workers.map(async ({ worker }) => { await worker.terminate() }))
+  }
+
+  /** Counts `chunks` in the current second; true while that second stays within `inPlaceBytesPerSec`. */
+  #isSlowEnough (chunks: readonly Uint8Array[]): boolean {
+    const now = this.#now()
+    if (now - this.#windowStartMs >= 1000) {
+      this.#windowStartMs = now
+      this.#windowBytes = 0
+    }
+    for (const chunk of chunks) this.#windowBytes += chunk.byteLength
+    return this.#windowBytes <= this.#inPlaceBytesPerSec
   }
 
   #pickWorker (): { worker: Worker, inFlight: number } {

@@ -36,6 +36,12 @@ import type { PeerServerHandle, PeerServerLocator } from './uploader/peer-server
 import { UploadLease } from './uploader/upload-lease.js'
 import { loadOrCreatePeerId } from './uploader/peer-identity.js'
 
+/**
+ * Pieces are hashed on the event loop while they arrive at up to this rate (a network link's
+ * pace), on a worker thread beyond it (loopback, fast disks): see DigestPool.
+ */
+const HASH_IN_PLACE_BYTES_PER_SEC = 64 * 1024 * 1024
+
 /** A run's data client (pieces and the source); also for clients shared across runs (`DfgetDeps.http`). */
 export const DATA_CLIENT_OPTIONS = { timeoutMs: 30_000, connectionsPerOrigin: 16 } as const
 
@@ -207,7 +213,7 @@ export class Dfget {
         clock: this.#clock,
         locator: supernodes,
         writer,
-        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1 })) }, {
+        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1, inPlaceBytesPerSec: HASH_IN_PLACE_BYTES_PER_SEC })) }, {
           pieceTimeoutMs: PIECE_TIMEOUT_MS,
           cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
           headers: bearerHeaders(config.token),
