@@ -162,7 +162,12 @@ async function main (argv: readonly string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((status) => {
+// A run waits with the Clock's timers, which never keep a process alive (they are unref'd
+// for the long-lived servers' housekeeping). When such a wait is all that is left — every
+// socket closed after the supernode died, say — Node would end the process with status 0
+// and the download unfinished. This handle keeps dfget alive until main() settles.
+const keepAlive = setInterval(() => {}, 2 ** 30)
+main(process.argv.slice(2)).finally(() => { clearInterval(keepAlive) }).then((status) => {
   process.stdout.write('', () => { process.exit(status) })
 }, (err: unknown) => {
   process.stderr.write(`${formatErrorLine(err)}\n`)
