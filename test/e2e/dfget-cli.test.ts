@@ -11,6 +11,7 @@ import { access, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
 import { startOrigin, createTestData, sha256Hex } from '../harness/origin.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
 import { BIN, ROOT, parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../harness/processes.js'
@@ -123,4 +124,42 @@ test('with bin/supernode, dfgets of two hosts download through the swarm', { ski
     assert.ok(summary !== undefined && summary.source === 0, run.stderr)
   }
   assert.ok(origin.readRatio('/d.bin') <= 1.05)
+})
+
+test('a download that waits with nothing else alive (the supernode answered "limited" and closed every connection) keeps the process until it finishes', async (t) => {
+  const data = createTestData(3 * MiB + 5, 43)
+  const origin = await startOrigin({ files: { '/w.bin': { data } } })
+  t.after(() => origin.close())
+  const dir = await createTmpDir('damselfly-e2e-dfget-')
+  const home = join(dir.path, 'home')
+  t.after(async () => { await stopPeerServer(home); await dir.close() })
+  // A supernode of our own: it registers the task, answers the first pull "limited, retry in
+  // 1.5 s" and every later one "the task failed" (so the client back-sources), and closes
+  // each connection after its answer: during the pause the client has no socket open.
+  let pulls = 0
+  const supernode = createHttpServer((req, res) => {
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify(body))
+    }
+    req.resume()
+    req.once('end', () => {
+      const url = req.url ?? ''
+      if (req.method === 'POST' && url === '/api/v1/peers') return reply(200, { peerId: 'fake-peer-0001', ip: '127.0.0.1', port: 0, hostName: 'h', registeredAt: new Date().toISOString(), uploadsInFlight: 0, uploadedBytes: 0 })
+      if (req.method === 'POST' && url === '/api/v1/tasks') return reply(200, { taskId: 'a'.repeat(64), fileLengthBytes: data.length, pieceSizeBytes: MiB, pieceCount: 4, cdnStatus: 'running', dataUrl: 'http://127.0.0.1:9/none' })
+      if (req.method === 'GET' && url.startsWith('/api/v1/tasks/')) {
+        pulls += 1
+        return pulls === 1
+          ? reply(200, { result: 'limited', retryAfterMs: 1500, reason: 'every source is busy' })
+          : reply(502, { code: 'DF_ERR_TASK_FAILED', message: 'the CDN could not read the source' })
+      }
+      reply(200, {})
+    })
+  })
+  await new Promise<void>((resolve) => { supernode.listen(0, '127.0.0.1', resolve) })
+  t.after(() => { supernode.closeAllConnections(); supernode.close() })
+  const node = `127.0.0.1:${(supernode.address() as AddressInfo).port}`
+  const run = await runDfgetProcess(['-u', origin.url('/w.bin'), '-o', join(dir.path, 'w.bin'), '-n', node, '--home', home])
+  assert.equal(run.exitCode, 0, run.stderr)
+  assert.ok(pulls >= 2, `the client pulled again after the pause (${pulls} pulls)`)
+  assert.equal(sha256Hex(await readFile(join(dir.path, 'w.bin'))), sha256Hex(data), run.stderr)
 })
