@@ -86,11 +86,16 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
         max: { type: 'string', default: '4' },
         timeout: { type: 'string', default: '600' },
         'no-docs': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     }).values
   } catch (err) {
     console.error(`bench control-plane: ${(err as Error).message}\n${USAGE}`)
     return 2
+  }
+  if (values.help) {
+    console.log(USAGE)
+    return 0
   }
   const peerCounts = values.peers.split(',').map(Number)
   const sizeBytes = parseSize(values.size) ?? 0
