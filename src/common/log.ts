@@ -28,6 +28,31 @@ export function createLogger (options: LoggerOptions = {}): Logger {
   return pino(base, options.destination ?? pino.destination({ fd: 2, sync: false }))
 }
 
+/**
+ * Ends the logger's destination before the process exits: waits (at most `timeoutMs`) until
+ * what it holds is written and the stream closed, or its write failed. Without this, pino's
+ * synchronous flush at exit writes what is still queued, and sonic-boom retries a broken
+ * pipe (the reader of stderr died: EPIPE) every 100 ms for ever — the process never exits.
+ * Once the asynchronous write has failed, pino knows the pipe is gone and its flush at exit
+ * does nothing.
+ */
+export async function flushLogs (logger: Logger, timeoutMs = 2_000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as (NodeJS.EventEmitter & { end?: () => void }) | undefined
+  if (stream?.end === undefined) return
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      stream.off('close', done)
+      stream.off('error', done)
+      resolve()
+    }
+    const timer = setTimeout(done, timeoutMs)
+    stream.once('close', done)
+    stream.once('error', done)
+    stream.end?.()
+  })
+}
+
 /** A logger that drops everything (tests and library callers that pass none). */
 export function createSilentLogger (): Logger {
   return pino({ level: 'silent' })

@@ -7,7 +7,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TOKEN_ENV } from '../common/http/auth.js'
-import { createLogger, type Logger } from '../common/log.js'
+import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
@@ -55,9 +55,12 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   const stop = (): void => {
     if (stopping) return
     stopping = true
-    dfdaemon.close().then(() => { logger.flush(); process.exit(0) }, (err: unknown) => {
+    dfdaemon.close().then(async () => {
+      await flushLogs(logger)
+      process.exit(0)
+    }, async (err: unknown) => {
       logger.error({ err }, 'close failed')
-      logger.flush()
+      await flushLogs(logger)
       process.exit(1)
     })
   }

@@ -6,7 +6,7 @@
  * setting prints one line to stderr and exits 2.
  */
 import { Command, CommanderError, Option } from 'commander'
-import { createLogger } from '../common/log.js'
+import { createLogger, flushLogs } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { DfError } from '../protocol/errors.js'
@@ -101,9 +101,12 @@ async function main (argv: readonly string[]): Promise<number> {
     if (stopping) return
     stopping = true
     logger.info({ signal }, 'stopping')
-    supernode.close().then(() => { logger.flush(); process.exit(0) }, (err: unknown) => {
+    supernode.close().then(async () => {
+      await flushLogs(logger)
+      process.exit(0)
+    }, async (err: unknown) => {
       logger.error({ err }, 'close failed')
-      logger.flush()
+      await flushLogs(logger)
       process.exit(1)
     })
   }
@@ -117,7 +120,7 @@ async function main (argv: readonly string[]): Promise<number> {
     logger.fatal({ err }, 'cannot start')
     process.stderr.write(`supernode: cannot start: ${message}\n`)
     await supernode.close().catch(() => undefined)
-    logger.flush()
+    await flushLogs(logger)
     return 1
   }
   return -1 // keep running until a signal
