@@ -20,6 +20,7 @@ import type { Logger } from '../common/log.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { HttpClient } from '../common/http/client.js'
 import { computeTaskId } from '../protocol/task-id.js'
+import { isContentDigest } from '../protocol/content-digest.js'
 import { DATA_CLIENT_OPTIONS, loadCaCert, orderSupernodes, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
@@ -207,10 +208,8 @@ function imageBlobDigests (manifest: Buffer): string[] | undefined {
   const digests: string[] = []
   for (const entry of [...(layers as unknown[]), config]) {
     const digest = (entry as { digest?: unknown } | undefined)?.digest
-    if (typeof digest !== 'string' || !BLOB_DIGEST.test(digest)) return undefined
+    if (!isContentDigest(digest)) return undefined
     if (!digests.includes(digest)) digests.push(digest)
   }
   return digests
 }
-
-const BLOB_DIGEST = /^sha256:[0-9a-f]{64}$/

@@ -11,6 +11,7 @@ import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
 import { parseSupernodeList, type SupernodeAddress } from './supernode-locator.js'
 import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
+import { isContentDigest } from '../protocol/content-digest.js'
 
 /** Where pieces come from: the swarm, only the supernode's CDN cache, or only the source. */
 export const DOWNLOAD_PATTERNS = ['p2p', 'cdn', 'source'] as const
@@ -110,7 +111,7 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
   const ip = options.ip
   if (ip !== undefined && isIP(ip) === 0) throw configInvalid('ip', ip, 'must be an IPv4 or IPv6 address')
   const digest = options.digest
-  if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw configInvalid('digest', digest, 'must be sha256:<64 lowercase hex>')
+  if (digest !== undefined && !isContentDigest(digest)) throw configInvalid('digest', digest, 'must be sha256:<64 lowercase hex>')
   const node = options.node === undefined || options.node.length === 0 ? [DEFAULT_NODE] : options.node
   return {
     url,

@@ -165,6 +165,7 @@ export class Dfget {
     // the supernode starts reading the source before the peer servers' start-up competes.
     const running = locatorOfPeerServer.findRunning === undefined ? await locatorOfPeerServer.locate(signal) : await locatorOfPeerServer.findRunning()
     const peer = running === undefined ? { peerId: await loadOrCreatePeerId(this.#layout), port: undefined } : running
+    const startServer = (): Promise<PeerServerHandle> | undefined => running === undefined ? locatorOfPeerServer.locate(signal) : undefined
     let supernodes: SupernodeLocator
     let registration: SupernodeRegistration
     let request: SwarmRegistration['request']
@@ -173,7 +174,7 @@ export class Dfget {
     } catch (err) {
       // The host's server starts all the same (later runs use it), and is up (or failed)
       // before this run ends.
-      const started = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
+      const started = startServer()
       try {
         if (isFinalRegistrationError(err, signal)) throw err
         if (!config.backSourceAllowed) throw swarmFailed(err)
@@ -183,7 +184,7 @@ export class Dfget {
         await started?.catch(() => undefined)
       }
     }
-    const serverStart = running === undefined ? locatorOfPeerServer.locate(signal) : undefined
+    const serverStart = startServer()
     serverStart?.catch(() => {}) // observed when the download joins it
     const { task } = registration
     this.#taskId = task.taskId

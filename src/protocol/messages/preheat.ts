@@ -6,6 +6,7 @@
  * Dragonfly 1.x's `PreheatCreateRequest` / `PreheatInfo`, with our field spelling.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { CONTENT_DIGEST_PATTERN } from '../content-digest.js'
 import { createParser } from '../schema-parser.js'
 import { HttpUrlSchema, TaskIdSchema } from './common-schemas.js'
 
@@ -19,7 +20,7 @@ export const PreheatRequestSchema = Type.Object({
   filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'type file: query parameters left out of the task identity (as dfget -f)' })),
   identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'type file: the task identifier (as dfget -i)' })),
   md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: 'type file: the expected md5 (as dfget -m); part of the task identity' })),
-  digests: Type.Optional(Type.Array(Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }), { minItems: 1, maxItems: 1024, description: 'type image: warm only these blobs of the image (layers and config), in manifest order; with several supernodes each warms the blobs whose tasks it owns' })),
+  digests: Type.Optional(Type.Array(Type.String({ pattern: CONTENT_DIGEST_PATTERN }), { minItems: 1, maxItems: 1024, description: 'type image: warm only these blobs of the image (layers and config), in manifest order; with several supernodes each warms the blobs whose tasks it owns' })),
 }, { additionalProperties: false })
 export type PreheatRequest = Static<typeof PreheatRequestSchema>
 

@@ -3,6 +3,7 @@
  * names the task and its geometry; the supernode has started (or reused) the CDN fetch.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { CONTENT_DIGEST_PATTERN } from '../content-digest.js'
 import { createParser } from '../schema-parser.js'
 import { ClientIdSchema, HttpUrlSchema, PeerIdSchema, TaskIdSchema } from './common-schemas.js'
 
@@ -14,7 +15,7 @@ export const RegisterTaskRequestSchema = Type.Object({
   md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$' })),
   identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'query parameters left out of the task identity' })),
-  digest: Type.Optional(Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'content digest; when given it alone identifies the task' })),
+  digest: Type.Optional(Type.String({ pattern: CONTENT_DIGEST_PATTERN, description: 'content digest; when given it alone identifies the task' })),
   windowPieces: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'stream mode: window size in pieces' })),
   heldPieces: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 1048576, description: 'pieces this cid already holds (resume after a supernode change)' })),
 }, { additionalProperties: false })

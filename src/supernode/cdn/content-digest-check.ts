@@ -10,6 +10,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { DfError } from '../../protocol/errors.js'
+import { isContentDigest } from '../../protocol/content-digest.js'
 
 export class ContentDigestCheck {
   readonly #expected: string
@@ -23,7 +24,7 @@ export class ContentDigestCheck {
 
   /** @param expected "sha256:<hex>" @throws DF_ERR_ARG_INVALID for another algorithm */
   constructor (expected: string, pieceCount: number) {
-    if (!/^sha256:[0-9a-f]{64}$/.test(expected)) throw new DfError('DF_ERR_ARG_INVALID', `digest: not a sha256 digest: ${expected}`, { details: { field: 'digest' } })
+    if (!isContentDigest(expected)) throw new DfError('DF_ERR_ARG_INVALID', 'digest: not sha256:<64 lowercase hex>', { details: { field: 'digest', value: String(expected) } })
     this.#expected = expected
     this.#lastPieceNum = pieceCount - 1
   }

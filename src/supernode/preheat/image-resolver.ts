@@ -12,6 +12,7 @@
 import type { HttpClient } from '../../common/http/client.js'
 import { redactUrl } from '../../common/http/client.js'
 import { DfError } from '../../protocol/errors.js'
+import { isContentDigest } from '../../protocol/content-digest.js'
 import type { SourcePolicy } from '../cdn/source-policy.js'
 import { parseAuthChallenge, tokenOf, tokenUrlOf } from './registry-auth.js'
 
@@ -39,7 +40,6 @@ export const MANIFEST_ACCEPT = [
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 const MAX_INDEX_DEPTH = 2
-const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/
 
 interface ImageRef { readonly baseUrl: string, readonly name: string, readonly reference: string }
 
@@ -152,7 +152,7 @@ function isAttestation (entry: unknown): boolean {
 function digestOf (entry: unknown, url: string): string {
   const record = typeof entry === 'object' && entry !== null ? entry as { digest?: unknown, blobSum?: unknown } : {}
   const digest = record.digest ?? record.blobSum
-  if (typeof digest !== 'string' || !DIGEST_PATTERN.test(digest)) throw manifestError(url, `names a digest that is not sha256:<64 hex> (${JSON.stringify(digest)})`)
+  if (!isContentDigest(digest)) throw manifestError(url, `names a digest that is not sha256:<64 hex> (${JSON.stringify(digest)})`)
   return digest
 }
 

@@ -54,9 +54,7 @@ interface TaskRecord {
   validatedAtMs?: number
   /** Settles when the CDN has every piece (set once the CDN fetch started). */
   completion?: Promise<void>
-  /** Identified by a content digest: its bytes cannot change without changing the task. */
-  isContentAddressed?: boolean
-  /** That digest ("sha256:<hex>"): the CDN checks the file against it. */
+  /** The content digest that identifies the task, if any: its bytes cannot change without changing the task, and the CDN checks the file against it. */
   digest?: string | undefined
 }
 
@@ -123,7 +121,7 @@ export class TaskManager {
       task = this.#tasks.get(taskId)
     }
     if (task === undefined) {
-      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), isContentAddressed: request.digest !== undefined, digest: request.digest }
+      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), digest: request.digest }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = clock.now()
@@ -157,7 +155,7 @@ export class TaskManager {
     let task = this.#tasks.get(taskId)
     if (task === undefined) {
       const now = this.#deps.clock.now()
-      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, isContentAddressed: spec.digest !== undefined, digest: spec.digest }
+      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, digest: spec.digest }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
@@ -249,7 +247,7 @@ export class TaskManager {
   async #isOutdated (task: TaskRecord): Promise<boolean> {
     // A task identified by its digest (an OCI blob) cannot be outdated: other bytes would be
     // another task (and fail the digest check), so its source is not asked again.
-    if (task.state !== 'success' || task.isContentAddressed === true) return false
+    if (task.state !== 'success' || task.digest !== undefined) return false
     let check = this.#revalidating.get(task.taskId)
     if (check === undefined) {
       check = this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
