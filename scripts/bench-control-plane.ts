@@ -19,6 +19,7 @@ import { createTestData, startOrigin } from '../test/harness/origin.js'
 import { ROOT, spawnSupernode, stopChild } from '../test/harness/processes.js'
 import { SupernodeClient } from '../src/supernode/client.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
+import { processCpuMs } from './lib/process-cpu.js'
 import { runSimulatedSwarm, type SimulatedSwarmResult } from './lib/control-plane/simulated-swarm.js'
 
 const USAGE = 'usage: npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--timeout SECONDS] [--no-docs]'
@@ -49,11 +50,7 @@ interface ControlPlaneRun extends SimulatedSwarmResult {
 async function readUsage (pid: number): Promise<ProcessUsage> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
-  // Fields 14 and 15 of /proc/pid/stat (after the parenthesised command) are utime and stime in clock ticks.
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM'), cpuSeconds: ticks / 100 }
+  return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM'), cpuSeconds: await processCpuMs(pid) / 1000 }
 }
 
 /** Reads dragonfly_supernode_schedule_duration_milliseconds from Prometheus text. */

@@ -21,8 +21,8 @@
  *   npm run bench -- dfdaemon [--rounds 3] [--no-docs]
  *   npm run bench -- dfdaemon --rate 1gbit [--rounds 3] [--no-docs]
  */
-import { execFileSync, type ChildProcess } from 'node:child_process'
-import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import type { ChildProcess } from 'node:child_process'
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -32,6 +32,7 @@ import { buildTestImage, pushImage, type TestImage } from '../test/harness/oci-i
 import { BIN, ROOT, metricValue, spawnSupernode, stopChild } from '../test/harness/processes.js'
 import { runCommand, spawnDfdaemon, writeRegistriesConf } from '../test/harness/dfdaemon-process.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
+import { processCpuMs } from './lib/process-cpu.js'
 import { parseRateBitsPerSec } from './lib/swarm/bound.js'
 import { Lab, listLabNamespaces, removeStaleLabs, sleep, type LabProcess } from './lib/swarm/lab.js'
 
@@ -83,16 +84,6 @@ interface Setup {
   readonly pids: { readonly supernode: number, readonly dfdaemon: number }
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
-const CLOCK_TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-
-/** CPU time a process has used so far (user + system), from /proc. */
-async function cpuMsOf (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS_PER_SEC
-}
 
 const layerBytesOf = (image: TestImage): number => image.layers.reduce((sum, l) => sum + l.data.length, 0)
 const roundImage = (round: number): TestImage => buildTestImage(LAYER_SIZES, 50 + round)
@@ -177,9 +168,9 @@ async function runRounds (setup: Setup, rounds: number, work: string, pushEachRo
         times.direct = pull.wallMs
       } else {
         const before = await setup.backSourceCount()
-        const cpuBefore = { supernode: await cpuMsOf(setup.pids.supernode), dfdaemon: await cpuMsOf(setup.pids.dfdaemon) }
+        const cpuBefore = { supernode: await processCpuMs(setup.pids.supernode), dfdaemon: await processCpuMs(setup.pids.dfdaemon) }
         const pull = await setup.pullThroughDfdaemon(repository, dest)
-        cpu = { supernode: await cpuMsOf(setup.pids.supernode) - cpuBefore.supernode, dfdaemon: await cpuMsOf(setup.pids.dfdaemon) - cpuBefore.dfdaemon }
+        cpu = { supernode: await processCpuMs(setup.pids.supernode) - cpuBefore.supernode, dfdaemon: await processCpuMs(setup.pids.dfdaemon) - cpuBefore.dfdaemon }
         if (pull.code !== 0) throw new Error(`skopeo through dfdaemon: ${pull.output}\n${setup.dfdaemonLogs().slice(-4000)}`)
         const after = await setup.backSourceCount()
         if (after > before) throw new Error(`dfdaemon fell back to the registry (${BACK_SOURCE_METRIC} ${before} -> ${after}): ${setup.dfdaemonLogs().slice(-4000)}`)
