@@ -18,10 +18,9 @@
 import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
-import { HttpClient } from '../common/http/client.js'
 import { computeTaskId } from '../protocol/task-id.js'
 import { isContentDigest } from '../protocol/content-digest.js'
-import { DATA_CLIENT_OPTIONS, loadCaCert, orderSupernodes, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -58,8 +57,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
   readonly #hosted: PeerServer[] = []
   /** Manifest URL → when it was last prefetched. */
   readonly #prefetched = new Map<string, number>()
-  /** One data client for every blob's run: pieces reuse the connections to the supernode and peers. */
-  readonly #http = new HttpClient(DATA_CLIENT_OPTIONS)
+  /** One byte path for every blob's run: pieces reuse the connections, buffers and hashing thread. */
+  readonly #dataPlane = createDataPlane()
   /** The supernode locator of every run and prefetch (#locatorFor). */
   #locator: Promise<SupernodeLocator> | undefined
   #closed = false
@@ -83,7 +82,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     const run = this.#deps.runDfgetStream ?? runDfgetStream
     // The proxy verifies the blob's digest over every byte it serves (also bytes it continues
     // from the registry): dfget need not hash the stream a second time.
-    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, http: this.#http, supernodeLocator, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
+    const stream = await run(config, { logger: this.#deps.logger, peerServerLocator: this.#peerServers, readerVerifiesDigest: true, dataPlane: this.#dataPlane, supernodeLocator, signal: AbortSignal.any([request.signal, this.#abort.signal]) })
     stream.result.then((result) => { this.#deps.onResult?.(result) }, () => {})
     return { lengthBytes: stream.lengthBytes >= 0 ? stream.lengthBytes : undefined, body: stream.body }
   }
@@ -170,7 +169,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort(new DfError('DF_ERR_INTERNAL', 'dfdaemon is closing'))
-    await this.#http.close()
+    await this.#dataPlane.close()
     await (await this.#locator?.catch(() => undefined))?.close()
     await Promise.all(this.#hosted.splice(0).map(async (server) => { await server.close() }))
   }

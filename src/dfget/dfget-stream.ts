@@ -19,14 +19,14 @@ import type { Logger } from '../common/log.js'
 import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
-import { HttpClient, redactUrl } from '../common/http/client.js'
+import { redactUrl } from '../common/http/client.js'
 import { bearerHeaders } from '../common/http/auth.js'
 import { RateLimiter } from '../common/rate-limiter.js'
-import { DigestPool } from '../common/digest-pool.js'
+import { createDataPlane, type DataPlane } from './data-plane.js'
 import { DfError } from '../protocol/errors.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
 import type { DfgetConfig } from './config.js'
-import { DATA_CLIENT_OPTIONS, type DfgetDeps, type DfgetResult } from './dfget.js'
+import type { DfgetDeps, DfgetResult } from './dfget.js'
 import { createCid } from './cid.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
@@ -51,7 +51,7 @@ export interface DfgetStream {
 
 const PIECE_TIMEOUT_MS = 15_000
 
-interface Tools { readonly http: HttpClient, readonly limiter: RateLimiter, readonly resources: CloseStack }
+interface Tools { readonly plane: DataPlane, readonly http: DataPlane['http'], readonly limiter: RateLimiter, readonly resources: CloseStack }
 
 export class DfgetStreamRun {
   readonly #config: DfgetConfig
@@ -81,9 +81,10 @@ export class DfgetStreamRun {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(createHomeLayout(config.homeDir))
-      const http = this.#deps.http ?? resources.push(new HttpClient(DATA_CLIENT_OPTIONS))
+      const plane = this.#deps.dataPlane ?? resources.push(createDataPlane())
+      const http = plane.http
       const rates = [config.localLimitBytesPerSec, config.totalLimitBytesPerSec].filter((rate) => rate > 0)
-      const tools: Tools = { http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }
+      const tools: Tools = { plane, http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }
       const started = config.pattern === 'source'
         ? await this.#startFromSource(tools, 'userSpecified', signal)
         : await this.#startThroughSwarm(tools, signal, cancel)
@@ -155,7 +156,7 @@ export class DfgetStreamRun {
           locator: supernodes,
           writer: window,
           window,
-          fetcher: new PieceFetcher({ http: tools.http, writer: window, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 0 })) }, {
+          fetcher: new PieceFetcher({ plane: tools.plane, writer: window, limiter: tools.limiter }, {
             pieceTimeoutMs: PIECE_TIMEOUT_MS,
             cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
             headers: bearerHeaders(config.token),

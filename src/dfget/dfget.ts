@@ -13,7 +13,6 @@ import type { Logger } from '../common/log.js'
 import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { CloseStack } from '../common/lifecycle.js'
-import { HttpClient } from '../common/http/client.js'
 import { bearerHeaders } from '../common/http/auth.js'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { RateLimiter } from '../common/rate-limiter.js'
@@ -27,7 +26,7 @@ import type { SupernodeLocator, SupernodeRegistration } from './supernode-locato
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
 import { P2pDownloader } from './downloader/p2p-downloader.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
-import { DigestPool } from '../common/digest-pool.js'
+import { createDataPlane, type DataPlane } from './data-plane.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { TargetWriter } from './downloader/target-writer.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -36,14 +35,6 @@ import type { PeerServerHandle, PeerServerLocator } from './uploader/peer-server
 import { UploadLease } from './uploader/upload-lease.js'
 import { loadOrCreatePeerId } from './uploader/peer-identity.js'
 
-/**
- * Pieces are hashed on the event loop while they arrive at up to this rate (a network link's
- * pace), on a worker thread beyond it (loopback, fast disks): see DigestPool.
- */
-const HASH_IN_PLACE_BYTES_PER_SEC = 64 * 1024 * 1024
-
-/** A run's data client (pieces and the source); also for clients shared across runs (`DfgetDeps.http`). */
-export const DATA_CLIENT_OPTIONS = { timeoutMs: 30_000, connectionsPerOrigin: 16 } as const
 
 /** Collaborators of a run; all optional. */
 export interface DfgetDeps {
@@ -64,11 +55,11 @@ export interface DfgetDeps {
    */
   readonly readerVerifiesDigest?: boolean
   /**
-   * The HTTP client for pieces and the source, shared by the caller's runs so they reuse
-   * connections (dfdaemon runs one per blob); the run does not close it. Default: a client
-   * of the run's own (DATA_CLIENT_OPTIONS).
+   * The byte path (connections to pieces and the source, piece buffers, the hashing
+   * thread), shared by the caller's runs (the host agent, dfdaemon: data-plane.ts); the run
+   * does not close it. Default: a data plane of the run's own.
    */
-  readonly http?: HttpClient
+  readonly dataPlane?: DataPlane
   /**
    * The supernode locator, shared by the caller's runs so their API calls reuse clients and
    * connections (its supernodes, token and CA must be the config's); the run does not close
@@ -124,13 +115,14 @@ export class Dfget {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(this.#layout)
-      const http = this.#deps.http ?? resources.push(new HttpClient(DATA_CLIENT_OPTIONS))
+      const plane = this.#deps.dataPlane ?? resources.push(createDataPlane())
+      const http = plane.http
       const rates = [this.#config.localLimitBytesPerSec, this.#config.totalLimitBytesPerSec].filter((rate) => rate > 0)
       const limiter = new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates))
       const source = new SourceDownloader({ http, logger: this.#logger, limiter, stats: this.#stats }, { url: this.#config.url, headers: this.#config.headers })
       const lengthBytes = this.#config.pattern === 'source'
         ? await this.#downloadWholeFromSource(source, 'userSpecified', signal)
-        : await this.#downloadThroughSwarm({ http, limiter, source, resources }, signal)
+        : await this.#downloadThroughSwarm({ plane, limiter, source, resources }, signal)
       return {
         url: this.#config.url,
         output: this.#config.output,
@@ -155,7 +147,7 @@ export class Dfget {
     }
   }
 
-  async #downloadThroughSwarm (tools: { http: HttpClient, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
+  async #downloadThroughSwarm (tools: { plane: DataPlane, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
     const config = this.#config
     const locatorOfPeerServer = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
     // A running peer server is used at once. One that must be started starts once the task
@@ -214,7 +206,7 @@ export class Dfget {
         clock: this.#clock,
         locator: supernodes,
         writer,
-        fetcher: new PieceFetcher({ http: tools.http, writer, limiter: tools.limiter, digests: tools.resources.push(new DigestPool({ threads: 1, inPlaceBytesPerSec: HASH_IN_PLACE_BYTES_PER_SEC })) }, {
+        fetcher: new PieceFetcher({ plane: tools.plane, writer, limiter: tools.limiter }, {
           pieceTimeoutMs: PIECE_TIMEOUT_MS,
           cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
           headers: bearerHeaders(config.token),

@@ -5,6 +5,7 @@
  *   <home>/peer-id              the host's stable peer id
  *   <home>/peer-server.json     {pid, port, peerId} of the running peer server
  *   <home>/peer-server.lock     O_EXCL lock (holding a pid) while a peer server is started
+ *   <home>/agent.sock           the host agent's socket: dfget hands it its downloads
  *   <home>/data/<taskId>-<cid>  task data files the peer server serves
  *   <home>/logs/peer-server.log the detached peer server's output
  */
@@ -17,6 +18,7 @@ export interface HomeLayout {
   readonly peerIdPath: string
   readonly statePath: string
   readonly lockPath: string
+  readonly agentSocketPath: string
   readonly dataDir: string
   readonly logsDir: string
   readonly peerServerLogPath: string
@@ -35,6 +37,7 @@ export function createHomeLayout (homeDir: string): HomeLayout {
     peerIdPath: join(root, 'peer-id'),
     statePath: join(root, 'peer-server.json'),
     lockPath: join(root, 'peer-server.lock'),
+    agentSocketPath: join(root, 'agent.sock'),
     dataDir: join(root, 'data'),
     logsDir: join(root, 'logs'),
     peerServerLogPath: join(root, 'logs', 'peer-server.log'),

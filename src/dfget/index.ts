@@ -22,7 +22,8 @@ export async function runDfget (config: DfgetConfig, deps: DfgetDeps = {}): Prom
   return await new Dfget(config, deps).run()
 }
 
-export { DATA_CLIENT_OPTIONS, type DfgetDeps, type DfgetResult } from './dfget.js'
+export type { DfgetDeps, DfgetResult } from './dfget.js'
+export { createDataPlane, type DataPlane } from './data-plane.js'
 export type { DfgetStream } from './dfget-stream.js'
 export { resolveDfgetConfig, DEFAULT_NODE, DEFAULT_WINDOW_PIECES, DOWNLOAD_PATTERNS, type DfgetConfig, type DfgetOptions, type DownloadPattern } from './config.js'
 export { TransferStats } from './downloader/transfer-stats.js'

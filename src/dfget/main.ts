@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { createWriteStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
-import { Transform } from 'node:stream'
+import { Transform, type Readable, type Writable } from 'node:stream'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
 import { pino } from 'pino'
@@ -22,7 +22,7 @@ import { DfError } from '../protocol/errors.js'
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
 import { formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
-import type { DfgetDeps, DfgetResult } from './dfget.js'
+import type { DfgetResult } from './dfget.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
 import { ProgressBar } from './progress-bar.js'
@@ -76,10 +76,7 @@ async function runDownload (options: DfgetOptions): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    // Loaded here, not at the top: `dfget server` does not need the download path (undici ...).
-    const result = config.stream
-      ? await runStream(config, { logger, stats, signal: abort.signal })
-      : await new (await import('./dfget.js')).Dfget(config, { logger, stats, signal: abort.signal }).run()
+    const result = await download(config, { logger, stats, signal: abort.signal })
     bar.stop()
     if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
     process.stderr.write(`${formatSummaryLine(result)}\n`)
@@ -92,24 +89,47 @@ async function runDownload (options: DfgetOptions): Promise<number> {
 }
 
 /**
- * Stream mode: the bytes go to stdout (`-o -`) as they arrive; with a path they go to a temp
- * file beside it, renamed only when the stream ended verified. A stream cut short rejects.
+ * The run goes to the host agent (`<home>/agent.sock`; started when none runs), which
+ * downloads in its own process; dfget relays the bytes of `-o -` and stream mode, and the
+ * progress. Without an agent (it cannot start, or DF_NO_AGENT=1) the run is made here.
  */
-async function runStream (config: DfgetConfig, deps: DfgetDeps): Promise<DfgetResult> {
+async function download (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal }): Promise<DfgetResult> {
+  const { startAgentRun } = await import('./agent/agent-client.js')
+  const run = process.env.DF_NO_AGENT === '1' ? undefined : await startAgentRun(config, deps)
+  if (run !== undefined) {
+    if (config.stream) return await deliverStream(config, run)
+    if (config.output === '-') await pipeline(run.body, process.stdout, { end: false })
+    return await run.result
+  }
+  // Loaded here, not at the top: `dfget server` does not need the download path (undici ...).
+  if (!config.stream) return await new (await import('./dfget.js')).Dfget(config, deps).run()
   const { DfgetStreamRun } = await import('./dfget-stream.js')
   const stream = await new DfgetStreamRun(config, deps).start()
   // Every byte passes through this process's memory once: collect as it goes (see
   // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 16 * 1024 * 1024 })
   const counted = new Transform({ transform (chunk: Buffer, _encoding, callback) { garbageCollector.add(chunk.length); callback(null, chunk) } })
+  return await deliverStream(config, stream, counted)
+}
+
+/**
+ * Stream mode: the bytes go to stdout (`-o -`) as they arrive; with a path they go to a temp
+ * file beside it, renamed only when the stream ended verified. A stream cut short rejects.
+ */
+async function deliverStream (config: DfgetConfig, stream: { body: Readable, result: Promise<DfgetResult> }, through?: Transform): Promise<DfgetResult> {
+  const pipe = async (to: Writable, options: { end?: boolean } = {}): Promise<void> => {
+    if (through === undefined) await pipeline(stream.body, to, options)
+    else await pipeline(stream.body, through, to, options)
+  }
   if (config.output === '-') {
     // process.stdout, not an fs stream on fd 1: once anything touches process.stdout the
     // pipe is non-blocking, and fs writes to it fail with EAGAIN.
-    await pipeline(stream.body, counted, process.stdout, { end: false })
+    await pipe(process.stdout, { end: false })
   } else {
     const temp = tempPathFor(config.output)
     try {
-      await pipeline(stream.body, counted, createWriteStream(temp, { mode: 0o644 }))
+      await pipe(createWriteStream(temp, { mode: 0o644 }))
+      await stream.result
       await rename(temp, config.output)
     } catch (err) {
       await rm(temp, { force: true })
@@ -128,7 +148,7 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   // enough to be promoted: collect often so the peak stays near the windows' bytes (see
   // common/garbage-collector.ts).
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 12 * 1024 * 1024 })
-  const server = new PeerServer({ logger, garbageCollector }, config)
+  const server = new PeerServer({ logger, garbageCollector }, { ...config, agent: true })
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -11,7 +11,7 @@ import { formatPieceRange } from '../protocol/piece-range.js'
 import { parsePeerInfo, parsePeerList, type PeerInfo, type PeerList, type RegisterPeerRequest } from '../protocol/messages/register-peer.js'
 import { parseRegisterTaskResponse, parseTaskInfo, parseTaskList, type RegisterTaskRequest, type RegisterTaskResponse, type TaskInfo, type TaskList } from '../protocol/messages/register-task.js'
 import { parsePullPieceTasksResponse, type PullPieceTasksResponse } from '../protocol/messages/pull-piece-task.js'
-import type { ReportPieceRequest } from '../protocol/messages/report-piece.js'
+import type { ReportPieceRequest, ReportPiecesRequest } from '../protocol/messages/report-piece.js'
 import { parseDashboardSnapshot, type DashboardSnapshot } from '../protocol/messages/dashboard.js'
 import { parsePreheatInfo, parsePreheatList, type PreheatInfo, type PreheatList, type PreheatRequest } from '../protocol/messages/preheat.js'
 
@@ -90,6 +90,16 @@ export class SupernodeClient {
       method: 'PUT',
       url: this.#url(fillPath(SUPERNODE_PATHS.taskPiece, { taskId, pieceRange: formatPieceRange(range) })),
       json: report,
+      ...(signal === undefined ? {} : { signal }),
+    })
+  }
+
+  /** Several reports of one cid at once (in order). */
+  async reportPieces (taskId: TaskId | string, request: ReportPiecesRequest, signal?: AbortSignal): Promise<void> {
+    await this.#http.requestVoid({
+      method: 'PUT',
+      url: this.#url(fillPath(SUPERNODE_PATHS.taskPieces, { taskId })),
+      json: request,
       ...(signal === undefined ? {} : { signal }),
     })
   }

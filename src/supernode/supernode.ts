@@ -20,6 +20,7 @@ import type { VersionInfo } from '../protocol/messages/route-params.js'
 import { fillPath, SUPERNODE_DATA_PATHS, SUPERNODE_PATHS } from '../protocol/paths.js'
 import { isDashboardPath, registerDashboardRoutes } from './api/dashboard-routes.js'
 import { registerDataRoutes } from './api/data-routes.js'
+import { BufferPool } from '../common/buffer-pool.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
 import { registerPreheatRoutes } from './api/preheat-routes.js'
@@ -184,7 +185,7 @@ export class Supernode {
     registerPieceRoutes(api, { scheduler: this.#scheduler })
     registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
-    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces }
+    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }) }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
     const isOneServer = config.downloadPort === config.port && config.port !== 0
     if (isOneServer) registerDataRoutes(api, dataDeps)

@@ -19,7 +19,8 @@ import type { BackSourceReason } from '../../protocol/result-codes.js'
 import type { PieceTask, PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
 import type { RegisterPeerRequest } from '../../protocol/messages/register-peer.js'
 import type { RegisterTaskRequest } from '../../protocol/messages/register-task.js'
-import type { ReportPieceRequest } from '../../protocol/messages/report-piece.js'
+import { MAX_REPORTS_PER_BATCH, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
+import { formatPieceRange } from '../../protocol/piece-range.js'
 import type { SupernodeLocator, SupernodeRegistration } from '../supernode-locator.js'
 import type { PieceFetcher } from './piece-fetcher.js'
 import type { TargetWriter } from './target-writer.js'
@@ -62,6 +63,13 @@ export interface P2pDownloaderOptions {
   readonly maxSupernodeErrors?: number
 }
 
+interface QueuedReport {
+  readonly registration: SupernodeRegistration
+  readonly pieceNum: number
+  readonly pieceRange: string
+  readonly report: Omit<ReportPieceRequest, 'cid'>
+}
+
 type PullStep = { readonly ok: true, readonly response: PullPieceTasksResponse, readonly tookMs: number } | { readonly ok: false, readonly err: unknown }
 
 const SUPERNODE = 'supernode'
@@ -75,6 +83,11 @@ export class P2pDownloader {
   /** Pieces handed out to us and not yet started: pulled ahead so a free slot never waits for a pull. */
   readonly #queue: PieceTask[] = []
   readonly #pendingReports = new Set<Promise<void>>()
+  /** Reports waiting for the one in flight to finish: sent together next (reportPieces). */
+  #queuedReports: QueuedReport[] = []
+  #reportInFlight = false
+  /** Supernodes without the batch route (an older version): their reports go one by one. */
+  readonly #noBatchReports = new Set<string>()
   readonly #badSources = new Set<string>()
   readonly #failuresBySource = new Map<string, number>()
   /** Which registration handed each piece out: a hand-out of a supernode we left is not reported to the next one. */
@@ -121,7 +134,7 @@ export class P2pDownloader {
     } finally {
       controller.abort()
       await Promise.allSettled([...this.#inflight.values()])
-      await Promise.allSettled([...this.#pendingReports])
+      while (this.#pendingReports.size > 0) await Promise.allSettled([...this.#pendingReports])
     }
   }
 
@@ -272,16 +285,55 @@ export class P2pDownloader {
     }
   }
 
-  /** Sends a report without holding a fetch slot; `run` waits for every report at the end. */
+  /**
+   * Sends a report without holding a fetch slot; `run` waits for every report at the end.
+   * One report goes out at once; those made while it is in flight go together next, so a
+   * client verifying many pieces a second sends a few requests, not one per piece.
+   */
   #report (piece: PieceTask, report: Omit<ReportPieceRequest, 'cid'>): void {
-    const { client, task } = this.#registration
     const range = this.#deps.writer.rangeOf(piece.pieceNum)
-    const sending = client.reportPiece(task.taskId, range, { cid: this.#options.taskRequest.cid, ...report })
-      .catch((err: unknown) => {
-        this.#deps.logger.warn({ pieceNum: piece.pieceNum, result: report.result, err }, 'piece report failed')
+    this.#queuedReports.push({ registration: this.#registration, pieceNum: piece.pieceNum, pieceRange: formatPieceRange(range), report })
+    this.#flushReports()
+  }
+
+  #flushReports (): void {
+    if (this.#reportInFlight || this.#queuedReports.length === 0) return
+    // One request per supernode: the reports of a supernode we left go to it, not to the next.
+    const registration = this.#queuedReports[0]?.registration ?? this.#registration
+    const batch = this.#queuedReports.filter((queued) => queued.registration === registration).slice(0, MAX_REPORTS_PER_BATCH)
+    const sent = new Set(batch)
+    this.#queuedReports = this.#queuedReports.filter((queued) => !sent.has(queued))
+    this.#reportInFlight = true
+    const sending = this.#sendReports(registration, batch)
+      .finally(() => {
+        this.#pendingReports.delete(sending)
+        this.#reportInFlight = false
+        this.#flushReports()
       })
-      .finally(() => { this.#pendingReports.delete(sending) })
     this.#pendingReports.add(sending)
+  }
+
+  async #sendReports (registration: SupernodeRegistration, batch: readonly QueuedReport[]): Promise<void> {
+    const { client, task } = registration
+    const cid = this.#options.taskRequest.cid
+    const baseUrl = registration.address.baseUrl
+    if (batch.length > 1 && !this.#noBatchReports.has(baseUrl)) {
+      try {
+        await client.reportPieces(task.taskId, { cid, reports: batch.map((queued) => ({ pieceRange: queued.pieceRange, ...queued.report })) })
+        return
+      } catch (err) {
+        if (!isCode(err, 'DF_ERR_ARG_ROUTE_NOT_FOUND')) {
+          this.#deps.logger.warn({ reports: batch.length, err }, 'piece reports failed')
+          return
+        }
+        this.#noBatchReports.add(baseUrl)
+      }
+    }
+    for (const queued of batch) {
+      await client.reportPiece(task.taskId, this.#deps.writer.rangeOf(queued.pieceNum), { cid, ...queued.report }).catch((err: unknown) => {
+        this.#deps.logger.warn({ pieceNum: queued.pieceNum, result: queued.report.result, err }, 'piece report failed')
+      })
+    }
   }
 
   /** Registers with the next supernode (skipping `skip`); false when none took the task. */

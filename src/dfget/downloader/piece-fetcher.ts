@@ -2,14 +2,17 @@
  * Fetching one piece from a peer or the supernode: a Range GET of exactly the piece, the
  * sha256 digest checked against the one the supernode gave, then a positional write into
  * the target. A piece whose bytes do not match is never written (DF_ERR_PIECE_DIGEST_MISMATCH).
+ *
+ * Over plain http the body is read straight into one buffer of the data plane's pool
+ * (RangeReader), hashed there and written with one positional write; the buffer goes back to
+ * the pool. A target that keeps the bytes (stream mode's window) gets a buffer of its own.
  */
-import type { HttpClient } from '../../common/http/client.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
-import type { DigestPool } from '../../common/digest-pool.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { TargetWriter } from './target-writer.js'
+import type { DataPlane } from '../data-plane.js'
 
 export interface PieceFetcherOptions {
   /** Deadline for the headers and for each gap in the body. */
@@ -21,7 +24,10 @@ export interface PieceFetcherOptions {
 }
 
 /** Where verified pieces go: the data file (TargetWriter) or stream mode's window (StreamWindow). */
-export type PieceTarget = Pick<TargetWriter, 'rangeOf' | 'writePieceChunks'>
+export type PieceTarget = Pick<TargetWriter, 'rangeOf' | 'writePieceChunks'> & {
+  /** True when the target keeps the buffers it is given (they must not go back to a pool). */
+  readonly retainsPieceBytes?: boolean
+}
 
 /** A fetched and written piece. */
 export interface FetchedPiece {
@@ -32,17 +38,15 @@ export interface FetchedPiece {
 }
 
 export class PieceFetcher {
-  readonly #http: HttpClient
+  readonly #plane: Pick<DataPlane, 'http' | 'reader' | 'buffers' | 'digests'>
   readonly #writer: PieceTarget
   readonly #limiter: RateLimiter
-  readonly #digests: DigestPool
   readonly #options: PieceFetcherOptions
 
-  constructor (deps: { http: HttpClient, writer: PieceTarget, limiter: RateLimiter, digests: DigestPool }, options: PieceFetcherOptions) {
-    this.#http = deps.http
+  constructor (deps: { plane: Pick<DataPlane, 'http' | 'reader' | 'buffers' | 'digests'>, writer: PieceTarget, limiter: RateLimiter }, options: PieceFetcherOptions) {
+    this.#plane = deps.plane
     this.#writer = deps.writer
     this.#limiter = deps.limiter
-    this.#digests = deps.digests
     this.#options = options
   }
 
@@ -61,11 +65,32 @@ export class PieceFetcher {
     const length = range.end - range.start + 1
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
-    const chunks = await this.#http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...(this.#options.headers === undefined ? {} : { headers: this.#options.headers }) })
-    if (`sha256:${await this.#digests.sha256Hex(chunks)}` !== piece.digest) {
+    const headers = this.#options.headers === undefined ? {} : { headers: this.#options.headers }
+    const { reader, buffers, http } = this.#plane
+    if (!reader.supports(url)) {
+      const chunks = await http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
+      await this.#verifyAndWrite(piece, chunks)
+    } else if (this.#writer.retainsPieceBytes === true) {
+      // Shared memory too, so that the hashing thread reads it in place.
+      const target = Buffer.from(new SharedArrayBuffer(length))
+      await reader.readInto({ url, start: range.start, target, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
+      await this.#verifyAndWrite(piece, [target])
+    } else {
+      const target = buffers.acquire(length)
+      try {
+        await reader.readInto({ url, start: range.start, target, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
+        await this.#verifyAndWrite(piece, [target])
+      } finally {
+        buffers.release(target)
+      }
+    }
+    return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
+  }
+
+  async #verifyAndWrite (piece: PieceTask, chunks: Buffer[]): Promise<void> {
+    if (`sha256:${await this.#plane.digests.sha256Hex(chunks)}` !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
     await this.#writer.writePieceChunks(piece.pieceNum, chunks)
-    return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
   }
 }

@@ -45,6 +45,8 @@ interface Assembly { readonly bytes: Buffer, filled: number }
 
 export class StreamWindow {
   readonly geometry: FileGeometry
+  /** The window keeps the buffers of its pieces until the reader took them (PieceTarget). */
+  readonly retainsPieceBytes = true
   readonly body: Readable
   readonly #deps: StreamWindowDeps
   readonly #windowPieces: number

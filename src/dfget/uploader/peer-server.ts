@@ -19,6 +19,8 @@ import { systemClock } from '../../common/clock.js'
 import { createHttpServer, formatBaseUrl, listenHttpServer } from '../../common/http/server.js'
 import { requireBearerToken } from '../../common/http/auth.js'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
+import { sendFileRange } from '../../common/http/file-range-sender.js'
+import { BufferPool } from '../../common/buffer-pool.js'
 import { RateLimiter } from '../../common/rate-limiter.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import { DfError } from '../../protocol/errors.js'
@@ -35,6 +37,7 @@ import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { PeerMetrics } from './peer-metrics.js'
 import { loadCaCert } from '../ca-cert.js'
 import { addStreamRoutes } from './stream-routes.js'
+import { AgentServer } from '../agent/agent-server.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 import type { StreamStoreClient } from './peer-client.js'
 
@@ -46,6 +49,8 @@ export interface PeerServerDeps {
   readonly clock?: Clock
   /** Told of every stream-mode piece put, to keep the process's peak memory near its live data. */
   readonly garbageCollector?: Pick<GarbageCollector, 'add'>
+  /** The buffers file reads go through (the host agent shares its data plane's). Default: the server's own. */
+  readonly buffers?: BufferPool
 }
 
 export interface PeerServerRunOptions extends PeerServerConfig {
@@ -56,10 +61,16 @@ export interface PeerServerRunOptions extends PeerServerConfig {
    * process (dfdaemon) lives as long as that process instead.
    */
   readonly stopWhenIdle?: boolean
+  /**
+   * Also be the host agent: run the downloads that dfget hands over on `<home>/agent.sock`
+   * (agent/agent-server.ts). Default false (a bare peer server).
+   */
+  readonly agent?: boolean
 }
 
 
-const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
+/** Bytes per read of a served file (file-range-sender.ts). */
+const READ_CHUNK_BYTES = 512 * 1024
 const SERVICE_DOWN_TIMEOUT_MS = 3_000
 /** A stream store nobody put into, refreshed or read from this long belongs to a dfget that died (a live one refreshes it every 20 s, also while its reader pauses). */
 const STREAM_IDLE_MS = 60_000
@@ -74,6 +85,7 @@ export class PeerServer {
   readonly #pieces: PieceStore
   readonly #garbageCollector: Pick<GarbageCollector, 'add'> | undefined
   readonly #limiter: RateLimiter
+  readonly #buffers: BufferPool
   readonly #stopped: Promise<PeerServerStopReason>
   #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
   #app: FastifyInstance | undefined
@@ -83,6 +95,7 @@ export class PeerServer {
   #activeReads = 0
   #caCert: Buffer | undefined
   #closing: Promise<void> | undefined
+  #agent: AgentServer | undefined
   readonly #metrics: PeerMetrics
 
   constructor (deps: PeerServerDeps, options: PeerServerRunOptions) {
@@ -94,6 +107,7 @@ export class PeerServer {
     this.#pieces = new PieceStore({ clock: this.#clock })
     this.#garbageCollector = deps.garbageCollector
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
+    this.#buffers = deps.buffers ?? new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 })
     this.#metrics = new PeerMetrics({
       countServedFiles: () => this.#registry.size,
       sumServedBytes: () => this.#registry.entries().reduce((sum, entry) => sum + entry.fileLengthBytes, 0),
@@ -114,6 +128,17 @@ export class PeerServer {
     this.#addRoutes(app)
     const address = await listenHttpServer(app, this.#options.listenHost, this.#options.port)
     this.#port = address.port
+    if (this.#options.agent === true) {
+      // Listening before the state file names this server: a dfget that finds the file finds the socket.
+      const agent = new AgentServer({
+        logger: this.#logger,
+        peerServer: { peerId: this.#peerId, port: this.#port, localUrl: this.localUrl, localStreams: this.localStreams() },
+        buffers: this.#buffers,
+        onActivity: () => { this.#registry.touchActivity() },
+      }, { socketPath: this.#layout.agentSocketPath })
+      await agent.start()
+      this.#agent = agent
+    }
     if (this.#options.writeStateFile !== false) {
       await writePeerServerState(this.#layout, { pid: process.pid, port: this.#port, peerId: this.#peerId })
     }
@@ -187,6 +212,7 @@ export class PeerServer {
     this.#closing ??= (async () => {
       this.#timer?.cancel()
       try {
+        await this.#agent?.close()
         await this.#app?.close()
       } finally {
         if (this.#options.writeStateFile !== false && this.#app !== undefined) await removePeerServerState(this.#layout, process.pid)
@@ -238,16 +264,23 @@ export class PeerServer {
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'the data file is gone', { cause: err })
     }
     this.#activeReads += 1
-    reply.raw.once('close', () => { this.#activeReads -= 1 })
-    const file = handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_HIGH_WATER_MARK_BYTES })
-    const body = this.#limiter.isUnlimited ? file : file.pipe(this.#createThrottle())
-    if (body !== file) file.once('error', (err) => { body.destroy(err) })
-    return reply.status(206).headers({
+    reply.hijack()
+    const res = reply.raw
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value)
+    res.writeHead(206, {
       'content-type': 'application/octet-stream',
       'content-length': range.end - range.start + 1,
       'content-range': formatContentRange(range, entry.fileLengthBytes),
       'accept-ranges': 'bytes',
-    }).send(body)
+    })
+    const limiter = this.#limiter
+    try {
+      await sendFileRange(res, handle, range, { pool: this.#buffers, chunkBytes: READ_CHUNK_BYTES, ...(limiter.isUnlimited ? {} : { beforeWrite: async (bytes) => { await limiter.take(bytes) } }) })
+    } finally {
+      this.#activeReads -= 1
+      await handle.close()
+    }
+    return reply
   }
 
   /** Stream mode: a range inside one piece of the window, from memory. */
@@ -306,7 +339,7 @@ export class PeerServer {
       }))
     }
     if (this.#options.stopWhenIdle === false) return
-    if (this.#activeReads === 0 && this.#pieces.size === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
+    if (this.#activeReads === 0 && this.#pieces.size === 0 && (this.#agent?.activeRuns ?? 0) === 0 && this.#registry.idleMs() >= this.#options.aliveTimeMs) {
       await this.#shutdownIdle('idle for alivetime')
     } else if (this.#options.writeStateFile !== false && (await readPeerServerState(this.#layout))?.pid !== process.pid) {
       // The state file is gone (the home was deleted) or names another server: no dfget can

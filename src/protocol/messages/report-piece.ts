@@ -18,3 +18,24 @@ export const ReportPieceRequestSchema = Type.Object({
 export type ReportPieceRequest = Static<typeof ReportPieceRequestSchema>
 
 export const parseReportPieceRequest = createParser(ReportPieceRequestSchema, 'body')
+
+/** Most reports in one batch. */
+export const MAX_REPORTS_PER_BATCH = 1024
+
+/**
+ * Several reports of one cid at once (`PUT /api/v1/tasks/{taskId}/pieces`, 204): a client
+ * that verifies pieces faster than one request each sends the results gathered meanwhile
+ * together. They are applied in order; the first invalid one answers 4xx naming its index
+ * (`details.index`), the ones before it stay applied.
+ */
+export const ReportPiecesRequestSchema = Type.Object({
+  cid: ClientIdSchema,
+  reports: Type.Array(Type.Object({
+    pieceRange: Type.String({ maxLength: 64, description: 'the piece, "start-end" (inclusive bytes)' }),
+    result: ReportPieceRequestSchema.properties.result,
+    sourcePeerId: ReportPieceRequestSchema.properties.sourcePeerId,
+    costMs: ReportPieceRequestSchema.properties.costMs,
+    reason: ReportPieceRequestSchema.properties.reason,
+  }, { additionalProperties: false }), { minItems: 1, maxItems: MAX_REPORTS_PER_BATCH }),
+}, { additionalProperties: false })
+export type ReportPiecesRequest = Static<typeof ReportPiecesRequestSchema>

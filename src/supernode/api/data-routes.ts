@@ -5,9 +5,11 @@
  * actually sent are counted into dragonfly_supernode_pieces_downloaded_size_bytes_total
  * when the response ends.
  */
-import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
+import { sendFileRange } from '../../common/http/file-range-sender.js'
+import type { BufferPool } from '../../common/buffer-pool.js'
 import { DfError, toWire } from '../../protocol/errors.js'
 import { parseTaskId } from '../../protocol/ids.js'
 import { TaskParamsSchema, type TaskParams } from '../../protocol/messages/route-params.js'
@@ -26,6 +28,8 @@ export interface DataRoutesDeps {
   readonly metrics: Pick<SupernodeMetrics, 'piecesDownloadedBytes'>
   /** Pieces just cached, still in memory: served without reading the file. */
   readonly hotPieces?: Pick<HotPieces, 'read'>
+  /** The buffers file reads go through (reused: see file-range-sender.ts). */
+  readonly buffers: BufferPool
 }
 
 /** Read size from the cache file: large reads keep the data path lean. */
@@ -74,12 +78,21 @@ export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps):
       res.uncork()
       return reply
     }
-    const stream = createReadStream(deps.store.dataPath(taskId), { start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES })
-    reply.raw.once('close', () => {
-      deps.metrics.piecesDownloadedBytes.inc(reply.raw.writableFinished ? expectedBytes : Math.min(stream.bytesRead, expectedBytes))
-      stream.destroy()
-    })
-    reply.status(parsed === undefined ? 200 : 206).headers(headers)
-    return await reply.send(stream)
+    let handle
+    try {
+      handle = await open(deps.store.dataPath(taskId), 'r')
+    } catch (err) {
+      throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', `the cache file of ${taskId} is gone`, { cause: err, details: { taskId } })
+    }
+    reply.hijack()
+    const res = reply.raw
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value)
+    res.writeHead(parsed === undefined ? 200 : 206, headers)
+    try {
+      deps.metrics.piecesDownloadedBytes.inc(await sendFileRange(res, handle, range, { pool: deps.buffers, chunkBytes: READ_CHUNK_BYTES }))
+    } finally {
+      await handle.close()
+    }
+    return reply
   })
 }

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { parseClientId, parseTaskId } from '../../protocol/ids.js'
 import { ErrorSchema } from '../../protocol/messages/common-schemas.js'
 import { PullPieceTasksQuerySchema, PullPieceTasksResponseSchema, type PullPieceTasksQuery } from '../../protocol/messages/pull-piece-task.js'
-import { ReportPieceRequestSchema, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
+import { ReportPieceRequestSchema, ReportPiecesRequestSchema, type ReportPieceRequest, type ReportPiecesRequest } from '../../protocol/messages/report-piece.js'
+import { DfError } from '../../protocol/errors.js'
 import { PieceParamsSchema, TaskParamsSchema, type PieceParams, type TaskParams } from '../../protocol/messages/route-params.js'
 import { SUPERNODE_PATHS } from '../../protocol/paths.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
@@ -55,6 +56,28 @@ export function registerPieceRoutes (app: FastifyInstance, deps: { scheduler: Sc
     },
   }, async (request, reply) => {
     scheduler.report(parseTaskId(request.params.taskId), request.params.pieceRange, parseClientId(request.body.cid, 'body.cid'), request.body)
+    return await reply.status(204).send()
+  })
+
+  app.put<{ Params: TaskParams, Body: ReportPiecesRequest }>(SUPERNODE_PATHS.taskPieces, {
+    schema: {
+      tags: ['pieces'],
+      summary: 'Report several pieces of one cid at once, in order; answers 204 (a 4xx names the index of the first invalid report, the ones before it are applied)',
+      params: TaskParamsSchema,
+      body: ReportPiecesRequestSchema,
+      response: ERRORS,
+    },
+  }, async (request, reply) => {
+    const taskId = parseTaskId(request.params.taskId)
+    const cid = parseClientId(request.body.cid, 'body.cid')
+    for (const [index, { pieceRange, ...report }] of request.body.reports.entries()) {
+      try {
+        scheduler.report(taskId, pieceRange, cid, { cid, ...report })
+      } catch (err) {
+        if (err instanceof DfError) throw new DfError(err.code, `reports[${index}]: ${err.message}`, { details: { ...err.details, index } })
+        throw err
+      }
+    }
     return await reply.status(204).send()
   })
 }

@@ -1,0 +1,218 @@
+/**
+ * The host agent's download service: the part of the host's long-lived process (`dfget
+ * server`, or dfdaemon) that runs every download of the host in process, for the thin
+ * `dfget` clients that connect to `<home>/agent.sock` (agent-protocol.ts).
+ *
+ * The agent owns what every download of the host shares: the data plane (connections,
+ * piece buffers, the hashing thread: data-plane.ts), one supernode locator per supernode
+ * list (their clients and connections), and the host's peer server, which serves every
+ * piece the moment a run verified it. A run is the same Dfget or DfgetStreamRun that runs in
+ * process anywhere else, so flags, exit statuses, output files and summaries do not change.
+ */
+import { chmod, rm } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Logger } from '../../common/log.js'
+import type { BufferPool } from '../../common/buffer-pool.js'
+import { DfError } from '../../protocol/errors.js'
+import type { DfgetConfig } from '../config.js'
+import type { DfgetDeps, DfgetResult } from '../dfget.js'
+import type { DataPlane } from '../data-plane.js'
+import type { SupernodeLocator } from '../supernode-locator.js'
+import { TransferStats } from '../downloader/transfer-stats.js'
+import type { PeerServerHandle } from '../uploader/peer-server-launcher.js'
+import { AGENT_PROTOCOL_VERSION, FRAME, FrameReader, frameHeader, jsonFrame, parseJsonPayload, type ProgressFrame } from './agent-protocol.js'
+
+export interface AgentServerDeps {
+  readonly logger: Logger
+  /** This process's peer server. */
+  readonly peerServer: PeerServerHandle
+  /** The byte path every run shares; default: one made at the first run (with `buffers`). */
+  readonly dataPlane?: DataPlane
+  /** The pool a data plane made here uses (the peer server's, so uploads and downloads share warm buffers). */
+  readonly buffers?: BufferPool
+  /** Told when a run starts and ends (the peer server counts runs as activity). */
+  readonly onActivity?: () => void
+}
+
+const PROGRESS_INTERVAL_MS = 250
+/** Supernode lists remembered with their locators; a host uses one or two. */
+const MAX_LOCATORS = 8
+
+export class AgentServer {
+  readonly #deps: AgentServerDeps
+  readonly #socketPath: string
+  readonly #logger: Logger
+  readonly #runs = new Set<Promise<void>>()
+  readonly #aborts = new Set<AbortController>()
+  readonly #locators = new Map<string, Promise<SupernodeLocator>>()
+  #dataPlane: Promise<DataPlane> | undefined
+  #ownsDataPlane = false
+  #server: Server | undefined
+
+  constructor (deps: AgentServerDeps, options: { socketPath: string }) {
+    this.#deps = deps
+    this.#socketPath = options.socketPath
+    this.#logger = deps.logger.child({ component: 'agent' })
+    if (deps.dataPlane !== undefined) this.#dataPlane = Promise.resolve(deps.dataPlane)
+  }
+
+  /** Downloads running now. */
+  get activeRuns (): number {
+    return this.#runs.size
+  }
+
+  /** Listens on the socket (a stale socket file of a dead agent is replaced). @throws on listen failure */
+  async start (): Promise<void> {
+    await rm(this.#socketPath, { force: true })
+    const server = createServer((socket) => { this.#onConnection(socket) })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#socketPath, () => { server.off('error', reject); resolve() })
+    })
+    // Only this user may ask the agent for downloads (and read through its home).
+    await chmod(this.#socketPath, 0o600)
+    server.on('error', (err) => { this.#logger.error({ err }, 'agent socket failed') })
+    this.#server = server
+    this.#logger.info({ socket: this.#socketPath }, 'agent listening')
+  }
+
+  /** Stops accepting, cancels the runs and waits for their clean-up. Idempotent. */
+  async close (): Promise<void> {
+    const server = this.#server
+    this.#server = undefined
+    if (server !== undefined) {
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      await rm(this.#socketPath, { force: true })
+    }
+    for (const abort of this.#aborts) abort.abort(new DfError('DF_ERR_INTERNAL', 'the agent is stopping'))
+    await Promise.allSettled([...this.#runs])
+    const locators = [...this.#locators.values()]
+    this.#locators.clear()
+    await Promise.all(locators.map(async (locator) => { await (await locator.catch(() => undefined))?.close() }))
+    if (this.#ownsDataPlane) await (await this.#dataPlane)?.close()
+  }
+
+  #onConnection (socket: Socket): void {
+    const abort = new AbortController()
+    let started = false
+    const reader = new FrameReader((kind, payload) => {
+      if (kind !== FRAME.request || started) throw new DfError('DF_ERR_INTERNAL', 'agent protocol: one request frame expected')
+      started = true
+      const run = this.#serve(socket, parseJsonPayload(payload), abort).finally(() => {
+        this.#runs.delete(run)
+        this.#aborts.delete(abort)
+        this.#deps.onActivity?.()
+      })
+      this.#aborts.add(abort)
+      this.#runs.add(run)
+      this.#deps.onActivity?.()
+    })
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk)
+      } catch (err) {
+        this.#logger.warn({ err }, 'malformed agent request')
+        socket.destroy()
+      }
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => { abort.abort(new DfError('DF_ERR_INTERNAL', 'the dfget client went away')) })
+  }
+
+  async #serve (socket: Socket, request: unknown, abort: AbortController): Promise<void> {
+    const stats = new TransferStats()
+    const sendProgress = (): void => {
+      const progress: ProgressFrame = { expectedLengthBytes: stats.expectedLengthBytes, bytesFromSource: stats.bytesFromSource, bytesFromSupernode: stats.bytesFromSupernode, bytesFromPeers: stats.bytesFromPeers }
+      if (!socket.destroyed) socket.write(jsonFrame(FRAME.progress, progress))
+    }
+    const progress = setInterval(sendProgress, PROGRESS_INTERVAL_MS)
+    try {
+      const config = parseRequest(request)
+      const result = await this.#run(config, { stats, signal: abort.signal, stdout: frameWriter(socket) })
+      clearInterval(progress)
+      sendProgress()
+      socket.end(jsonFrame(FRAME.result, result))
+    } catch (err) {
+      clearInterval(progress)
+      const dfError = err instanceof DfError ? err : new DfError('DF_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err })
+      if (!(err instanceof DfError)) this.#logger.error({ err }, 'download failed unexpectedly')
+      if (!socket.destroyed) socket.end(jsonFrame(FRAME.error, { code: dfError.code, message: dfError.message }))
+    }
+  }
+
+  async #run (config: DfgetConfig, io: { stats: TransferStats, signal: AbortSignal, stdout: Writable }): Promise<DfgetResult> {
+    // Loaded at the first download: a peer server that only serves does not need the download path.
+    const [{ Dfget }, { DfgetStreamRun }] = await Promise.all([import('../dfget.js'), import('../dfget-stream.js')])
+    const handle = this.#deps.peerServer
+    const supernodeLocator = await this.#locatorFor(config)
+    const deps: DfgetDeps = {
+      logger: this.#logger,
+      stats: io.stats,
+      signal: io.signal,
+      stdout: io.stdout,
+      dataPlane: await this.#dataPlaneOf(),
+      ...(supernodeLocator === undefined ? {} : { supernodeLocator }),
+      peerServerLocator: { locate: async () => handle, findRunning: async () => handle },
+    }
+    if (!config.stream) return await new Dfget(config, deps).run()
+    const stream = await new DfgetStreamRun(config, deps).start()
+    await pipeline(stream.body, io.stdout, { end: false })
+    return await stream.result
+  }
+
+  async #dataPlaneOf (): Promise<DataPlane> {
+    this.#dataPlane ??= import('../data-plane.js').then(({ createDataPlane }) => {
+      this.#ownsDataPlane = true
+      return createDataPlane(this.#deps.buffers === undefined ? {} : { buffers: this.#deps.buffers })
+    })
+    return await this.#dataPlane
+  }
+
+  /** One locator per supernode list, token and CA: runs of the same swarm reuse its clients and connections. */
+  async #locatorFor (config: DfgetConfig): Promise<SupernodeLocator | undefined> {
+    const key = JSON.stringify([config.supernodes, config.token ?? '', config.caCertPath ?? ''])
+    let locator = this.#locators.get(key)
+    if (locator === undefined) {
+      if (this.#locators.size >= MAX_LOCATORS) return undefined // the run makes its own
+      locator = Promise.all([import('../supernode-locator.js'), import('../ca-cert.js')]).then(async ([{ SupernodeLocator }, { loadCaCert }]) =>
+        new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+      this.#locators.set(key, locator)
+      locator.catch(() => { this.#locators.delete(key) })
+    }
+    return await locator
+  }
+}
+
+/** The run configuration of a request. @throws DfError */
+function parseRequest (request: unknown): DfgetConfig {
+  const value = request as { version?: unknown, config?: unknown } | undefined
+  if (value?.version !== AGENT_PROTOCOL_VERSION) throw new DfError('DF_ERR_INTERNAL', `the agent speaks protocol ${AGENT_PROTOCOL_VERSION}, the client ${String(value?.version)}`)
+  const config = value.config as Partial<DfgetConfig> | undefined
+  if (typeof config?.url !== 'string' || typeof config.output !== 'string' || typeof config.homeDir !== 'string' || !Array.isArray(config.supernodes)) {
+    throw new DfError('DF_ERR_INTERNAL', 'agent protocol: the request carries no run configuration')
+  }
+  return config as DfgetConfig
+}
+
+/** A Writable whose bytes go to the client as data frames, with the socket's backpressure. */
+function frameWriter (socket: Socket): Writable {
+  return new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      if (socket.destroyed) { callback(new DfError('DF_ERR_INTERNAL', 'the dfget client went away')); return }
+      socket.cork()
+      socket.write(frameHeader(FRAME.data, chunk.length))
+      const flushed = socket.write(chunk)
+      socket.uncork()
+      if (flushed) { callback(); return }
+      const done = (): void => {
+        socket.off('drain', done)
+        socket.off('close', done)
+        callback(socket.destroyed ? new DfError('DF_ERR_INTERNAL', 'the dfget client went away') : undefined)
+      }
+      socket.on('drain', done)
+      socket.on('close', done)
+    },
+  })
+}
