@@ -48,9 +48,12 @@ export class DigestPool {
     return this.#workers.length
   }
 
-  /** Hex sha256 of the chunks, in order. */
-  async sha256Hex (chunks: readonly Uint8Array[]): Promise<string> {
-    if (this.#threads === 0 || this.#closed) return hashHere(chunks)
+  /**
+   * Hex sha256 of the chunks, in order. `inPlace` hashes on the calling thread: for memory
+   * the caller keeps (a worker holds what it was sent until its own garbage collection).
+   */
+  async sha256Hex (chunks: readonly Uint8Array[], options: { inPlace?: boolean } = {}): Promise<string> {
+    if (this.#threads === 0 || this.#closed || options.inPlace === true) return hashHere(chunks)
     if (this.#workers.length === 0 && this.#isSlowEnough(chunks)) return hashHere(chunks)
     const slot = this.#pickWorker()
     const id = this.#nextId++

@@ -15,6 +15,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../../common/log.js'
 import type { BufferPool } from '../../common/buffer-pool.js'
+import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { DfError } from '../../protocol/errors.js'
 import type { DfgetConfig } from '../config.js'
 import type { DfgetDeps, DfgetResult } from '../dfget.js'
@@ -34,6 +35,8 @@ export interface AgentServerDeps {
   readonly buffers?: BufferPool
   /** Told when a run starts and ends (the peer server counts runs as activity). */
   readonly onActivity?: () => void
+  /** Told of every byte relayed to a client, to keep the process's peak memory near its live data. */
+  readonly garbageCollector?: Pick<GarbageCollector, 'add'>
 }
 
 const PROGRESS_INTERVAL_MS = 250
@@ -130,7 +133,7 @@ export class AgentServer {
     const progress = setInterval(sendProgress, PROGRESS_INTERVAL_MS)
     try {
       const config = parseRequest(request)
-      const result = await this.#run(config, { stats, signal: abort.signal, stdout: frameWriter(socket) })
+      const result = await this.#run(config, { stats, signal: abort.signal, stdout: frameWriter(socket, this.#deps.garbageCollector) })
       clearInterval(progress)
       sendProgress()
       socket.end(jsonFrame(FRAME.result, result))
@@ -197,9 +200,10 @@ function parseRequest (request: unknown): DfgetConfig {
 }
 
 /** A Writable whose bytes go to the client as data frames, with the socket's backpressure. */
-function frameWriter (socket: Socket): Writable {
+function frameWriter (socket: Socket, garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Writable {
   return new Writable({
     write (chunk: Buffer, _encoding, callback) {
+      garbageCollector?.add(chunk.length)
       if (socket.destroyed) { callback(new DfError('DF_ERR_INTERNAL', 'the dfget client went away')); return }
       socket.cork()
       socket.write(frameHeader(FRAME.data, chunk.length))

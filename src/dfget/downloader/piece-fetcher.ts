@@ -71,10 +71,10 @@ export class PieceFetcher {
       const chunks = await http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
       await this.#verifyAndWrite(piece, chunks)
     } else if (this.#writer.retainsPieceBytes === true) {
-      // Shared memory too, so that the hashing thread reads it in place.
-      const target = Buffer.from(new SharedArrayBuffer(length))
+      // Hashed here: a worker would hold each piece it was sent until its own collection.
+      const target = Buffer.allocUnsafeSlow(length)
       await reader.readInto({ url, start: range.start, target, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
-      await this.#verifyAndWrite(piece, [target])
+      await this.#verifyAndWrite(piece, [target], true)
     } else {
       const target = buffers.acquire(length)
       try {
@@ -87,8 +87,8 @@ export class PieceFetcher {
     return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
   }
 
-  async #verifyAndWrite (piece: PieceTask, chunks: Buffer[]): Promise<void> {
-    if (`sha256:${await this.#plane.digests.sha256Hex(chunks)}` !== piece.digest) {
+  async #verifyAndWrite (piece: PieceTask, chunks: Buffer[], inPlace = false): Promise<void> {
+    if (`sha256:${await this.#plane.digests.sha256Hex(chunks, { inPlace })}` !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
     await this.#writer.writePieceChunks(piece.pieceNum, chunks)

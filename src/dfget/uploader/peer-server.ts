@@ -134,6 +134,7 @@ export class PeerServer {
         logger: this.#logger,
         peerServer: { peerId: this.#peerId, port: this.#port, localUrl: this.localUrl, localStreams: this.localStreams() },
         buffers: this.#buffers,
+        ...(this.#garbageCollector === undefined ? {} : { garbageCollector: this.#garbageCollector }),
         onActivity: () => { this.#registry.touchActivity() },
       }, { socketPath: this.#layout.agentSocketPath })
       await agent.start()
