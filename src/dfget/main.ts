@@ -95,7 +95,8 @@ async function runDownload (options: DfgetOptions): Promise<number> {
  */
 async function download (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal }): Promise<DfgetResult> {
   const { startAgentRun } = await import('./agent/agent-client.js')
-  const run = process.env.DF_NO_AGENT === '1' ? undefined : await startAgentRun(config, deps)
+  const onLog = config.verbose ? (line: Buffer): void => { process.stderr.write(line) } : undefined
+  const run = process.env.DF_NO_AGENT === '1' ? undefined : await startAgentRun(config, { ...deps, ...(onLog === undefined ? {} : { onLog }) })
   if (run !== undefined) {
     if (config.stream) return await deliverStream(config, run)
     if (config.output === '-') await pipeline(run.body, process.stdout, { end: false })
@@ -148,7 +149,9 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   // enough to be promoted: collect often so the peak stays near the windows' bytes (see
   // common/garbage-collector.ts).
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 12 * 1024 * 1024 })
-  const server = new PeerServer({ logger, garbageCollector }, { ...config, agent: true })
+  // The host's downloads log where a dfget run always logged.
+  const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ dest: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  const server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -30,7 +30,7 @@ export interface AgentRun {
  * Connects to the home's agent (starting it when none runs) and starts the run. Undefined
  * when no agent can be reached (the caller runs the download in process).
  */
-export async function startAgentRun (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal }): Promise<AgentRun | undefined> {
+export async function startAgentRun (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal, onLog?: (line: Buffer) => void }): Promise<AgentRun | undefined> {
   const socketPath = createHomeLayout(config.homeDir).agentSocketPath
   let socket = await tryConnect(socketPath)
   if (socket === undefined) {
@@ -51,7 +51,7 @@ export async function startAgentRun (config: DfgetConfig, deps: { logger: Logger
   return relay(socket, config, deps)
 }
 
-function relay (socket: Socket, config: DfgetConfig, deps: { stats: TransferStats, signal: AbortSignal }): AgentRun {
+function relay (socket: Socket, config: DfgetConfig, deps: { stats: TransferStats, signal: AbortSignal, onLog?: (line: Buffer) => void }): AgentRun {
   let settle: { resolve: (result: DfgetResult) => void, reject: (err: Error) => void } | undefined
   const result = new Promise<DfgetResult>((resolve, reject) => { settle = { resolve, reject } })
   result.catch(() => {}) // the body carries the failure too
@@ -98,6 +98,9 @@ function relay (socket: Socket, config: DfgetConfig, deps: { stats: TransferStat
         stats.addFromPeers(Math.max(0, progress.bytesFromPeers - stats.bytesFromPeers))
         return
       }
+      case FRAME.log:
+        deps.onLog?.(payload)
+        return
       case FRAME.result:
         finish(undefined, parseJsonPayload(payload) as DfgetResult)
         return

@@ -6,7 +6,8 @@
  * endian), the payload. The client sends one `request` frame (JSON: the protocol version and
  * the resolved DfgetConfig of the run); the agent answers with any number of `data` frames
  * (the file's bytes in order, for `-o -` and stream mode), `progress` frames (JSON byte
- * counts, a few per second) and ends with one `result` frame (JSON DfgetResult) or one
+ * counts, a few per second), `log` frames (the run's log lines, for a `--verbose` run, whose
+ * client prints them on stderr as an in-process run would) and ends with one `result` frame (JSON DfgetResult) or one
  * `error` frame (JSON `{code, message}`), then closes. A client that closes the connection
  * cancels its run: the agent aborts it and cleans up as any failed run does.
  */
@@ -21,6 +22,7 @@ export const FRAME = {
   progress: 0x50, // 'P'
   result: 0x52, // 'R'
   error: 0x45, // 'E'
+  log: 0x4c, // 'L': the run's log records (JSON lines), for --verbose
 } as const
 export type FrameKind = typeof FRAME[keyof typeof FRAME]
 

@@ -13,7 +13,7 @@ import { chmod, rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { Logger } from '../../common/log.js'
+import { createLogger, type Logger } from '../../common/log.js'
 import type { BufferPool } from '../../common/buffer-pool.js'
 import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { DfError } from '../../protocol/errors.js'
@@ -35,6 +35,8 @@ export interface AgentServerDeps {
   readonly buffers?: BufferPool
   /** Told when a run starts and ends (the peer server counts runs as activity). */
   readonly onActivity?: () => void
+  /** Where runs log (`<home>/logs/dfget.log`); a `--verbose` run logs to its client instead. Default: the agent's logger. */
+  readonly runLogger?: Logger
   /** Told of every byte relayed to a client, to keep the process's peak memory near its live data. */
   readonly garbageCollector?: Pick<GarbageCollector, 'add'>
 }
@@ -133,7 +135,10 @@ export class AgentServer {
     const progress = setInterval(sendProgress, PROGRESS_INTERVAL_MS)
     try {
       const config = parseRequest(request)
-      const result = await this.#run(config, { stats, signal: abort.signal, stdout: frameWriter(socket, this.#deps.garbageCollector) })
+      const logger = config.verbose
+        ? createLogger({ level: 'debug', destination: { write: (line: string) => { if (!socket.destroyed) socket.write(jsonLineFrame(line)) } } })
+        : this.#deps.runLogger ?? this.#logger
+      const result = await this.#run(config, { logger, stats, signal: abort.signal, stdout: frameWriter(socket, this.#deps.garbageCollector) })
       clearInterval(progress)
       sendProgress()
       socket.end(jsonFrame(FRAME.result, result))
@@ -145,13 +150,13 @@ export class AgentServer {
     }
   }
 
-  async #run (config: DfgetConfig, io: { stats: TransferStats, signal: AbortSignal, stdout: Writable }): Promise<DfgetResult> {
+  async #run (config: DfgetConfig, io: { logger: Logger, stats: TransferStats, signal: AbortSignal, stdout: Writable }): Promise<DfgetResult> {
     // Loaded at the first download: a peer server that only serves does not need the download path.
     const [{ Dfget }, { DfgetStreamRun }] = await Promise.all([import('../dfget.js'), import('../dfget-stream.js')])
     const handle = this.#deps.peerServer
     const supernodeLocator = await this.#locatorFor(config)
     const deps: DfgetDeps = {
-      logger: this.#logger,
+      logger: io.logger,
       stats: io.stats,
       signal: io.signal,
       stdout: io.stdout,
@@ -197,6 +202,12 @@ function parseRequest (request: unknown): DfgetConfig {
     throw new DfError('DF_ERR_INTERNAL', 'agent protocol: the request carries no run configuration')
   }
   return config as DfgetConfig
+}
+
+/** A log line as a log frame. */
+function jsonLineFrame (line: string): Buffer {
+  const payload = Buffer.from(line)
+  return Buffer.concat([frameHeader(FRAME.log, payload.length), payload])
 }
 
 /** A Writable whose bytes go to the client as data frames, with the socket's backpressure. */

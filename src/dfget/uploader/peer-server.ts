@@ -51,6 +51,8 @@ export interface PeerServerDeps {
   readonly garbageCollector?: Pick<GarbageCollector, 'add'>
   /** The buffers file reads go through (the host agent shares its data plane's). Default: the server's own. */
   readonly buffers?: BufferPool
+  /** Where the downloads of the host agent log (`<home>/logs/dfget.log`). Default: the server's logger. */
+  readonly runLogger?: Logger
 }
 
 export interface PeerServerRunOptions extends PeerServerConfig {
@@ -84,6 +86,7 @@ export class PeerServer {
   /** Stream mode: the windows' pieces of this host's streaming dfgets, in memory. */
   readonly #pieces: PieceStore
   readonly #garbageCollector: Pick<GarbageCollector, 'add'> | undefined
+  readonly #runLogger: Logger | undefined
   readonly #limiter: RateLimiter
   readonly #buffers: BufferPool
   readonly #stopped: Promise<PeerServerStopReason>
@@ -106,6 +109,7 @@ export class PeerServer {
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
     this.#pieces = new PieceStore({ clock: this.#clock })
     this.#garbageCollector = deps.garbageCollector
+    this.#runLogger = deps.runLogger
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
     this.#buffers = deps.buffers ?? new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 })
     this.#metrics = new PeerMetrics({
@@ -135,6 +139,7 @@ export class PeerServer {
         peerServer: { peerId: this.#peerId, port: this.#port, localUrl: this.localUrl, localStreams: this.localStreams() },
         buffers: this.#buffers,
         ...(this.#garbageCollector === undefined ? {} : { garbageCollector: this.#garbageCollector }),
+        ...(this.#runLogger === undefined ? {} : { runLogger: this.#runLogger }),
         onActivity: () => { this.#registry.touchActivity() },
       }, { socketPath: this.#layout.agentSocketPath })
       await agent.start()
