@@ -6,8 +6,11 @@
  * answers exactly as sent (errors included) instead of typed results.
  *
  * Redirects are followed only when asked (blob fetches: registries send blobs to object
- * storage); credentials (Authorization, Cookie) are dropped when a redirect leaves the
- * origin, as Go's and browsers' clients do, because presigned storage URLs reject them.
+ * storage), by the shared source reader (common/source/source-reader.ts) with this client
+ * as its transport: the same limit, loop detection and credential rule as the CDN and
+ * dfget (Authorization, Cookie and other credential headers are dropped when a redirect
+ * leaves the origin, because presigned storage URLs reject them), and every hop still goes
+ * through this client's per-host TLS.
  * TLS towards an upstream is chosen per host: extra CA certificates or no verification.
  */
 import { Agent, type Dispatcher } from 'undici'
@@ -15,6 +18,7 @@ import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError } from '../protocol/errors.js'
 import { redactUrl } from '../common/http/client.js'
+import { SourceReader, type SourceHop } from '../common/source/source-reader.js'
 
 /** TLS settings for the upstreams whose "host:port" matches `hostPattern`. */
 export interface UpstreamTlsProfile {
@@ -40,7 +44,10 @@ export interface UpstreamRequest {
   /** Headers to send (hop-by-hop headers already removed). */
   readonly headers: Readonly<Record<string, string | string[]>>
   readonly body?: Readable
-  /** Follow up to this many redirects (GET/HEAD only). Default 0: return 3xx as is. */
+  /**
+   * Follow up to this many redirects (GET/HEAD only). Default 0: return 3xx as is. More
+   * redirects than that, or a loop, is DF_ERR_SOURCE_TOO_MANY_REDIRECTS / DF_ERR_SOURCE_REDIRECT_LOOP.
+   */
   readonly maxRedirects?: number
   readonly signal?: AbortSignal
 }
@@ -56,21 +63,20 @@ export interface UpstreamResponse {
   readonly sentHeaders: Readonly<Record<string, string | string[]>>
 }
 
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
-const CREDENTIAL_HEADERS = ['authorization', 'cookie']
-
 /** Relays requests to upstreams. `close()` releases every socket. */
 export class UpstreamClient {
   readonly #profiles: readonly UpstreamTlsProfile[]
   readonly #timeoutMs: number
   readonly #connectTimeoutMs: number
   readonly #agents = new Map<UpstreamTlsProfile | 'default', Agent>()
+  readonly #reader: SourceReader
   #closed = false
 
   constructor (options: UpstreamClientOptions = {}) {
     this.#profiles = options.tlsProfiles ?? []
     this.#timeoutMs = options.timeoutMs ?? 60_000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+    this.#reader = new SourceReader({ transport: async (hop) => await this.#sendHop(hop) })
   }
 
   /**
@@ -79,23 +85,14 @@ export class UpstreamClient {
    */
   async exchange (request: UpstreamRequest): Promise<UpstreamResponse> {
     if (this.#closed) throw new DfError('DF_ERR_PROXY_UPSTREAM_UNREACHABLE', 'the upstream client is closed')
-    let url = request.url
-    let headers: Record<string, string | string[]> = { ...request.headers }
-    const maxRedirects = request.method === 'GET' || request.method === 'HEAD' ? request.maxRedirects ?? 0 : 0
-    for (let hop = 0; ; hop++) {
-      const response = await this.#send(request.method, url, headers, hop === 0 ? request.body : undefined, request.signal)
-      const location = response.headers.location
-      if (hop >= maxRedirects || !REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string') {
-        return { status: response.statusCode, headers: response.headers, body: response.body, url, sentHeaders: headers }
-      }
-      await response.body.dump().catch(() => undefined)
-      const next = new URL(location, url)
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new DfError('DF_ERR_PROXY_UPSTREAM_UNREACHABLE', `${redactUrl(url.href)}: redirect to a ${next.protocol} URL`)
-      }
-      if (next.origin !== url.origin) headers = withoutCredentials(headers)
-      url = next
+    const { method } = request
+    const maxRedirects = method === 'GET' || method === 'HEAD' ? request.maxRedirects ?? 0 : 0
+    if (maxRedirects > 0 && (method === 'GET' || method === 'HEAD')) {
+      const answer = await this.#reader.open({ method, url: request.url.href, headers: request.headers, signal: request.signal, maxRedirects })
+      return { status: answer.status, headers: answer.headers, body: answer.body, url: new URL(answer.url), sentHeaders: answer.sentHeaders }
     }
+    const response = await this.#send(method, request.url, request.headers, request.body, request.signal)
+    return { status: response.statusCode, headers: response.headers, body: response.body, url: request.url, sentHeaders: request.headers }
   }
 
   /** Releases every socket. Idempotent. */
@@ -106,7 +103,13 @@ export class UpstreamClient {
     this.#agents.clear()
   }
 
-  async #send (method: string, url: URL, headers: Record<string, string | string[]>, body: Readable | undefined, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  /** One hop of a redirect chain followed by the source reader. */
+  async #sendHop (hop: SourceHop): Promise<{ status: number, headers: Dispatcher.ResponseData['headers'], body: Readable }> {
+    const response = await this.#send(hop.method, new URL(hop.url), hop.headers, undefined, hop.signal)
+    return { status: response.statusCode, headers: response.headers, body: response.body }
+  }
+
+  async #send (method: string, url: URL, headers: Readonly<Record<string, string | string[]>>, body: Readable | undefined, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     try {
       return await this.#agentFor(url).request({
         origin: url.origin,
@@ -145,10 +148,4 @@ export class UpstreamClient {
     }
     return agent
   }
-}
-
-function withoutCredentials (headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) if (!CREDENTIAL_HEADERS.includes(name.toLowerCase())) out[name] = value
-  return out
 }

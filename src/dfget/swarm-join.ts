@@ -73,11 +73,11 @@ export async function registerWithSupernodes (
 
 /**
  * Registration failures that the source would repeat or that the user must fix (the
- * source's own error status, a forbidden source, a wrong token), or an abort: these end the
+ * source's own error status or redirect loop, a forbidden source, a wrong token), or an abort: these end the
  * run instead of sending it to the source.
  */
 export function isFinalRegistrationError (err: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')
+  return signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_SOURCE_REDIRECT_LOOP') || isCode(err, 'DF_ERR_SOURCE_TOO_MANY_REDIRECTS') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')
 }
 
 /** The error of a swarm that could not deliver when back-source is forbidden (--notbs). */

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   DF_ERR_SOURCE_CHANGED: { httpStatus: 502, retryable: true, message: 'the source changed during the download' },
   DF_ERR_SOURCE_MANIFEST_INVALID: { httpStatus: 502, retryable: false, message: 'the registry answered with a manifest that cannot be read' },
   DF_ERR_SOURCE_FORBIDDEN: { httpStatus: 403, retryable: false, message: 'fetching this source is not allowed' },
+  DF_ERR_SOURCE_REDIRECT_LOOP: { httpStatus: 502, retryable: false, message: 'the source redirects in a loop' },
+  DF_ERR_SOURCE_TOO_MANY_REDIRECTS: { httpStatus: 502, retryable: false, message: 'the source redirected more times than allowed' },
   DF_ERR_CDN_IO: { httpStatus: 500, retryable: true, message: 'CDN cache input/output error' },
   DF_ERR_UPLOAD_TASK_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'this peer does not serve that task' },
   DF_ERR_UPLOAD_STORE_FULL: { httpStatus: 507, retryable: true, message: 'the peer server\'s stream store is full' },

@@ -29,8 +29,8 @@ import { registerTaskRoutes } from './api/task-routes.js'
 import { CacheStore } from './cdn/cache-store.js'
 import { CdnManager } from './cdn/cdn-manager.js'
 import { HotPieces } from './cdn/hot-pieces.js'
-import { SourceFetcher } from './cdn/source-fetcher.js'
-import { SourcePolicy } from './cdn/source-policy.js'
+import { createHttpSourceTransport, SourceReader } from '../common/source/source-reader.js'
+import { SourcePolicy } from '../common/source/source-policy.js'
 import { resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
 import { DashboardAssets } from './dashboard/dashboard-assets.js'
 import { DashboardFeed } from './dashboard/dashboard-feed.js'
@@ -78,7 +78,8 @@ export class Supernode {
   readonly #store: CacheStore
   /** Pieces just cached, in memory for the first requests. */
   readonly #hotPieces: HotPieces
-  readonly #fetcher: SourceFetcher
+  /** The CDN's connections to sources. */
+  readonly #sourceHttp: HttpClient
   readonly #cdn: CdnManager
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
@@ -107,11 +108,12 @@ export class Supernode {
     this.#dfgetTasks = new DfgetTaskManager({ clock })
     this.#store = new CacheStore({ homeDir: config.homeDir })
     const policy = new SourcePolicy({ allow: config.sourceAllow, deny: config.sourceDeny })
-    this.#fetcher = new SourceFetcher({ onBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) }, policy }, { timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4 })
+    this.#sourceHttp = new HttpClient({ timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4, keepAliveTimeoutMs: 10_000 })
+    const reader = new SourceReader({ transport: createHttpSourceTransport(this.#sourceHttp), check: policy.asCheck, onProbeBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) } })
     this.#hotPieces = new HotPieces(config.cdnMemoryCacheBytes)
     this.#cdn = new CdnManager(
       {
-        logger: logger.child({ component: 'cdn' }), clock, store: this.#store, fetcher: this.#fetcher, progress: this.#progress, metrics: this.#metrics, hotPieces: this.#hotPieces,
+        logger: logger.child({ component: 'cdn' }), clock, store: this.#store, reader, progress: this.#progress, metrics: this.#metrics, hotPieces: this.#hotPieces,
         makeRoom: async (taskId, lengthBytes) => {
           if (!this.#budget.isLimited) return
           await this.#budget.makeRoom(lengthBytes, taskId).catch((err: unknown) => { this.#log.warn({ taskId, err }, 'cache budget check failed') })
@@ -145,7 +147,7 @@ export class Supernode {
       },
       { intervalMs: config.gcIntervalMs, taskExpireTimeMs: config.taskExpireTimeMs, cacheExpireTimeMs: config.cacheExpireTimeMs },
     )
-    // Manifest and token requests of image preheats (layers go through the CDN's fetcher).
+    // Manifest and token requests of image preheats (layers go through the CDN's source reader).
     this.#preheatHttp = new HttpClient({ timeoutMs: config.sourceTimeoutMs })
     this.#preheats = new PreheatManager({
       logger: logger.child({ component: 'preheat' }), clock, tasks: this.#tasks, resolver: new ImageResolver({ http: this.#preheatHttp, policy }),
@@ -213,7 +215,7 @@ export class Supernode {
       this.#events.close()
       await Promise.allSettled(this.#servers.map(async (server) => { await server.close() }))
       await this.#cdn.close()
-      await this.#fetcher.close()
+      await this.#sourceHttp.close()
       this.#progress.close()
       this.#log.info('supernode closed')
     })()

@@ -3,9 +3,12 @@
  * memory with correct Range support, ETag and Last-Modified, counts requests and bytes per
  * path so a test can assert "the source was read once", and produces faults on the socket:
  * error statuses, failing the first N requests, dropping the connection after K bytes,
- * throttling, a wrong Content-Length, ignoring Range.
+ * throttling, a wrong Content-Length, ignoring Range. Redirect routes (`setRedirect`) answer
+ * a path with a 3xx and a Location (another path, or a URL of another origin), so chains,
+ * cross-host hops and loops can be built; every request's headers are kept per path, so a
+ * test can assert what a hop was (not) sent.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { createHash } from 'node:crypto'
 
@@ -59,6 +62,14 @@ export interface OriginStats {
   readonly bytesSent: number
   /** Range headers seen, in order. */
   readonly ranges: readonly (string | undefined)[]
+  /** Every request's headers, in order. */
+  readonly headers: readonly IncomingHttpHeaders[]
+}
+
+/** A redirect route: `status` (301, 302, 303, 307, 308) with `location` (a path or a URL). */
+export interface OriginRedirect {
+  readonly status: number
+  readonly location: string
 }
 
 export interface Origin {
@@ -70,6 +81,8 @@ export interface Origin {
   /** Adds or replaces a file (a new ETag is derived from its content). */
   setFile(path: string, file: OriginFile): void
   setFaults(path: string, faults: OriginFaults | undefined): void
+  /** Makes `path` answer with a redirect (it wins over a file at that path). */
+  setRedirect(path: string, redirect: OriginRedirect): void
   stats(path: string): OriginStats
   /** Bytes sent for `path` divided by the file's length. */
   readRatio(path: string): number
@@ -80,13 +93,14 @@ export interface Origin {
 interface Entry { file: OriginFile, etag: string, lastModified: string }
 
 /** Starts an origin on 127.0.0.1 (or `host`) port 0. */
-export async function startOrigin (options: { files?: Record<string, OriginFile>, host?: string } = {}): Promise<Origin> {
+export async function startOrigin (options: { files?: Record<string, OriginFile>, redirects?: Record<string, OriginRedirect>, host?: string } = {}): Promise<Origin> {
   const entries = new Map<string, Entry>()
-  const stats = new Map<string, { requests: number, bytesSent: number, ranges: (string | undefined)[] }>()
+  const redirects = new Map<string, OriginRedirect>(Object.entries(options.redirects ?? {}))
+  const stats = new Map<string, { requests: number, bytesSent: number, ranges: (string | undefined)[], headers: IncomingHttpHeaders[] }>()
   const sockets = new Set<Socket>()
-  const statsOf = (path: string): { requests: number, bytesSent: number, ranges: (string | undefined)[] } => {
+  const statsOf = (path: string): { requests: number, bytesSent: number, ranges: (string | undefined)[], headers: IncomingHttpHeaders[] } => {
     let s = stats.get(path)
-    if (s === undefined) { s = { requests: 0, bytesSent: 0, ranges: [] }; stats.set(path, s) }
+    if (s === undefined) { s = { requests: 0, bytesSent: 0, ranges: [], headers: [] }; stats.set(path, s) }
     return s
   }
   const setFile = (path: string, file: OriginFile): void => {
@@ -104,6 +118,9 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
     const s = statsOf(path)
     s.requests += 1
     s.ranges.push(req.headers.range)
+    s.headers.push({ ...req.headers })
+    const redirect = redirects.get(path)
+    if (redirect !== undefined) { res.writeHead(redirect.status, { location: redirect.location, 'content-type': 'text/plain' }).end(`see ${redirect.location}\n`); return }
     if (entry === undefined) { res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n'); return }
     const { file } = entry
     const faults = file.faults ?? {}
@@ -191,9 +208,10 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
       if (entry === undefined) throw new Error(`no file ${path}`)
       if (faults === undefined) delete entry.file.faults; else entry.file.faults = faults
     },
+    setRedirect (path, redirect) { redirects.set(path, redirect) },
     stats: (path) => {
       const s = statsOf(path)
-      return { requests: s.requests, bytesSent: s.bytesSent, ranges: [...s.ranges] }
+      return { requests: s.requests, bytesSent: s.bytesSent, ranges: [...s.ranges], headers: [...s.headers] }
     },
     readRatio: (path) => {
       const entry = entries.get(path)

@@ -1,20 +1,27 @@
 /**
  * Back-source: fetching from the source (origin) itself, with the request headers passed
- * through. When the geometry is known it fetches only the pieces not yet verified, as
- * parallel Range requests over runs of missing pieces, and keeps the verified ones (it does
- * not restart the file, unlike Dragonfly 1.x). When the geometry is unknown (registration
- * never succeeded), or the source ignores Range, it fetches the whole file.
+ * through, through the shared source reader (common/source/): redirects are followed (up to
+ * 10; a loop or too many is DF_ERR_SOURCE_REDIRECT_LOOP / DF_ERR_SOURCE_TOO_MANY_REDIRECTS),
+ * credentials never follow a redirect to another origin, and only http(s) URLs are fetched.
+ * When the geometry is known it fetches only the pieces not yet verified, as parallel Range
+ * requests over runs of missing pieces, each resumed from its last good byte after a broken
+ * connection, and keeps the verified ones (it does not restart the file, unlike Dragonfly
+ * 1.x). When the geometry is unknown (registration never succeeded), or the source ignores
+ * Range, it fetches the whole file.
  *
- * Source failures get clear codes: an error status is DF_ERR_SOURCE_STATUS naming the
- * status and the URL (`details.status`), a refused or reset connection
- * DF_ERR_SOURCE_UNREACHABLE.
+ * Source failures get the shared codes (common/source/source-errors.ts): an error status is
+ * DF_ERR_SOURCE_STATUS naming the status and the URL (`details.status`), a refused or reset
+ * connection DF_ERR_SOURCE_UNREACHABLE.
  */
 import type { Readable } from 'node:stream'
 import type { Logger } from '../../common/log.js'
 import { redactUrl, type HttpClient } from '../../common/http/client.js'
-import { parseContentRange } from '../../common/http/range-header.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
-import { DfError, isCode } from '../../protocol/errors.js'
+import { readRangeResuming } from '../../common/source/resumable-read.js'
+import { isTransientSourceFailure, sourceTransportError } from '../../common/source/source-errors.js'
+import { createHttpSourceTransport, SourceReader } from '../../common/source/source-reader.js'
+import { ifRangeOf } from '../../common/source/source-validators.js'
+import { DfError } from '../../protocol/errors.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import type { TargetWriter } from './target-writer.js'
 import type { TransferStats } from './transfer-stats.js'
@@ -50,11 +57,14 @@ class RangeIgnoredSignal extends Error {}
 export class SourceDownloader {
   readonly #deps: SourceDownloaderDeps
   readonly #options: SourceDownloaderOptions
+  readonly #reader: SourceReader
   #ifRange: string | undefined
 
   constructor (deps: SourceDownloaderDeps, options: SourceDownloaderOptions) {
     this.#deps = deps
     this.#options = options
+    // dfget has no source policy of its own: any http(s) source the user names, at every hop.
+    this.#reader = new SourceReader({ transport: createHttpSourceTransport(deps.http) })
   }
 
   /**
@@ -65,7 +75,7 @@ export class SourceDownloader {
    * for If-Range and is ignored.
    */
   pinVersion (sourceVersion: string | undefined): void {
-    this.#ifRange = sourceVersion === undefined || sourceVersion.startsWith('W/') ? undefined : sourceVersion
+    this.#ifRange = ifRangeOf(sourceVersion)
   }
 
   /**
@@ -112,11 +122,11 @@ export class SourceDownloader {
     const attempts = this.#options.attempts ?? 3
     for (let attempt = 1; ; attempt++) {
       try {
-        const response = await this.#request(undefined, signal)
-        const length = await this.#copyBody(response.body, writer, 0, undefined, signal)
+        const read = await this.#reader.openWhole(this.#options.url, this.#options.headers, signal)
+        const length = await this.#copyBody(read.body, writer, signal)
         const expected = writer.geometry?.fileLengthBytes
-        const declared = Number(response.headers['content-length'] ?? Number.NaN)
-        if (Number.isFinite(declared) && declared !== length) {
+        const declared = read.totalBytes
+        if (declared !== undefined && declared !== length) {
           throw new DfError('DF_ERR_SOURCE_UNREACHABLE', `source sent ${length} bytes of ${declared} for ${redactUrl(this.#options.url)}`)
         }
         if (expected !== undefined && expected !== length && writer.verifiedCount > 0) {
@@ -136,12 +146,12 @@ export class SourceDownloader {
    * without the swarm). The caller consumes or destroys the body. @throws DfError (SOURCE_*)
    */
   async openWhole (signal: AbortSignal): Promise<{ headers: Readonly<Record<string, string | string[] | undefined>>, body: Readable }> {
-    return await this.#request(undefined, signal)
+    return await this.#reader.openWhole(this.#options.url, this.#options.headers, signal)
   }
 
   /** A failure while reading a source body, as the DfError the downloader itself would throw. */
   mapError (err: unknown): Error {
-    const mapped = this.#mapSourceError(err)
+    const mapped = sourceTransportError(err, this.#options.url)
     return mapped instanceof Error ? mapped : new DfError('DF_ERR_SOURCE_UNREACHABLE', `source connection failed while reading ${redactUrl(this.#options.url)}`, { cause: mapped })
   }
 
@@ -163,100 +173,55 @@ export class SourceDownloader {
     return segments
   }
 
+  /** One segment by Range, resumed from its last good byte; pieces are marked as they complete. */
   async #fetchSegmentWithRetry (writer: SourceTarget, segment: ByteRange, signal: AbortSignal): Promise<void> {
-    const attempts = this.#options.attempts ?? 3
-    let start = segment.start
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await this.#request({ start, end: segment.end }, signal)
-        if (response.status === 200) {
-          response.body.destroy()
-          throw new RangeIgnoredSignal()
-        }
-        const contentRange = parseContentRange(typeof response.headers['content-range'] === 'string' ? response.headers['content-range'] : undefined)
-        const total = writer.geometry?.fileLengthBytes
-        if (contentRange === undefined || contentRange.range.start !== start || contentRange.range.end !== segment.end || (contentRange.totalBytes !== undefined && contentRange.totalBytes !== total)) {
-          response.body.destroy()
-          throw new DfError('DF_ERR_SOURCE_CHANGED', `source answered range ${String(response.headers['content-range'])} for ${start}-${segment.end} of ${total ?? '?'}`)
-        }
-        await this.#copyBody(response.body, writer, start, segment.end, signal, (doneEnd) => { start = doneEnd + 1 })
-        return
-      } catch (err) {
-        if (err instanceof RangeIgnoredSignal || !this.#shouldRetry(err, attempt, attempts, signal)) throw err
-        this.#deps.logger.warn({ err, attempt, start, end: segment.end }, 'source segment failed; retrying the rest')
+    const pieceSize = writer.geometry?.pieceSizeBytes
+    const outcome = await readRangeResuming(this.#reader, {
+      url: this.#options.url,
+      headers: this.#options.headers,
+      startBytes: segment.start,
+      endBytes: segment.end,
+      totalBytes: writer.geometry?.fileLengthBytes,
+      ifRange: this.#ifRange,
+      attempts: this.#options.attempts ?? 3,
+      signal,
+    }, async (chunk, offset) => {
+      await this.#deps.limiter.take(chunk.length, signal)
+      await writer.writeAt(offset, chunk)
+      this.#deps.stats.addFromSource(chunk.length)
+      if (pieceSize === undefined) return
+      // Mark the pieces that this chunk completed.
+      const position = offset + chunk.length
+      const firstEdge = Math.floor(offset / pieceSize)
+      const lastComplete = Math.floor(position / pieceSize) - 1
+      if (lastComplete >= firstEdge || position === segment.end + 1) {
+        const doneEnd = position === segment.end + 1 ? segment.end : (lastComplete + 1) * pieceSize - 1
+        writer.markRangeVerified({ start: segment.start, end: doneEnd })
       }
-    }
+    })
+    if (outcome === 'range-ignored') throw new RangeIgnoredSignal()
   }
 
-  /**
-   * Copies a body into the writer from `offset`; with `end`, stops there and marks every
-   * piece completed on the way (reporting progress through `onPieceEdge` so a retry resumes
-   * at the first incomplete piece). Returns the bytes copied.
-   */
-  async #copyBody (body: Readable, writer: SourceTarget, offset: number, end: number | undefined, signal: AbortSignal, onPieceEdge?: (doneEnd: number) => void): Promise<number> {
-    let position = offset
-    const pieceSize = writer.geometry?.pieceSizeBytes
+  /** Copies a whole-file body into the writer from offset 0. Returns the bytes copied. */
+  async #copyBody (body: Readable, writer: SourceTarget, signal: AbortSignal): Promise<number> {
+    let position = 0
     try {
       for await (const chunk of body) {
         signal.throwIfAborted()
-        let buffer = chunk as Buffer
-        if (end !== undefined && position + buffer.length > end + 1) buffer = buffer.subarray(0, end + 1 - position)
+        const buffer = chunk as Buffer
         await this.#deps.limiter.take(buffer.length, signal)
         await writer.writeAt(position, buffer)
-        const before = position
         position += buffer.length
         this.#deps.stats.addFromSource(buffer.length)
-        if (end !== undefined && pieceSize !== undefined) {
-          // Mark the pieces that this chunk completed.
-          const firstEdge = Math.floor(before / pieceSize)
-          const lastComplete = Math.floor(position / pieceSize) - 1
-          if (lastComplete >= firstEdge || position === end + 1) {
-            const doneEnd = position === end + 1 ? end : (lastComplete + 1) * pieceSize - 1
-            writer.markRangeVerified({ start: offset, end: doneEnd })
-            onPieceEdge?.(doneEnd)
-          }
-        }
-        if (end !== undefined && position > end) break
       }
     } catch (err) {
       body.destroy()
-      throw this.#mapSourceError(err)
+      throw sourceTransportError(err, this.#options.url, signal)
     }
-    if (end !== undefined && position !== end + 1) {
-      throw new DfError('DF_ERR_SOURCE_UNREACHABLE', `source closed the range ${offset}-${end} after ${position - offset} bytes`)
-    }
-    return position - offset
-  }
-
-  async #request (range: ByteRange | undefined, signal: AbortSignal): Promise<{ status: number, headers: Readonly<Record<string, string | string[] | undefined>>, body: Readable }> {
-    const headers: Record<string, string> = { ...this.#options.headers }
-    if (range !== undefined) headers.range = `bytes=${range.start}-${range.end}`
-    if (range !== undefined && this.#ifRange !== undefined) headers['if-range'] = this.#ifRange
-    try {
-      return await this.#deps.http.stream({ url: this.#options.url, headers, signal, foreignStatusCode: 'DF_ERR_SOURCE_STATUS' })
-    } catch (err) {
-      throw this.#mapSourceError(err)
-    }
-  }
-
-  #mapSourceError (err: unknown): unknown {
-    const url = redactUrl(this.#options.url)
-    if (err instanceof DfError && err.remote !== undefined && err.remote.status >= 300) {
-      return new DfError('DF_ERR_SOURCE_STATUS', `source answered ${err.remote.status} for ${url}`, { cause: err, details: { status: err.remote.status, url } })
-    }
-    if (isCode(err, 'DF_ERR_NETWORK')) {
-      return new DfError('DF_ERR_SOURCE_UNREACHABLE', `source unreachable: ${err.message}`, { cause: err, details: { url } })
-    }
-    if (!(err instanceof DfError) && !(err instanceof Error && err.name === 'AbortError')) {
-      // A failure while reading the body (reset, closed early) comes from the socket as is.
-      const reason = (err as { code?: string } | undefined)?.code ?? (err instanceof Error ? err.message : 'failed')
-      return new DfError('DF_ERR_SOURCE_UNREACHABLE', `source connection failed while reading ${url}: ${reason}`, { cause: err, details: { url } })
-    }
-    return err
+    return position
   }
 
   #shouldRetry (err: unknown, attempt: number, attempts: number, signal: AbortSignal): boolean {
-    if (signal.aborted || attempt >= attempts) return false
-    return err instanceof DfError && err.retryable && err.code !== 'DF_ERR_SOURCE_CHANGED'
+    return !signal.aborted && attempt < attempts && isTransientSourceFailure(err)
   }
 }

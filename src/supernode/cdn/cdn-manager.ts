@@ -21,9 +21,10 @@ import { computePieceSizeBytes, pieceCount } from '../../protocol/piece-range.js
 import type { SupernodeMetrics } from '../metrics.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { CacheMeta, CacheStore } from './cache-store.js'
-import { downloadRanged, downloadStream, hashCachedFile } from './source-download.js'
+import { fillCacheRanged, fillCacheFromStream, hashCachedFile } from './cache-fill.js'
 import type { HotPieces } from './hot-pieces.js'
-import { discardBody, isSameVersion, type SourceFetcher, type SourceValidators } from './source-fetcher.js'
+import { discardBody, type SourceReader } from '../../common/source/source-reader.js'
+import { isSameVersion, type SourceValidators } from '../../common/source/source-validators.js'
 
 /** What the CDN needs to fetch a task. */
 export interface CdnTaskSpec {
@@ -59,7 +60,8 @@ export interface CdnManagerDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly store: CacheStore
-  readonly fetcher: Pick<SourceFetcher, 'probe' | 'openRange'>
+  /** The source reader (redirects, the source policy at every hop, credentials). */
+  readonly reader: Pick<SourceReader, 'probe' | 'openRange'>
   readonly progress: Pick<ProgressManager, 'createTask' | 'markCached'>
   readonly metrics: Pick<SupernodeMetrics, 'cdnDownloadBytes' | 'cdnCacheHits'>
   /**
@@ -150,7 +152,7 @@ export class CdnManager {
     const validators = { etag: meta.etag, lastModified: meta.lastModified }
     if (validators.etag === null && validators.lastModified === null) return true
     try {
-      const probe = await this.#deps.fetcher.probe(spec.url, spec.headers, validators, this.#closing.signal)
+      const probe = await this.#deps.reader.probe(spec.url, spec.headers, validators, this.#closing.signal)
       if (probe.kind === 'not-modified') return true
       if (probe.kind === 'whole') discardBody(probe.read.body)
       const seen = probe.kind === 'ranged' ? probe.validators : probe.read.validators
@@ -172,14 +174,14 @@ export class CdnManager {
   }
 
   async #prepare (spec: CdnTaskSpec): Promise<CdnTaskGeometry> {
-    const { store, fetcher } = this.#deps
+    const { store, reader } = this.#deps
     const log = this.#log.child({ taskId: spec.taskId })
     const signal = this.#closing.signal
     await this.#removing.get(spec.taskId)?.catch(() => undefined)
     const meta = await store.loadMeta(spec.taskId)
     const cached = meta?.complete === true && await store.hasDataFile(spec.taskId, meta.fileLengthBytes) ? meta : undefined
     const cachedValidators = cached === undefined ? undefined : { etag: cached.etag, lastModified: cached.lastModified }
-    const probe = await fetcher.probe(spec.url, spec.headers, cachedValidators, signal)
+    const probe = await reader.probe(spec.url, spec.headers, cachedValidators, signal)
     if (cached !== undefined && cachedValidators !== undefined) {
       const isCurrent = probe.kind === 'not-modified' ||
         (probe.kind === 'ranged' && isSameVersion(cachedValidators, probe.validators) && probe.lengthBytes === cached.fileLengthBytes) ||
@@ -211,7 +213,7 @@ export class CdnManager {
   }
 
   /** Known length: create the file, then fetch the pieces in the background. */
-  async #startDownload (spec: CdnTaskSpec, fileLengthBytes: number, validators: SourceValidators, whole: Parameters<typeof downloadStream>[1] | undefined): Promise<CdnTaskGeometry> {
+  async #startDownload (spec: CdnTaskSpec, fileLengthBytes: number, validators: SourceValidators, whole: Parameters<typeof fillCacheFromStream>[1] | undefined): Promise<CdnTaskGeometry> {
     const { store, progress } = this.#deps
     const pieceSizeBytes = computePieceSizeBytes(fileLengthBytes)
     const count = pieceCount(fileLengthBytes, pieceSizeBytes)
@@ -235,8 +237,8 @@ export class CdnManager {
     const done = (async () => {
       try {
         const digests = whole === undefined
-          ? await downloadRanged(target, downloadDeps, { concurrency: this.#options.concurrency, attempts: this.#options.attempts, signal })
-          : (await downloadStream(target, whole, downloadDeps, { attempts: this.#options.attempts, signal })).digests ?? []
+          ? await fillCacheRanged(target, downloadDeps, { concurrency: this.#options.concurrency, attempts: this.#options.attempts, signal })
+          : (await fillCacheFromStream(target, whole, downloadDeps, { attempts: this.#options.attempts, signal })).digests ?? []
         contentCheck?.finish()
         await file.sync()
         await store.saveMeta(this.#meta(spec, fileLengthBytes, pieceSizeBytes, validators, digests, true))
@@ -257,12 +259,12 @@ export class CdnManager {
   }
 
   /** No length from the source: cache the whole stream first, then cut and hash it. */
-  async #downloadUnknownLength (spec: CdnTaskSpec, whole: Parameters<typeof downloadStream>[1]): Promise<CdnTaskGeometry> {
+  async #downloadUnknownLength (spec: CdnTaskSpec, whole: Parameters<typeof fillCacheFromStream>[1]): Promise<CdnTaskGeometry> {
     const { store, progress } = this.#deps
     const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { discardBody(whole.body); throw err })
     try {
       const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
-      const { lengthBytes } = await downloadStream(target, whole, this.#downloadDeps(spec.taskId, undefined, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
+      const { lengthBytes } = await fillCacheFromStream(target, whole, this.#downloadDeps(spec.taskId, undefined, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
       if (spec.digest !== undefined) await checkFileDigest(file, lengthBytes, spec.digest)
       const pieceSizeBytes = computePieceSizeBytes(lengthBytes)
       const count = pieceCount(lengthBytes, pieceSizeBytes)
@@ -285,9 +287,9 @@ export class CdnManager {
     await this.#deps.store.remove(taskId)
   }
 
-  #downloadDeps (taskId: TaskId, pieceSizeBytes: number | undefined, contentCheck: ContentDigestCheck | undefined): Parameters<typeof downloadRanged>[1] {
+  #downloadDeps (taskId: TaskId, pieceSizeBytes: number | undefined, contentCheck: ContentDigestCheck | undefined): Parameters<typeof fillCacheRanged>[1] {
     return {
-      fetcher: this.#deps.fetcher,
+      reader: this.#deps.reader,
       onPieceCached: (pieceNum: number, digest: PieceDigest, chunks: readonly Buffer[]) => {
         if (pieceSizeBytes !== undefined) this.#deps.hotPieces?.add(taskId, pieceNum, pieceNum * pieceSizeBytes, chunks)
         const announce = (): void => { this.#deps.progress.markCached(taskId, pieceNum, digest) }

@@ -13,7 +13,7 @@ import type { HttpClient } from '../../common/http/client.js'
 import { redactUrl } from '../../common/http/client.js'
 import { DfError } from '../../protocol/errors.js'
 import { isContentDigest } from '../../protocol/content-digest.js'
-import type { SourcePolicy } from '../cdn/source-policy.js'
+import type { SourcePolicy } from '../../common/source/source-policy.js'
 import { parseAuthChallenge, tokenOf, tokenUrlOf } from './registry-auth.js'
 
 /** One blob of an image to preheat. */

@@ -1,6 +1,6 @@
 /**
- * Reading one task's file from its source into the CDN cache file, piece by piece. Two
- * ways, chosen by the probe:
+ * Filling the CDN cache: reading one task's file from its source (through the shared source
+ * reader, common/source/) into the cache file, piece by piece. Two ways, chosen by the probe:
  * - ranged: one Range request for the whole file by default (`concurrency` 1), so pieces
  *   complete in order, each one as soon as its bytes are in: a streaming first peer gets
  *   piece k while k+1 downloads, and the supernode's uplink is busy from the first piece (as
@@ -13,17 +13,18 @@
  * - stream: the source ignores Range, so its 200 answer is cut into pieces as bytes arrive.
  * Every piece is hashed once as its bytes pass, written at its offset, and announced with
  * `onPieceCached` the moment it is on disk, so the swarm can use it before the file is done.
- * A failed read is retried (`attempts` in all) from where it stopped, keeping the partial
- * digest; a source whose validators change mid-download fails with DF_ERR_SOURCE_CHANGED.
+ * A failed read is resumed from the last good byte (readRangeResuming; `attempts` bounds the
+ * reads without progress), the digest of the piece in progress carrying on; a source whose
+ * validators change mid-download fails with DF_ERR_SOURCE_CHANGED.
  */
 import type { FileHandle } from 'node:fs/promises'
 import { DfError, isCode } from '../../protocol/errors.js'
 import { createPieceHasher, finishPieceDigest, type PieceDigest } from '../../protocol/piece-digest.js'
 import { pieceCount, rangeOfPiece } from '../../protocol/piece-range.js'
-import { discardBody, isSameVersion, type SourceFetcher, type SourceRead, type SourceValidators } from './source-fetcher.js'
-
-/** Reads that made progress may repeat this many times per allowed attempt. */
-const PROGRESSING_READS_PER_ATTEMPT = 4
+import { readRangeResuming } from '../../common/source/resumable-read.js'
+import { isTransientSourceFailure, sourceTransportError } from '../../common/source/source-errors.js'
+import { discardBody, type SourceReader, type SourceRead } from '../../common/source/source-reader.js'
+import { hasVersionChanged, type SourceValidators } from '../../common/source/source-validators.js'
 
 /** What is downloaded, and where to. */
 export interface DownloadTarget {
@@ -35,9 +36,8 @@ export interface DownloadTarget {
 }
 
 export interface DownloadDeps {
-  readonly fetcher: Pick<SourceFetcher, 'openRange'>
-  /** A piece is written and hashed. */
-  /** `chunks` are the piece's bytes, as read (the caller may keep them: they are not reused). */
+  readonly reader: Pick<SourceReader, 'openRange'>
+  /** A piece is written and hashed. `chunks` are the piece's bytes, as read (the caller may keep them: they are not reused). */
   readonly onPieceCached: (pieceNum: number, digest: PieceDigest, chunks: readonly Buffer[]) => void
   /** Source body bytes read (for the CDN download metric). */
   readonly onBytesRead: (bytes: number) => void
@@ -52,7 +52,7 @@ export interface DownloadOptions {
 const SEGMENT_BYTES = 4 * 1024 * 1024
 
 /** Fetches every piece with parallel ranged requests; resolves with the digests in piece order. */
-export async function downloadRanged (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, options: DownloadOptions & { concurrency: number }): Promise<PieceDigest[]> {
+export async function fillCacheRanged (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, options: DownloadOptions & { concurrency: number }): Promise<PieceDigest[]> {
   const count = pieceCount(target.fileLengthBytes, target.pieceSizeBytes)
   const digests = new Array<PieceDigest>(count)
   const siblings = new AbortController()
@@ -84,66 +84,56 @@ export async function downloadRanged (target: DownloadTarget & { fileLengthBytes
 }
 
 /**
- * Pieces `first`..`last` with one ranged read (more after a failure: from where the last
- * attempt stopped, keeping the partial digest), hashing and writing as bytes pass; each
- * piece is announced with `onPiece` once it is written.
+ * Pieces `first`..`last` with one ranged read (resumed from the last good byte after a
+ * failure), hashing and writing as bytes pass; each piece is announced with `onPiece` once
+ * it is written.
  */
 async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, pieceSizeBytes: number }, deps: DownloadDeps, first: number, last: number, options: DownloadOptions, onPiece: DownloadDeps['onPieceCached']): Promise<void> {
-  const end = rangeOfPiece(last, target.pieceSizeBytes, target.fileLengthBytes).end
+  const { fileLengthBytes, pieceSizeBytes } = target
   let pieceNum = first
-  let pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
+  let pieceEnd = rangeOfPiece(pieceNum, pieceSizeBytes, fileLengthBytes).end
   let hasher = createPieceHasher()
   let pieceChunks: Buffer[] = []
-  let offset = rangeOfPiece(first, target.pieceSizeBytes, target.fileLengthBytes).start
-  let lastError: unknown
-  // `attempts` bounds reads that made no progress; a read that ended early after some good
-  // bytes is resumed from the last good byte without counting, up to a total bound.
-  let readsLeft = options.attempts * PROGRESSING_READS_PER_ATTEMPT
-  for (let attempt = 0; attempt < options.attempts && readsLeft > 0; attempt++, readsLeft--) {
-    const offsetBefore = offset
-    try {
-      const read = await deps.fetcher.openRange(target.url, target.headers, offset, end, options.signal)
-      if (read.status !== 206) {
-        discardBody(read.body)
-        throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source stopped serving ranges', { details: { status: read.status } })
-      }
-      checkVersion(target.validators, read)
-      const writer = new BatchedWriter(target.file, offset)
-      try {
-        for await (const chunk of read.body) {
-          let buffer = chunk as Buffer
-          deps.onBytesRead(buffer.length)
-          while (buffer.length > 0 && offset <= end) {
-            const take = Math.min(buffer.length, pieceEnd + 1 - offset)
-            const part = take === buffer.length ? buffer : buffer.subarray(0, take)
-            hasher.update(part)
-            pieceChunks.push(part)
-            offset += take
-            buffer = buffer.subarray(take)
-            await writer.add(part)
-            if (offset > pieceEnd) {
-              await writer.flush()
-              onPiece(pieceNum, finishPieceDigest(hasher), pieceChunks)
-              if (pieceNum === last) return
-              pieceNum += 1
-              pieceEnd = rangeOfPiece(pieceNum, target.pieceSizeBytes, target.fileLengthBytes).end
-              hasher = createPieceHasher()
-              pieceChunks = []
-            }
-          }
+  const startBytes = rangeOfPiece(first, pieceSizeBytes, fileLengthBytes).start
+  const writer = new BatchedWriter(target.file, startBytes)
+  try {
+    const outcome = await readRangeResuming(deps.reader, {
+      url: target.url,
+      headers: target.headers,
+      startBytes,
+      endBytes: rangeOfPiece(last, pieceSizeBytes, fileLengthBytes).end,
+      totalBytes: fileLengthBytes,
+      validators: target.validators,
+      attempts: options.attempts,
+      signal: options.signal,
+    }, async (chunk, offsetBytes) => {
+      deps.onBytesRead(chunk.length)
+      let buffer = chunk
+      let offset = offsetBytes
+      while (buffer.length > 0) {
+        const take = Math.min(buffer.length, pieceEnd + 1 - offset)
+        const part = take === buffer.length ? buffer : buffer.subarray(0, take)
+        hasher.update(part)
+        pieceChunks.push(part)
+        offset += take
+        buffer = buffer.subarray(take)
+        await writer.add(part)
+        if (offset > pieceEnd) {
+          await writer.flush()
+          onPiece(pieceNum, finishPieceDigest(hasher), pieceChunks)
+          if (pieceNum === last) return
+          pieceNum += 1
+          pieceEnd = rangeOfPiece(pieceNum, pieceSizeBytes, fileLengthBytes).end
+          hasher = createPieceHasher()
+          pieceChunks = []
         }
-      } finally {
-        // Hashed bytes are written before anything else happens (a resume starts after them).
-        await writer.flush()
       }
-      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended the range ${offsetBefore}-${end} at byte ${offset}`)
-    } catch (err) {
-      if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
-      lastError = err
-    }
-    if (offset > offsetBefore) attempt--
+    })
+    if (outcome === 'range-ignored') throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source stopped serving ranges', { details: { status: 200 } })
+  } finally {
+    // Hashed bytes are written before anything else happens.
+    await writer.flush()
   }
-  throw asSourceError(lastError)
 }
 
 /**
@@ -152,7 +142,7 @@ async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, 
  * with an unknown length (no Content-Length) the bytes are only written and the length is
  * returned, and the caller hashes the file once it knows the piece size.
  */
-export async function downloadStream (target: DownloadTarget & { fileLengthBytes: number | undefined, pieceSizeBytes: number | undefined }, first: SourceRead, deps: DownloadDeps, options: DownloadOptions): Promise<{ lengthBytes: number, digests: PieceDigest[] | undefined }> {
+export async function fillCacheFromStream (target: DownloadTarget & { fileLengthBytes: number | undefined, pieceSizeBytes: number | undefined }, first: SourceRead, deps: DownloadDeps, options: DownloadOptions): Promise<{ lengthBytes: number, digests: PieceDigest[] | undefined }> {
   const { fileLengthBytes: lengthBytes, pieceSizeBytes } = target
   const isHashing = lengthBytes !== undefined && pieceSizeBytes !== undefined
   const digests: PieceDigest[] = []
@@ -163,7 +153,7 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
   let lastError: unknown
   for (let attempt = 0; attempt < options.attempts; attempt++) {
     try {
-      read ??= await deps.fetcher.openRange(target.url, target.headers, offset, undefined, options.signal)
+      read ??= await deps.reader.openRange(target.url, target.headers, offset, undefined, options.signal)
       checkVersion(target.validators, read)
       // A 200 answer to a resume starts at byte 0: skip what is already written.
       let skipBytes = offset - read.startBytes
@@ -206,14 +196,15 @@ export async function downloadStream (target: DownloadTarget & { fileLengthBytes
       lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended at byte ${offset} of ${lengthBytes}`)
     } catch (err) {
       if (read !== undefined) discardBody(read.body)
-      if (options.signal.aborted || isCode(err, 'DF_ERR_SOURCE_CHANGED') || isCode(err, 'DF_ERR_CDN_IO')) throw err
+      if (options.signal.aborted || isCode(err, 'DF_ERR_CDN_IO')) throw err
+      const mapped = sourceTransportError(err, target.url, options.signal)
       // Without a known length there is no way to tell a resumed stream from a changed one.
-      if (lengthBytes === undefined) throw asSourceError(err)
-      lastError = err
+      if (lengthBytes === undefined || !isTransientSourceFailure(mapped)) throw mapped
+      lastError = mapped
     }
     read = undefined
   }
-  throw asSourceError(lastError)
+  throw lastError
 }
 
 /** Hashes the pieces of a fully written cache file (the unknown-length case), announcing each. */
@@ -237,8 +228,7 @@ export async function hashCachedFile (file: FileHandle, lengthBytes: number, pie
 }
 
 function checkVersion (expected: SourceValidators, read: SourceRead): void {
-  const hasValidators = read.validators.etag !== null || read.validators.lastModified !== null
-  if (hasValidators && (expected.etag !== null || expected.lastModified !== null) && !isSameVersion(expected, read.validators)) {
+  if (hasVersionChanged(expected, read.validators)) {
     discardBody(read.body)
     throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source file changed during the download')
   }
@@ -296,10 +286,4 @@ function dropBytes (chunks: readonly Buffer[], bytes: number): Buffer[] {
     skip = 0
   }
   return rest
-}
-
-function asSourceError (err: unknown): DfError {
-  if (err instanceof DfError) return err
-  const reason = err instanceof Error ? err.message : String(err)
-  return new DfError('DF_ERR_SOURCE_UNREACHABLE', `reading the source failed: ${reason}`, { cause: err })
 }

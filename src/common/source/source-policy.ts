@@ -1,5 +1,5 @@
 /**
- * SourcePolicy: which sources the CDN may fetch. A supernode that fetches any URL on request
+ * SourcePolicy: which sources may be fetched. A supernode that fetches any URL on request
  * is an SSRF hole (it would read a cloud metadata endpoint or an internal admin page for
  * anyone who can register a task), so every source URL — and every redirect target — is
  * checked before a request: only http and https, never a denied host or network, and when
@@ -7,6 +7,10 @@
  * exactly, `*.example` for its subdomains), IP addresses, or CIDR networks (`10.0.0.0/8`,
  * `fd00::/8`). A host name is resolved and every address it resolves to is checked, so a
  * name cannot smuggle a denied address. Refusal is DF_ERR_SOURCE_FORBIDDEN (403).
+ *
+ * The source reader (source-reader.ts) takes the check as a function (`SourceCheck`) and runs
+ * it at every hop. The supernode's CDN and preheats use the configured policy; dfget's
+ * back-source and dfdaemon have none configured, so their check is an open policy (scheme only).
  *
  * Limit: the check resolves the name itself and the HTTP client resolves it again, so a DNS
  * server that answers differently within that gap (rebinding) is not caught.
@@ -21,6 +25,12 @@ export interface SourcePolicyOptions {
   /** Never fetched (wins over `allow`). */
   readonly deny?: readonly string[]
 }
+
+/**
+ * A check run on every URL before it is requested, redirect targets included.
+ * @throws DF_ERR_SOURCE_FORBIDDEN when the URL may not be fetched
+ */
+export type SourceCheck = (url: string) => Promise<void>
 
 /** Resolves a host name to its addresses (injectable for tests). */
 export type ResolveHost = (host: string) => Promise<readonly string[]>
@@ -42,6 +52,11 @@ export class SourcePolicy {
   /** True when neither list is set (only the scheme is checked). */
   get isOpen (): boolean {
     return this.#allow.isEmpty && this.#deny.isEmpty
+  }
+
+  /** The policy as a SourceCheck for the source reader. */
+  get asCheck (): SourceCheck {
+    return async (url) => { await this.check(url) }
   }
 
   /** @throws DF_ERR_SOURCE_FORBIDDEN when the URL may not be fetched */

@@ -1,0 +1,99 @@
+/**
+ * A ranged read of a source that survives a broken connection: bytes `startBytes`..`endBytes`
+ * are handed to the consumer in order, exactly once each, and a read that fails part-way is
+ * resumed from the last good byte with a new Range request (through the source reader, so
+ * with its redirects, policy and credential rules). A resumed answer must be the same
+ * version (validators, total length) and start exactly where the last one stopped, else the
+ * read fails with DF_ERR_SOURCE_CHANGED rather than mixing two versions.
+ *
+ * Retries: `attempts` bounds the reads that brought no byte; a read that made progress does
+ * not count, up to `attempts` × 4 reads in all. Only transient failures are retried
+ * (source-errors.ts); the consumer's own failures (a write) end the read at once.
+ */
+import { DfError } from '../../protocol/errors.js'
+import { isTransientSourceFailure, sourceTransportError } from './source-errors.js'
+import type { SourceRequestHeaders } from './source-headers.js'
+import { discardBody, type SourceReader } from './source-reader.js'
+import { hasVersionChanged, type SourceValidators } from './source-validators.js'
+
+/** Reads that made progress may repeat this many times per allowed attempt. */
+const PROGRESSING_READS_PER_ATTEMPT = 4
+
+export interface ResumableRangeRead {
+  readonly url: string
+  readonly headers: SourceRequestHeaders
+  readonly startBytes: number
+  /** Last byte to read (inclusive). */
+  readonly endBytes: number
+  /** The file's length when known: an answer naming another total is a changed source. */
+  readonly totalBytes?: number | undefined
+  /** The version being read: an answer with other validators is a changed source. */
+  readonly validators?: SourceValidators | undefined
+  /** `If-Range` value pinning the version (a source that lost it answers 200: `range-ignored`). */
+  readonly ifRange?: string | undefined
+  readonly attempts: number
+  readonly signal: AbortSignal
+}
+
+/** `complete`: every byte was handed over. `range-ignored`: the source answered 200 (whole file) and nothing more was read. */
+export type ResumableReadOutcome = 'complete' | 'range-ignored'
+
+/** Receives the bytes in order; `offsetBytes` is the file offset of `chunk`'s first byte. */
+export type ChunkConsumer = (chunk: Buffer, offsetBytes: number) => Promise<void> | void
+
+/** Marks a failure of the consumer, which is never retried. */
+class ConsumerFailure extends Error {
+  constructor (readonly failure: unknown) {
+    super('the consumer of a source read failed')
+  }
+}
+
+/**
+ * Reads the range, resuming after failures. Bytes already handed over before a 200
+ * (`range-ignored` after a resume) stay handed over: the caller decides what to do.
+ * @throws DF_ERR_SOURCE_CHANGED, the source reader's codes, and the consumer's failures as they are
+ */
+export async function readRangeResuming (reader: Pick<SourceReader, 'openRange'>, read: ResumableRangeRead, consume: ChunkConsumer): Promise<ResumableReadOutcome> {
+  const { url, endBytes, signal } = read
+  let offset = read.startBytes
+  let lastError: unknown
+  let readsLeft = read.attempts * PROGRESSING_READS_PER_ATTEMPT
+  for (let attempt = 0; attempt < read.attempts && readsLeft > 0; attempt++, readsLeft--) {
+    const offsetBefore = offset
+    try {
+      const answer = await reader.openRange(url, read.headers, offset, endBytes, signal, read.ifRange)
+      if (answer.status !== 206) {
+        discardBody(answer.body)
+        return 'range-ignored'
+      }
+      if (read.totalBytes !== undefined && answer.totalBytes !== undefined && answer.totalBytes !== read.totalBytes) {
+        discardBody(answer.body)
+        throw new DfError('DF_ERR_SOURCE_CHANGED', `the source's length is now ${answer.totalBytes}, it was ${read.totalBytes}`)
+      }
+      if (read.validators !== undefined && hasVersionChanged(read.validators, answer.validators)) {
+        discardBody(answer.body)
+        throw new DfError('DF_ERR_SOURCE_CHANGED', 'the source file changed during the download')
+      }
+      for await (const chunk of answer.body) {
+        let buffer = chunk as Buffer
+        if (offset + buffer.length > endBytes + 1) buffer = buffer.subarray(0, endBytes + 1 - offset)
+        try {
+          await consume(buffer, offset)
+        } catch (err) {
+          throw new ConsumerFailure(err)
+        }
+        offset += buffer.length
+        if (offset > endBytes) break
+      }
+      if (offset > endBytes) return 'complete'
+      lastError = new DfError('DF_ERR_SOURCE_UNREACHABLE', `the source ended the range ${offsetBefore}-${endBytes} at byte ${offset}`)
+    } catch (err) {
+      if (err instanceof ConsumerFailure) throw err.failure
+      const mapped = sourceTransportError(err, url, signal)
+      if (signal.aborted || !isTransientSourceFailure(mapped)) throw mapped
+      lastError = mapped
+    }
+    if (offset > offsetBefore) attempt--
+  }
+  throw lastError
+}
