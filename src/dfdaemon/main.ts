@@ -7,6 +7,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TOKEN_ENV } from '../common/http/auth.js'
+import { parseNodeList } from '../common/node-list.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
@@ -27,7 +28,10 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   }
   if (flags.listen !== undefined) out.listen = flags.listen
   if (flags.registry !== undefined) out.registryUrl = flags.registry
-  if (flags.node !== undefined && flags.node.length > 0) out.nodes = flags.node
+  if (flags.node !== undefined && flags.node.length > 0) {
+    parseNodeList(flags.node) // checked as dfget checks -n; the list stays text for dfget's resolver
+    out.nodes = flags.node
+  }
   if (flags.home !== undefined) out.homeDir = flags.home
   if (flags.verbose === true) out.verbose = true
   if (flags.notbs === true) out.backSource = false

@@ -4,7 +4,8 @@ import { isCode } from '../protocol/errors.js'
 import { resolveDfgetConfig } from './config.js'
 // Tests may import the CLI parser (STYLE.md B3 exempts tests).
 import { parseCommandLine } from './cli.js'
-import { orderSupernodes, parseSupernodeList } from './supernode-locator.js'
+import { orderSupernodes } from './supernode-locator.js'
+import { parseNodeList } from '../common/node-list.js'
 
 const isConfigInvalid = (flag: string) => (err: unknown): boolean => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.includes(flag)
 
@@ -73,7 +74,7 @@ test('the command line maps Dragonfly flags and subcommands, and reports bad inp
 })
 
 test('supernode order is the same for every client of a task and honours weights', () => {
-  const nodes = parseSupernodeList(['a:1,b:1,c:1=3'])
+  const nodes = parseNodeList(['a:1,b:1,c:1=3'])
   assert.deepEqual(orderSupernodes(nodes, 'task-1'), orderSupernodes([...nodes].reverse(), 'task-1'))
   const firsts = new Map<string, number>()
   for (let i = 0; i < 3000; i++) {
