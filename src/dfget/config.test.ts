@@ -65,10 +65,14 @@ test('the command line maps Dragonfly flags and subcommands, and reports bad inp
   assert.equal(positional.kind === 'download' ? positional.options.url : undefined, 'http://o/g')
   const server = parseCommandLine(['server', '--home', '/h', '--port', '0', '--alivetime', '1m'])
   assert.deepEqual(server, { kind: 'server', options: { home: '/h', port: '0', alivetime: '1m', verbose: false } })
-  assert.deepEqual(parseCommandLine(['version']), { kind: 'version' })
-  let help = ''
-  assert.deepEqual(parseCommandLine(['--help'], { writeOut: (text) => { help += text } }), { kind: 'exit', status: 0 })
-  assert.match(help, /--locallimit/)
+  let printed = ''
+  const output = { writeOut: (text: string) => { printed += text }, writeErr: () => {} }
+  assert.deepEqual(parseCommandLine(['version'], output), { kind: 'exit', status: 0 })
+  assert.match(printed, /^dfget \d+\.\d+\.\d+\n$/)
+  printed = ''
+  assert.deepEqual(parseCommandLine(['--help'], output), { kind: 'exit', status: 0 })
+  assert.match(printed, /--locallimit/)
+  assert.deepEqual(parseCommandLine(['config', 'check', 'dfget.yml']), { kind: 'config-check', path: 'dfget.yml' })
   assert.throws(() => parseCommandLine(['-u', 'http://o/f', '-p', 'torrent']), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.includes('torrent'))
   assert.throws(() => parseCommandLine(['--no-such-flag']), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID'))
 })
