@@ -226,7 +226,7 @@ export class Supernode {
     if (role === 'api') {
       await app.register(fastifySwagger, {
         openapi: {
-          info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (DESIGN.md §6).' },
+          info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (docs/supernode.md).' },
         },
       })
       // Served from the package's own files: the page needs no network (test/api-doc.test.ts).
