@@ -31,6 +31,7 @@
  *         certs: []
  */
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
@@ -108,7 +109,8 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
   const port = options.port ?? DEFAULT_DFDAEMON_PORT
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('port', 'must be a whole number from 0 to 65535', port)
   const listen = options.listen ?? '127.0.0.1'
-  if (listen === '') throw invalid('listen', 'must not be empty')
+  // As the supernode's --listen: an address, not a name that may resolve to either family.
+  if (isIP(listen) === 0) throw invalid('listen', 'must be an IP address', listen)
   let registryUrl: URL | undefined
   if (options.registryUrl !== undefined && options.registryUrl !== '') {
     try {

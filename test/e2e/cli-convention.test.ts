@@ -127,3 +127,18 @@ test('dfget and dfdaemon refuse the same bad -n entry with the same error', asyn
   assertUsageError('dfdaemon', dfdaemon, /--node: bad supernode ":::"/, '-n :::')
   assert.equal(dfget.stderr.replace(/^dfget/, ''), dfdaemon.stderr.replace(/^dfdaemon/, ''))
 })
+
+test('a flag the programs share is refused by each with exit 2 and one line naming it', async () => {
+  const [supernodeListen, dfdaemonListen, supernodePort, dfdaemonPort, dfgetPort] = await Promise.all([
+    run('supernode', ['--listen', 'no-such-host', '--port', '0', '--download-port', '0']),
+    run('dfdaemon', ['--listen', 'no-such-host', '--port', '0']),
+    run('supernode', ['--listen', '127.0.0.1', '--port', '65536']),
+    run('dfdaemon', ['--listen', '127.0.0.1', '--port', '65536']),
+    run('dfget', ['-u', 'http://127.0.0.1:1/f.bin', '--port', '65536']),
+  ])
+  assertUsageError('supernode', supernodeListen, /listen: must be an IP address/, '--listen no-such-host')
+  assertUsageError('dfdaemon', dfdaemonListen, /listen: must be an IP address/, '--listen no-such-host')
+  assertUsageError('supernode', supernodePort, /port.*65536/, '--port 65536')
+  assertUsageError('dfdaemon', dfdaemonPort, /port.*65536/, '--port 65536')
+  assertUsageError('dfget', dfgetPort, /port.*65536/, '--port 65536')
+})
