@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml'
 import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.js'
 import { parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
-import { DEFAULT_NODE, DOWNLOAD_PATTERNS, type DfgetOptions } from './config.js'
+import { DEFAULT_NODE, DOWNLOAD_PATTERNS, resolveDfgetConfig, type DfgetOptions } from './config.js'
 import { defaultHomeDir } from './home-layout.js'
 import { DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate, type PeerServerOptions } from './uploader/peer-server-config.js'
 
@@ -83,6 +83,15 @@ export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
     }
   }
   return options as DfgetFileOptions // each value was converted to its option's type above
+}
+
+/**
+ * `dfget config check FILE`: the file read as `--config FILE` reads it, then resolved as a
+ * download resolves it (with a placeholder URL), so that values only the resolver checks
+ * (`ip`, `headers`) fail here too. @throws DF_ERR_CONFIG_INVALID naming the key and the value
+ */
+export async function checkDfgetConfigFile (path: string): Promise<void> {
+  resolveDfgetConfig({ ...(await loadDfgetConfigFile(path)), url: 'http://config-check.invalid/file' })
 }
 
 /** File options under the flags: a flag given on the command line wins. */

@@ -6,6 +6,10 @@ import { resolveDfgetConfig } from './config.js'
 import { parseCommandLine } from './cli.js'
 import { orderSupernodes } from './supernode-locator.js'
 import { parseNodeList } from '../common/node-list.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createTmpDir } from '../../test/harness/tmp-dir.js'
+import { checkDfgetConfigFile } from './config-file.js'
 
 const isConfigInvalid = (flag: string) => (err: unknown): boolean => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.includes(flag)
 
@@ -86,4 +90,15 @@ test('supernode order is the same for every client of a task and honours weights
     firsts.set(first, (firsts.get(first) ?? 0) + 1)
   }
   assert.ok((firsts.get('c') ?? 0) > 1650 && (firsts.get('c') ?? 0) < 1950, JSON.stringify([...firsts]))
+})
+
+test('config check reads a file as --config does and refuses what a download would refuse', async (t) => {
+  const dir = await createTmpDir('damselfly-dfget-check-')
+  t.after(() => dir.close())
+  const cases: [string, string][] = [['good.yml', 'nodes: [sn1:8002=2]\nheaders: ["X-A: 1"]\nip: 10.0.0.1\n'], ['nodes.yml', 'nodes: [":::"]\n'], ['header.yml', 'headers: ["no colon"]\n'], ['ip.yml', 'ip: somewhere\n']]
+  for (const [name, text] of cases) await writeFile(join(dir.path, name), text)
+  await checkDfgetConfigFile(join(dir.path, 'good.yml'))
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'nodes.yml')), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.details?.field === 'nodes')
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'header.yml')), isConfigInvalid('no colon'))
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'ip.yml')), isConfigInvalid('somewhere'))
 })

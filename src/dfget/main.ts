@@ -22,7 +22,7 @@ import { DfError } from '../protocol/errors.js'
 // eslint-disable-next-line no-restricted-imports
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
-import { formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
+import { checkDfgetConfigFile, formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
 import type { DfgetDeps, DfgetResult } from './dfget.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -138,7 +138,7 @@ async function main (argv: readonly string[]): Promise<number> {
       case 'config-default':
         process.stdout.write(formatDfgetDefaultConfig())
         return 0
-      case 'config-check': return await runConfigCheck('dfget', command.path, async (path) => await loadDfgetConfigFile(path))
+      case 'config-check': return await runConfigCheck('dfget', command.path, checkDfgetConfigFile)
       case 'server': {
         const fromFile = await loadDfgetConfigFile(command.configPath)
         return await runServer({ ...mergeDfgetOptions(fromFile, command.options), verbose: command.options.verbose || fromFile.verbose === true })
