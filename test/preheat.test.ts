@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../src/common/lifecycle.js'
 import { createSilentLogger } from '../src/common/log.js'
-import { orderSupernodes, parseSupernodeList, resolveDfgetConfig, runDfget, type DfgetResult } from '../src/dfget/index.js'
+import { parseNodeList } from '../src/common/node-list.js'
+import { orderSupernodes, resolveDfgetConfig, runDfget, type DfgetResult } from '../src/dfget/index.js'
 import { isCode } from '../src/protocol/errors.js'
 import { computeTaskId } from '../src/protocol/task-id.js'
 import type { PreheatInfo } from '../src/protocol/messages/preheat.js'
@@ -246,7 +247,7 @@ test('dfdaemon with two supernodes: a manifest passing through makes each supern
   const registry = stack.push(await startRegistry(join(dir.path, 'registry')))
   const sns = [stack.push(await startTestSupernode()), stack.push(await startTestSupernode())]
   const nodes = sns.map((sn) => new URL(sn.apiUrl).host)
-  const addresses = parseSupernodeList(nodes)
+  const addresses = parseNodeList(nodes)
   const ownerOf = (digest: string): string => orderSupernodes(addresses, computeTaskId({ url: 'unused', digest }))[0]?.baseUrl ?? ''
   // An image whose blobs the rendezvous hash spreads over both supernodes.
   let image: TestImage | undefined

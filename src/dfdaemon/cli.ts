@@ -1,9 +1,11 @@
 /**
  * dfdaemon's command line (Dragonfly 1.x flag names, DESIGN.md §8): argument parsing and
- * help text, nothing else. It never exits the process: help and parse errors come back as
- * values or DF_ERR_CONFIG_INVALID.
+ * help text, nothing else. The shared commands and help, version and errors follow the
+ * convention of all three programs (common/cli-convention.ts). It never exits the process:
+ * help and parse errors come back as values or DF_ERR_CONFIG_INVALID.
  */
-import { Command, CommanderError } from 'commander'
+import type { Command } from 'commander'
+import { addSharedCommands, createProgram, parseCommandLineWith, PROCESS_OUTPUT, type CliOutput, type SharedCommand } from '../common/cli-convention.js'
 import { DfError } from '../protocol/errors.js'
 
 /** Flags of the proxy, raw. */
@@ -37,20 +39,16 @@ export interface GenCaFlags {
 export type DfdaemonCommand =
   | { readonly kind: 'proxy', readonly flags: DfdaemonFlags }
   | { readonly kind: 'gen-ca', readonly flags: GenCaFlags }
-  /** `config default`: print the default configuration file. */
-  | { readonly kind: 'config-default' }
-  /** Help was printed; exit with this status. */
-  | { readonly kind: 'exit', readonly status: number }
+  /** Help or the version was printed, `config default`, `config check FILE`. */
+  | SharedCommand
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 /** Parses argv (without the node and script entries). @throws DF_ERR_CONFIG_INVALID */
-export function parseDfdaemonCommandLine (argv: readonly string[], output: { writeOut: (text: string) => void } = { writeOut: (text) => { process.stderr.write(text) } }): DfdaemonCommand {
+export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOutput = PROCESS_OUTPUT): DfdaemonCommand {
   let command: DfdaemonCommand | undefined
-  const program = new Command('dfdaemon')
+  const program = createProgram('dfdaemon', output)
   program
-    .exitOverride()
-    .configureOutput({ writeOut: output.writeOut, writeErr: () => {}, outputError: () => {} })
     .description('A proxy between a container engine and a registry that sends image-layer downloads through the Damselfly swarm.')
     .option('--port <port>', 'listen port (0 picks a free one)', '65001')
     .option('--listen <address>', 'bind address (default 127.0.0.1)')
@@ -77,19 +75,9 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: { wri
     .option('--days <days>', 'validity in days', '3650')
     .option('--force', 'overwrite existing files')
     .action((flags: GenCaFlags) => { command = { kind: 'gen-ca', flags } })
-  program.command('config')
-    .description('configuration files')
-    .command('default')
-    .description('print every setting with its default, as YAML (a start for --config)')
-    .action(() => { command = { kind: 'config-default' } })
-  try {
-    program.parse([...argv], { from: 'user' })
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { kind: 'exit', status: 0 }
-      throw new DfError('DF_ERR_CONFIG_INVALID', err.message.replace(/^error: /, ''), { details: { field: 'argv' } })
-    }
-    throw err
-  }
-  return command ?? { kind: 'exit', status: 2 }
+  addSharedCommands(program, output, (shared) => { command = shared })
+  const printed = parseCommandLineWith(program, argv)
+  if (printed !== undefined) return printed
+  if (command === undefined) throw new DfError('DF_ERR_CONFIG_INVALID', 'no command given')
+  return command
 }

@@ -31,9 +31,11 @@
  *         certs: []
  */
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import type { ProxyRule } from './routing-rules.js'
 
@@ -107,7 +109,8 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
   const port = options.port ?? DEFAULT_DFDAEMON_PORT
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('port', 'must be a whole number from 0 to 65535', port)
   const listen = options.listen ?? '127.0.0.1'
-  if (listen === '') throw invalid('listen', 'must not be empty')
+  // As the supernode's --listen: an address, not a name that may resolve to either family.
+  if (isIP(listen) === 0) throw invalid('listen', 'must be an IP address', listen)
   let registryUrl: URL | undefined
   if (options.registryUrl !== undefined && options.registryUrl !== '') {
     try {
@@ -180,7 +183,7 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   if (root.port !== undefined) out.port = integer(root.port, 'port')
   if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
   if (root.home !== undefined) out.homeDir = string(root.home, 'home')
-  if (root.nodes !== undefined) out.nodes = stringList(root.nodes, 'nodes')
+  if (root.nodes !== undefined) out.nodes = nodeList(root.nodes, 'nodes')
   if (root.cacert !== undefined) out.supernodeCaCertFile = string(root.cacert, 'cacert')
   if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
   if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')
@@ -262,6 +265,16 @@ function stringList (value: unknown, key: string): string[] {
   if (typeof value === 'string') return [value]
   if (!Array.isArray(value)) throw invalid(key, 'must be a list of strings', value)
   return value.map((item, i) => string(item, `${key}[${i}]`))
+}
+
+/**
+ * Supernodes, checked as dfget checks -n (common/node-list.ts) so a bad entry stops dfdaemon
+ * at start instead of failing every blob later; the list stays text for dfget's resolver.
+ */
+function nodeList (value: unknown, key: string): string[] {
+  const nodes = stringList(value, key)
+  parseNodeList(nodes, { label: key, field: key })
+  return nodes
 }
 
 function boolean (value: unknown, key: string): boolean {

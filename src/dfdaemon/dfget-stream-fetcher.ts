@@ -17,10 +17,11 @@
  */
 import { DfError } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
+import type { SupernodeAddress } from '../common/node-list.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { computeTaskId } from '../protocol/task-id.js'
 import { isContentDigest } from '../protocol/content-digest.js'
-import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, type SupernodeAddress, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {

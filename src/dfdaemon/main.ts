@@ -1,12 +1,15 @@
 /**
  * dfdaemon's composition root: argv → command → config (file, then flags) → Dfdaemon →
  * signals. The only place that exits. It prints `dfdaemon ready proxy=<url>` on stdout once
- * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`).
+ * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`), with
+ * exit status 2 for a bad flag or configuration and 1 otherwise (common/cli-convention.ts).
  */
 import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { formatCliErrorLine, runConfigCheck, usageOrFailureStatus } from '../common/cli-convention.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
+import { parseNodeList } from '../common/node-list.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
@@ -27,7 +30,10 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   }
   if (flags.listen !== undefined) out.listen = flags.listen
   if (flags.registry !== undefined) out.registryUrl = flags.registry
-  if (flags.node !== undefined && flags.node.length > 0) out.nodes = flags.node
+  if (flags.node !== undefined && flags.node.length > 0) {
+    parseNodeList(flags.node) // checked as dfget checks -n; the list stays text for dfget's resolver
+    out.nodes = flags.node
+  }
   if (flags.home !== undefined) out.homeDir = flags.home
   if (flags.verbose === true) out.verbose = true
   if (flags.notbs === true) out.backSource = false
@@ -86,20 +92,32 @@ async function runGenCa (flags: GenCaFlags): Promise<void> {
   process.stderr.write(`dfdaemon: wrote CA certificate ${flags.cert} and key ${flags.key}\n`)
 }
 
-async function main (): Promise<void> {
+/** `config check FILE`: the file as `--config FILE` reads it, validated as the proxy would. */
+async function checkConfigFile (path: string): Promise<void> {
+  resolveDfdaemonConfig(await loadDfdaemonConfigFile(path))
+}
+
+/** Runs the command; a number is the exit status of a command that is done, undefined keeps the proxy running. */
+async function main (): Promise<number | undefined> {
   tuneV8ForBulkData()
   const command = parseDfdaemonCommandLine(process.argv.slice(2))
   switch (command.kind) {
-    case 'exit': process.exit(command.status); break
-    case 'gen-ca': await runGenCa(command.flags); break
-    case 'config-default': process.stdout.write(formatDfdaemonDefaultConfig()); break
-    case 'proxy': await runProxy(command.flags); break
+    case 'exit': return command.status
+    case 'gen-ca': await runGenCa(command.flags); return 0
+    case 'config-default': process.stdout.write(formatDfdaemonDefaultConfig()); return 0
+    case 'config-check': return await runConfigCheck('dfdaemon', command.path, checkConfigFile)
+    case 'proxy': await runProxy(command.flags); return undefined
   }
 }
 
-main().catch((err: unknown) => {
-  const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
-  const message = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`dfdaemon: error ${code}: ${message}\n`)
-  process.exit(code === 'DF_ERR_CONFIG_INVALID' ? 2 : 1)
+/** Exits once stdout took what was written to it (help, a YAML file) — it may be a pipe. */
+function exitAfterStdout (status: number): void {
+  process.stdout.write('', () => { process.exit(status) })
+}
+
+main().then((status) => {
+  if (status !== undefined) exitAfterStdout(status)
+}, (err: unknown) => {
+  process.stderr.write(`${formatCliErrorLine('dfdaemon', err)}\n`)
+  process.exit(usageOrFailureStatus(err))
 })

@@ -1,10 +1,12 @@
 /**
  * dfget's command line (Dragonfly 1.x flag names, DESIGN.md §8): argument parsing and help
  * text, nothing else. `parseCommandLine` turns argv into a command with raw option values;
- * config.ts validates them. It never exits the process: help and parse errors come back as
- * values or DF_ERR_CONFIG_INVALID.
+ * config.ts validates them. The shared commands and help, version and errors follow the
+ * convention of all three programs (common/cli-convention.ts). It never exits the process:
+ * help and parse errors come back as values or DF_ERR_CONFIG_INVALID.
  */
-import { Command, CommanderError, Option } from 'commander'
+import { Option } from 'commander'
+import { addSharedCommands, createProgram, parseCommandLineWith, PROCESS_OUTPUT, type CliOutput, type SharedCommand } from '../common/cli-convention.js'
 import { DfError } from '../protocol/errors.js'
 import type { DfgetOptions } from './config.js'
 import type { PeerServerOptions } from './uploader/peer-server-config.js'
@@ -13,24 +15,19 @@ import type { PeerServerOptions } from './uploader/peer-server-config.js'
 export type CliCommand =
   | { readonly kind: 'download', readonly options: DfgetOptions, readonly configPath?: string | undefined }
   | { readonly kind: 'server', readonly options: PeerServerOptions & { readonly verbose: boolean }, readonly configPath?: string | undefined }
-  | { readonly kind: 'version' }
-  /** `config default`: print the default configuration file. */
-  | { readonly kind: 'config-default' }
-  /** Help was printed; exit with this status. */
-  | { readonly kind: 'exit', readonly status: number }
+  /** Help or the version was printed, `config default`, `config check FILE`. */
+  | SharedCommand
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 /** Parses argv (without the node and script entries). @throws DF_ERR_CONFIG_INVALID */
-export function parseCommandLine (argv: readonly string[], output: { writeOut: (text: string) => void } = { writeOut: (text) => { process.stderr.write(text) } }): CliCommand {
+export function parseCommandLine (argv: readonly string[], output: CliOutput = PROCESS_OUTPUT): CliCommand {
   let command: CliCommand | undefined
-  const program = new Command('dfget')
+  const program = createProgram('dfget', output)
   program
-    .exitOverride()
     .enablePositionalOptions()
-    .configureOutput({ writeOut: output.writeOut, writeErr: () => {}, outputError: () => {} })
     .description('Download a file through the Damselfly P2P swarm (like wget).')
-    .usage('-u <url> [-o <output>] [options]  |  dfget server [options]  |  dfget version')
+    .usage('-u <url> [-o <output>] [options]  |  dfget server [options]  |  dfget config default|check <file>  |  dfget version')
     .argument('[url]', 'the URL to download (same as -u)')
     .option('-u, --url <url>', 'the URL to download (http or https)')
     .option('-o, --output <path>', 'where to write the file ("-" = stdout); default: the URL\'s file name in the current directory')
@@ -78,25 +75,10 @@ export function parseCommandLine (argv: readonly string[], output: { writeOut: (
       command = { kind: 'server', options: { ...options, verbose: options.verbose === true }, ...(typeof opts.config === 'string' ? { configPath: opts.config } : {}) }
     })
 
-  program.command('config')
-    .description('configuration files')
-    .command('default')
-    .description('print every setting with its default, as YAML (a start for --config)')
-    .action(() => { command = { kind: 'config-default' } })
+  addSharedCommands(program, output, (shared) => { command = shared })
 
-  program.command('version')
-    .description('print the version')
-    .action(() => { command = { kind: 'version' } })
-
-  try {
-    program.parse([...argv], { from: 'user' })
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return { kind: 'exit', status: 0 }
-      throw new DfError('DF_ERR_CONFIG_INVALID', err.message.replace(/^error:\s*/, ''), { details: { field: 'argv', commanderCode: err.code } })
-    }
-    throw err
-  }
+  const printed = parseCommandLineWith(program, argv)
+  if (printed !== undefined) return printed
   if (command === undefined) throw new DfError('DF_ERR_CONFIG_INVALID', 'no command given')
   return command
 }

@@ -9,8 +9,9 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.js'
+import { parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
-import { DEFAULT_NODE, DOWNLOAD_PATTERNS, type DfgetOptions } from './config.js'
+import { DEFAULT_NODE, DOWNLOAD_PATTERNS, resolveDfgetConfig, type DfgetOptions } from './config.js'
 import { defaultHomeDir } from './home-layout.js'
 import { DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate, type PeerServerOptions } from './uploader/peer-server-config.js'
 
@@ -23,7 +24,7 @@ export type DfgetFileOptions = DfgetOptions & PeerServerOptions
 type Setting = { readonly help: string, readonly defaultValue: unknown, readonly read: (value: unknown, key: string) => Partial<Record<keyof DfgetFileOptions, unknown>> }
 
 const SETTINGS: Readonly<Record<string, Setting>> = {
-  nodes: { help: 'supernodes, host:port[=weight]', defaultValue: [DEFAULT_NODE], read: (v, k) => ({ node: stringList(v, k) }) },
+  nodes: { help: 'supernodes, host:port[=weight]', defaultValue: [DEFAULT_NODE], read: (v, k) => ({ node: nodeList(v, k) }) },
   home: { help: 'per-host state: peer server, data, logs', defaultValue: defaultHomeDir(), read: (v, k) => ({ home: text(v, k) }) },
   localLimit: { help: 'download rate limit of one run, e.g. 20M, 100mbit (0 = none)', defaultValue: 0, read: (v, k) => ({ locallimit: checked(v, k, resolveRate) }) },
   totalLimit: { help: 'rate limit of the whole host: downloads of a run and uploads of the peer server (0 = none)', defaultValue: 0, read: (v, k) => ({ totallimit: checked(v, k, resolveRate) }) },
@@ -84,6 +85,15 @@ export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
   return options as DfgetFileOptions // each value was converted to its option's type above
 }
 
+/**
+ * `dfget config check FILE`: the file read as `--config FILE` reads it, then resolved as a
+ * download resolves it (with a placeholder URL), so that values only the resolver checks
+ * (`ip`, `headers`) fail here too. @throws DF_ERR_CONFIG_INVALID naming the key and the value
+ */
+export async function checkDfgetConfigFile (path: string): Promise<void> {
+  resolveDfgetConfig({ ...(await loadDfgetConfigFile(path)), url: 'http://config-check.invalid/file' })
+}
+
 /** File options under the flags: a flag given on the command line wins. */
 export function mergeDfgetOptions<T extends object> (fromFile: DfgetFileOptions, fromFlags: T): T {
   const merged: Record<string, unknown> = { ...fromFile }
@@ -113,6 +123,13 @@ function stringList (value: unknown, key: string): string[] {
   if (typeof value === 'string') return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
   if (!Array.isArray(value)) throw keyInvalid(key, JSON.stringify(value), 'must be a list of strings')
   return value.map((item, i) => text(item, `${key}[${i}]`))
+}
+
+/** Supernodes, checked as -n checks them (common/node-list.ts). */
+function nodeList (value: unknown, key: string): string[] {
+  const nodes = stringList(value, key)
+  parseNodeList(nodes, { label: `config: ${key}`, field: key })
+  return nodes
 }
 
 function flag (value: unknown, key: string): boolean {

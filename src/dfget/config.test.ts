@@ -4,7 +4,12 @@ import { isCode } from '../protocol/errors.js'
 import { resolveDfgetConfig } from './config.js'
 // Tests may import the CLI parser (STYLE.md B3 exempts tests).
 import { parseCommandLine } from './cli.js'
-import { orderSupernodes, parseSupernodeList } from './supernode-locator.js'
+import { orderSupernodes } from './supernode-locator.js'
+import { parseNodeList } from '../common/node-list.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createTmpDir } from '../../test/harness/tmp-dir.js'
+import { checkDfgetConfigFile } from './config-file.js'
 
 const isConfigInvalid = (flag: string) => (err: unknown): boolean => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.includes(flag)
 
@@ -64,16 +69,20 @@ test('the command line maps Dragonfly flags and subcommands, and reports bad inp
   assert.equal(positional.kind === 'download' ? positional.options.url : undefined, 'http://o/g')
   const server = parseCommandLine(['server', '--home', '/h', '--port', '0', '--alivetime', '1m'])
   assert.deepEqual(server, { kind: 'server', options: { home: '/h', port: '0', alivetime: '1m', verbose: false } })
-  assert.deepEqual(parseCommandLine(['version']), { kind: 'version' })
-  let help = ''
-  assert.deepEqual(parseCommandLine(['--help'], { writeOut: (text) => { help += text } }), { kind: 'exit', status: 0 })
-  assert.match(help, /--locallimit/)
+  let printed = ''
+  const output = { writeOut: (text: string) => { printed += text }, writeErr: () => {} }
+  assert.deepEqual(parseCommandLine(['version'], output), { kind: 'exit', status: 0 })
+  assert.match(printed, /^dfget \d+\.\d+\.\d+\n$/)
+  printed = ''
+  assert.deepEqual(parseCommandLine(['--help'], output), { kind: 'exit', status: 0 })
+  assert.match(printed, /--locallimit/)
+  assert.deepEqual(parseCommandLine(['config', 'check', 'dfget.yml']), { kind: 'config-check', path: 'dfget.yml' })
   assert.throws(() => parseCommandLine(['-u', 'http://o/f', '-p', 'torrent']), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.includes('torrent'))
   assert.throws(() => parseCommandLine(['--no-such-flag']), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID'))
 })
 
 test('supernode order is the same for every client of a task and honours weights', () => {
-  const nodes = parseSupernodeList(['a:1,b:1,c:1=3'])
+  const nodes = parseNodeList(['a:1,b:1,c:1=3'])
   assert.deepEqual(orderSupernodes(nodes, 'task-1'), orderSupernodes([...nodes].reverse(), 'task-1'))
   const firsts = new Map<string, number>()
   for (let i = 0; i < 3000; i++) {
@@ -81,4 +90,15 @@ test('supernode order is the same for every client of a task and honours weights
     firsts.set(first, (firsts.get(first) ?? 0) + 1)
   }
   assert.ok((firsts.get('c') ?? 0) > 1650 && (firsts.get('c') ?? 0) < 1950, JSON.stringify([...firsts]))
+})
+
+test('config check reads a file as --config does and refuses what a download would refuse', async (t) => {
+  const dir = await createTmpDir('damselfly-dfget-check-')
+  t.after(() => dir.close())
+  const cases: [string, string][] = [['good.yml', 'nodes: [sn1:8002=2]\nheaders: ["X-A: 1"]\nip: 10.0.0.1\n'], ['nodes.yml', 'nodes: [":::"]\n'], ['header.yml', 'headers: ["no colon"]\n'], ['ip.yml', 'ip: somewhere\n']]
+  for (const [name, text] of cases) await writeFile(join(dir.path, name), text)
+  await checkDfgetConfigFile(join(dir.path, 'good.yml'))
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'nodes.yml')), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.details?.field === 'nodes')
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'header.yml')), isConfigInvalid('no colon'))
+  await assert.rejects(checkDfgetConfigFile(join(dir.path, 'ip.yml')), isConfigInvalid('somewhere'))
 })

@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { DfError } from '../protocol/errors.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
-import { parseSupernodeList, type SupernodeAddress } from './supernode-locator.js'
+import { parseNodeList, type SupernodeAddress } from '../common/node-list.js'
 import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
 import { isContentDigest } from '../protocol/content-digest.js'
 
@@ -116,7 +116,7 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
   return {
     url,
     output: resolveOutput(options.output, url, cwd),
-    supernodes: parseSupernodeList(node),
+    supernodes: parseNodeList(node),
     homeDir: resolve(cwd, options.home ?? defaultHomeDir()),
     localLimitBytesPerSec: resolveRate('locallimit', options.locallimit),
     totalLimitBytesPerSec: resolveRate('totallimit', options.totallimit),

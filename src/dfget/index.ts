@@ -32,7 +32,7 @@ export { PeerServer, type PeerServerDeps, type PeerServerRunOptions } from './up
 export { resolvePeerServerConfig, type PeerServerConfig, type PeerServerOptions } from './uploader/peer-server-config.js'
 export { PeerServerLauncher, type HostedPeerServer, type PeerServerHandle, type PeerServerLocator } from './uploader/peer-server-launcher.js'
 export { PeerClient } from './uploader/peer-client.js'
-export { orderSupernodes, parseSupernodeList, SupernodeLocator, type SupernodeAddress } from './supernode-locator.js'
+export { orderSupernodes, SupernodeLocator } from './supernode-locator.js'
 export { loadCaCert } from './ca-cert.js'
 export { writePeerServerState } from './uploader/peer-server-state.js'
 export { createHomeLayout } from './home-layout.js'

@@ -2,9 +2,9 @@
  * dfget's composition root: argv → command → config → run → exit status. The only place
  * that calls process.exit (STYLE.md B8.10). Every failure is one line on stderr
  * (`dfget: error <CODE>: <message>`); a download ends with the summary line on stderr;
- * stdout carries nothing but data (`-o -`) and `dfget version`.
+ * stdout carries nothing but data (`-o -`) and what the shared commands print (help, the
+ * version, `config default`, `config check`: common/cli-convention.ts).
  */
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createWriteStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
@@ -14,6 +14,7 @@ import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
+import { runConfigCheck } from '../common/cli-convention.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import { DfError } from '../protocol/errors.js'
@@ -21,7 +22,7 @@ import { DfError } from '../protocol/errors.js'
 // eslint-disable-next-line no-restricted-imports
 import { parseCommandLine } from './cli.js'
 import { resolveDfgetConfig, type DfgetConfig, type DfgetOptions } from './config.js'
-import { formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
+import { checkDfgetConfigFile, formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions } from './config-file.js'
 import type { DfgetResult } from './dfget.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -49,16 +50,6 @@ function exitStatusOf (err: unknown): number {
   if (!(err instanceof DfError)) return 1
   const area = (err.code as ErrorCode).split('_')[2] ?? 'INTERNAL'
   return EXIT_STATUS_BY_AREA[area] ?? 1
-}
-
-function readVersion (): string {
-  try {
-    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
-    const version = (JSON.parse(text) as { version?: unknown }).version
-    return typeof version === 'string' ? version : 'unknown'
-  } catch {
-    return 'unknown'
-  }
 }
 
 async function runDownload (options: DfgetOptions): Promise<number> {
@@ -167,12 +158,10 @@ async function main (argv: readonly string[]): Promise<number> {
     const command = parseCommandLine(argv)
     switch (command.kind) {
       case 'exit': return command.status
-      case 'version':
-        process.stdout.write(`dfget ${readVersion()}\n`)
-        return 0
       case 'config-default':
         process.stdout.write(formatDfgetDefaultConfig())
         return 0
+      case 'config-check': return await runConfigCheck('dfget', command.path, checkDfgetConfigFile)
       case 'server': {
         const fromFile = await loadDfgetConfigFile(command.configPath)
         return await runServer({ ...mergeDfgetOptions(fromFile, command.options), verbose: command.options.verbose || fromFile.verbose === true })

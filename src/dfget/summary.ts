@@ -6,7 +6,7 @@
 import { formatBytes } from '../common/byte-size.js'
 import { formatDurationMs } from '../common/duration.js'
 import { redactUrl } from '../common/http/client.js'
-import { DfError } from '../protocol/errors.js'
+import { formatCliErrorLine } from '../common/cli-convention.js'
 import type { DfgetResult } from './dfget.js'
 
 /** `dfget: done <url> -> <output>: 64.0 MiB in 1.52 s (42.1 MiB/s) from source 0 B, supernode 8.0 MiB, peers 56.0 MiB` */
@@ -17,9 +17,7 @@ export function formatSummaryLine (result: DfgetResult): string {
     ` from source ${formatBytes(result.bytesFromSource)}, supernode ${formatBytes(result.bytesFromSupernode)}, peers ${formatBytes(result.bytesFromPeers)}`
 }
 
-/** `dfget: error DF_ERR_SOURCE_STATUS: source answered 404 for http://…` (one line). */
+/** `dfget: error DF_ERR_SOURCE_STATUS: source answered 404 for http://…` (one line, as every program's failures). */
 export function formatErrorLine (err: unknown): string {
-  const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
-  const message = err instanceof Error ? err.message : String(err)
-  return `dfget: error ${code}: ${message.replace(/\s*\n\s*/g, ' ')}`
+  return formatCliErrorLine('dfget', err)
 }

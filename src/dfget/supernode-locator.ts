@@ -1,76 +1,17 @@
 /**
- * The supernode list of a dfget (`-n host:port[=weight]`, repeatable or comma-separated)
- * and the failover order for one task. A task belongs to one supernode, chosen by weighted
+ * The supernodes of a dfget (the `-n` list, parsed by common/node-list.ts) and the failover
+ * order for one task. A task belongs to one supernode, chosen by weighted
  * rendezvous hashing of the taskId over the list (DESIGN.md §11): every client of the task
  * computes the same order, so they meet in the same place, and when that supernode does not
  * answer each moves on to the same next one.
  */
 import { createHash } from 'node:crypto'
 import { DfError, isCode } from '../protocol/errors.js'
-import { formatBaseUrl } from '../common/http/base-url.js'
+import type { SupernodeAddress } from '../common/node-list.js'
 import type { Logger } from '../common/log.js'
 import { SupernodeClient } from '../supernode/client.js'
 import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
 import type { RegisterTaskRequest, RegisterTaskResponse } from '../protocol/messages/register-task.js'
-
-/** Default API port of a supernode (DESIGN.md §8). */
-export const DEFAULT_SUPERNODE_PORT = 8002
-
-/** One entry of the -n list. */
-export interface SupernodeAddress {
-  readonly host: string
-  readonly port: number
-  readonly weight: number
-  /** "http://host:port". */
-  readonly baseUrl: string
-}
-
-/**
- * Parses -n values. Each value may hold several comma-separated entries
- * `host[:port][=weight]`; IPv6 hosts are bracketed (`[::1]:8002`); a full
- * `http://host:port` is accepted too.
- * @throws DF_ERR_CONFIG_INVALID naming the flag and the bad entry
- */
-export function parseSupernodeList (values: readonly string[]): SupernodeAddress[] {
-  const out: SupernodeAddress[] = []
-  for (const value of values) {
-    for (const raw of value.split(',')) {
-      const entry = raw.trim()
-      if (entry === '') continue
-      out.push(parseSupernodeAddress(entry))
-    }
-  }
-  return out
-}
-
-function parseSupernodeAddress (entry: string): SupernodeAddress {
-  const bad = (problem: string): DfError => new DfError('DF_ERR_CONFIG_INVALID', `--node: bad supernode "${entry}": ${problem}`, { details: { field: 'node', value: entry } })
-  const protocol = /^https:\/\//i.test(entry) ? 'https' : 'http'
-  let rest = entry.replace(/^https?:\/\//i, '').replace(/\/+$/, '')
-  let weight = 1
-  const eq = rest.lastIndexOf('=')
-  if (eq >= 0) {
-    const weightText = rest.slice(eq + 1)
-    if (!/^\d{1,4}$/.test(weightText) || Number(weightText) < 1) throw bad('weight must be a whole number from 1 to 9999')
-    weight = Number(weightText)
-    rest = rest.slice(0, eq)
-  }
-  let host: string
-  let portText: string | undefined
-  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(rest)
-  if (v6 !== null) {
-    host = v6[1] ?? ''
-    portText = v6[2]
-  } else {
-    const match = /^([A-Za-z0-9.-]+)(?::(\d+))?$/.exec(rest)
-    if (match === null) throw bad('expected host:port[=weight]')
-    host = match[1] ?? ''
-    portText = match[2]
-  }
-  const port = portText === undefined ? DEFAULT_SUPERNODE_PORT : Number(portText)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('port must be 1-65535')
-  return { host, port, weight, baseUrl: formatBaseUrl(host, port, protocol) }
-}
 
 /**
  * The order in which to try the supernodes for `key` (a taskId): weighted rendezvous

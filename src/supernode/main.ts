@@ -3,21 +3,24 @@
  * override) → config → logger → Supernode → signals. When ready it prints exactly one line
  * to stdout, `supernode ready api=http://IP:PORT download=http://IP:PORT`, which scripts
  * parse; logs go to stderr as JSON. SIGINT/SIGTERM close it and exit 0; a bad flag or
- * setting prints one line to stderr and exits 2.
+ * setting prints one line to stderr and exits 2. Help, `--version` and the `config` and
+ * `version` commands follow the convention of all three programs (common/cli-convention.ts).
  */
-import { Command, CommanderError, Option } from 'commander'
+import { Option, type Command } from 'commander'
+import { addSharedCommands, createProgram, EXIT_USAGE, formatCliErrorLine, parseCommandLineWith, PROCESS_OUTPUT, runConfigCheck, type SharedCommand } from '../common/cli-convention.js'
 import { createLogger, flushLogs } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { DfError } from '../protocol/errors.js'
-import { loadConfigFile, optionsFromSettings, type SupernodeOptions } from './config.js'
+import { loadConfigFile, optionsFromSettings, resolveSupernodeConfig, type SupernodeOptions } from './config.js'
 import { formatSupernodeDefaultConfig } from './config-defaults.js'
 import { Supernode } from './supernode.js'
 
-const EXIT_USAGE = 2
+/** What the command line asks for: run the supernode, or one of the shared commands. */
+type SupernodeCommand = { readonly kind: 'run' } | SharedCommand
 
-function buildProgram (): Command {
-  return new Command('supernode')
+function buildProgram (select: (command: SupernodeCommand) => void): Command {
+  const program = createProgram('supernode', PROCESS_OUTPUT)
     .description('Damselfly supernode: tracker, scheduler and CDN of a P2P swarm')
     .addOption(new Option('--port <port>', 'API port (0 picks a free port) [default: 8002]'))
     .addOption(new Option('--download-port <port>', 'piece-data port; may equal --port [default: 8001]'))
@@ -38,43 +41,35 @@ function buildProgram (): Command {
     .addOption(new Option('--cdn-memory-cache <size>', 'bytes of just-cached pieces kept in memory, served without reading the cache file [default: 64M; 0 = none]'))
     .addOption(new Option('--gc-interval <duration>', 'how often GC runs [default: 1m]'))
     .addOption(new Option('--source-timeout <duration>', 'source deadline for headers and between body chunks [default: 30s]'))
-    .addHelpText('after', '\nCommands:\n  config default    print every setting with its default, as YAML (a start for --config)')
     .addOption(new Option('--source-allow <list>', 'sources the CDN may fetch: hosts, *.domains, IPs, CIDR networks, comma-separated [default: any]'))
     .addOption(new Option('--source-deny <list>', 'sources the CDN never fetches (same forms; wins over --source-allow)'))
     .addOption(new Option('--token <token>', 'shared token required on the API and piece data (prefer the config file or DAMSELFLY_TOKEN: argv is visible to ps)'))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain): serve the API over HTTPS'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert'))
-    .helpOption('-h, --help', 'show this help')
-    .version(process.env.npm_package_version ?? '0.1.0', '-v, --version')
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     .allowExcessArguments(false)
-}
-
-/** `supernode config default`: print every setting with its default, as YAML. */
-function runConfigCommand (args: readonly string[]): number {
-  if (args.length === 1 && args[0] === 'default') {
-    process.stdout.write(formatSupernodeDefaultConfig())
-    return 0
-  }
-  process.stderr.write('supernode: usage: supernode config default\n')
-  return EXIT_USAGE
+    .action(() => { select({ kind: 'run' }) })
+  addSharedCommands(program, PROCESS_OUTPUT, select)
+  return program
 }
 
 async function main (argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'config') return runConfigCommand(argv.slice(1))
-  tuneV8ForBulkData()
-  const program = buildProgram()
+  let command: SupernodeCommand | undefined
+  const program = buildProgram((selected) => { command = selected })
   try {
-    program.parse(argv, { from: 'user' })
+    command = parseCommandLineWith(program, argv) ?? command
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return 0
-      process.stderr.write(`supernode: ${err.message.replace(/^error: /, '').split('\n')[0] ?? ''}\n`)
-      return EXIT_USAGE
-    }
-    throw err
+    process.stderr.write(`${formatCliErrorLine('supernode', err)}\n`)
+    return EXIT_USAGE
   }
+  switch (command?.kind) {
+    case 'exit': return command.status
+    case 'config-default':
+      process.stdout.write(formatSupernodeDefaultConfig())
+      return 0
+    case 'config-check': return await runConfigCheck('supernode', command.path, async (path) => resolveSupernodeConfig(await loadConfigFile(path)))
+    case 'run': case undefined: break
+  }
+  tuneV8ForBulkData()
   const { config: configPath, verbose, ...flags } = program.opts<Record<string, unknown>>()
   let options: SupernodeOptions
   try {
@@ -85,7 +80,7 @@ async function main (argv: readonly string[]): Promise<number> {
     // --verbose is a flag: it wins over a file's logLevel, not over --log-level.
     if (verbose === true && flags.logLevel === undefined) options = { ...options, logLevel: 'debug' }
   } catch (err) {
-    process.stderr.write(`supernode: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.stderr.write(`${formatCliErrorLine('supernode', err)}\n`)
     return EXIT_USAGE
   }
   const logger = createLogger({ level: options.logLevel ?? 'info', name: 'supernode' })
@@ -93,7 +88,7 @@ async function main (argv: readonly string[]): Promise<number> {
   try {
     supernode = new Supernode({ logger }, options)
   } catch (err) {
-    process.stderr.write(`supernode: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.stderr.write(`${formatCliErrorLine('supernode', err)}\n`)
     return EXIT_USAGE
   }
   let stopping = false

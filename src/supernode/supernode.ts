@@ -14,6 +14,7 @@ import { HttpClient } from '../common/http/client.js'
 import { createHttpServer, formatBaseUrl, listenHttpServer } from '../common/http/server.js'
 import { requireBearerToken } from '../common/http/auth.js'
 import type { Logger } from '../common/log.js'
+import { readPackageVersion } from '../common/package-version.js'
 import { DfError } from '../protocol/errors.js'
 import type { TaskId } from '../protocol/ids.js'
 import type { VersionInfo } from '../protocol/messages/route-params.js'
@@ -176,7 +177,7 @@ export class Supernode {
     if (this.#addresses !== undefined) return this.#addresses
     const { config } = this
     await mkdir(config.homeDir, { recursive: true })
-    const version = await readVersion()
+    const version = readVersion()
     const tls = await loadTls(config.tlsCert, config.tlsKey)
     const api = await this.#createServer('api', tls)
     // The dashboard's routes check the token themselves: its page is open, its feed also takes ?token=.
@@ -228,7 +229,7 @@ export class Supernode {
     if (role === 'api') {
       await app.register(fastifySwagger, {
         openapi: {
-          info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (DESIGN.md §6).' },
+          info: { title: 'Damselfly supernode API', version: '1', description: 'Tracker, scheduler and CDN of a Damselfly swarm (docs/supernode.md).' },
         },
       })
       // Served from the package's own files: the page needs no network (test/api-doc.test.ts).
@@ -248,17 +249,8 @@ async function loadTls (certPath: string | undefined, keyPath: string | undefine
   }
 }
 
-/** Name and version from package.json (two levels up from src/supernode and dist/supernode). */
-async function readVersion (): Promise<VersionInfo> {
-  try {
-    const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8')
-    const parsed = JSON.parse(text) as { name?: unknown, version?: unknown } // fields checked below
-    return {
-      name: typeof parsed.name === 'string' ? parsed.name : 'damselfly',
-      version: typeof parsed.version === 'string' ? parsed.version : '0.0.0',
-      node: process.version,
-    }
-  } catch {
-    return { name: 'damselfly', version: '0.0.0', node: process.version }
-  }
+/** Name and version from package.json (common/package-version.ts), and the Node version. */
+function readVersion (): VersionInfo {
+  const { name, version } = readPackageVersion()
+  return { name, version, node: process.version }
 }

@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { CloseStack } from '../../src/common/lifecycle.js'
 import { SupernodeClient } from '../../src/supernode/client.js'
 import { computeTaskId } from '../../src/protocol/task-id.js'
-import { orderSupernodes, parseSupernodeList } from '../../src/dfget/supernode-locator.js'
+import { parseNodeList } from '../../src/common/node-list.js'
+import { orderSupernodes } from '../../src/dfget/supernode-locator.js'
 import { createTestData, sha256Hex, startOrigin, type Origin } from './origin.js'
 import { createTmpDir } from './tmp-dir.js'
 import { metricValue, parseSummary, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer, type DfgetRun, type StartedSupernode } from './processes.js'
@@ -242,7 +243,7 @@ async function supernodeDiesFailover (): Promise<ScenarioResult> {
     const tally = new Tally()
     const url = origin.url('/f.bin')
     const taskId = computeTaskId({ url })
-    const [first] = orderSupernodes(parseSupernodeList([sn1.node, sn2.node]), taskId)
+    const [first] = orderSupernodes(parseNodeList([sn1.node, sn2.node]), taskId)
     const owner = first?.baseUrl === sn1.apiUrl ? sn1 : sn2
     const other = owner === sn1 ? sn2 : sn1
     const client = stack.push(new SupernodeClient({ baseUrl: owner.apiUrl }))
@@ -278,7 +279,7 @@ async function supernodeFailoverAcrossChange (): Promise<ScenarioResult> {
     const tally = new Tally()
     const url = origin.url('/f.bin')
     const taskId = computeTaskId({ url })
-    const [first] = orderSupernodes(parseSupernodeList([sn1.node, sn2.node]), taskId)
+    const [first] = orderSupernodes(parseNodeList([sn1.node, sn2.node]), taskId)
     const owner = first?.baseUrl === sn1.apiUrl ? sn1 : sn2
     const client = stack.push(new SupernodeClient({ baseUrl: owner.apiUrl }))
     const running = runDfgetProcess(dfgetArgs(url, join(dir, 'out'), [sn1.node, sn2.node], home('a'), ['--locallimit', '6M']))
