@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import type { Lab, LabProcess, UploadSample } from './lab.js'
+import type { CpuRole, Lab, LabProcess, UploadSample } from './lab.js'
 
 /** The systems the lab compares. */
 export type SystemName = 'damselfly' | 'bittorrent' | 'http'
@@ -68,6 +68,12 @@ export interface SystemResult {
   readonly uploadTimeline: readonly UploadSample[]
   /** Share of the machine's CPU time (all cores) that was busy while the downloads ran. */
   readonly cpuBusyFraction: number
+  /**
+   * CPU milliseconds each role's processes used while the downloads ran (lab cpuacct groups:
+   * every process started in that role's hosts, detached children and exited ones too): the
+   * origin, the supernode (BitTorrent: the seed), the downloading hosts. NaN when not measured.
+   */
+  readonly cpuMsByRole: Readonly<Record<CpuRole, number>>
   /** BitTorrent: the seed's own fetch of the file from the origin, before the swarm started. */
   readonly seedFetchMs?: number
   readonly notes: readonly string[]
@@ -158,6 +164,23 @@ export async function readCpuTimes (): Promise<CpuTimes> {
   const total = ticks.reduce((sum, x) => sum + x, 0)
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
   return { busy: total - idle, total }
+}
+
+/** A meter of the machine's busy share and each role's CPU time, from `startCpuMeter` to `read`. */
+export interface CpuMeter {
+  read(): Promise<{ cpuBusyFraction: number, cpuMsByRole: Record<CpuRole, number> }>
+}
+
+export async function startCpuMeter (lab: Lab): Promise<CpuMeter> {
+  const machine = await readCpuTimes()
+  const roles = await lab.cpuUsageMs()
+  return {
+    read: async () => {
+      const after = await lab.cpuUsageMs()
+      const cpuMsByRole = { origin: after.origin - roles.origin, supernode: after.supernode - roles.supernode, hosts: after.hosts - roles.hosts }
+      return { cpuBusyFraction: cpuBusyBetween(machine, await readCpuTimes()), cpuMsByRole }
+    },
+  }
 }
 
 /** Busy share of the CPU time between two readings (0..1). */

@@ -8,6 +8,7 @@
  * is gone (a run killed with SIGKILL could not clean up after itself).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, readFile, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
 const ROOT = new URL('../../..', import.meta.url).pathname
@@ -62,10 +63,20 @@ export interface UploadSample {
   readonly uploadedBytes: readonly number[]
 }
 
+/** Whose CPU a process's time counts as (cpuacct group of the lab). */
+export type CpuRole = 'origin' | 'supernode' | 'hosts'
+export const CPU_ROLES: readonly CpuRole[] = ['origin', 'supernode', 'hosts']
+
+/** cgroup v1 CPU accounting: a group's usage counts every process ever in it, exited ones too. */
+const CPUACCT_ROOT = '/sys/fs/cgroup/cpuacct'
+
 export class Lab {
   readonly prefix: string
   readonly options: LabOptions
   readonly #children = new Set<ChildProcess>()
+  /** Host number → role, for CPU accounting (set by the caller: setCpuRoles). */
+  #roles = new Map<number, CpuRole>()
+  #cpuacct: string | undefined
   #isUp = false
 
   constructor (options: LabOptions, prefix = `dfb${process.pid}`) {
@@ -91,11 +102,44 @@ export class Lab {
   }
 
   /**
+   * Counts the CPU time of every process started in host `i` (and of its children, detached
+   * ones too) as `role`'s, in a cpuacct group of this lab. Without cgroup v1 CPU accounting
+   * (`cpuUsageMs` then answers NaN) nothing changes.
+   */
+  async setCpuRoles (roles: ReadonlyMap<number, CpuRole>): Promise<void> {
+    const root = join(CPUACCT_ROOT, this.prefix)
+    try {
+      for (const role of CPU_ROLES) await mkdir(join(root, role), { recursive: true })
+      this.#cpuacct = root
+      this.#roles = new Map(roles)
+    } catch {
+      this.#cpuacct = undefined
+    }
+  }
+
+  /** CPU milliseconds used so far by each role's processes (NaN without accounting). */
+  async cpuUsageMs (): Promise<Record<CpuRole, number>> {
+    const usage = { origin: Number.NaN, supernode: Number.NaN, hosts: Number.NaN }
+    const root = this.#cpuacct
+    if (root === undefined) return usage
+    for (const role of CPU_ROLES) {
+      const text = await readFile(join(root, role, 'cpuacct.usage'), 'utf8').catch(() => '')
+      if (text.trim() !== '') usage[role] = Number(text.trim()) / 1e6
+    }
+    return usage
+  }
+
+  /**
    * Starts `command` inside host `i` (`ip netns exec` execs it, so the child's PID is the
-   * command's own). The child is tracked and stopped by `close()`.
+   * command's own; with CPU roles set, a shell first moves itself into the host's cpuacct
+   * group and execs the command, so the PID is still the command's). The child is tracked
+   * and stopped by `close()`.
    */
   spawn (i: number, command: string, args: readonly string[], options: { cwd?: string } = {}): LabProcess {
-    const child = spawn('ip', ['netns', 'exec', this.namespace(i), command, ...args], {
+    const role = this.#roles.get(i)
+    const group = this.#cpuacct === undefined || role === undefined ? undefined : join(this.#cpuacct, role, 'cgroup.procs')
+    const argv = group === undefined ? [command, ...args] : ['sh', '-c', 'echo $$ > "$0" && exec "$@"', group, command, ...args]
+    const child = spawn('ip', ['netns', 'exec', this.namespace(i), ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     })
@@ -215,10 +259,18 @@ export class Lab {
     const deadline = performance.now() + 2_000
     while (this.#children.size > 0 && performance.now() < deadline) await sleep(50)
     for (const child of this.#children) child.kill('SIGKILL')
-    if (!this.#isUp) return
-    const result = await this.#netlab(['down'])
-    if (result.exitCode !== 0) throw new Error(`netlab.sh down failed: ${result.stderr.trim()}`)
-    this.#isUp = false
+    if (this.#isUp) {
+      const result = await this.#netlab(['down'])
+      if (result.exitCode !== 0) throw new Error(`netlab.sh down failed: ${result.stderr.trim()}`)
+      this.#isUp = false
+    }
+    if (this.#cpuacct !== undefined) {
+      // A group can go only once empty: netlab.sh ended whatever still ran in the namespaces.
+      const root = this.#cpuacct
+      this.#cpuacct = undefined
+      for (const role of CPU_ROLES) await rmdir(join(root, role)).catch(() => undefined)
+      await rmdir(root).catch(() => undefined)
+    }
   }
 
   async #netlab (args: readonly string[]): Promise<CommandResult> {

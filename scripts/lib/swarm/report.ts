@@ -75,21 +75,28 @@ const ratio = (ms: number | null, boundMs: number): string => (ms === null ? '�
 function runTable (run: SwarmRunResult): string[] {
   const F = run.fileSizeBytes
   const lines = [
-    '| system | first done | median | last done | last / bound | origin read | served by supernode (seed) | served by peers | CPU busy |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| system | first done | median | last done | last / bound | origin read | served by supernode (seed) | served by peers | CPU busy | CPU-s per GiB delivered: supernode (seed) + hosts |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
+  const deliveredGiB = (F * run.downloaders) / 1024 ** 3
+  const cpuPerGiB = (result: SwarmRunResult['systems'][number]): string => {
+    const { supernode, hosts } = result.cpuMsByRole ?? { supernode: Number.NaN, hosts: Number.NaN }
+    if (!Number.isFinite(hosts)) return '—'
+    const perGiB = (ms: number): string => (ms / 1000 / deliveredGiB).toFixed(2)
+    return `${perGiB(supernode)} + ${perGiB(hosts)} = **${perGiB(supernode + hosts)}**`
+  }
   const served = (bytes: number, total: number): string => (total > 0 ? `${formatBytes(bytes)} (${((bytes / total) * 100).toFixed(0)} %)` : formatBytes(bytes))
   for (const result of run.systems) {
     const stats = completionStats(result)
     const failed = stats.done < stats.total ? ` **(${stats.total - stats.done} of ${stats.total} failed)**` : ''
     const total = result.supernodeServedBytes + result.peersServedBytes
-    lines.push(`| ${LABELS[result.system]}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} | ${Number.isFinite(result.cpuBusyFraction) ? `${(result.cpuBusyFraction * 100).toFixed(0)} %` : '—'} |`)
+    lines.push(`| ${LABELS[result.system]}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} | ${Number.isFinite(result.cpuBusyFraction) ? `${(result.cpuBusyFraction * 100).toFixed(0)} %` : '—'} | ${cpuPerGiB(result)} |`)
     if (result.system === 'bittorrent' && result.seedFetchMs !== undefined) {
       const withSeed = completionStats(result, result.seedFetchMs)
-      lines.push(`| ${LABELS['bittorrent+seed']} (${seconds(result.seedFetchMs)}) | ${seconds(withSeed.firstMs)} | ${seconds(withSeed.medianMs)} | ${seconds(withSeed.lastMs)} | ${ratio(withSeed.lastMs, run.bound.boundMs)} | | | | |`)
+      lines.push(`| ${LABELS['bittorrent+seed']} (${seconds(result.seedFetchMs)}) | ${seconds(withSeed.firstMs)} | ${seconds(withSeed.medianMs)} | ${seconds(withSeed.lastMs)} | ${ratio(withSeed.lastMs, run.bound.boundMs)} | | | | | |`)
     }
   }
-  lines.push(`| Kumar–Ross bound | | | ${seconds(run.bound.boundMs)} | 1.00× | 1.00× | | | |`)
+  lines.push(`| Kumar–Ross bound | | | ${seconds(run.bound.boundMs)} | 1.00× | 1.00× | | | | |`)
   return lines
 }
 

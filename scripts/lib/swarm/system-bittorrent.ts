@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { sleep, type LabProcess } from './lab.js'
-import { checkOutput, cpuBusyBetween, readCpuTimes, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
+import { checkOutput, startCpuMeter, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
 
 const TRACKER_PORT = 6969
 const LISTEN_PORT = 6881
@@ -72,7 +72,7 @@ export async function runBitTorrentBaseline (context: SwarmContext): Promise<Sys
   await writeFile(hook, '#!/bin/sh\n# aria2c calls this with GID, number of files, path of the first file.\ndate +%s.%N > "$(dirname "$3")/DONE"\n', { mode: 0o755 })
   const leechDirs = context.peerHosts.map((i) => join(dir, `leech-h${i}`))
   for (const d of leechDirs) await mkdir(d, { recursive: true })
-  const cpuBefore = await readCpuTimes()
+  const cpuMeter = await startCpuMeter(lab)
   const stopSampler = lab.startUploadSampler(250)
   const startEpochMs = Date.now()
   const leechers: LabProcess[] = context.peerHosts.map((i, k) => {
@@ -91,7 +91,7 @@ export async function runBitTorrentBaseline (context: SwarmContext): Promise<Sys
     if (leechers.every((l) => l.child.exitCode !== null)) break
     await sleep(100)
   }
-  const cpuBusyFraction = cpuBusyBetween(cpuBefore, await readCpuTimes())
+  const { cpuBusyFraction, cpuMsByRole } = await cpuMeter.read()
   const uploadTimeline = await stopSampler()
   const wireTxBytes = diffWireBytes(await fetchWireBytes(context), wireBefore)
   const originReadBytes = await fetchOriginBytesSent(context)
@@ -123,6 +123,7 @@ export async function runBitTorrentBaseline (context: SwarmContext): Promise<Sys
     servedBytesSource: 'estimated: N·F split in the ratio of the seed\'s and the leechers\' wire bytes',
     wireTxBytes,
     cpuBusyFraction,
+    cpuMsByRole,
     uploadTimeline,
     seedFetchMs,
     notes: [`aria2c ${ARIA2_OPTIONS.join(' ')}`, `torrent piece size ${2 ** torrentPieceLog2(context.fileSizeBytes) / 1024} KiB`],

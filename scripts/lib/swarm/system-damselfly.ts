@@ -9,7 +9,7 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, metricValue, parseSummary, stopPeerServer } from '../../../test/harness/processes.js'
-import { checkOutput, cpuBusyBetween, readCpuTimes, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
+import { checkOutput, startCpuMeter, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
 
 const API_PORT = 8002
 const DOWNLOAD_PORT = 8001
@@ -32,7 +32,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     const node = new URL(apiUrl).host
     const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
     const wireBefore = await fetchWireBytes(context)
-    const cpuBefore = await readCpuTimes()
+    const cpuMeter = await startCpuMeter(lab)
     const stopSampler = lab.startUploadSampler(250)
     const startMs = performance.now()
     const procs = context.peerHosts.map((i, k) => lab.spawn(i, BIN('dfget'), [
@@ -40,7 +40,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     ]))
     const exits = await waitForAll(lab, procs, startMs, context.timeoutMs)
     const uploadTimeline = await stopSampler()
-    const cpuBusyFraction = cpuBusyBetween(cpuBefore, await readCpuTimes())
+    const { cpuBusyFraction, cpuMsByRole } = await cpuMeter.read()
     const wireTxBytes = diffWireBytes(await fetchWireBytes(context), wireBefore)
     const originReadBytes = await fetchOriginBytesSent(context)
     const metrics = await lab.run(context.supernodeHost, 'curl', ['-sS', '-f', `${apiUrl}/metrics`])
@@ -82,6 +82,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
       servedBytesSource: hasMetric ? 'supernode: its metric pieces_downloaded_size_bytes_total; peers: dfget summaries' : 'dfget summaries',
       wireTxBytes,
     cpuBusyFraction,
+    cpuMsByRole,
     uploadTimeline,
       notes,
     }

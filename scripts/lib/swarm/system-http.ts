@@ -4,7 +4,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { checkOutput, cpuBusyBetween, readCpuTimes, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
+import { checkOutput, startCpuMeter, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
 
 export async function runHttpBaseline (context: SwarmContext): Promise<SystemResult> {
   const { lab } = context
@@ -13,13 +13,13 @@ export async function runHttpBaseline (context: SwarmContext): Promise<SystemRes
   await resetOriginStats(context)
   const wireBefore = await fetchWireBytes(context)
   const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
-  const cpuBefore = await readCpuTimes()
+  const cpuMeter = await startCpuMeter(lab)
   const stopSampler = lab.startUploadSampler(250)
   const startMs = performance.now()
   const procs = context.peerHosts.map((i, k) => lab.spawn(i, 'curl', ['-sS', '-f', '-o', outputs[k] ?? '', context.originUrl]))
   const exits = await waitForAll(lab, procs, startMs, context.timeoutMs)
   const uploadTimeline = await stopSampler()
-  const cpuBusyFraction = cpuBusyBetween(cpuBefore, await readCpuTimes())
+  const { cpuBusyFraction, cpuMsByRole } = await cpuMeter.read()
   const wireTxBytes = diffWireBytes(await fetchWireBytes(context), wireBefore)
   const originReadBytes = await fetchOriginBytesSent(context)
   const peers: PeerOutcome[] = []
@@ -42,6 +42,7 @@ export async function runHttpBaseline (context: SwarmContext): Promise<SystemRes
     servedBytesSource: 'all bytes come from the origin',
     wireTxBytes,
     cpuBusyFraction,
+    cpuMsByRole,
     uploadTimeline,
     notes: [],
   }
