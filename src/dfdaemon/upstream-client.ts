@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError } from '../protocol/errors.js'
 import { redactUrl } from '../common/http/client.js'
+import { guardBodyEnd } from '../common/http/body-end-guard.js'
 
 /** TLS settings for the upstreams whose "host:port" matches `hostPattern`. */
 export interface UpstreamTlsProfile {
@@ -64,7 +65,7 @@ export class UpstreamClient {
   readonly #profiles: readonly UpstreamTlsProfile[]
   readonly #timeoutMs: number
   readonly #connectTimeoutMs: number
-  readonly #agents = new Map<UpstreamTlsProfile | 'default', Agent>()
+  readonly #agents = new Map<UpstreamTlsProfile | 'default', Dispatcher.ComposedDispatcher>()
   #closed = false
 
   constructor (options: UpstreamClientOptions = {}) {
@@ -124,7 +125,7 @@ export class UpstreamClient {
     }
   }
 
-  #agentFor (url: URL): Agent {
+  #agentFor (url: URL): Dispatcher.ComposedDispatcher {
     const hostPort = `${url.hostname}:${url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80'}`
     const profile = url.protocol === 'https:'
       ? this.#profiles.find((p) => p.hostPattern === undefined || p.hostPattern.test(hostPort)) ?? 'default'
@@ -140,7 +141,7 @@ export class UpstreamClient {
         connections: 64,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
-      })
+      }).compose(guardBodyEnd)
       this.#agents.set(profile, agent)
     }
     return agent
