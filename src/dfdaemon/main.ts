@@ -1,19 +1,22 @@
 /**
  * dfdaemon's composition root: argv → command → config (file, then flags) → Dfdaemon →
  * signals. The only place that exits. It prints `dfdaemon ready proxy=<url>` on stdout once
- * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`).
+ * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`),
+ * a start-up failure (a port, file or directory it cannot use) DF_ERR_CONFIG_UNUSABLE with
+ * exit status 2, like a bad setting.
  */
 import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
+import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
 import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from './cli.js'
-import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
+import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
 import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
@@ -43,6 +46,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
   const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
+  const resources = startupResources(config)
   const dfdaemon = new Dfdaemon({
     logger,
     createFetcher: (metrics) => new DfgetStreamFetcher({
@@ -50,7 +54,15 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
       onResult: (result) => { metrics.countP2pResult(result) },
     }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
   }, config)
-  await dfdaemon.start()
+  try {
+    await checkStartupResources(resources)
+    await dfdaemon.start()
+  } catch (err) {
+    // One line names what failed (main's catch); the details only with --verbose.
+    logger.debug({ err }, 'cannot start')
+    await flushLogs(logger)
+    throw describeStartupFailure(err, resources)
+  }
   let stopping = false
   const stop = (): void => {
     if (stopping) return
@@ -68,6 +80,21 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   process.once('SIGTERM', stop)
   logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, nodes: config.nodes }, 'dfdaemon listening')
   process.stdout.write(`dfdaemon ready proxy=${dfdaemon.baseUrl}\n`)
+}
+
+/** What dfdaemon takes at start-up, by the flag or configuration key that names it. */
+function startupResources (config: DfdaemonConfig): StartupResource[] {
+  const file = (flag: string, path: string | undefined, what: string): StartupResource[] => path === undefined ? [] : [{ kind: 'file', flag, path, what }]
+  return [
+    { kind: 'directory', flag: '--home', path: config.homeDir, what: 'home directory' },
+    ...file('--cacert', config.supernodeCaCertFile, 'CA certificate'),
+    ...file('hijack_https.cert', config.caCertFile, 'CA certificate'),
+    ...file('hijack_https.key', config.caKeyFile, 'CA key'),
+    ...(config.registryTls.certFiles ?? []).flatMap((path, i) => file(`registry_mirror.certs[${i}]`, path, 'CA certificate')),
+    ...config.hijackHosts.flatMap((host, i) => (host.certFiles ?? []).flatMap((path, j) => file(`hijack_https.hosts[${i}].certs[${j}]`, path, 'CA certificate'))),
+    { kind: 'port', flag: '--port', port: config.port },
+    { kind: 'address', flag: '--listen', host: config.listen },
+  ]
 }
 
 async function runGenCa (flags: GenCaFlags): Promise<void> {
@@ -100,6 +127,6 @@ async function main (): Promise<void> {
 main().catch((err: unknown) => {
   const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
   const message = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`dfdaemon: error ${code}: ${message}\n`)
-  process.exit(code === 'DF_ERR_CONFIG_INVALID' ? 2 : 1)
+  process.stderr.write(`dfdaemon: error ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`)
+  process.exit(code.startsWith('DF_ERR_CONFIG_') ? 2 : 1)
 })

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
+import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
@@ -64,10 +65,16 @@ function readVersion (): string {
 async function runDownload (options: DfgetOptions): Promise<number> {
   const config = resolveDfgetConfig(options)
   const layout = createHomeLayout(config.homeDir)
-  await ensureHomeDirs(layout)
-  const logger: Logger = config.verbose
-    ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
-    : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  let logger: Logger
+  try {
+    await checkStartupResources([homeResource(config.homeDir)])
+    await ensureHomeDirs(layout)
+    logger = config.verbose
+      ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
+      : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  } catch (err) {
+    throw describeStartupFailure(err, [homeResource(config.homeDir)])
+  }
   const stats = new TransferStats()
   const bar = new ProgressBar({ stream: process.stderr, stats })
   if (config.showBar) bar.start()
@@ -132,10 +139,27 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
-  await server.start()
+  const resources: StartupResource[] = [
+    homeResource(config.homeDir),
+    { kind: 'port', flag: '--port', port: config.port },
+    { kind: 'address', flag: '--ip', host: config.listenHost },
+    ...(config.caCertPath === undefined ? [] : [{ kind: 'file' as const, flag: '--cacert', path: config.caCertPath, what: 'CA certificate' }]),
+  ]
+  try {
+    await checkStartupResources(resources)
+    await server.start()
+  } catch (err) {
+    await server.close().catch(() => undefined)
+    throw describeStartupFailure(err, resources)
+  }
   const reason = await server.whenStopped()
   logger.info({ reason }, 'peer server stopped')
   return 0
+}
+
+/** The home directory as a start-up resource (common/start-up-failure.ts). */
+function homeResource (homeDir: string): StartupResource {
+  return { kind: 'directory', flag: '--home', path: homeDir, what: 'home directory' }
 }
 
 async function main (argv: readonly string[]): Promise<number> {
