@@ -228,6 +228,7 @@ async function runOneN (hosts: number, settings: Settings, work: string, originF
   try {
     log(`N=${downloaders}: starting ${hosts} hosts (${lab.ip(1)}..${lab.ip(hosts)}), upload ${settings.upRate}, download ${settings.downRate}, namespaces ${lab.prefix}-h1..h${hosts}`)
     await lab.start()
+    await lab.setCpuRoles(new Map([[1, 'origin'], [2, 'supernode'], ...Array.from({ length: downloaders }, (_, k) => [k + 3, 'hosts'] as const)]))
     const origin = lab.spawn(1, process.execPath, [ORIGIN_SERVER, '--listen', lab.ip(1), '--port', String(ORIGIN_PORT), '--file', originFile])
     const ready = await lab.waitForLine(origin, /origin ready (\S+)/, 10_000, 'origin')
     const workDir = join(work, `n${downloaders}`)
@@ -275,6 +276,7 @@ function failedResult (system: SystemName, context: SwarmContext, error: string)
     servedBytesSource: 'the run failed',
     wireTxBytes: { origin: 0, supernode: 0, peers: 0 },
     cpuBusyFraction: Number.NaN,
+    cpuMsByRole: { origin: Number.NaN, supernode: Number.NaN, hosts: Number.NaN },
     uploadTimeline: [],
     notes: [error],
   }

@@ -64,16 +64,18 @@ export class Dfdaemon {
       }
       const upstream = this.#resources.push(new UpstreamClient({ tlsProfiles: profiles }))
       const fetcher = this.#resources.push(this.#deps.createFetcher(this.#metrics))
-      // A fetcher that cannot prepare still serves: every blob then comes from the registry.
-      await fetcher.start?.().catch((err: unknown) => { logger.warn({ err }, 'the swarm fetcher could not start; blobs will come from the registry until it can') })
       const delivery = new SwarmDelivery({ upstream, fetcher, metrics: this.#metrics, logger: logger.child({ component: 'swarm-delivery' }) }, { backSource: config.backSource })
       const connect = new ConnectHandler({ ca, metrics: this.#metrics, logger: logger.child({ component: 'connect' }) }, { hijackPatterns: config.hijackHosts.map((h) => new RegExp(h.pattern)) })
       const proxy = this.#resources.push(new DfdaemonProxy({
         rules: new RoutingRules(config.rules), delivery, upstream, connect, metrics: this.#metrics, logger: logger.child({ component: 'proxy' }),
         onImageManifest: (url, authorization, manifest) => { fetcher.prefetchImage?.(url.href, authorization, manifest) },
       }, { listen: config.listen, port: config.port, registryUrl: config.registryUrl, nsScheme: config.nsScheme }))
-      this.#address = await proxy.start()
-      return this.#address
+      // The port first: a port in use fails the start before the fetcher starts anything.
+      const address = await proxy.start()
+      // A fetcher that cannot prepare still serves: every blob then comes from the registry.
+      await fetcher.start?.().catch((err: unknown) => { logger.warn({ err }, 'the swarm fetcher could not start; blobs will come from the registry until it can') })
+      this.#address = address
+      return address
     } catch (err) {
       await this.#resources.close().catch(() => undefined)
       throw err

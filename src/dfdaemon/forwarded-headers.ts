@@ -21,8 +21,11 @@ export function clientResponseHeaders (headers: Readonly<Record<string, string |
   return endToEnd(headers)
 }
 
-/** Headers the swarm's source fetch must not inherit: it fetches whole, identity-encoded files. */
-const NOT_FOR_SOURCE_FETCH = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'accept-encoding', 'content-length'])
+/**
+ * Headers the swarm's source fetch must not inherit: it fetches whole, identity-encoded
+ * files with a bodiless GET (and a supernode refuses Expect in a source's headers).
+ */
+const NOT_FOR_SOURCE_FETCH = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'accept-encoding', 'content-length', 'expect'])
 
 /** Single-valued request headers for the swarm's source fetch (credentials kept, conditionals dropped). */
 export function sourceFetchHeaders (headers: Readonly<Record<string, string | string[]>>): Record<string, string> {

@@ -2,7 +2,8 @@
  * dfdaemon's composition root: argv → command → config (file, then flags) → Dfdaemon →
  * signals. The only place that exits. It prints `dfdaemon ready proxy=<url>` on stdout once
  * listening; every failure is one line on stderr (`dfdaemon: error <CODE>: <message>`), with
- * exit status 2 for a bad flag or configuration and 1 otherwise (common/cli-convention.ts).
+ * exit status 2 for a bad flag or configuration, or a start-up failure (a port, file or
+ * directory it cannot use: DF_ERR_CONFIG_UNUSABLE), and 1 otherwise (common/cli-convention.ts).
  */
 import { constants } from 'node:fs'
 import { access, mkdir, writeFile } from 'node:fs/promises'
@@ -11,12 +12,13 @@ import { formatCliErrorLine, runConfigCheck, usageOrFailureStatus } from '../com
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { parseNodeList } from '../common/node-list.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
+import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
 import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from './cli.js'
-import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
+import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
 import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
@@ -49,6 +51,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
   const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
+  const resources = startupResources(config)
   const dfdaemon = new Dfdaemon({
     logger,
     createFetcher: (metrics) => new DfgetStreamFetcher({
@@ -56,7 +59,15 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
       onResult: (result) => { metrics.countP2pResult(result) },
     }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
   }, config)
-  await dfdaemon.start()
+  try {
+    await checkStartupResources(resources)
+    await dfdaemon.start()
+  } catch (err) {
+    // One line names what failed (main's catch); the details only with --verbose.
+    logger.debug({ err }, 'cannot start')
+    await flushLogs(logger)
+    throw describeStartupFailure(err, resources)
+  }
   let stopping = false
   const stop = (): void => {
     if (stopping) return
@@ -74,6 +85,21 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   process.once('SIGTERM', stop)
   logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, nodes: config.nodes }, 'dfdaemon listening')
   process.stdout.write(`dfdaemon ready proxy=${dfdaemon.baseUrl}\n`)
+}
+
+/** What dfdaemon takes at start-up, by the flag or configuration key that names it. */
+function startupResources (config: DfdaemonConfig): StartupResource[] {
+  const file = (flag: string, path: string | undefined, what: string): StartupResource[] => path === undefined ? [] : [{ kind: 'file', flag, path, what }]
+  return [
+    { kind: 'directory', flag: '--home', path: config.homeDir, what: 'home directory' },
+    ...file('--cacert', config.supernodeCaCertFile, 'CA certificate'),
+    ...file('hijack_https.cert', config.caCertFile, 'CA certificate'),
+    ...file('hijack_https.key', config.caKeyFile, 'CA key'),
+    ...(config.registryTls.certFiles ?? []).flatMap((path, i) => file(`registry_mirror.certs[${i}]`, path, 'CA certificate')),
+    ...config.hijackHosts.flatMap((host, i) => (host.certFiles ?? []).flatMap((path, j) => file(`hijack_https.hosts[${i}].certs[${j}]`, path, 'CA certificate'))),
+    { kind: 'port', flag: '--port', port: config.port },
+    { kind: 'address', flag: '--listen', host: config.listen },
+  ]
 }
 
 async function runGenCa (flags: GenCaFlags): Promise<void> {

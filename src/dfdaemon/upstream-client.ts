@@ -19,6 +19,7 @@ import { rootCertificates } from 'node:tls'
 import { DfError } from '../protocol/errors.js'
 import { redactUrl } from '../common/http/client.js'
 import { SourceReader, type SourceHop } from '../common/source/source-reader.js'
+import { guardBodyEnd } from '../common/http/body-end-guard.js'
 
 /** TLS settings for the upstreams whose "host:port" matches `hostPattern`. */
 export interface UpstreamTlsProfile {
@@ -68,7 +69,7 @@ export class UpstreamClient {
   readonly #profiles: readonly UpstreamTlsProfile[]
   readonly #timeoutMs: number
   readonly #connectTimeoutMs: number
-  readonly #agents = new Map<UpstreamTlsProfile | 'default', Agent>()
+  readonly #agents = new Map<UpstreamTlsProfile | 'default', Dispatcher.ComposedDispatcher>()
   readonly #reader: SourceReader
   #closed = false
 
@@ -127,7 +128,7 @@ export class UpstreamClient {
     }
   }
 
-  #agentFor (url: URL): Agent {
+  #agentFor (url: URL): Dispatcher.ComposedDispatcher {
     const hostPort = `${url.hostname}:${url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80'}`
     const profile = url.protocol === 'https:'
       ? this.#profiles.find((p) => p.hostPattern === undefined || p.hostPattern.test(hostPort)) ?? 'default'
@@ -143,7 +144,7 @@ export class UpstreamClient {
         connections: 64,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
-      })
+      }).compose(guardBodyEnd)
       this.#agents.set(profile, agent)
     }
     return agent

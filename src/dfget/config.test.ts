@@ -40,6 +40,18 @@ test('parses rates, durations, headers, filters and node lists', () => {
   assert.equal(resolveDfgetConfig({ url: 'http://o/f', timeout: '30' }).timeoutMs, 30_000)
 })
 
+test('a --header that cannot be sent is refused naming the header, on one line, without its value', () => {
+  for (const header of ['X-Token: s3cret\r\nX-Injected: 1', 'X-Token: s3cret\nmore', 'X-Token: s3\u0000cret', 'Transfer-Encoding: chunked', 'Bad Name: s3cret']) {
+    assert.throws(() => resolveDfgetConfig({ url: 'http://o/f', header: [header] }), (err: unknown) => {
+      assert.ok(isCode(err, 'DF_ERR_CONFIG_INVALID'))
+      assert.match(err.message, /^--header "(X-Token|Transfer-Encoding|Bad Name)": [^\r\n]+$/)
+      assert.ok(!err.message.includes('s3'), 'the value is not shown')
+      return true
+    })
+  }
+  assert.deepEqual(resolveDfgetConfig({ url: 'http://o/f', header: ['X-Token: a\tb\r\n'] }).headers, { 'X-Token': 'a\tb' })
+})
+
 test('rejects bad values with DF_ERR_CONFIG_INVALID naming the flag and the value', () => {
   assert.throws(() => resolveDfgetConfig({}), isConfigInvalid('--url'))
   assert.throws(() => resolveDfgetConfig({ url: 'not a url' }), isConfigInvalid('not a url'))

@@ -12,6 +12,7 @@ import { defaultHomeDir } from './home-layout.js'
 import { parseNodeList, type SupernodeAddress } from '../common/node-list.js'
 import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
 import { isContentDigest } from '../protocol/content-digest.js'
+import { findSourceHeaderProblem } from '../protocol/source-headers.js'
 
 /** Where pieces come from: the swarm, only the supernode's CDN cache, or only the source. */
 export const DOWNLOAD_PATTERNS = ['p2p', 'cdn', 'source'] as const
@@ -191,8 +192,13 @@ function resolveHeaders (values: readonly string[]): Record<string, string> {
   for (const value of values) {
     const colon = value.indexOf(':')
     const name = colon > 0 ? value.slice(0, colon).trim() : ''
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw configInvalid('header', value, 'must be "Name: value"')
-    headers[name] = value.slice(colon + 1).trim()
+    if (name === '') throw configInvalid('header', JSON.stringify(value).slice(1, -1), 'must be "Name: value"')
+    const headerValue = value.slice(colon + 1).trim()
+    const problem = findSourceHeaderProblem(name, headerValue)
+    // The name is quoted (JSON) so the error stays one line; the value is never shown, it
+    // may be a credential.
+    if (problem !== undefined) throw new DfError('DF_ERR_CONFIG_INVALID', `--header ${JSON.stringify(name)}: ${problem}`, { details: { field: 'header', header: name } })
+    headers[name] = headerValue
   }
   return headers
 }

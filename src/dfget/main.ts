@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { Transform, type Readable, type Writable } from 'node:stream'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
+import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
 import { runConfigCheck } from '../common/cli-convention.js'
@@ -55,10 +56,16 @@ function exitStatusOf (err: unknown): number {
 async function runDownload (options: DfgetOptions): Promise<number> {
   const config = resolveDfgetConfig(options)
   const layout = createHomeLayout(config.homeDir)
-  await ensureHomeDirs(layout)
-  const logger: Logger = config.verbose
-    ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
-    : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  let logger: Logger
+  try {
+    await checkStartupResources([homeResource(config.homeDir)])
+    await ensureHomeDirs(layout)
+    logger = config.verbose
+      ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
+      : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+  } catch (err) {
+    throw describeStartupFailure(err, [homeResource(config.homeDir)])
+  }
   const stats = new TransferStats()
   const bar = new ProgressBar({ stream: process.stderr, stats })
   if (config.showBar) bar.start()
@@ -140,16 +147,34 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   // enough to be promoted: collect often so the peak stays near the windows' bytes (see
   // common/garbage-collector.ts).
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 12 * 1024 * 1024 })
-  // The host's downloads log where a dfget run always logged.
-  const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ dest: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log'), sync: true, mkdir: true }) })
-  const server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
-  const stop = (): void => { server.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
+  let server: InstanceType<typeof PeerServer> | undefined
+  const stop = (): void => { server?.close().catch((err: unknown) => { logger.error({ err }, 'close failed') }) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
-  await server.start()
+  const resources: StartupResource[] = [
+    homeResource(config.homeDir),
+    { kind: 'port', flag: '--port', port: config.port },
+    { kind: 'address', flag: '--ip', host: config.listenHost },
+    ...(config.caCertPath === undefined ? [] : [{ kind: 'file' as const, flag: '--cacert', path: config.caCertPath, what: 'CA certificate' }]),
+  ]
+  try {
+    await checkStartupResources(resources)
+    // The host's downloads (the agent's runs) log where a dfget run always logged.
+    const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ dest: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+    server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
+    await server.start()
+  } catch (err) {
+    await server?.close().catch(() => undefined)
+    throw describeStartupFailure(err, resources)
+  }
   const reason = await server.whenStopped()
   logger.info({ reason }, 'peer server stopped')
   return 0
+}
+
+/** The home directory as a start-up resource (common/start-up-failure.ts). */
+function homeResource (homeDir: string): StartupResource {
+  return { kind: 'directory', flag: '--home', path: homeDir, what: 'home directory' }
 }
 
 async function main (argv: readonly string[]): Promise<number> {

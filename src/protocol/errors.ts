@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   DF_ERR_ARG_ROUTE_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'no such route' },
   DF_ERR_ARG_UNAUTHORIZED: { httpStatus: 401, retryable: false, message: 'missing or wrong token' },
   DF_ERR_CONFIG_INVALID: { httpStatus: 400, retryable: false, message: 'invalid configuration' },
+  DF_ERR_CONFIG_UNUSABLE: { httpStatus: 400, retryable: false, message: 'a port, file or directory the configuration names cannot be used' },
   DF_ERR_TASK_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'no such task' },
   DF_ERR_TASK_CLIENT_NOT_FOUND: { httpStatus: 404, retryable: false, message: 'no such cid for this task' },
   DF_ERR_TASK_CONFLICT: { httpStatus: 409, retryable: false, message: 'cid already registered for another task' },

@@ -3,8 +3,10 @@
  * override) → config → logger → Supernode → signals. When ready it prints exactly one line
  * to stdout, `supernode ready api=http://IP:PORT download=http://IP:PORT`, which scripts
  * parse; logs go to stderr as JSON. SIGINT/SIGTERM close it and exit 0; a bad flag or
- * setting prints one line to stderr and exits 2. Help, `--version` and the `config` and
- * `version` commands follow the convention of all three programs (common/cli-convention.ts).
+ * setting, or a port, file or directory it names that cannot be used (start-up failures,
+ * common/start-up-failure.ts), prints one line to stderr and exits 2. Help, `--version` and
+ * the `config` and `version` commands follow the convention of all three programs
+ * (common/cli-convention.ts).
  */
 import { Option, type Command } from 'commander'
 import { addSharedCommands, createProgram, EXIT_USAGE, formatCliErrorLine, parseCommandLineWith, PROCESS_OUTPUT, runConfigCheck, type SharedCommand } from '../common/cli-convention.js'
@@ -12,7 +14,8 @@ import { createLogger, flushLogs } from '../common/log.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { DfError } from '../protocol/errors.js'
-import { loadConfigFile, optionsFromSettings, resolveSupernodeConfig, type SupernodeOptions } from './config.js'
+import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
+import { loadConfigFile, optionsFromSettings, resolveSupernodeConfig, type SupernodeConfig, type SupernodeOptions } from './config.js'
 import { formatSupernodeDefaultConfig } from './config-defaults.js'
 import { Supernode } from './supernode.js'
 
@@ -107,18 +110,33 @@ async function main (argv: readonly string[]): Promise<number> {
   }
   process.once('SIGINT', () => { stop('SIGINT') })
   process.once('SIGTERM', () => { stop('SIGTERM') })
+  const resources = startupResources(supernode.config)
   try {
+    await checkStartupResources(resources)
     const { apiUrl, downloadUrl } = await supernode.start()
     process.stdout.write(`supernode ready api=${apiUrl} download=${downloadUrl}\n`)
   } catch (err) {
-    const message = err instanceof DfError || err instanceof Error ? err.message : String(err)
-    logger.fatal({ err }, 'cannot start')
-    process.stderr.write(`supernode: cannot start: ${message}\n`)
+    const failure = describeStartupFailure(err, resources)
+    // One line names what failed; the details (a stack) only with --verbose.
+    logger.debug({ err }, 'cannot start')
     await supernode.close().catch(() => undefined)
     await flushLogs(logger)
-    return 1
+    process.stderr.write(`${formatCliErrorLine('supernode', failure)}\n`)
+    return failure instanceof DfError && failure.code.startsWith('DF_ERR_CONFIG_') ? EXIT_USAGE : 1
   }
   return -1 // keep running until a signal
+}
+
+/** What the supernode takes at start-up, by the flag that names it. */
+function startupResources (config: SupernodeConfig): StartupResource[] {
+  return [
+    { kind: 'directory', flag: '--home-dir', path: config.homeDir, what: 'home directory' },
+    ...(config.tlsCert === undefined ? [] : [{ kind: 'file' as const, flag: '--tls-cert', path: config.tlsCert, what: 'TLS certificate' }]),
+    ...(config.tlsKey === undefined ? [] : [{ kind: 'file' as const, flag: '--tls-key', path: config.tlsKey, what: 'TLS key' }]),
+    { kind: 'port', flag: '--port', port: config.port },
+    { kind: 'port', flag: '--download-port', port: config.downloadPort },
+    { kind: 'address', flag: '--listen', host: config.listen },
+  ]
 }
 
 main(process.argv.slice(2)).then((code) => {

@@ -218,7 +218,8 @@ export class Supernode {
       await this.#cdn.close()
       await this.#sourceHttp.close()
       this.#progress.close()
-      this.#log.info('supernode closed')
+      // A supernode that never started has nothing to report (its start-up failure is one line).
+      if (this.#addresses !== undefined) this.#log.info('supernode closed')
     })()
     await this.#closing
   }

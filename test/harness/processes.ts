@@ -81,6 +81,25 @@ export async function runDfgetProcess (args: readonly string[]): Promise<DfgetRu
   return { exitCode, stderr, wallMs: performance.now() - started }
 }
 
+/**
+ * Runs a built binary that is expected to exit (a start-up failure, a command), keeping
+ * stdout and stderr apart. One still running after `timeoutMs` is killed by its PID and
+ * reported with exit code -1, so a program that should have failed fails the test instead
+ * of hanging it.
+ */
+export async function runToExit (name: 'supernode' | 'dfget' | 'dfdaemon', args: readonly string[], timeoutMs = 20_000): Promise<{ exitCode: number, stdout: string, stderr: string }> {
+  const child = spawn(BIN(name), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  let killed = false
+  const killer = setTimeout(() => { killed = true; child.kill('SIGKILL') }, timeoutMs)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => { resolve(exitCode) }))
+  clearTimeout(killer)
+  return { exitCode: killed ? -1 : code ?? 1, stdout, stderr }
+}
+
 /** Stops a child we started: SIGTERM, then SIGKILL after a grace period. */
 export async function stopChild (child: ChildProcess, graceMs = 3_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return

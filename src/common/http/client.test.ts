@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
+import { once } from 'node:events'
 import { Type } from '@sinclair/typebox'
 import { HttpClient } from './client.js'
 import { createHttpServer, listenHttpServer, formatBaseUrl } from './server.js'
@@ -77,4 +78,34 @@ test('fetchRange returns exactly the bytes asked for and rejects a cut-short bod
   assert.ok(got.equals(data.subarray(1000, 250_001)))
   await assert.rejects(client.fetchRange({ url: origin.url('/cut'), start: 0, end: 99_999 }), (err: unknown) => isCode(err, 'DF_ERR_NETWORK'))
   await assert.rejects(client.fetchRange({ url: origin.url('/norange'), start: 0, end: 9 }), (err: unknown) => isCode(err, 'DF_ERR_NETWORK') && err.remote?.status === 200)
+})
+
+test('a body not read yet survives the server closing the connection after its last byte (Content-Length or none)', { timeout: 10_000 }, async (t) => {
+  // A body of exactly the reader's high-water mark, unread: undici pauses its parser on the
+  // last byte, then the server's FIN arrives. Without the body-end guard undici's socket
+  // 'end' handler throws an AssertionError nobody can catch (nodejs/undici#5360).
+  const body = createTestData(64 * 1024, 5)
+  const sockets = new Set<Socket>()
+  const server = createTcpServer((socket) => {
+    sockets.add(socket)
+    socket.once('data', (request) => {
+      const framing = request.toString('latin1').startsWith('GET /length') ? `Content-Length: ${body.length}\r\n` : ''
+      socket.write(`HTTP/1.1 200 OK\r\n${framing}Connection: close\r\n\r\n`)
+      socket.end(body)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => { server.close(() => { resolve() }); for (const socket of sockets) socket.destroy() }))
+  const client = new HttpClient({ timeoutMs: 5_000 })
+  t.after(() => client.close())
+  const port = (server.address() as AddressInfo).port
+  for (const path of ['/length', '/eof']) {
+    // The connection is gone on both sides once the client has seen the end of the message.
+    const connectionClosed = once(server, 'connection').then(async ([socket]) => { await once(socket as Socket, 'close') })
+    const response = await client.stream({ url: `http://127.0.0.1:${port}${path}` })
+    await connectionClosed
+    const chunks: Buffer[] = []
+    for await (const chunk of response.body) chunks.push(chunk as Buffer)
+    assert.ok(Buffer.concat(chunks).equals(body), path)
+  }
 })

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError, fromWire, type ErrorCode, type RemoteInfo } from '../../protocol/errors.js'
 import type { Parser } from '../../protocol/schema-parser.js'
+import { guardBodyEnd } from './body-end-guard.js'
 
 /** Options of an HttpClient; all optional. */
 export interface HttpClientOptions {
@@ -53,7 +54,7 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024
 
 /** The HTTP client. `close()` releases every socket. */
 export class HttpClient {
-  readonly #agent: Agent
+  readonly #agent: Dispatcher.ComposedDispatcher
   readonly #timeoutMs: number
   readonly #defaultHeaders: Readonly<Record<string, string>>
   #closed = false
@@ -68,7 +69,7 @@ export class HttpClient {
       connections: options.connectionsPerOrigin ?? 32,
       headersTimeout: this.#timeoutMs,
       bodyTimeout: this.#timeoutMs,
-    })
+    }).compose(guardBodyEnd)
   }
 
   /** Sends a request and parses a 2xx JSON answer with `parse`. @throws DfError */

@@ -16,7 +16,7 @@ export type PreheatType = Static<typeof PreheatTypeSchema>
 export const PreheatRequestSchema = Type.Object({
   type: PreheatTypeSchema,
   url: HttpUrlSchema,
-  headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { description: 'headers sent to the source (e.g. Authorization); never shown back' })),
+  headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { description: 'headers sent to the source (e.g. Authorization); never shown back; token names, values without CR, LF or other control characters, no connection headers (else 400 DF_ERR_ARG_INVALID naming the header)' })),
   filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'type file: query parameters left out of the task identity (as dfget -f)' })),
   identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'type file: the task identifier (as dfget -i)' })),
   md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: 'type file: the expected md5 (as dfget -m); part of the task identity' })),

@@ -11,7 +11,7 @@ export const RegisterTaskRequestSchema = Type.Object({
   peerId: PeerIdSchema,
   cid: ClientIdSchema,
   url: HttpUrlSchema,
-  headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { description: 'headers sent to the source' })),
+  headers: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.String({ maxLength: 8192 }), { description: 'headers sent to the source: token names, values without CR, LF or other control characters, no connection headers (else 400 DF_ERR_ARG_INVALID naming the header)' })),
   md5: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{32}$' })),
   identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   filter: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: 'query parameters left out of the task identity' })),

@@ -53,6 +53,36 @@ test('unknown routes and bad input answer with codes naming the field, never 5xx
   await assert.rejects(sn.client.getPeer('nobody'), (err: unknown) => isCode(err, 'DF_ERR_PEER_NOT_FOUND') && err.remote?.status === 404)
 })
 
+test('a registration or preheat with a header that cannot be sent is 400 naming the header; the source is never asked and the next client is served', async (t) => {
+  const origin = await startOrigin({ files: { '/h.bin': { data: createTestData(100_000, 71) } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'p1', port: 4000 })
+  const url = origin.url('/h.bin')
+  const namesHeader = (field: string) => (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.remote?.status === 400 && err.details?.field === field
+  await assert.rejects(sn.client.registerTask({ peerId: 'p1', cid: 'c1', url, headers: { 'X-Token': 'a\r\nX-Injected: 1' } }), namesHeader('body.headers.X-Token'))
+  await assert.rejects(sn.client.registerTask({ peerId: 'p1', cid: 'c1', url, headers: { 'X-Token': 'a\nb' } }), namesHeader('body.headers.X-Token'))
+  await assert.rejects(sn.client.registerTask({ peerId: 'p1', cid: 'c1', url, headers: { 'Bad Name': 'a' } }), namesHeader('body.headers["Bad Name"]'))
+  await assert.rejects(sn.client.registerTask({ peerId: 'p1', cid: 'c1', url, headers: { 'Transfer-Encoding': 'chunked' } }), namesHeader('body.headers.Transfer-Encoding'))
+  await assert.rejects(sn.client.createPreheat({ type: 'file', url, headers: { Authorization: 'Basic x\r\n' } }), namesHeader('body.headers.Authorization'))
+  assert.equal(origin.stats('/h.bin').requests, 0, 'the source was never asked')
+  const next = await sn.client.registerTask({ peerId: 'p1', cid: 'c2', url, headers: { 'X-Token': 'fine' } })
+  assert.equal(next.fileLengthBytes, 100_000)
+  assert.equal(await waitForCdn(sn.client, next.taskId), 'success')
+})
+
+test('a task that failed with one registration\'s headers starts again with the headers of the next registration', async (t) => {
+  const origin = await startOrigin({ files: { '/p.bin': { data: createTestData(100_000, 72), requireAuthorization: 'Bearer good' } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'p1', port: 4000 })
+  const url = origin.url('/p.bin')
+  await assert.rejects(sn.client.registerTask({ peerId: 'p1', cid: 'c1', url, headers: { Authorization: 'Bearer expired' } }), (err: unknown) => isCode(err, 'DF_ERR_SOURCE_STATUS') && err.details?.status === 401)
+  const next = await sn.client.registerTask({ peerId: 'p1', cid: 'c2', url, headers: { Authorization: 'Bearer good' } })
+  assert.equal(next.fileLengthBytes, 100_000)
+  assert.equal(await waitForCdn(sn.client, next.taskId), 'success')
+})
+
 test('peers register with their request address by default and are listed', async (t) => {
   const sn = await startTestSupernode(t)
   const peer = await sn.client.registerPeer({ port: 4555, hostName: 'host-a' })

@@ -12,6 +12,7 @@ import type { Clock } from '../../common/clock.js'
 import { redactUrl } from '../../common/http/client.js'
 import type { Logger } from '../../common/log.js'
 import { DfError, invalidArgument } from '../../protocol/errors.js'
+import { checkSourceHeaders } from '../../protocol/source-headers.js'
 import type { PreheatInfo, PreheatRequest, PreheatStatus, PreheatTask } from '../../protocol/messages/preheat.js'
 import type { TaskManager } from '../task/task-manager.js'
 import { parseManifestUrl, type ImageResolver } from './image-resolver.js'
@@ -67,10 +68,11 @@ export class PreheatManager {
 
   /**
    * Starts a preheat and answers at once (status `waiting`); GET shows its progress.
-   * @throws DF_ERR_ARG_INVALID (a bad URL, or an image URL that names no manifest)
+   * @throws DF_ERR_ARG_INVALID (a bad URL, a header that cannot be sent, or an image URL that names no manifest)
    */
   create (request: PreheatRequest): PreheatInfo {
     if (this.#closing.signal.aborted) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'the supernode is closing')
+    checkSourceHeaders(request.headers, 'body.headers')
     if (request.type === 'image') {
       try { parseManifestUrl(request.url) } catch { throw invalidArgument('body.url', 'an image preheat needs a manifest URL: http(s)://registry/v2/<name>/manifests/<reference>') }
     } else if (request.digests !== undefined) {

@@ -9,6 +9,7 @@ import type { Clock } from '../../common/clock.js'
 import { redactUrl } from '../../common/http/client.js'
 import type { Logger } from '../../common/log.js'
 import { DfError, invalidArgument } from '../../protocol/errors.js'
+import { checkSourceHeaders } from '../../protocol/source-headers.js'
 import { parseClientId, parsePeerId, type ClientId, type TaskId } from '../../protocol/ids.js'
 import type { RegisterTaskRequest, RegisterTaskResponse, TaskInfo } from '../../protocol/messages/register-task.js'
 import { computeTaskId } from '../../protocol/task-id.js'
@@ -43,8 +44,8 @@ export interface TaskView {
 interface TaskRecord {
   readonly taskId: TaskId
   readonly url: string
-  /** Sent to the source; may hold credentials, never logged. */
-  readonly headers: Readonly<Record<string, string>>
+  /** Sent to the source; may hold credentials, never logged. A restart of a failed task replaces them. */
+  headers: Readonly<Record<string, string>>
   state: TaskState
   geometry: TaskGeometry | undefined
   failure: DfError | undefined
@@ -108,6 +109,7 @@ export class TaskManager {
     const peerId = parsePeerId(request.peerId, 'body.peerId')
     const cid = parseClientId(request.cid, 'body.cid')
     const url = parseSourceUrl(request.url)
+    checkSourceHeaders(request.headers, 'body.headers')
     metrics.registrations.inc()
     if (!peers.isLive(peerId)) throw new DfError('DF_ERR_PEER_NOT_FOUND', `no peer ${peerId}: register the peer first`, { details: { peerId } })
     const taskId = computeTaskId({ url, filter: request.filter, md5: request.md5, identifier: request.identifier, digest: request.digest, range: rangeHeaderOf(request.headers) })
@@ -126,7 +128,7 @@ export class TaskManager {
     }
     task.lastAccessMs = clock.now()
     try {
-      await this.#prepare(task)
+      await this.#prepare(task, request.headers ?? {})
     } catch (err) {
       if (previous === undefined) dfgetTasks.remove(taskId, cid)
       throw err
@@ -151,6 +153,7 @@ export class TaskManager {
    */
   async preheat (spec: PreheatTaskSpec): Promise<{ taskId: TaskId, fileLengthBytes: number, completion: Promise<void> }> {
     const url = parseSourceUrl(spec.url)
+    checkSourceHeaders(spec.headers, 'body.headers')
     const taskId = computeTaskId({ url, filter: spec.filter, md5: spec.md5, identifier: spec.identifier, digest: spec.digest, range: rangeHeaderOf(spec.headers) })
     let task = this.#tasks.get(taskId)
     if (task === undefined) {
@@ -159,7 +162,7 @@ export class TaskManager {
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
-    await this.#prepare(task)
+    await this.#prepare(task, spec.headers ?? {})
     const completion = task.state === 'success' ? Promise.resolve() : task.completion ?? Promise.reject(new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} was removed during the preheat`))
     this.#log.info({ taskId, url: redactUrl(url) }, 'task preheated')
     return { taskId, fileLengthBytes: task.geometry?.fileLengthBytes ?? 0, completion }
@@ -259,13 +262,18 @@ export class TaskManager {
     return await check
   }
 
-  /** Brings the task to running or success, (re)starting the CDN fetch when needed. */
-  async #prepare (task: TaskRecord): Promise<void> {
+  /**
+   * Brings the task to running or success, (re)starting the CDN fetch when needed. A failed
+   * task starts again with `headers`, those of the registration that restarts it: the
+   * headers that failed it (a wrong or expired credential) must not fail every later client.
+   */
+  async #prepare (task: TaskRecord, headers: Readonly<Record<string, string>>): Promise<void> {
     if (task.state === 'running' || task.state === 'success') return
     if (task.state === 'failed') {
       this.#deps.progress.removeTask(task.taskId)
       task.failure = undefined
       task.geometry = undefined
+      task.headers = headers
       this.#apply(task, 'restart')
     }
     let geometry
