@@ -182,7 +182,9 @@ export class DfgetStreamFetcher implements P2pFetcher {
       ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
       ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),
     })
-    const server = new PeerServer({ logger: this.#deps.logger }, { ...config, stopWhenIdle: false })
+    // It is the host's agent too: the host's dfget runs hand their downloads to this process,
+    // which shares its connections, buffers and hashing thread with the blobs' runs.
+    const server = new PeerServer({ logger: this.#deps.logger, buffers: this.#dataPlane.buffers, dataPlane: this.#dataPlane }, { ...config, stopWhenIdle: false, agent: true })
     await server.start()
     this.#hosted.push(server)
     let running = true

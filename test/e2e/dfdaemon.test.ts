@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { access, readFile, writeFile } from 'node:fs/promises'
+import { access, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CloseStack } from '../../src/common/lifecycle.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
@@ -14,6 +14,7 @@ import { metricValue, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer
 import { createTestData, startOrigin } from '../harness/origin.js'
 import { runCommand, spawnDfdaemon, writeHostsDir, writeRegistriesConf } from '../harness/dfdaemon-process.js'
 import { startDaemonProcess } from '../harness/engines.js'
+import { processCpuMs } from '../../scripts/lib/process-cpu.js'
 
 const MiB = 1024 * 1024
 
@@ -156,7 +157,7 @@ test('ctr images pull through a hosts.toml mirror (upstream named by ns=) and do
   assert.ok(await mirror.metric('dragonfly_dfdaemon_requests_total', 'blob_swarm') >= image.layers.length, mirror.logs())
 })
 
-test('dfdaemon hosts its home\'s peer server: a dfget of the same host uses it, and it stops with dfdaemon', async (t) => {
+test('dfdaemon hosts its home\'s peer server and agent: a dfget of the same host hands its download to dfdaemon\'s process, and both stop with dfdaemon', async (t) => {
   const cleanup = new CloseStack()
   t.after(() => cleanup.close())
   const dir = await createTmpDir('damselfly-dfdaemon-host-', true)
@@ -173,14 +174,18 @@ test('dfdaemon hosts its home\'s peer server: a dfget of the same host uses it, 
   const hosted = JSON.parse(await readFile(statePath, 'utf8')) as { pid: number, port: number }
   assert.equal(hosted.pid, daemon.child.pid, 'dfdaemon started its home\'s peer server at start-up')
 
+  assert.ok((await stat(join(home, 'agent.sock'))).isSocket(), 'dfdaemon listens as the home\'s agent')
+  const cpuBefore = await processCpuMs(daemon.child.pid ?? 0)
   const run = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir.path, 'f.bin'), '--home', home, '-n', sn.node])
   assert.equal(run.exitCode, 0, run.stderr)
   assert.ok((await readFile(join(dir.path, 'f.bin'))).equals(data))
   assert.deepEqual(JSON.parse(await readFile(statePath, 'utf8')), hosted, 'the dfget used the server dfdaemon hosts instead of starting one')
+  assert.ok(await processCpuMs(daemon.child.pid ?? 0) - cpuBefore >= 10, 'dfdaemon\'s process ran the download')
   // The file dfget registered is served by dfdaemon's process.
   const status = await (await fetch(`http://127.0.0.1:${hosted.port}/_ping`)).json() as { pid: number, uploads: number }
   assert.deepEqual({ pid: status.pid, uploads: status.uploads }, { pid: daemon.child.pid, uploads: 1 })
 
   await daemon.close()
   await assert.rejects(access(statePath), 'the state file goes with dfdaemon')
+  await assert.rejects(access(join(home, 'agent.sock')), 'so does the agent\'s socket')
 })

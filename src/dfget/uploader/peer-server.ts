@@ -38,6 +38,7 @@ import { PeerMetrics } from './peer-metrics.js'
 import { loadCaCert } from '../ca-cert.js'
 import { addStreamRoutes } from './stream-routes.js'
 import { AgentServer } from '../agent/agent-server.js'
+import type { DataPlane } from '../data-plane.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 import type { StreamStoreClient } from './peer-client.js'
 
@@ -53,6 +54,8 @@ export interface PeerServerDeps {
   readonly buffers?: BufferPool
   /** Where the downloads of the host agent log (`<home>/logs/dfget.log`). Default: the server's logger. */
   readonly runLogger?: Logger
+  /** The byte path of the host agent's downloads (dfdaemon shares its own). Default: one made at the first download. */
+  readonly dataPlane?: DataPlane
 }
 
 export interface PeerServerRunOptions extends PeerServerConfig {
@@ -87,6 +90,7 @@ export class PeerServer {
   readonly #pieces: PieceStore
   readonly #garbageCollector: Pick<GarbageCollector, 'add'> | undefined
   readonly #runLogger: Logger | undefined
+  readonly #dataPlane: DataPlane | undefined
   readonly #limiter: RateLimiter
   readonly #buffers: BufferPool
   readonly #stopped: Promise<PeerServerStopReason>
@@ -110,6 +114,7 @@ export class PeerServer {
     this.#pieces = new PieceStore({ clock: this.#clock })
     this.#garbageCollector = deps.garbageCollector
     this.#runLogger = deps.runLogger
+    this.#dataPlane = deps.dataPlane
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
     this.#buffers = deps.buffers ?? new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 })
     this.#metrics = new PeerMetrics({
@@ -140,6 +145,7 @@ export class PeerServer {
         buffers: this.#buffers,
         ...(this.#garbageCollector === undefined ? {} : { garbageCollector: this.#garbageCollector }),
         ...(this.#runLogger === undefined ? {} : { runLogger: this.#runLogger }),
+        ...(this.#dataPlane === undefined ? {} : { dataPlane: this.#dataPlane }),
         onActivity: () => { this.#registry.touchActivity() },
       }, { socketPath: this.#layout.agentSocketPath })
       await agent.start()
