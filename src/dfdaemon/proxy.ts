@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { DfError } from '../protocol/errors.js'
-import { redactUrl } from '../common/http/client.js'
+import { redactUrl } from '../common/http/redact-url.js'
 import type { Logger } from '../common/log.js'
 import type { RoutingRules } from './routing-rules.js'
 import type { SwarmDelivery } from './swarm-delivery.js'

@@ -17,7 +17,7 @@ import { Agent, type Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError } from '../protocol/errors.js'
-import { redactUrl } from '../common/http/client.js'
+import { redactUrl } from '../common/http/redact-url.js'
 import { SourceReader, type SourceHop } from '../common/source/source-reader.js'
 import { guardBodyEnd } from '../common/http/body-end-guard.js'
 

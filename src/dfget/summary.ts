@@ -5,7 +5,7 @@
  */
 import { formatBytes } from '../common/byte-size.js'
 import { formatDurationMs } from '../common/duration.js'
-import { redactUrl } from '../common/http/client.js'
+import { redactUrl } from '../common/http/redact-url.js'
 import { formatCliErrorLine } from '../common/cli-convention.js'
 import type { DfgetResult } from './dfget.js'
 

@@ -9,6 +9,10 @@ import { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { DfError, fromWire, type ErrorCode, type RemoteInfo } from '../../protocol/errors.js'
 import type { Parser } from '../../protocol/schema-parser.js'
+import { redactUrl } from './redact-url.js'
+
+// Kept here too for the callers that read both; the function lives in redact-url.ts (no undici: the thin dfget loads it).
+export { redactUrl }
 import { guardBodyEnd } from './body-end-guard.js'
 
 /** Options of an HttpClient; all optional. */
@@ -216,16 +220,6 @@ function remoteOf (request: HttpRequest, status: number): RemoteInfo {
 
 function describe (request: HttpRequest): string {
   return `${request.method ?? 'GET'} ${redactUrl(request.url)}`
-}
-
-/** A URL with its query string and credentials hidden (signed URLs carry secrets there). */
-export function redactUrl (url: string): string {
-  try {
-    const parsed = new URL(url)
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}${parsed.search === '' ? '' : '?…'}`
-  } catch {
-    return '<invalid url>'
-  }
 }
 
 /** Maps a transport failure to DF_ERR_TIMEOUT / DF_ERR_NETWORK, keeping the cause. */

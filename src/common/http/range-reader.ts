@@ -14,7 +14,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { DfError, fromWire, type ErrorCode } from '../../protocol/errors.js'
-import { redactUrl } from './client.js'
+import { redactUrl } from './redact-url.js'
 
 export interface RangeReaderOptions {
   /** Deadline for the response headers, and for each gap in the body. Default 30 s. */

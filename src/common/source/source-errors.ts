@@ -8,7 +8,7 @@
  * - an abort by the caller's signal stays what it is (the caller tells why it aborted).
  * Whether a failed read may be tried again is decided here too (`isTransientSourceFailure`).
  */
-import { redactUrl } from '../http/client.js'
+import { redactUrl } from '../http/redact-url.js'
 import { DfError, isCode } from '../../protocol/errors.js'
 
 /** Statuses a source may answer once and not the next time (overload, a gateway's hiccup). */

@@ -19,7 +19,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { HttpClient } from '../http/client.js'
-import { redactUrl } from '../http/client.js'
+import { redactUrl } from '../http/redact-url.js'
 import { parseContentRange } from '../http/range-header.js'
 import { DfError } from '../../protocol/errors.js'
 import { sourceStatusError, sourceTransportError } from './source-errors.js'

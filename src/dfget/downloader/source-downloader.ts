@@ -15,7 +15,8 @@
  */
 import type { Readable } from 'node:stream'
 import type { Logger } from '../../common/log.js'
-import { redactUrl, type HttpClient } from '../../common/http/client.js'
+import type { HttpClient } from '../../common/http/client.js'
+import { redactUrl } from '../../common/http/redact-url.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { readRangeResuming } from '../../common/source/resumable-read.js'
 import { isTransientSourceFailure, sourceTransportError } from '../../common/source/source-errors.js'

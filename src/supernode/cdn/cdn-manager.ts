@@ -11,7 +11,7 @@
  * the body (a cache hit); anything else fetches the file again.
  */
 import type { Clock } from '../../common/clock.js'
-import { redactUrl } from '../../common/http/client.js'
+import { redactUrl } from '../../common/http/redact-url.js'
 import type { Logger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import type { TaskId } from '../../protocol/ids.js'

@@ -10,7 +10,7 @@
  * first, like the CDN's own fetches (a preheat must not reach what a registration may not).
  */
 import type { HttpClient } from '../../common/http/client.js'
-import { redactUrl } from '../../common/http/client.js'
+import { redactUrl } from '../../common/http/redact-url.js'
 import { DfError } from '../../protocol/errors.js'
 import { isContentDigest } from '../../protocol/content-digest.js'
 import type { SourcePolicy } from '../../common/source/source-policy.js'

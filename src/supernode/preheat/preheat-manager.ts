@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../common/clock.js'
-import { redactUrl } from '../../common/http/client.js'
+import { redactUrl } from '../../common/http/redact-url.js'
 import type { Logger } from '../../common/log.js'
 import { DfError, invalidArgument } from '../../protocol/errors.js'
 import { checkSourceHeaders } from '../../protocol/source-headers.js'
