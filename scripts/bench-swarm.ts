@@ -30,7 +30,7 @@ import { runHttpBaseline } from './lib/swarm/system-http.js'
 
 const USAGE = `usage: npm run bench -- swarm [--hosts 10 | --hosts 6,10,18] [--rate 100mbit] [--down-rate none]
                       [--size 128MiB] [--systems damselfly,bittorrent,http] [--shaper htb|htb1|tbf]
-                      [--timeout SECONDS] [--wait-idle SECONDS] [--no-docs]
+                      [--timeout SECONDS] [--wait-idle SECONDS] [--agents running|cold] [--no-docs]
   Runs as root. Host 1 = origin, host 2 = supernode (and BitTorrent seed), hosts 3..N download.`
 
 const RUNNERS: Record<SystemName, SystemRunner> = { damselfly: runDamselfly, bittorrent: runBitTorrentBaseline, http: runHttpBaseline }
@@ -49,6 +49,8 @@ interface Settings {
   readonly timeoutMs: number | undefined
   readonly writeDocs: boolean
   readonly waitIdleMs: number
+  /** Damselfly's host agents: already running before the clock (as a host daemon), or started by the first dfget. */
+  readonly agents: 'running' | 'cold'
 }
 
 function parseSettings (argv: readonly string[]): Settings | string {
@@ -66,6 +68,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         timeout: { type: 'string' },
         'no-docs': { type: 'boolean', default: false },
         'wait-idle': { type: 'string', default: '120' },
+        agents: { type: 'string', default: 'running' },
         help: { type: 'boolean', default: false },
       },
     }).values
@@ -86,6 +89,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (!['htb', 'htb1', 'tbf'].includes(values.shaper)) return `--shaper: ${values.shaper} (htb, htb1 or tbf)`
   const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout)
   if (timeoutSec !== undefined && !(timeoutSec > 0)) return '--timeout: seconds, > 0'
+  if (values.agents !== 'running' && values.agents !== 'cold') return `--agents: ${values.agents} (running or cold)`
   const waitIdleSec = Number(values['wait-idle'])
   if (!(waitIdleSec >= 0)) return '--wait-idle: seconds, >= 0'
   return {
@@ -98,6 +102,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
     timeoutMs: timeoutSec === undefined ? undefined : timeoutSec * 1000,
     writeDocs: !values['no-docs'],
     waitIdleMs: waitIdleSec * 1000,
+    agents: values.agents,
   }
 }
 
@@ -244,6 +249,7 @@ async function runOneN (hosts: number, settings: Settings, work: string, originF
       fileSizeBytes: settings.sizeBytes,
       fileSha256,
       timeoutMs,
+      agents: settings.agents,
       log,
     }
     log(`N=${downloaders}: bound ${(bound.boundMs / 1000).toFixed(2)} s; origin ${context.originUrl}`)

@@ -28,6 +28,8 @@ export interface SwarmContext {
   readonly fileSha256: string
   /** Deadline for one system's downloads. */
   readonly timeoutMs: number
+  /** Damselfly: the hosts' agents run before the clock (a host daemon), or the first dfget starts them. */
+  readonly agents: 'running' | 'cold'
   readonly log: (message: string) => void
 }
 
@@ -74,6 +76,8 @@ export interface SystemResult {
    * origin, the supernode (BitTorrent: the seed), the downloading hosts. NaN when not measured.
    */
   readonly cpuMsByRole: Readonly<Record<CpuRole, number>>
+  /** How this run differs from the system's usual set-up, shown after its name ("agents running"). */
+  readonly variant?: string
   /** BitTorrent: the seed's own fetch of the file from the origin, before the swarm started. */
   readonly seedFetchMs?: number
   readonly notes: readonly string[]

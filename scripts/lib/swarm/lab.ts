@@ -8,6 +8,7 @@
  * is gone (a run killed with SIGKILL could not clean up after itself).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { mkdir, readFile, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -131,19 +132,21 @@ export class Lab {
 
   /**
    * Starts `command` inside host `i` (`ip netns exec` execs it, so the child's PID is the
-   * command's own; with CPU roles set, a shell first moves itself into the host's cpuacct
-   * group and execs the command, so the PID is still the command's). The child is tracked
-   * and stopped by `close()`.
+   * command's own; with CPU roles set, it is moved into its host's cpuacct group at once).
+   * The child is tracked and stopped by `close()`.
    */
   spawn (i: number, command: string, args: readonly string[], options: { cwd?: string } = {}): LabProcess {
     const role = this.#roles.get(i)
-    const group = this.#cpuacct === undefined || role === undefined ? undefined : join(this.#cpuacct, role, 'cgroup.procs')
-    const argv = group === undefined ? [command, ...args] : ['sh', '-c', 'echo $$ > "$0" && exec "$@"', group, command, ...args]
-    const child = spawn('ip', ['netns', 'exec', this.namespace(i), ...argv], {
+    const child = spawn('ip', ['netns', 'exec', this.namespace(i), command, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     })
     this.#children.add(child)
+    if (this.#cpuacct !== undefined && role !== undefined && child.pid !== undefined) {
+      // From here, not inside the host: `ip netns exec` mounts the namespace's own /sys. The
+      // child has not forked anything yet; what it starts later inherits the group.
+      try { writeFileSync(join(this.#cpuacct, role, 'cgroup.procs'), String(child.pid)) } catch { /* the child is gone already */ }
+    }
     let stdout = ''
     let stderr = ''
     child.stdout?.on('data', (chunk: Buffer) => { stdout = (stdout + chunk.toString()).slice(-65_536) })

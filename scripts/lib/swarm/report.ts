@@ -90,7 +90,8 @@ function runTable (run: SwarmRunResult): string[] {
     const stats = completionStats(result)
     const failed = stats.done < stats.total ? ` **(${stats.total - stats.done} of ${stats.total} failed)**` : ''
     const total = result.supernodeServedBytes + result.peersServedBytes
-    lines.push(`| ${LABELS[result.system]}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} | ${Number.isFinite(result.cpuBusyFraction) ? `${(result.cpuBusyFraction * 100).toFixed(0)} %` : '—'} | ${cpuPerGiB(result)} |`)
+    const label = result.variant === undefined ? LABELS[result.system] : `${LABELS[result.system]}, ${result.variant}`
+    lines.push(`| ${label}${failed} | ${seconds(stats.firstMs)} | ${seconds(stats.medianMs)} | ${seconds(stats.lastMs)} | ${ratio(stats.lastMs, run.bound.boundMs)} | ${(result.originReadBytes / F).toFixed(2)}× | ${served(result.supernodeServedBytes, total)} | ${served(result.peersServedBytes, total)} | ${Number.isFinite(result.cpuBusyFraction) ? `${(result.cpuBusyFraction * 100).toFixed(0)} %` : '—'} | ${cpuPerGiB(result)} |`)
     if (result.system === 'bittorrent' && result.seedFetchMs !== undefined) {
       const withSeed = completionStats(result, result.seedFetchMs)
       lines.push(`| ${LABELS['bittorrent+seed']} (${seconds(result.seedFetchMs)}) | ${seconds(withSeed.firstMs)} | ${seconds(withSeed.medianMs)} | ${seconds(withSeed.lastMs)} | ${ratio(withSeed.lastMs, run.bound.boundMs)} | | | | | |`)

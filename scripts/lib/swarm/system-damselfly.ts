@@ -1,12 +1,14 @@
 /**
  * The system under test: a cold supernode (empty --home-dir) on host 2, and one dfget per
- * peer host, all started together. Each dfget starts its host's detached peer server (in
- * the host's namespace), which serves pieces to the others; those are stopped by PID from
- * each home's peer-server.json after the run (and by the lab's teardown in any case).
+ * peer host, all started together. Each host's agent (`dfget server`, which runs the host's
+ * downloads and serves its pieces) runs before the clock, as the host daemon it is
+ * (`--agents running`, default), or is started by the dfget (`--agents cold`: detached, in
+ * the host's namespace); agents are stopped by PID from each home's peer-server.json after
+ * the run (and by the lab's teardown in any case).
  * Completion is dfget's exit; where the bytes came from is read from each dfget's summary
  * line and from the supernode's metrics.
  */
-import { mkdir, rm } from 'node:fs/promises'
+import { access, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, metricValue, parseSummary, stopPeerServer } from '../../../test/harness/processes.js'
 import { checkOutput, startCpuMeter, diffWireBytes, fetchOriginBytesSent, fetchWireBytes, resetOriginStats, waitForAll, type PeerOutcome, type SwarmContext, type SystemResult } from './context.js'
@@ -31,6 +33,10 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     const apiUrl = ready[1] ?? ''
     const node = new URL(apiUrl).host
     const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
+    if (context.agents === 'running') {
+      context.peerHosts.forEach((i, k) => { lab.spawn(i, BIN('dfget'), ['server', '--home', homes[k] ?? '']) })
+      await Promise.all(homes.map(async (home) => { await waitForFile(join(home, 'peer-server.json'), 30_000) }))
+    }
     const wireBefore = await fetchWireBytes(context)
     const cpuMeter = await startCpuMeter(lab)
     const stopSampler = lab.startUploadSampler(250)
@@ -75,6 +81,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     ]
     return {
       system: 'damselfly',
+      variant: context.agents === 'running' ? 'host agents running' : 'host agents started by dfget',
       peers,
       originReadBytes,
       supernodeServedBytes: hasMetric ? supernodeMetric : fromSummaries('bytesFromSupernode'),
@@ -91,4 +98,13 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     await lab.stop(supernode, 5_000)
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+async function waitForFile (path: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    if (await access(path).then(() => true, () => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`${path} did not appear in ${timeoutMs} ms`)
 }

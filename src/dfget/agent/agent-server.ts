@@ -53,6 +53,7 @@ export class AgentServer {
   readonly #aborts = new Set<AbortController>()
   readonly #locators = new Map<string, Promise<SupernodeLocator>>()
   #dataPlane: Promise<DataPlane> | undefined
+  #modules: Promise<[typeof import('../dfget.js'), typeof import('../dfget-stream.js'), DataPlane]> | undefined
   #ownsDataPlane = false
   #server: Server | undefined
 
@@ -81,6 +82,14 @@ export class AgentServer {
     server.on('error', (err) => { this.#logger.error({ err }, 'agent socket failed') })
     this.#server = server
     this.#logger.info({ socket: this.#socketPath }, 'agent listening')
+    // Load the download path now, while the host is quiet, not when the first run waits for it
+    // (when a fleet starts a rollout, every host's first run starts at the same moment).
+    this.#downloadPath().catch((err: unknown) => { this.#logger.warn({ err }, 'could not load the download path') })
+  }
+
+  async #downloadPath (): Promise<[typeof import('../dfget.js'), typeof import('../dfget-stream.js'), DataPlane]> {
+    this.#modules ??= Promise.all([import('../dfget.js'), import('../dfget-stream.js'), this.#dataPlaneOf()])
+    return await this.#modules
   }
 
   /** Stops accepting, cancels the runs and waits for their clean-up. Idempotent. */
@@ -151,8 +160,7 @@ export class AgentServer {
   }
 
   async #run (config: DfgetConfig, io: { logger: Logger, stats: TransferStats, signal: AbortSignal, stdout: Writable }): Promise<DfgetResult> {
-    // Loaded at the first download: a peer server that only serves does not need the download path.
-    const [{ Dfget }, { DfgetStreamRun }] = await Promise.all([import('../dfget.js'), import('../dfget-stream.js')])
+    const [{ Dfget }, { DfgetStreamRun }, dataPlane] = await this.#downloadPath()
     const handle = this.#deps.peerServer
     const supernodeLocator = await this.#locatorFor(config)
     const deps: DfgetDeps = {
@@ -160,7 +168,7 @@ export class AgentServer {
       stats: io.stats,
       signal: io.signal,
       stdout: io.stdout,
-      dataPlane: await this.#dataPlaneOf(),
+      dataPlane,
       ...(supernodeLocator === undefined ? {} : { supernodeLocator }),
       peerServerLocator: { locate: async () => handle, findRunning: async () => handle },
     }
