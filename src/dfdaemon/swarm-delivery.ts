@@ -86,11 +86,11 @@ export class SwarmDelivery {
       } catch (err) {
         if (abort.signal.aborted) return
         if (!this.#backSource) {
-          log.warn({ err: summary(err) }, 'swarm cannot deliver and back-source is off')
+          log.warn({ reason: swarmFailureReason(err) }, 'swarm cannot deliver and back-source is off')
           sendErrorResponse(res, err)
           return
         }
-        log.warn({ err: summary(err) }, 'swarm cannot deliver: fetching from the source')
+        log.warn({ reason: swarmFailureReason(err) }, 'swarm cannot deliver: fetching from the source')
         this.#deps.metrics.countFallback('start')
       }
       if (stream === undefined) {
@@ -146,7 +146,7 @@ export class SwarmDelivery {
       if (signal.aborted) throw err
       if (!this.#backSource) throw err
       offset = (err as { offsetBytes?: number }).offsetBytes ?? offset
-      log.warn({ err: summary((err as { cause?: unknown }).cause ?? err), offsetBytes: offset }, 'swarm failed part-way: continuing from the source')
+      log.warn({ reason: swarmFailureReason(err), offsetBytes: offset }, 'swarm failed part-way: continuing from the source')
       this.#deps.metrics.countFallback('continue')
       const rest = await this.#deps.upstream.exchange({
         method: 'GET', url: target.url, headers: { ...target.headers, range: `bytes=${offset}-` }, maxRedirects: this.#maxRedirects, signal,
@@ -256,6 +256,23 @@ function contentLength (headers: Readonly<Record<string, string | string[] | und
   const value = headers['content-length']
   if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined
   return Number(value)
+}
+
+/**
+ * Why the swarm could not deliver, for the log: the innermost cause under the
+ * DF_ERR_TASK_SWARM_FAILED wrappers. dfdaemon runs dfget without back-source of its own
+ * (the proxy is the one way to the registry), so dfget's error says "back-source is
+ * forbidden (--notbs)" whatever dfdaemon's --notbs: the cause it wraps (a supernode that
+ * does not answer, a task that failed) is the real reason.
+ */
+export function swarmFailureReason (err: unknown): { code?: string, message: string } {
+  let reason = err
+  for (let depth = 0; depth < 8 && isCode(reason, 'DF_ERR_TASK_SWARM_FAILED'); depth++) {
+    const cause = (reason as { cause?: unknown }).cause
+    if (cause === undefined) break
+    reason = cause
+  }
+  return summary(reason)
 }
 
 /** An error for the log: code and message only (messages never hold credentials). */
