@@ -90,7 +90,7 @@ export async function setupContainerd (setup: MirrorSetup, hostsDir: string): Pr
 export async function checkContainerd (setup: MirrorSetup, hostsDir: string, containerdConfig: string, tools: CheckTools): Promise<CheckOutcome> {
   const dump = await tools.run('containerd', ['--config', containerdConfig, 'config', 'dump'])
   if (dump.code !== 0) return { inEffect: false, missing: `containerd cannot read its configuration ${containerdConfig}: ${dump.code === 127 ? 'containerd is not installed' : firstLine(dump.stderr)}` }
-  const registry = parseToml(dump.stdout, 'containerd config dump').find((s) => samePath(s.path, CRI_REGISTRY))
+  const registry = parseToml(dump.stdout, 'containerd config dump', { lenient: true }).find((s) => samePath(s.path, CRI_REGISTRY))
   const configPath = registry?.values.get('config_path')
   const dirs = typeof configPath === 'string' ? configPath.split(':').filter((d) => d !== '').map(trimSlash) : []
   if (!dirs.includes(trimSlash(hostsDir))) {

@@ -34,3 +34,11 @@ test('what is written reads back the same; what cannot be read is refused naming
     assert.throws(() => parseToml(`ok = 1\n${bad}\n`, 'f.toml'), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.startsWith('f.toml:2:'), bad)
   }
 })
+
+test('lenient reading (an engine\'s whole dump) skips what it cannot read and keeps the rest; floats are numbers', () => {
+  const text = '[gc]\n  pause_threshold = 0.02\n  odd = {a = 1}\n  list = [\n    "x",\n  ]\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+  assert.throws(() => parseToml(text, 'dump'), (err: unknown) => isCode(err, 'DF_ERR_CONFIG_INVALID') && err.message.startsWith('dump:3:'))
+  const sections = parseToml(text, 'dump', { lenient: true })
+  assert.equal(sections[1]?.values.get('pause_threshold'), 0.02)
+  assert.equal(sections.at(-1)?.values.get('config_path'), '/etc/containerd/certs.d')
+})

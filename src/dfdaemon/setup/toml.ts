@@ -18,31 +18,43 @@ export interface TomlSection {
   readonly values: ReadonlyMap<string, TomlValue>
 }
 
-/** Reads TOML text into its sections. @throws DF_ERR_CONFIG_INVALID naming `name` and the line */
-export function parseToml (text: string, name: string): TomlSection[] {
+/**
+ * Reads TOML text into its sections. With `lenient` (a whole file an engine printed, such as
+ * `containerd config dump`, of which a few keys matter), a line it cannot read is skipped.
+ * @throws DF_ERR_CONFIG_INVALID naming `name` and the line
+ */
+export function parseToml (text: string, name: string, options: { lenient?: boolean } = {}): TomlSection[] {
   const sections: { path: string[], arrayEntry: boolean, values: Map<string, TomlValue> }[] = [{ path: [], arrayEntry: false, values: new Map() }]
   const lines = text.split(/\r?\n/)
   for (const [i, raw] of lines.entries()) {
     const fail = (problem: string): DfError => new DfError('DF_ERR_CONFIG_INVALID', `${name}:${i + 1}: ${problem}`, { details: { field: name } })
-    const line = stripComment(raw).trim()
-    if (line === '') continue
-    const header = /^(\[\[?)(.*?)(\]\]?)$/.exec(line)
-    if (header !== null) {
-      const arrayEntry = header[1] === '[['
-      if (arrayEntry !== (header[3] === ']]')) throw fail('unbalanced table header')
-      sections.push({ path: parseKeyPath(header[2] ?? '', fail), arrayEntry, values: new Map() })
-      continue
+    try {
+      readLine(raw, sections, fail)
+    } catch (err) {
+      if (options.lenient !== true) throw err
     }
-    const eq = findUnquoted(line, '=')
-    if (eq < 0) throw fail('expected key = value')
-    const key = parseKeyPath(line.slice(0, eq), fail)
-    if (key.length !== 1) throw fail('dotted keys are not supported')
-    const reader = { text: line.slice(eq + 1).trim(), pos: 0 }
-    const value = readValue(reader, fail)
-    if (reader.text.slice(reader.pos).trim() !== '') throw fail('unexpected text after the value')
-    sections.at(-1)?.values.set(key[0] ?? '', value)
   }
   return sections
+}
+
+function readLine (raw: string, sections: { path: string[], arrayEntry: boolean, values: Map<string, TomlValue> }[], fail: (problem: string) => DfError): void {
+  const line = stripComment(raw).trim()
+  if (line === '') return
+  const header = /^(\[\[?)(.*?)(\]\]?)$/.exec(line)
+  if (header !== null) {
+    const arrayEntry = header[1] === '[['
+    if (arrayEntry !== (header[3] === ']]')) throw fail('unbalanced table header')
+    sections.push({ path: parseKeyPath(header[2] ?? '', fail), arrayEntry, values: new Map() })
+    return
+  }
+  const eq = findUnquoted(line, '=')
+  if (eq < 0) throw fail('expected key = value')
+  const key = parseKeyPath(line.slice(0, eq), fail)
+  if (key.length !== 1) throw fail('dotted keys are not supported')
+  const reader = { text: line.slice(eq + 1).trim(), pos: 0 }
+  const value = readValue(reader, fail)
+  if (reader.text.slice(reader.pos).trim() !== '') throw fail('unexpected text after the value')
+  sections.at(-1)?.values.set(key[0] ?? '', value)
 }
 
 /** A string as a TOML basic string. */
@@ -132,7 +144,7 @@ function readValue (reader: Reader, fail: (problem: string) => DfError): TomlVal
       throw fail('unterminated array (arrays must be on one line)')
     }
   }
-  const word = /^(true|false|[+-]?\d[\d_]*)(?=[\s,\]]|$)/.exec(rest)
+  const word = /^(true|false|[+-]?\d[\d_]*(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=[\s,\]]|$)/.exec(rest)
   if (word === null) throw fail(`unsupported value ${JSON.stringify(rest.slice(0, 40))}`)
   reader.pos += word[0].length
   if (word[0] === 'true' || word[0] === 'false') return word[0] === 'true'
