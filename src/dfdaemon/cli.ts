@@ -7,6 +7,9 @@
 import type { Command } from 'commander'
 import { addSharedCommands, createProgram, parseCommandLineWith, PROCESS_OUTPUT, type CliOutput, type SharedCommand } from '../common/cli-convention.js'
 import { DfError } from '../protocol/errors.js'
+import type { SetupEngine, SetupFlags } from './setup/run-setup.js'
+
+export type { SetupEngine, SetupFlags }
 
 /** Flags of the proxy, raw. */
 export interface DfdaemonFlags {
@@ -39,6 +42,7 @@ export interface GenCaFlags {
 export type DfdaemonCommand =
   | { readonly kind: 'proxy', readonly flags: DfdaemonFlags }
   | { readonly kind: 'gen-ca', readonly flags: GenCaFlags }
+  | { readonly kind: 'setup', readonly flags: SetupFlags }
   /** Help or the version was printed, `config default`, `config check FILE`. */
   | SharedCommand
 
@@ -48,6 +52,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOutput = PROCESS_OUTPUT): DfdaemonCommand {
   let command: DfdaemonCommand | undefined
   const program = createProgram('dfdaemon', output)
+  // The proxy's flags come before a command: `setup` has --registry, --port and --config of its own.
+  program.enablePositionalOptions()
   program
     .description('A proxy between a container engine and a registry that sends image-layer downloads through the Damselfly swarm.')
     .option('--port <port>', 'listen port (0 picks a free one)', '65001')
@@ -75,6 +81,28 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOu
     .option('--days <days>', 'validity in days', '3650')
     .option('--force', 'overwrite existing files')
     .action((flags: GenCaFlags) => { command = { kind: 'gen-ca', flags } })
+  const setup = program.command('setup')
+    .description('point a container engine at this host\'s dfdaemon as its registry mirror (or --check that it is)')
+    .action(() => {
+      setup.outputHelp()
+      command = { kind: 'exit', status: 0 }
+    })
+  const engineCommand = (engine: SetupEngine, description: string): Command => setup.command(engine)
+    .description(description)
+    .option('--registry <url>', 'a registry dfdaemon mirrors (URL or host[:port]), repeatable (default: registry_mirror.remote of --config)', collect)
+    .option('--port <port>', 'dfdaemon\'s port (default: port of --config, else 65001)')
+    .option('--config <file>', 'dfdaemon\'s configuration file, for its registry, port and listen address')
+    .option('--check', 'write nothing: exit 0 when the engine really uses the mirror, 3 with one line naming what is missing')
+  engineCommand('containerd', 'write <hosts-dir>/<registry>/hosts.toml naming dfdaemon (capabilities pull, resolve) for each registry')
+    .option('--hosts-dir <dir>', 'containerd\'s hosts directory (its registry config_path)', '/etc/containerd/certs.d')
+    .option('--containerd-config <file>', 'containerd\'s configuration, read by --check', '/etc/containerd/config.toml')
+    .action((flags: Omit<SetupFlags, 'engine'>) => { command = { kind: 'setup', flags: { ...flags, engine: 'containerd' } } })
+  engineCommand('docker', 'add dfdaemon to registry-mirrors of Docker\'s daemon.json, keeping every other key (Docker Hub images)')
+    .option('--daemon-json <file>', 'dockerd\'s configuration file', '/etc/docker/daemon.json')
+    .action((flags: Omit<SetupFlags, 'engine'>) => { command = { kind: 'setup', flags: { ...flags, engine: 'docker' } } })
+  engineCommand('podman', 'write a registries.conf.d drop-in naming dfdaemon as the registry\'s mirror (podman, skopeo, buildah)')
+    .option('--registries-dir <dir>', 'the registries.conf drop-in directory', '/etc/containers/registries.conf.d')
+    .action((flags: Omit<SetupFlags, 'engine'>) => { command = { kind: 'setup', flags: { ...flags, engine: 'podman' } } })
   addSharedCommands(program, output, (shared) => { command = shared })
   const printed = parseCommandLineWith(program, argv)
   if (printed !== undefined) return printed

@@ -17,12 +17,13 @@ import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
-import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags } from './cli.js'
+import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags, type SetupFlags } from './cli.js'
 import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
 import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
+import { runSetupCommand } from './setup/run-setup.js'
 
 function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   const out: Record<string, unknown> = {}
@@ -118,6 +119,14 @@ async function runGenCa (flags: GenCaFlags): Promise<void> {
   process.stderr.write(`dfdaemon: wrote CA certificate ${flags.cert} and key ${flags.key}\n`)
 }
 
+/** `setup <engine> [--check]`: what it did or found on stdout; a mirror not in effect is one error line, exit 3. */
+async function runSetup (flags: SetupFlags): Promise<number> {
+  const run = await runSetupCommand(flags)
+  for (const line of run.out) process.stdout.write(`${line}\n`)
+  if (run.error !== undefined) process.stderr.write(`${formatCliErrorLine('dfdaemon', run.error)}\n`)
+  return run.status
+}
+
 /** `config check FILE`: the file as `--config FILE` reads it, validated as the proxy would. */
 async function checkConfigFile (path: string): Promise<void> {
   resolveDfdaemonConfig(await loadDfdaemonConfigFile(path))
@@ -130,6 +139,7 @@ async function main (): Promise<number | undefined> {
   switch (command.kind) {
     case 'exit': return command.status
     case 'gen-ca': await runGenCa(command.flags); return 0
+    case 'setup': return await runSetup(command.flags)
     case 'config-default': process.stdout.write(formatDfdaemonDefaultConfig()); return 0
     case 'config-check': return await runConfigCheck('dfdaemon', command.path, checkConfigFile)
     case 'proxy': await runProxy(command.flags); return undefined

@@ -206,3 +206,59 @@ test('no prefetch when the rules send the repository\'s blobs direct', async (t)
   assert.equal(manifest.status, 200)
   assert.deepEqual(fetcher.prefetches, [])
 })
+
+test('a ranged blob GET is served from the swarm stream: 206 with Content-Range; the rest of a range the swarm drops part-way, or a swarm that cannot start, comes from the registry', async (t) => {
+  const { registry, image } = await registryWithImage(t)
+  const { dfdaemon, fetcher, logs } = await startDfdaemon(t, { registryUrl: registry.baseUrl })
+  const layer = image.layers[1]!
+  const url = `${dfdaemon.baseUrl}/v2/test/img/blobs/${layer.digest}`
+  const length = layer.data.length
+  const expect = async (range: string, start: number, end: number): Promise<void> => {
+    const answer = await get(url, { range })
+    assert.equal(answer.status, 206, `${range}: ${answer.body.toString().slice(0, 200)}\n${logs()}`)
+    assert.equal(answer.headers['content-range'], `bytes ${start}-${end}/${length}`)
+    assert.equal(answer.headers['accept-ranges'], 'bytes')
+    assert.ok(answer.body.equals(layer.data.subarray(start, end + 1)), `the bytes of ${range}`)
+  }
+
+  await expect(`bytes=${MiB}-${2 * MiB - 1}`, MiB, 2 * MiB - 1)
+  assert.equal(fetcher.requests.length, 1, 'the range went to the swarm')
+  assert.equal(fetcher.requests[0]?.digest, layer.digest)
+  assert.equal(fetcher.requests[0]?.headers.range, undefined, 'the swarm fetches the whole blob')
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_swarm_route_bytes_total', 'source="swarm"'), MiB)
+
+  // The swarm fails inside the range: the range's rest is read from the registry.
+  fetcher.faults = { failAfterBytes: MiB + 1000 }
+  await expect(`bytes=${MiB}-${2 * MiB - 1}`, MiB, 2 * MiB - 1)
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_back_source_total', 'stage="continue"'), 1)
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_swarm_route_bytes_total', 'source="direct"'), MiB - 1000)
+
+  // The swarm fails after the range: the range was whole from the swarm, no fallback.
+  fetcher.faults = { failAfterBytes: 2 * MiB + 10 }
+  await expect('bytes=5-99', 5, 99)
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_back_source_total'), 1)
+
+  // The swarm cannot start: the engine's ranged request goes to the registry as it is.
+  fetcher.faults = { failStart: true }
+  await expect('bytes=-10', length - 10, length - 1)
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_back_source_total', 'stage="start"'), 1)
+  assert.doesNotMatch(logs(), /--notbs/, 'the fallback log names the swarm\'s reason, not --notbs')
+})
+
+test('with back-source off, a ranged GET the swarm cannot serve fails; an If-Range for another blob gets the whole blob', async (t) => {
+  const { registry, image } = await registryWithImage(t)
+  const { dfdaemon, fetcher } = await startDfdaemon(t, { registryUrl: registry.baseUrl, backSource: false })
+  const layer = image.layers[0]!
+  const url = `${dfdaemon.baseUrl}/v2/test/img/blobs/${layer.digest}`
+  const whole = await get(url, { range: 'bytes=0-9', 'if-range': '"sha256:other"' })
+  assert.equal(whole.status, 200)
+  assert.ok(whole.body.equals(layer.data))
+  fetcher.faults = { failStart: true }
+  const refused = await get(url, { range: 'bytes=0-9' })
+  assert.equal(refused.status, 502)
+  assert.equal(JSON.parse(refused.body.toString()).code, 'DF_ERR_TASK_SWARM_FAILED')
+  fetcher.faults = { failAfterBytes: 5 }
+  await assert.rejects(get(url, { range: 'bytes=0-9' }), 'a range cut short aborts the response')
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_back_source_total'), 0)
+  assert.equal(await metric(dfdaemon, 'dragonfly_dfdaemon_swarm_route_bytes_total', 'source="direct"'), 0, 'dfdaemon never read the registry itself')
+})

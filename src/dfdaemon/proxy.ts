@@ -6,8 +6,8 @@
  *     (tunnelled, or intercepted for hijack hosts: connect-handler.ts),
  *   - its own small API: `GET /_ping`, `GET /metrics`.
  * Every request's upstream URL then goes through the routing rules: swarm-routed GETs are
- * served by SwarmDelivery (registry blobs identified by digest), everything else passes
- * through unchanged. Request logs carry method, redacted URL, route, status and duration,
+ * served by SwarmDelivery (registry blobs identified by digest, also their byte ranges),
+ * everything else passes through unchanged. Request logs carry method, redacted URL, route, status and duration,
  * never headers: engines send registry credentials.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -111,14 +111,16 @@ export class DfdaemonProxy {
     const decision = this.#deps.rules.decide(target.url)
     const headers = upstreamRequestHeaders(req.headers)
     const log = this.#deps.logger.child({ method, url: redactUrl(decision.url.href), mode: target.mode })
-    const useSwarm = decision.route === 'swarm' && method === 'GET' && req.headers.range === undefined
+    const blob = parseBlobPath(decision.url.pathname)
+    // A ranged GET goes through the swarm for a blob (its digest names the task); any other
+    // ranged file passes through.
+    const useSwarm = decision.route === 'swarm' && method === 'GET' && (req.headers.range === undefined || blob !== undefined)
     const done = (): void => {
       const entry = { route: useSwarm ? 'swarm' : 'direct', status: res.statusCode, durationMs: Math.round(performance.now() - started) }
       if (useSwarm) log.info(entry, 'request served'); else log.debug(entry, 'request served')
     }
     res.once('finish', done)
     if (useSwarm) {
-      const blob = parseBlobPath(decision.url.pathname)
       this.#deps.metrics.countRequest(blob === undefined ? 'swarm' : 'blob_swarm')
       void this.#deps.delivery.deliver(req, res, { url: decision.url, headers, digest: blob?.digest })
       return

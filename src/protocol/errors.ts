@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   DF_ERR_PROXY_UPSTREAM_UNREACHABLE: { httpStatus: 502, retryable: true, message: 'the upstream could not be reached' },
   DF_ERR_PROXY_TUNNEL_FAILED: { httpStatus: 502, retryable: true, message: 'could not open the CONNECT tunnel' },
   DF_ERR_PROXY_DIGEST_MISMATCH: { httpStatus: 502, retryable: true, message: 'the blob does not match its digest' },
+  DF_ERR_PROXY_MIRROR_NOT_IN_EFFECT: { httpStatus: 409, retryable: false, message: 'the container engine does not use dfdaemon as its mirror' },
   DF_ERR_NETWORK: { httpStatus: 503, retryable: true, message: 'network error' },
   DF_ERR_TIMEOUT: { httpStatus: 504, retryable: true, message: 'timed out' },
   DF_ERR_INTERNAL: { httpStatus: 500, retryable: false, message: 'internal error' },
