@@ -22,6 +22,7 @@ import { fillPath, SUPERNODE_DATA_PATHS, SUPERNODE_PATHS } from '../protocol/pat
 import { isDashboardPath, registerDashboardRoutes } from './api/dashboard-routes.js'
 import { registerDataRoutes } from './api/data-routes.js'
 import { BufferPool } from '../common/buffer-pool.js'
+import { ReadHandles } from '../common/fs/read-handles.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
 import { registerPreheatRoutes } from './api/preheat-routes.js'
@@ -77,6 +78,8 @@ export class Supernode {
   readonly #peers: PeerManager
   readonly #dfgetTasks: DfgetTaskManager
   readonly #store: CacheStore
+  /** The download port's open cache files (common/fs/read-handles.ts). */
+  readonly #readHandles: ReadHandles
   /** Pieces just cached, in memory for the first requests. */
   readonly #hotPieces: HotPieces
   /** The CDN's connections to sources. */
@@ -107,7 +110,8 @@ export class Supernode {
     this.#progress = new ProgressManager({ clock, events: this.#events, logger: logger.child({ component: 'progress' }) }, { pieceTimeoutMs: config.pieceTimeoutMs })
     this.#peers = new PeerManager({ clock, logger: logger.child({ component: 'peers' }), progress: this.#progress })
     this.#dfgetTasks = new DfgetTaskManager({ clock })
-    this.#store = new CacheStore({ homeDir: config.homeDir })
+    this.#readHandles = new ReadHandles({ clock })
+    this.#store = new CacheStore({ homeDir: config.homeDir }, { readHandles: this.#readHandles })
     const policy = new SourcePolicy({ allow: config.sourceAllow, deny: config.sourceDeny })
     this.#sourceHttp = new HttpClient({ timeoutMs: config.sourceTimeoutMs, connectionsPerOrigin: config.cdnConcurrency * 4 + 4, keepAliveTimeoutMs: 10_000 })
     const reader = new SourceReader({ transport: createHttpSourceTransport(this.#sourceHttp), check: policy.asCheck, onProbeBytesRead: (bytes) => { this.#metrics.cdnDownloadBytes.inc(bytes) } })
@@ -188,7 +192,7 @@ export class Supernode {
     registerPieceRoutes(api, { scheduler: this.#scheduler })
     registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
-    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }) }
+    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }), readHandles: this.#readHandles }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
     const isOneServer = config.downloadPort === config.port && config.port !== 0
     if (isOneServer) registerDataRoutes(api, dataDeps)
@@ -216,6 +220,7 @@ export class Supernode {
       this.#events.close()
       await Promise.allSettled(this.#servers.map(async (server) => { await server.close() }))
       await this.#cdn.close()
+      await this.#readHandles.close()
       await this.#sourceHttp.close()
       this.#progress.close()
       // A supernode that never started has nothing to report (its start-up failure is one line).

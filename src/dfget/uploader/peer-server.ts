@@ -10,7 +10,8 @@
  * registration and no read, the server tells every supernode it was registered with that
  * it is going (service down), cleans its data, removes its state file and stops.
  */
-import { open, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { Transform } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from '../../common/log.js'
@@ -21,6 +22,7 @@ import { requireBearerToken } from '../../common/http/auth.js'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
 import { sendFileRange } from '../../common/http/file-range-sender.js'
 import { BufferPool } from '../../common/buffer-pool.js'
+import { ReadHandles } from '../../common/fs/read-handles.js'
 import { RateLimiter } from '../../common/rate-limiter.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import { DfError } from '../../protocol/errors.js'
@@ -93,6 +95,8 @@ export class PeerServer {
   readonly #dataPlane: DataPlane | undefined
   readonly #limiter: RateLimiter
   readonly #buffers: BufferPool
+  /** Served files kept open between piece requests (common/fs/read-handles.ts). */
+  readonly #readHandles: ReadHandles
   readonly #stopped: Promise<PeerServerStopReason>
   #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
   #app: FastifyInstance | undefined
@@ -117,6 +121,7 @@ export class PeerServer {
     this.#dataPlane = deps.dataPlane
     this.#limiter = new RateLimiter(options.uploadRateBytesPerSec)
     this.#buffers = deps.buffers ?? new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 })
+    this.#readHandles = new ReadHandles({ clock: this.#clock })
     this.#metrics = new PeerMetrics({
       countServedFiles: () => this.#registry.size,
       sumServedBytes: () => this.#registry.entries().reduce((sum, entry) => sum + entry.fileLengthBytes, 0),
@@ -226,6 +231,7 @@ export class PeerServer {
       try {
         await this.#agent?.close()
         await this.#app?.close()
+        await this.#readHandles.close()
       } finally {
         if (this.#options.writeStateFile !== false && this.#app !== undefined) await removePeerServerState(this.#layout, process.pid)
         this.#resolveStopped(reason)
@@ -244,12 +250,13 @@ export class PeerServer {
       if (!this.#registry.isServablePath(body.path)) {
         throw new DfError('DF_ERR_ARG_INVALID', 'body.path: must be a file in the peer server\'s data directory', { details: { field: 'body.path' } })
       }
+      this.#readHandles.forget(resolve(body.path)) // a new file at that path
       this.#registry.register({ ...body, taskId, cid })
       return reply.status(204).send()
     })
     app.delete(PEER_PATHS.upload, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
       requireLoopback(request)
-      const entry = this.#registry.unregister(request.params.taskId, request.query.cid ?? '')
+      const entry = this.#unregister(request.params.taskId, request.query.cid ?? '')
       if (entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND')
       return reply.status(204).send()
     })
@@ -267,11 +274,11 @@ export class PeerServer {
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid', { details: { taskId: request.params.taskId.slice(0, 64) } })
     }
     const range = requireRange(request.headers.range, entry.fileLengthBytes, reply)
-    let handle
+    let lent
     try {
-      handle = await open(entry.path, 'r')
+      lent = await this.#readHandles.acquire(entry.path)
     } catch (err) {
-      this.#registry.unregister(entry.taskId, entry.cid)
+      this.#unregister(entry.taskId, entry.cid)
       this.#logger.warn({ taskId: entry.taskId, cid: entry.cid, err }, 'registered data file is gone')
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'the data file is gone', { cause: err })
     }
@@ -287,10 +294,10 @@ export class PeerServer {
     })
     const limiter = this.#limiter
     try {
-      await sendFileRange(res, handle, range, { pool: this.#buffers, chunkBytes: READ_CHUNK_BYTES, ...(limiter.isUnlimited ? {} : { beforeWrite: async (bytes) => { await limiter.take(bytes) } }) })
+      await sendFileRange(res, lent.handle, range, { pool: this.#buffers, chunkBytes: READ_CHUNK_BYTES, ...(limiter.isUnlimited ? {} : { beforeWrite: async (bytes) => { await limiter.take(bytes) } }) })
     } finally {
       this.#activeReads -= 1
-      await handle.close()
+      lent.release()
     }
     return reply
   }
@@ -365,7 +372,7 @@ export class PeerServer {
     this.#logger.info({ peerId: this.#peerId, idleMs: this.#registry.idleMs(), why }, 'service down')
     await this.#announceServiceDown()
     for (const entry of this.#registry.entries()) {
-      this.#registry.unregister(entry.taskId, entry.cid)
+      this.#unregister(entry.taskId, entry.cid)
       await rm(entry.path, { force: true })
     }
     await this.#stop('idle')
@@ -380,8 +387,16 @@ export class PeerServer {
     }))
   }
 
+  /** Stops serving a file (its open handle goes after the reads in flight). */
+  #unregister (taskId: string, cid: string): UploadEntry | undefined {
+    const entry = this.#registry.unregister(taskId, cid)
+    if (entry !== undefined) this.#readHandles.forget(entry.path)
+    return entry
+  }
+
   async #discard (entry: UploadEntry, why: string): Promise<void> {
     this.#logger.info({ taskId: entry.taskId, cid: entry.cid, why }, 'data file removed')
+    this.#readHandles.forget(entry.path)
     await rm(entry.path, { force: true })
     await Promise.all(entry.supernodes.map(async (baseUrl) => {
       await this.#withSupernode(baseUrl, async (client) => { await client.deleteTask(entry.taskId, entry.cid) })

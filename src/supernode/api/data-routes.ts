@@ -5,11 +5,11 @@
  * actually sent are counted into dragonfly_supernode_pieces_downloaded_size_bytes_total
  * when the response ends.
  */
-import { open } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
 import { sendFileRange } from '../../common/http/file-range-sender.js'
 import type { BufferPool } from '../../common/buffer-pool.js'
+import type { ReadHandles } from '../../common/fs/read-handles.js'
 import { DfError, toWire } from '../../protocol/errors.js'
 import { parseTaskId } from '../../protocol/ids.js'
 import { TaskParamsSchema, type TaskParams } from '../../protocol/messages/route-params.js'
@@ -30,6 +30,8 @@ export interface DataRoutesDeps {
   readonly hotPieces?: Pick<HotPieces, 'read'>
   /** The buffers file reads go through (reused: see file-range-sender.ts). */
   readonly buffers: BufferPool
+  /** Cache files kept open between requests (common/fs/read-handles.ts). */
+  readonly readHandles: Pick<ReadHandles, 'acquire'>
 }
 
 /** Read size from the cache file: large reads keep the data path lean. */
@@ -78,9 +80,9 @@ export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps):
       res.uncork()
       return reply
     }
-    let handle
+    let lent
     try {
-      handle = await open(deps.store.dataPath(taskId), 'r')
+      lent = await deps.readHandles.acquire(deps.store.dataPath(taskId))
     } catch (err) {
       throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', `the cache file of ${taskId} is gone`, { cause: err, details: { taskId } })
     }
@@ -89,9 +91,9 @@ export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps):
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value)
     res.writeHead(parsed === undefined ? 200 : 206, headers)
     try {
-      deps.metrics.piecesDownloadedBytes.inc(await sendFileRange(res, handle, range, { pool: deps.buffers, chunkBytes: READ_CHUNK_BYTES }))
+      deps.metrics.piecesDownloadedBytes.inc(await sendFileRange(res, lent.handle, range, { pool: deps.buffers, chunkBytes: READ_CHUNK_BYTES }))
     } finally {
-      await handle.close()
+      lent.release()
     }
     return reply
   })

@@ -9,6 +9,7 @@ import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:
 import { join } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { ReadHandles } from '../../common/fs/read-handles.js'
 import { writeFileAtomic } from '../../common/fs/atomic-write.js'
 import { DfError } from '../../protocol/errors.js'
 import { parseTaskId, type TaskId } from '../../protocol/ids.js'
@@ -35,9 +36,12 @@ const checkMeta = TypeCompiler.Compile(CacheMetaSchema)
 
 export class CacheStore {
   readonly #rootDir: string
+  readonly #readHandles: Pick<ReadHandles, 'forget'> | undefined
 
-  constructor (options: { homeDir: string }) {
+  /** `readHandles`: the download port's open handles, told when a data file is replaced or deleted. */
+  constructor (options: { homeDir: string }, deps: { readHandles?: Pick<ReadHandles, 'forget'> } = {}) {
     this.#rootDir = join(options.homeDir, 'cdn')
+    this.#readHandles = deps.readHandles
   }
 
   /** Path of a task's data file. */
@@ -80,6 +84,7 @@ export class CacheStore {
   async createDataFile (taskId: TaskId, lengthBytes: number | undefined): Promise<FileHandle> {
     try {
       await mkdir(join(this.#rootDir, taskId.slice(0, 3)), { recursive: true })
+      this.#readHandles?.forget(this.dataPath(taskId))
       const handle = await open(this.dataPath(taskId), 'w+', 0o644)
       if (lengthBytes !== undefined) await handle.truncate(lengthBytes)
       return handle
@@ -100,6 +105,7 @@ export class CacheStore {
   /** Deletes a task's files (missing files are fine). */
   async remove (taskId: TaskId): Promise<void> {
     await rm(this.metaPath(taskId), { force: true })
+    this.#readHandles?.forget(this.dataPath(taskId))
     await rm(this.dataPath(taskId), { force: true })
   }
 
