@@ -34,7 +34,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     const node = new URL(apiUrl).host
     const outputs = context.peerHosts.map((i) => join(dir, `h${i}.bin`))
     if (context.agents === 'running') {
-      context.peerHosts.forEach((i, k) => { if (process.env.DF_LAB_PROF !== undefined && k === 0) lab.spawn(i, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${process.env.DF_LAB_PROF}`, BIN('dfget'), 'server', '--home', homes[k] ?? '']); else lab.spawn(i, BIN('dfget'), ['server', '--home', homes[k] ?? '']) })
+      context.peerHosts.forEach((i, k) => { lab.spawn(i, BIN('dfget'), ['server', '--home', homes[k] ?? '']) })
       await Promise.all(homes.map(async (home) => { await waitForFile(join(home, 'peer-server.json'), 30_000) }))
     }
     const wireBefore = await fetchWireBytes(context)
@@ -94,7 +94,6 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
       notes,
     }
   } finally {
-    if (process.env.DF_LAB_KEEP_LOGS !== undefined) { const { cp } = await import('node:fs/promises'); await cp(dir, process.env.DF_LAB_KEEP_LOGS, { recursive: true, filter: (p) => !p.endsWith('.bin') && !p.endsWith('.sock') && !p.includes('/data/') }).catch(() => undefined) }
     await Promise.all(homes.map(async (home) => { await stopPeerServer(home) }))
     await lab.stop(supernode, 5_000)
     await rm(dir, { recursive: true, force: true })
