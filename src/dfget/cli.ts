@@ -29,7 +29,7 @@ export function parseCommandLine (argv: readonly string[], output: CliOutput = P
     .description('Download a file through the Damselfly P2P swarm (like wget).')
     .usage('-u <url> [-o <output>] [options]  |  dfget server [options]  |  dfget config default|check <file>  |  dfget version')
     .argument('[url]', 'the URL to download (same as -u)')
-    .option('-u, --url <url>', 'the URL to download (http or https)')
+    .option('-u, --url <url>', 'the URL to download (http, https, or s3://bucket/key)')
     .option('-o, --output <path>', 'where to write the file ("-" = stdout); default: the URL\'s file name in the current directory')
     .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002)', collect)
     .option('--home <dir>', 'per-host state: peer server, data, logs (default ~/.damselfly)')
@@ -53,6 +53,10 @@ export function parseCommandLine (argv: readonly string[], output: CliOutput = P
     .option('--stalltimeout <duration>', 'back-source after this long without a verified piece (default 20s)')
     .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
     .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (-n https://host:port)')
+    .option('--recursive', 's3:// URL: download every object under the prefix, to its key under -o DIR (default: the current directory)')
+    .option('--s3-endpoint <url>', 'endpoint of an S3-compatible store (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)')
+    .option('--s3-path-style', 'path-style S3 addressing (endpoint/bucket/key), as most S3-compatible stores need')
+    .option('--s3-region <region>', 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)')
     .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((url: string | undefined, opts: Record<string, unknown>) => {
       const options = opts as DfgetOptions // commander's values are the strings, arrays and booleans declared above

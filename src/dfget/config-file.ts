@@ -39,6 +39,9 @@ const SETTINGS: Readonly<Record<string, Setting>> = {
   port: { help: 'port of the peer server (0 = a free port)', defaultValue: 0, read: (v, k) => ({ port: String(resolvePort(k, typeof v === 'number' || typeof v === 'string' ? v : Number.NaN)) }) },
   showBar: { help: 'show a progress bar on a terminal', defaultValue: false, read: (v, k) => ({ showbar: flag(v, k) }) },
   verbose: { help: 'debug logs to stderr', defaultValue: false, read: (v, k) => ({ verbose: flag(v, k) }) },
+  s3Endpoint: { help: 'endpoint of an S3-compatible store for s3:// URLs (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)', defaultValue: undefined, read: (v, k) => ({ s3Endpoint: httpUrl(v, k) }) },
+  s3PathStyle: { help: 'path-style S3 addressing (endpoint/bucket/key)', defaultValue: false, read: (v, k) => ({ s3PathStyle: flag(v, k) }) },
+  s3Region: { help: 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)', defaultValue: undefined, read: (v, k) => ({ s3Region: text(v, k) }) },
 }
 
 /** The keys a dfget configuration file may hold. */
@@ -130,6 +133,12 @@ function nodeList (value: unknown, key: string): string[] {
   const nodes = stringList(value, key)
   parseNodeList(nodes, { label: `config: ${key}`, field: key })
   return nodes
+}
+
+function httpUrl (value: unknown, key: string): string {
+  const url = text(value, key)
+  if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) throw keyInvalid(key, JSON.stringify(value), 'must be an http or https URL')
+  return url
 }
 
 function flag (value: unknown, key: string): boolean {

@@ -53,6 +53,14 @@ export interface DfgetOptions {
   readonly token?: string | undefined
   /** PEM file of a CA to trust for https supernodes. */
   readonly cacert?: string | undefined
+  /** Object stores (sources/object-store.ts): download every object under an s3:// prefix. */
+  readonly recursive?: boolean | undefined
+  /** Object stores: the endpoint of an S3-compatible store (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS). */
+  readonly s3Endpoint?: string | undefined
+  /** Object stores: path-style addressing (`endpoint/bucket/key`), as most S3-compatible stores need. */
+  readonly s3PathStyle?: boolean | undefined
+  /** Object stores: the region (default: the AWS SDK's chain, AWS_REGION, the profile; else us-east-1). */
+  readonly s3Region?: string | undefined
 }
 
 /** The resolved configuration of one dfget run. */

@@ -30,6 +30,7 @@ import { TransferStats } from './downloader/transfer-stats.js'
 import { ProgressBar } from './progress-bar.js'
 import { formatErrorLine, formatSummaryLine } from './summary.js'
 import { resolvePeerServerConfig, type PeerServerOptions } from './uploader/peer-server-config.js'
+import { planDownloads } from './sources/object-store.js'
 
 /** Exit status by error-code area (`DF_ERR_<AREA>_…`); 0 only for a complete, verified output. */
 export const EXIT_STATUS_BY_AREA: Readonly<Record<string, number>> = {
@@ -191,7 +192,12 @@ async function main (argv: readonly string[]): Promise<number> {
         const fromFile = await loadDfgetConfigFile(command.configPath)
         return await runServer({ ...mergeDfgetOptions(fromFile, command.options), verbose: command.options.verbose || fromFile.verbose === true })
       }
-      case 'download': return await runDownload(mergeDfgetOptions(await loadDfgetConfigFile(command.configPath), command.options))
+      case 'download': {
+        // An s3:// URL becomes presigned https downloads (one per object with --recursive) before any reaches the agent.
+        const plan = await planDownloads(mergeDfgetOptions(await loadDfgetConfigFile(command.configPath), command.options))
+        try { for (const next of plan.downloads) await runDownload(await next()) } finally { plan.close() }
+        return 0
+      }
     }
   } catch (err) {
     process.stderr.write(`${formatErrorLine(err)}\n`)

@@ -9,6 +9,7 @@ import { hostname } from 'node:os'
 import type { Logger } from '../common/log.js'
 import type { CloseStack } from '../common/lifecycle.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
+import { redactUrl } from '../common/http/client.js'
 import { DfError, isCode } from '../protocol/errors.js'
 import type { ClientId } from '../protocol/ids.js'
 import { computeTaskId } from '../protocol/task-id.js'
@@ -68,6 +69,9 @@ export async function registerWithSupernodes (
   }
   const supernodes = args.locator ?? args.resources.push(new SupernodeLocator({ logger: args.logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
   const registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
+  // Which task this download joined (docs/identity.md): another id than the key when the
+  // supernode led it to the task of the same content (a digest the source states).
+  args.logger.info({ taskId: registration.task.taskId, ...(registration.task.taskId === taskKey ? {} : { taskKey }), supernode: registration.address.baseUrl, url: redactUrl(config.url), cdnStatus: registration.task.cdnStatus }, 'task registered')
   return { supernodes, registration, request: { taskKey, peerRequest, taskRequest } }
 }
 

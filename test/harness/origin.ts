@@ -6,7 +6,8 @@
  * throttling, a wrong Content-Length, ignoring Range. Redirect routes (`setRedirect`) answer
  * a path with a 3xx and a Location (another path, or a URL of another origin), so chains,
  * cross-host hops and loops can be built; every request's headers are kept per path, so a
- * test can assert what a hop was (not) sent.
+ * test can assert what a hop was (not) sent. A file may require a signed URL
+ * (`createUrlSignatures`): presigned-URL query strings that expire once a newer one is used.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -53,6 +54,64 @@ export interface OriginFile {
   headers?: Record<string, string>
   /** Required "Authorization" header value, else 401. */
   requireAuthorization?: string
+  /** Required signed query (`createUrlSignatures`), else 403. */
+  signatures?: UrlSignatures
+}
+
+/**
+ * Presigned-URL signatures of an origin file, shaped as AWS SigV4's query
+ * (`X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
+ * `X-Amz-SignedHeaders`, `X-Amz-Signature`). Each `issue()` makes a new one; a signature is
+ * refused (403) when it was never issued, or once a newer signature has been used: a
+ * signature expires once used by a later client, so only the most recent one works.
+ */
+export interface UrlSignatures {
+  /** A new signed query string (without `?`). */
+  issue(): string
+  /** Marks the signature of `query` used, as a check against the source with it would. */
+  use(query: string): void
+  /** `ok` (and marks it used), `unknown` or `expired` for a request's query string. */
+  check(query: string): 'ok' | 'unknown' | 'expired'
+  /** Requests refused so far. */
+  readonly refused: number
+}
+
+export function createUrlSignatures (): UrlSignatures {
+  const issued = new Map<string, number>()
+  let newestUsed = 0
+  let refused = 0
+  const numberOf = (query: string): number | undefined => {
+    const signature = new URLSearchParams(query).get('X-Amz-Signature')
+    return signature === null ? undefined : issued.get(signature)
+  }
+  return {
+    issue () {
+      const n = issued.size + 1
+      const signature = createHash('sha256').update(`signature ${n} ${Math.random()}`).digest('hex')
+      issued.set(signature, n)
+      const date = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+      return new URLSearchParams({
+        'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+        'X-Amz-Credential': `AKIDTEST${n}/${date.slice(0, 8)}/us-east-1/s3/aws4_request`,
+        'X-Amz-Date': date,
+        'X-Amz-Expires': '300',
+        'X-Amz-SignedHeaders': 'host',
+        'X-Amz-Signature': signature,
+      }).toString()
+    },
+    use (query) {
+      const n = numberOf(query)
+      if (n !== undefined) newestUsed = Math.max(newestUsed, n)
+    },
+    check (query) {
+      const n = numberOf(query)
+      const verdict = n === undefined ? 'unknown' : n < newestUsed ? 'expired' : 'ok'
+      if (verdict === 'ok' && n !== undefined) newestUsed = n
+      else refused += 1
+      return verdict
+    },
+    get refused () { return refused },
+  }
 }
 
 export interface OriginStats {
@@ -70,6 +129,8 @@ export interface OriginStats {
 export interface OriginRedirect {
   readonly status: number
   readonly location: string
+  /** Extra response headers of the redirect (as Hugging Face's X-Linked-Etag on its redirect to LFS storage). */
+  readonly headers?: Record<string, string>
 }
 
 export interface Origin {
@@ -120,7 +181,7 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
     s.ranges.push(req.headers.range)
     s.headers.push({ ...req.headers })
     const redirect = redirects.get(path)
-    if (redirect !== undefined) { res.writeHead(redirect.status, { location: redirect.location, 'content-type': 'text/plain' }).end(`see ${redirect.location}\n`); return }
+    if (redirect !== undefined) { res.writeHead(redirect.status, { ...redirect.headers, location: redirect.location, 'content-type': 'text/plain' }).end(`see ${redirect.location}\n`); return }
     if (entry === undefined) { res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n'); return }
     const { file } = entry
     const faults = file.faults ?? {}
@@ -128,6 +189,10 @@ export async function startOrigin (options: { files?: Record<string, OriginFile>
     const go = (): void => {
       if (file.requireAuthorization !== undefined && req.headers.authorization !== file.requireAuthorization) {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="origin"' }).end('unauthorized\n'); return
+      }
+      if (file.signatures !== undefined) {
+        const verdict = file.signatures.check((req.url ?? '').split('?')[1] ?? '')
+        if (verdict !== 'ok') { res.writeHead(403, { 'content-type': 'text/plain' }).end(`signature ${verdict}\n`); return }
       }
       if (faults.status !== undefined) { res.writeHead(faults.status).end(`status ${faults.status}\n`); return }
       if (faults.failFirst !== undefined && requestIndex <= faults.failFirst) { res.writeHead(faults.failStatus ?? 503).end('injected failure\n'); return }

@@ -71,10 +71,10 @@ export interface DfgetRun {
   readonly wallMs: number
 }
 
-/** Runs bin/dfget to completion. */
-export async function runDfgetProcess (args: readonly string[]): Promise<DfgetRun> {
+/** Runs bin/dfget to completion (with `env` as its environment when given). */
+export async function runDfgetProcess (args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<DfgetRun> {
   const started = performance.now()
-  const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const exitCode = await new Promise<number>((resolve) => child.once('exit', (code) => { resolve(code ?? 1) }))

@@ -22,6 +22,12 @@ const PROGRESSING_READS_PER_ATTEMPT = 4
 export interface ResumableRangeRead {
   readonly url: string
   readonly headers: SourceRequestHeaders
+  /**
+   * Where each (re)opened read goes, when it can change during the read: the supernode's
+   * CDN reads with the most recent registration's URL, as a signed URL of an earlier one
+   * may have expired. Default: `url` and `headers`.
+   */
+  readonly currentSource?: (() => { readonly url: string, readonly headers: SourceRequestHeaders }) | undefined
   readonly startBytes: number
   /** Last byte to read (inclusive). */
   readonly endBytes: number
@@ -54,14 +60,17 @@ class ConsumerFailure extends Error {
  * @throws DF_ERR_SOURCE_CHANGED, the source reader's codes, and the consumer's failures as they are
  */
 export async function readRangeResuming (reader: Pick<SourceReader, 'openRange'>, read: ResumableRangeRead, consume: ChunkConsumer): Promise<ResumableReadOutcome> {
-  const { url, endBytes, signal } = read
+  const { endBytes, signal } = read
+  let url = read.url
   let offset = read.startBytes
   let lastError: unknown
   let readsLeft = read.attempts * PROGRESSING_READS_PER_ATTEMPT
   for (let attempt = 0; attempt < read.attempts && readsLeft > 0; attempt++, readsLeft--) {
     const offsetBefore = offset
     try {
-      const answer = await reader.openRange(url, read.headers, offset, endBytes, signal, read.ifRange)
+      const source = read.currentSource?.() ?? read
+      url = source.url
+      const answer = await reader.openRange(url, source.headers, offset, endBytes, signal, read.ifRange)
       if (answer.status !== 206) {
         discardBody(answer.body)
         return 'range-ignored'

@@ -25,6 +25,7 @@ import { DfError } from '../../protocol/errors.js'
 import { sourceStatusError, sourceTransportError } from './source-errors.js'
 import { sourceReadHeaders, withoutCredentials, type SourceRequestHeaders } from './source-headers.js'
 import { SourcePolicy, type SourceCheck } from './source-policy.js'
+import { statedDigestOf } from './stated-digest.js'
 import { conditionalHeadersOf, headerText, validatorsOf, type ResponseHeaders, type SourceValidators } from './source-validators.js'
 
 /** One request of one hop. */
@@ -53,6 +54,8 @@ export interface SourceResponse extends SourceAnswer {
   readonly sentHeaders: SourceRequestHeaders
   /** Redirects followed to get here. */
   readonly redirects: number
+  /** The content digest the answer states (stated-digest.ts), else the one the nearest redirect stated ("sha256:<hex>"). */
+  readonly statedDigest: string | undefined
 }
 
 /** An open read of the source file. The caller consumes or destroys `body`. */
@@ -67,6 +70,8 @@ export interface SourceRead {
   readonly body: Readable
   /** The URL that answered (after redirects). */
   readonly url: string
+  /** The content digest the source stated, if any (SourceResponse.statedDigest). */
+  readonly statedDigest: string | undefined
 }
 
 /** The answer of a probe (`GET` with `Range: bytes=0-0`, conditional when validators are given). */
@@ -74,7 +79,7 @@ export type ProbeResult =
   /** The cached version is still current (304). */
   | { readonly kind: 'not-modified' }
   /** The source serves ranges; the probe body was read and dropped. */
-  | { readonly kind: 'ranged', readonly lengthBytes: number, readonly validators: SourceValidators }
+  | { readonly kind: 'ranged', readonly lengthBytes: number, readonly validators: SourceValidators, readonly statedDigest?: string | undefined }
   /** The source ignored the range: `read` is the whole file, to be consumed as one stream. */
   | { readonly kind: 'whole', readonly read: SourceRead }
 
@@ -120,6 +125,7 @@ export class SourceReader {
     let url = request.url
     let headers = request.headers
     const visited = new Set<string>()
+    let hopDigest: string | undefined
     for (let redirects = 0; ; redirects++) {
       visited.add(withoutFragment(url))
       await this.#check(url)
@@ -130,8 +136,9 @@ export class SourceReader {
         throw sourceTransportError(err, url, request.signal)
       }
       const location = headerText(answer.headers.location)
-      if (!REDIRECT_STATUSES.has(answer.status) || location === undefined) return { ...answer, url, sentHeaders: headers, redirects }
+      if (!REDIRECT_STATUSES.has(answer.status) || location === undefined) return { ...answer, url, sentHeaders: headers, redirects, statedDigest: statedDigestOf(answer.headers) ?? hopDigest }
       skipBody(answer.body)
+      hopDigest = statedDigestOf(answer.headers) ?? hopDigest
       let next: URL
       try {
         next = new URL(location, url)
@@ -169,7 +176,7 @@ export class SourceReader {
       const total = /^bytes \*\/(\d+)$/.exec(headerText(response.headers['content-range']) ?? '')
       skipBody(response.body)
       if (total?.[1] === undefined) throw sourceStatusError(416, response.url)
-      return { kind: 'ranged', lengthBytes: Number(total[1]), validators: validatorsOf(response.headers) }
+      return { kind: 'ranged', lengthBytes: Number(total[1]), validators: validatorsOf(response.headers), statedDigest: response.statedDigest }
     }
     if (response.status < 200 || response.status >= 300) {
       skipBody(response.body)
@@ -179,7 +186,7 @@ export class SourceReader {
     if (response.status === 206) {
       await this.#dropProbeBody(read.body, response.url)
       if (read.totalBytes === undefined || read.startBytes !== 0) throw new DfError('DF_ERR_SOURCE_STATUS', `source answered 206 without a usable Content-Range for ${redactUrl(response.url)}`, { details: { status: 206 } })
-      return { kind: 'ranged', lengthBytes: read.totalBytes, validators: read.validators }
+      return { kind: 'ranged', lengthBytes: read.totalBytes, validators: read.validators, statedDigest: read.statedDigest }
     }
     return { kind: 'whole', read }
   }
@@ -259,7 +266,7 @@ function skipBody (body: Readable): void {
 
 function toRead (response: SourceResponse, requestedStart: number): SourceRead {
   const validators = validatorsOf(response.headers)
-  const common = { validators, headers: response.headers, body: response.body, url: response.url }
+  const common = { validators, headers: response.headers, body: response.body, url: response.url, statedDigest: response.statedDigest }
   if (response.status === 206) {
     const contentRange = parseContentRange(headerText(response.headers['content-range']))
     return { status: 206, startBytes: contentRange?.range.start ?? requestedStart, totalBytes: contentRange?.totalBytes, ...common }

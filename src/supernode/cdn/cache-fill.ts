@@ -30,6 +30,8 @@ import { hasVersionChanged, type SourceValidators } from '../../common/source/so
 export interface DownloadTarget {
   readonly url: string
   readonly headers: Readonly<Record<string, string>>
+  /** Where each read (and each resumed read) goes, when that can change meanwhile (CdnTaskSpec.currentSource); default `url` and `headers`. */
+  readonly currentSource?: (() => { readonly url: string, readonly headers: Readonly<Record<string, string>> }) | undefined
   /** The version the probe saw; every later answer must match it. */
   readonly validators: SourceValidators
   readonly file: FileHandle
@@ -100,6 +102,7 @@ async function fetchPieces (target: DownloadTarget & { fileLengthBytes: number, 
     const outcome = await readRangeResuming(deps.reader, {
       url: target.url,
       headers: target.headers,
+      currentSource: target.currentSource,
       startBytes,
       endBytes: rangeOfPiece(last, pieceSizeBytes, fileLengthBytes).end,
       totalBytes: fileLengthBytes,
@@ -153,7 +156,8 @@ export async function fillCacheFromStream (target: DownloadTarget & { fileLength
   let lastError: unknown
   for (let attempt = 0; attempt < options.attempts; attempt++) {
     try {
-      read ??= await deps.reader.openRange(target.url, target.headers, offset, undefined, options.signal)
+      const source = target.currentSource?.() ?? target
+      read ??= await deps.reader.openRange(source.url, source.headers, offset, undefined, options.signal)
       checkVersion(target.validators, read)
       // A 200 answer to a resume starts at byte 0: skip what is already written.
       let skipBytes = offset - read.startBytes

@@ -34,7 +34,23 @@ export interface CdnTaskSpec {
   readonly headers: Readonly<Record<string, string>>
   /** The content digest that identifies the task ("sha256:<hex>"): the file is cached only if it matches (ContentDigestCheck). */
   readonly digest?: string | undefined
+  /**
+   * Where the reads after the probe go, when that can change during the download (the task
+   * manager's most recent registration of the same URL: an earlier signed URL may have
+   * expired). Default: `url` and `headers`.
+   */
+  readonly currentSource?: (() => { readonly url: string, readonly headers: Readonly<Record<string, string>> }) | undefined
+  /**
+   * For a task without `digest`: the probe's answer stated the content's digest
+   * (common/source/stated-digest.ts). `fetch`: the task is that content, the file is checked
+   * against it; `same-content`: another task has that content, nothing is fetched and
+   * prepareTask resolves with `{ sameContent: true }`. Without it a stated digest is ignored.
+   */
+  readonly onStatedDigest?: ((digest: string) => 'fetch' | 'same-content') | undefined
 }
+
+/** prepareTask's answer when the source stated a digest that another task already has (onStatedDigest). */
+export interface CdnSameContent { readonly sameContent: true }
 
 /** A task's geometry, known once the source told its length. */
 export interface CdnTaskGeometry {
@@ -79,7 +95,7 @@ export class CdnManager {
   readonly #deps: CdnManagerDeps
   readonly #log: Logger
   readonly #options: CdnManagerOptions
-  readonly #preparing = new Map<TaskId, Promise<CdnTaskGeometry>>()
+  readonly #preparing = new Map<TaskId, Promise<CdnTaskGeometry | CdnSameContent>>()
   readonly #downloads = new Map<TaskId, Download>()
   /** Cache files being deleted; a preparation of the same task waits for the deletion. */
   readonly #removing = new Map<TaskId, Promise<void>>()
@@ -95,7 +111,7 @@ export class CdnManager {
    * Makes sure the task's file is cached or being cached; resolves with its geometry once
    * the length is known. @throws DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_UNREACHABLE, DF_ERR_CDN_IO
    */
-  async prepareTask (spec: CdnTaskSpec): Promise<CdnTaskGeometry> {
+  async prepareTask (spec: CdnTaskSpec): Promise<CdnTaskGeometry | CdnSameContent> {
     const inFlight = this.#preparing.get(spec.taskId)
     if (inFlight !== undefined) return await inFlight
     // A download already running (the task left memory and came back) is the same flight.
@@ -173,15 +189,23 @@ export class CdnManager {
     await Promise.allSettled([...this.#preparing.values(), ...[...this.#downloads.values()].map((d) => d.done)])
   }
 
-  async #prepare (spec: CdnTaskSpec): Promise<CdnTaskGeometry> {
+  async #prepare (given: CdnTaskSpec): Promise<CdnTaskGeometry | CdnSameContent> {
     const { store, reader } = this.#deps
-    const log = this.#log.child({ taskId: spec.taskId })
+    const log = this.#log.child({ taskId: given.taskId })
     const signal = this.#closing.signal
-    await this.#removing.get(spec.taskId)?.catch(() => undefined)
-    const meta = await store.loadMeta(spec.taskId)
-    const cached = meta?.complete === true && await store.hasDataFile(spec.taskId, meta.fileLengthBytes) ? meta : undefined
+    await this.#removing.get(given.taskId)?.catch(() => undefined)
+    const meta = await store.loadMeta(given.taskId)
+    const cached = meta?.complete === true && await store.hasDataFile(given.taskId, meta.fileLengthBytes) ? meta : undefined
     const cachedValidators = cached === undefined ? undefined : { etag: cached.etag, lastModified: cached.lastModified }
-    const probe = await reader.probe(spec.url, spec.headers, cachedValidators, signal)
+    const probe = await reader.probe(given.url, given.headers, cachedValidators, signal)
+    const stated = probe.kind === 'ranged' ? probe.statedDigest : probe.kind === 'whole' ? probe.read.statedDigest : undefined
+    const claim = given.digest === undefined && stated !== undefined ? given.onStatedDigest?.(stated) : undefined
+    if (claim === 'same-content') {
+      if (probe.kind === 'whole') discardBody(probe.read.body)
+      log.info({ url: redactUrl(given.url), digest: stated }, 'the source states a digest another task has: joining it')
+      return { sameContent: true }
+    }
+    const spec = claim === 'fetch' ? { ...given, digest: stated } : given
     if (cached !== undefined && cachedValidators !== undefined) {
       const isCurrent = probe.kind === 'not-modified' ||
         (probe.kind === 'ranged' && isSameVersion(cachedValidators, probe.validators) && probe.lengthBytes === cached.fileLengthBytes) ||
@@ -231,7 +255,7 @@ export class CdnManager {
     progress.createTask(spec.taskId, count)
     const controller = new AbortController()
     const signal = AbortSignal.any([controller.signal, this.#closing.signal])
-    const target = { url: spec.url, headers: spec.headers, validators, file, fileLengthBytes, pieceSizeBytes }
+    const target = { url: spec.url, headers: spec.headers, currentSource: spec.currentSource, validators, file, fileLengthBytes, pieceSizeBytes }
     const downloadDeps = this.#downloadDeps(spec.taskId, pieceSizeBytes, contentCheck)
     const startedMs = this.#deps.clock.now()
     const done = (async () => {
@@ -263,7 +287,7 @@ export class CdnManager {
     const { store, progress } = this.#deps
     const file = await store.createDataFile(spec.taskId, undefined).catch((err: unknown) => { discardBody(whole.body); throw err })
     try {
-      const target = { url: spec.url, headers: spec.headers, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
+      const target = { url: spec.url, headers: spec.headers, currentSource: spec.currentSource, validators: whole.validators, file, fileLengthBytes: undefined, pieceSizeBytes: undefined }
       const { lengthBytes } = await fillCacheFromStream(target, whole, this.#downloadDeps(spec.taskId, undefined, undefined), { attempts: this.#options.attempts, signal: this.#closing.signal })
       if (spec.digest !== undefined) await checkFileDigest(file, lengthBytes, spec.digest)
       const pieceSizeBytes = computePieceSizeBytes(lengthBytes)

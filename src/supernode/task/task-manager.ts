@@ -12,13 +12,14 @@ import { DfError, invalidArgument } from '../../protocol/errors.js'
 import { checkSourceHeaders } from '../../protocol/source-headers.js'
 import { parseClientId, parsePeerId, type ClientId, type TaskId } from '../../protocol/ids.js'
 import type { RegisterTaskRequest, RegisterTaskResponse, TaskInfo } from '../../protocol/messages/register-task.js'
-import { computeTaskId } from '../../protocol/task-id.js'
+import { computeTaskId, digestTaskId, identityUrl } from '../../protocol/task-id.js'
 import type { CdnManager } from '../cdn/cdn-manager.js'
 import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
 import type { SupernodeMetrics } from '../metrics.js'
 import type { PeerManager } from '../peer/peer-manager.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { TaskEvents } from '../progress/task-events.js'
+import { TaskAliases } from './task-aliases.js'
 import { cdnStatusOf, nextTaskState, type TaskEvent, type TaskState } from './task-state.js'
 
 /** A task's size and piece layout, known once the source told its length. */
@@ -43,8 +44,9 @@ export interface TaskView {
 
 interface TaskRecord {
   readonly taskId: TaskId
-  readonly url: string
-  /** Sent to the source; may hold credentials, never logged. A restart of a failed task replaces them. */
+  /** Where the CDN reads: the most recent registration of the same URL (#noteSource); may be signed, never logged unredacted. */
+  url: string
+  /** Sent to the source with `url`; may hold credentials, never logged. A restart of a failed task replaces them. */
   headers: Readonly<Record<string, string>>
   state: TaskState
   geometry: TaskGeometry | undefined
@@ -57,6 +59,12 @@ interface TaskRecord {
   completion?: Promise<void>
   /** The content digest that identifies the task, if any: its bytes cannot change without changing the task, and the CDN checks the file against it. */
   digest?: string | undefined
+  /** Identity: the content digest the source stated at the probe (the CDN checks the file against it). */
+  statedDigest?: string | undefined
+  /** Identity: the URLs the task was reached by (redacted, without signatures), for the task list. */
+  urls?: Set<string>
+  /** Identity: the source stated a digest another task has; registrations of this record join that task. */
+  sameContentAs?: TaskId | undefined
 }
 
 /** What a preheat asks the CDN to cache (the identity fields as in a registration). */
@@ -88,6 +96,10 @@ export class TaskManager {
   readonly #tasks = new Map<TaskId, TaskRecord>()
   /** Revalidations of finished tasks in flight (single flight per task). */
   readonly #revalidating = new Map<TaskId, Promise<boolean>>()
+  /** Identity: other ids that lead to a task (a stated digest's, other URLs' of the same content). */
+  readonly #aliases = new TaskAliases()
+  /** Identity: registrations and preheats being repeated on the task of the same content (once each). */
+  readonly #rejoining = new WeakSet<object>()
 
   constructor (deps: TaskManagerDeps) {
     this.#deps = deps
@@ -110,12 +122,13 @@ export class TaskManager {
     const cid = parseClientId(request.cid, 'body.cid')
     const url = parseSourceUrl(request.url)
     checkSourceHeaders(request.headers, 'body.headers')
-    metrics.registrations.inc()
+    if (!this.#rejoining.has(request)) metrics.registrations.inc()
     if (!peers.isLive(peerId)) throw new DfError('DF_ERR_PEER_NOT_FOUND', `no peer ${peerId}: register the peer first`, { details: { peerId } })
-    const taskId = computeTaskId({ url, filter: request.filter, md5: request.md5, identifier: request.identifier, digest: request.digest, range: rangeHeaderOf(request.headers) })
+    const taskId = this.#resolveAlias(computeTaskId({ url, filter: request.filter, md5: request.md5, identifier: request.identifier, digest: request.digest, range: rangeHeaderOf(request.headers) }))
     const previous = dfgetTasks.get(taskId, cid)
     if (previous === undefined) dfgetTasks.register(taskId, cid, peerId) // throws DF_ERR_TASK_CONFLICT early, before any source I/O
     let task = this.#tasks.get(taskId)
+    if (task !== undefined) this.#noteSource(task, url, request.headers ?? {}, request.filter)
     if (task !== undefined && await this.#isOutdated(task)) {
       // The source has a new version (new ETag): the task starts over with it, so old and
       // new pieces never meet in one task.
@@ -123,7 +136,7 @@ export class TaskManager {
       task = this.#tasks.get(taskId)
     }
     if (task === undefined) {
-      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), digest: request.digest }
+      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), digest: request.digest, urls: new Set([shownUrl(url, request.filter)]) }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = clock.now()
@@ -132,6 +145,10 @@ export class TaskManager {
     } catch (err) {
       if (previous === undefined) dfgetTasks.remove(taskId, cid)
       throw err
+    }
+    if (task.sameContentAs !== undefined) { // identity: the source stated a digest another task has; join it
+      if (previous === undefined) dfgetTasks.remove(taskId, cid)
+      return await this.#rejoin(request, async () => await this.register(request))
     }
     const geometry = task.geometry
     if (this.#tasks.get(taskId) !== task || geometry === undefined || progress.getTask(taskId) === undefined) {
@@ -154,15 +171,17 @@ export class TaskManager {
   async preheat (spec: PreheatTaskSpec): Promise<{ taskId: TaskId, fileLengthBytes: number, completion: Promise<void> }> {
     const url = parseSourceUrl(spec.url)
     checkSourceHeaders(spec.headers, 'body.headers')
-    const taskId = computeTaskId({ url, filter: spec.filter, md5: spec.md5, identifier: spec.identifier, digest: spec.digest, range: rangeHeaderOf(spec.headers) })
+    const taskId = this.#resolveAlias(computeTaskId({ url, filter: spec.filter, md5: spec.md5, identifier: spec.identifier, digest: spec.digest, range: rangeHeaderOf(spec.headers) }))
     let task = this.#tasks.get(taskId)
+    if (task !== undefined) this.#noteSource(task, url, spec.headers ?? {}, spec.filter)
     if (task === undefined) {
       const now = this.#deps.clock.now()
-      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, digest: spec.digest }
+      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, digest: spec.digest, urls: new Set([shownUrl(url, spec.filter)]) }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
     await this.#prepare(task, spec.headers ?? {})
+    if (task.sameContentAs !== undefined) return await this.#rejoin(spec, async () => await this.preheat(spec)) // identity: joined the task of the same content
     const completion = task.state === 'success' ? Promise.resolve() : task.completion ?? Promise.reject(new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} was removed during the preheat`))
     this.#log.info({ taskId, url: redactUrl(url) }, 'task preheated')
     return { taskId, fileLengthBytes: task.geometry?.fileLengthBytes ?? 0, completion }
@@ -278,12 +297,19 @@ export class TaskManager {
     }
     let geometry
     try {
-      geometry = await this.#deps.cdn.prepareTask({ taskId: task.taskId, url: task.url, headers: task.headers, ...(task.digest === undefined ? {} : { digest: task.digest }) })
+      geometry = await this.#deps.cdn.prepareTask({
+        taskId: task.taskId,
+        url: task.url,
+        headers: task.headers,
+        ...(task.digest === undefined ? {} : { digest: task.digest }),
+        currentSource: () => ({ url: task.url, headers: task.headers }),
+        onStatedDigest: (digest) => this.#onStatedDigest(task, digest),
+      })
     } catch (err) {
       if (this.#isCurrent(task) && task.state === 'pending') this.#fail(task, err)
       throw err
     }
-    if (!this.#isCurrent(task) || task.state !== 'pending') {
+    if ('sameContent' in geometry || !this.#isCurrent(task) || task.state !== 'pending') {
       if (task.state === 'failed' && task.failure !== undefined) throw task.failure
       return
     }
@@ -294,6 +320,57 @@ export class TaskManager {
       () => { if (this.#isCurrent(task) && task.state === 'running') this.#apply(task, 'cached') },
       (err: unknown) => { if (this.#isCurrent(task) && task.state === 'running') this.#fail(task, err) },
     )
+  }
+
+  // ---- Identity (docs/identity.md): aliases, stated digests, the most recent URL ----
+
+  /** The task an id leads to: the task of an alias when that task is in memory and has not failed, else the id itself. */
+  #resolveAlias (id: TaskId): TaskId {
+    const taskId = this.#aliases.resolve(id)
+    const task = this.#tasks.get(taskId)
+    return task !== undefined && task.state !== 'failed' ? taskId : id
+  }
+
+  /**
+   * A registration (or preheat) reached `task`: the task keeps its URL, and when it is the
+   * same object (the URL differs at most in its signature or filtered parameters) its URL
+   * and headers become the ones the CDN reads with from now on: an earlier client's signed
+   * URL may have expired, the most recent one is the one likeliest valid. A URL of another
+   * object (an alias through a stated digest, or another registry of an OCI digest) is
+   * never read with the task's headers, nor the task's URL with its headers.
+   */
+  #noteSource (task: TaskRecord, url: string, headers: Readonly<Record<string, string>>, filter: readonly string[] | undefined): void {
+    if (task.urls !== undefined && task.urls.size < MAX_SHOWN_URLS) task.urls.add(shownUrl(url, filter))
+    if (url === task.url || identityUrl(url, filter) !== identityUrl(task.url, filter)) return
+    task.url = url
+    task.headers = headers
+  }
+
+  /**
+   * The CDN's probe found the digest the source states (CdnTaskSpec.onStatedDigest). When a
+   * live task has that content, this record leaves memory, its id becomes an alias of that
+   * task and its registrations join it; else the digest's id becomes an alias of this task.
+   */
+  #onStatedDigest (task: TaskRecord, digest: string): 'fetch' | 'same-content' {
+    const owner = this.#tasks.get(this.#aliases.resolve(digestTaskId(digest)))
+    if (owner !== undefined && owner !== task && owner.state !== 'failed' && this.#isCurrent(task)) {
+      this.#forget(task.taskId)
+      this.#aliases.link(task.taskId, owner.taskId)
+      for (const shown of task.urls ?? []) if (owner.urls !== undefined && owner.urls.size < MAX_SHOWN_URLS) owner.urls.add(shown)
+      task.sameContentAs = owner.taskId
+      this.#log.info({ taskId: task.taskId, joined: owner.taskId, digest }, 'the source states a digest of another task: joining it')
+      return 'same-content'
+    }
+    if (this.#isCurrent(task)) this.#aliases.link(digestTaskId(digest), task.taskId)
+    task.statedDigest = digest
+    return 'fetch'
+  }
+
+  /** Repeats a registration or preheat once on the task of the same content (its alias now leads there). */
+  async #rejoin<T> (request: object, again: () => Promise<T>): Promise<T> {
+    if (this.#rejoining.has(request)) throw new DfError('DF_ERR_TASK_NOT_FOUND', 'the task of the same content left during the registration')
+    this.#rejoining.add(request)
+    return await again()
   }
 
   #fail (task: TaskRecord, cause: unknown): void {
@@ -316,6 +393,7 @@ export class TaskManager {
 
   #forget (taskId: TaskId): void {
     this.#tasks.delete(taskId)
+    this.#aliases.dropTask(taskId)
     this.#deps.dfgetTasks.removeTask(taskId)
     this.#deps.progress.removeTask(taskId)
   }
@@ -335,6 +413,9 @@ export class TaskManager {
       pieceSizeBytes: task.geometry?.pieceSizeBytes ?? 1,
       pieceCount: task.geometry?.pieceCount ?? 0,
       cdnStatus: cdnStatusOf(task.state),
+      urls: [...task.urls ?? []],
+      ...digestOf(task),
+      aliases: this.#aliases.aliasesOf(task.taskId),
       cachedPieces: progress?.cachedCount ?? 0,
       createdAt: new Date(task.createdAtMs).toISOString(),
       clients: this.#deps.dfgetTasks.listOfTask(task.taskId).map((record) => ({
@@ -355,6 +436,20 @@ function parseSourceUrl (value: string): string {
   try { parsed = new URL(value) } catch { throw invalidArgument('body.url', 'is not a valid URL') }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidArgument('body.url', 'must be an http or https URL')
   return value
+}
+
+/** `{ digest }`: the digest that identifies the task (given, else stated by its source), or `{}`. */
+function digestOf (task: TaskRecord): { digest?: string } {
+  const digest = task.digest ?? task.statedDigest
+  return digest === undefined ? {} : { digest }
+}
+
+/** URLs shown per task (TaskInfo.urls). */
+const MAX_SHOWN_URLS = 16
+
+/** A URL as the task list shows it: redacted (no query, no credentials). */
+function shownUrl (url: string, filter: readonly string[] | undefined): string {
+  return redactUrl(identityUrl(url, filter))
 }
 
 function rangeHeaderOf (headers: Readonly<Record<string, string>> | undefined): string | undefined {
