@@ -1,8 +1,9 @@
 /**
  * SourceAccess: every registration proves its own read access to the source, with its own
  * URL and headers (docs/security.md). The proof is a probe of one byte through the shared
- * source reader (`GET` with `Range: bytes=0-0`; a GET and not a HEAD, because presigned URLs
- * are signed for GET): a 2xx answer proves it, an error status refuses the registration
+ * source reader (`GET` with `Range: bytes=0-0`, conditional on the cached version when there
+ * is one; a GET and not a HEAD, because presigned URLs are signed for GET): a 2xx or 304
+ * answer proves it, an error status refuses the registration
  * with the source's own status (DF_ERR_SOURCE_STATUS, `details.status` 401, 403, 404 …).
  *
  * A proof is kept for `ttlMs` per (task, URL, headers) — the key is a sha256, so no
@@ -17,6 +18,7 @@ import { createHash } from 'node:crypto'
 import type { Clock } from '../../common/clock.js'
 import { discardBody, type SourceReader } from '../../common/source/source-reader.js'
 import { isCredentialHeader } from '../../common/source/source-headers.js'
+import type { SourceValidators } from '../../common/source/source-validators.js'
 import { DfError } from '../../protocol/errors.js'
 import type { TaskId } from '../../protocol/ids.js'
 
@@ -26,6 +28,11 @@ export interface AccessRequest {
   readonly url: string
   /** May hold credentials: never logged. */
   readonly headers: Readonly<Record<string, string>>
+  /**
+   * The version of the cached file, when known: the probe is then conditional, and a 304
+   * proves access without a byte of body (sources check credentials before conditions).
+   */
+  readonly sourceVersion?: string | undefined
 }
 
 export interface SourceAccessOptions {
@@ -86,7 +93,7 @@ export class SourceAccess {
   }
 
   async #probe (request: AccessRequest): Promise<void> {
-    const probe = await this.#reader.probe(request.url, request.headers, undefined, this.#closing.signal)
+    const probe = await this.#reader.probe(request.url, request.headers, validatorsOf(request.sourceVersion), this.#closing.signal)
     if (probe.kind === 'whole') discardBody(probe.read.body) // a source without ranges: its 200 is proof enough
   }
 
@@ -109,6 +116,13 @@ export function isAnonymousRegistration (url: string, headers: Readonly<Record<s
   const parsed = new URL(url)
   if (parsed.username !== '' || parsed.password !== '') return false
   return !filter.some((name) => parsed.searchParams.has(name))
+}
+
+/** The validator a source version stands for: an ETag is quoted (RFC 9110 §8.8.3), anything else is a Last-Modified date. */
+function validatorsOf (sourceVersion: string | undefined): SourceValidators | undefined {
+  if (sourceVersion === undefined) return undefined
+  const isEtag = sourceVersion.startsWith('"') || sourceVersion.startsWith('W/"')
+  return { etag: isEtag ? sourceVersion : null, lastModified: isEtag ? null : sourceVersion }
 }
 
 function proofKey (request: AccessRequest): string {

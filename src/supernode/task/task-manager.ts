@@ -330,7 +330,7 @@ export class TaskManager {
     if (known !== undefined && !isSameSource(known, source.url)) {
       throw new DfError('DF_ERR_SOURCE_NOT_PROVEN', `task ${taskId} is read from another source: its content digest was not verified from ${redactUrl(source.url)}`, { details: { taskId } })
     }
-    await this.#deps.access.prove({ taskId, url: source.url, headers: source.headers })
+    await this.#deps.access.prove({ taskId, url: source.url, headers: source.headers, sourceVersion: known?.geometry?.sourceVersion })
     const task = this.#tasks.get(taskId)
     if (task !== undefined && isSameSource(task, source.url)) {
       task.source = source
