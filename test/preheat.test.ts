@@ -67,10 +67,12 @@ test('a preheated 64 MiB file is read from the origin once, before 4 dfgets down
   }
   const after = origin.stats('/big.bin')
   assert.equal(after.bytesSent, before.bytesSent, 'not one byte of the file read from the origin after the preheat')
-  // The registrations of a finished task share one conditional revalidation probe
-  // (`Range: bytes=0-0` with If-None-Match, answered 304 without a body); nothing else.
+  // The registrations of a finished task share one conditional revalidation probe, and the
+  // first (anonymous) one proves its access with one more, which makes the preheated task
+  // public (docs/security.md): `Range: bytes=0-0` with If-None-Match, answered 304 without a
+  // body; nothing else.
   const extra = after.ranges.slice(before.ranges.length)
-  assert.ok(extra.length <= 1 && extra.every((range) => range === 'bytes=0-0'), `origin requests after the preheat: ${JSON.stringify(extra)}`)
+  assert.ok(extra.length <= 2 && extra.every((range) => range === 'bytes=0-0'), `origin requests after the preheat: ${JSON.stringify(extra)}`)
   const metrics = await sn.client.fetchMetricsText()
   assert.equal(metricValue(metrics, 'dragonfly_supernode_preheats_total', { type: 'file', status: 'success' }), 1)
   assert.ok(metricValue(metrics, 'dragonfly_supernode_cdn_download_size_bytes_total') <= data.length + 16)
@@ -210,9 +212,10 @@ test('dfdaemon\'s blob download meets the task an image preheat warmed: the regi
     assert.equal(response.status, 200)
     assert.ok(Buffer.from(await response.arrayBuffer()).equals(blob.data), `blob ${blob.digest} bytes`)
     assert.equal(registry.bytesServed(`/blobs/${blob.digest}`), servedBefore, 'the registry was not read again')
-    // A digest-identified task is not revalidated (its bytes cannot change): no GET at all
-    // (dfdaemon itself may HEAD the blob upstream for its headers).
-    assert.equal(registry.requests(`/blobs/${blob.digest}`, 'GET'), requestsBefore, 'the registry was not even asked')
+    // A digest-identified task is not revalidated (its bytes cannot change); the one GET is
+    // the registration's proof of its own access, conditional, answered without a body (a
+    // preheat proves nobody's access: docs/security.md). dfdaemon itself may HEAD the blob.
+    assert.ok(registry.requests(`/blobs/${blob.digest}`, 'GET') <= requestsBefore + 1, 'the registry was asked once at most')
   }
   // A stream's result settles just after its last byte reached the reader.
   const deadline = Date.now() + 10_000
@@ -285,7 +288,8 @@ test('dfdaemon with two supernodes: a manifest passing through makes each supern
     assert.equal(response.status, 200)
     assert.ok(Buffer.from(await response.arrayBuffer()).equals(blob.data), `blob ${blob.digest}`)
     assert.equal(registry.bytesServed(`/blobs/${blob.digest}`), servedBefore, `blob ${blob.digest}: the registry was not read again`)
-    assert.equal(registry.requests(`/blobs/${blob.digest}`, 'GET'), getsBefore, `blob ${blob.digest}: no GET at the registry`)
+    // At most the registration's conditional proof of access (docs/security.md).
+    assert.ok(registry.requests(`/blobs/${blob.digest}`, 'GET') <= getsBefore + 1, `blob ${blob.digest}: one GET at most at the registry`)
   }
 })
 

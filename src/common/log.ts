@@ -17,6 +17,8 @@ export interface LoggerOptions {
 export const REDACT_PATHS = [
   'headers.authorization', 'headers.Authorization', 'headers.cookie', 'headers.Cookie',
   'headers["proxy-authorization"]', 'token', '*.token', 'req.headers.authorization', 'req.headers.cookie',
+  // A piece grant opens a task's pieces until it expires (protocol/piece-grant.ts).
+  'headers["x-damselfly-grant"]', 'req.headers["x-damselfly-grant"]', 'grant', '*.grant',
 ]
 
 export function createLogger (options: LoggerOptions = {}): Logger {

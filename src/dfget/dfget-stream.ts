@@ -132,6 +132,7 @@ export class DfgetStreamRun {
       pieceSizeBytes: task.pieceSizeBytes,
       windowPieces: config.windowPieces,
       supernodes: [registration.address.baseUrl],
+      ...(task.grantKey === undefined ? {} : { grantKeys: [task.grantKey] }),
     })
     const window = new StreamWindow({
       onPieceVerified: async (pieceNum, chunks) => { await share.put(pieceNum, chunks) },

@@ -297,6 +297,7 @@ export class Dfget {
         fileLengthBytes: registration.task.fileLengthBytes,
         pieceSizeBytes: registration.task.pieceSizeBytes,
         supernodes: [registration.address.baseUrl],
+        ...(registration.task.grantKey === undefined ? {} : { grantKeys: [registration.task.grantKey] }),
       },
       refreshIntervalMs: Math.min(30_000, Math.min(this.#config.expireTimeMs, this.#config.aliveTimeMs) / 3),
     })

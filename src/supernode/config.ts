@@ -62,6 +62,12 @@ export interface SupernodeOptions {
   /** PEM certificate and key files: serve the API over HTTPS. */
   readonly tlsCert?: string
   readonly tlsKey?: string
+  /** The Ed25519 private key (PEM) that signs piece grants; created when missing. Default `<homeDir>/grant-key.pem`. */
+  readonly grantKeyFile?: string
+  /** How long a piece grant opens its task's pieces. Default 60 s. */
+  readonly grantLifetimeMs?: number
+  /** How long a registration's proven access to its source stands (per task, URL and headers). Default 60 s. */
+  readonly accessCheckTtlMs?: number
 }
 
 /** The resolved configuration: every value present and valid. */
@@ -90,6 +96,9 @@ export interface SupernodeConfig {
   readonly token: string | undefined
   readonly tlsCert: string | undefined
   readonly tlsKey: string | undefined
+  readonly grantKeyFile: string | undefined
+  readonly grantLifetimeMs: number
+  readonly accessCheckTtlMs: number
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -128,6 +137,9 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     sourceDeny: options.sourceDeny ?? [],
     token: options.token === undefined || options.token === '' ? undefined : options.token,
     ...tlsFiles(options.tlsCert, options.tlsKey),
+    grantKeyFile: options.grantKeyFile === undefined || options.grantKeyFile === '' ? undefined : options.grantKeyFile,
+    grantLifetimeMs: integer('grantLifetime', options.grantLifetimeMs ?? 60_000, 100, 3_600_000),
+    accessCheckTtlMs: integer('accessCheckTtl', options.accessCheckTtlMs ?? 60_000, 0, 3_600_000),
   }
 }
 
@@ -155,6 +167,9 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   token: (v, k) => ({ token: text(k, v) }),
   tlsCert: (v, k) => ({ tlsCert: text(k, v) }),
   tlsKey: (v, k) => ({ tlsKey: text(k, v) }),
+  grantKeyFile: (v, k) => ({ grantKeyFile: text(k, v) }),
+  grantLifetime: (v, k) => ({ grantLifetimeMs: durationMs(k, v) }),
+  accessCheckTtl: (v, k) => ({ accessCheckTtlMs: durationMs(k, v) }),
 }
 
 /** The setting names a config file or the flags may use (camelCase). */

@@ -6,6 +6,7 @@
  * validates; `start()` binds; `close()` releases everything, once.
  */
 import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
@@ -28,6 +29,8 @@ import { registerPieceRoutes } from './api/piece-routes.js'
 import { registerPreheatRoutes } from './api/preheat-routes.js'
 import { registerSystemRoutes } from './api/system-routes.js'
 import { registerTaskRoutes } from './api/task-routes.js'
+import { PieceGrants } from './access/piece-grants.js'
+import { SourceAccess } from './access/source-access.js'
 import { CacheStore } from './cdn/cache-store.js'
 import { CdnManager } from './cdn/cdn-manager.js'
 import { HotPieces } from './cdn/hot-pieces.js'
@@ -59,6 +62,9 @@ export interface SupernodeDeps {
   /** Free bytes of the cache's filesystem (the disk budget); default statfs. Tests pass a fake disk. */
   readonly fetchFreeBytes?: (path: string) => Promise<number>
 }
+
+/** The grant key's file in the home directory when `grantKeyFile` names none. */
+export const GRANT_KEY_FILE_NAME = 'grant-key.pem'
 
 /** Where the supernode is reached (advertised address). */
 export interface SupernodeAddresses {
@@ -92,6 +98,8 @@ export class Supernode {
   readonly #dashboard: DashboardFeed
   readonly #preheatHttp: HttpClient
   readonly #preheats: PreheatManager
+  readonly #access: SourceAccess
+  readonly #grants: PieceGrants
   #servers: FastifyInstance[] = []
   #addresses: SupernodeAddresses | undefined
   #closing: Promise<void> | undefined
@@ -127,11 +135,14 @@ export class Supernode {
       { concurrency: config.cdnConcurrency, attempts: config.sourceAttempts },
     )
     const dataUrlOf = (taskId: TaskId): string => `${this.addresses.downloadUrl}${fillPath(SUPERNODE_DATA_PATHS.taskData, { taskId })}`
+    this.#access = new SourceAccess({ reader, clock }, { ttlMs: config.accessCheckTtlMs })
+    this.#grants = new PieceGrants({ clock }, { lifetimeMs: config.grantLifetimeMs })
     this.#tasks = new TaskManager({
       logger: logger.child({ component: 'tasks' }), clock, cdn: this.#cdn, progress: this.#progress, dfgetTasks: this.#dfgetTasks, peers: this.#peers, events: this.#events, metrics: this.#metrics, dataUrlOf,
+      access: this.#access, grantKey: () => this.#grants.publicKeyText,
     })
     this.#scheduler = new Scheduler(
-      { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf },
+      { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants },
       { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
     )
     this.#dashboard = new DashboardFeed({
@@ -181,6 +192,7 @@ export class Supernode {
     if (this.#addresses !== undefined) return this.#addresses
     const { config } = this
     await mkdir(config.homeDir, { recursive: true })
+    await this.#grants.load(config.grantKeyFile ?? join(config.homeDir, GRANT_KEY_FILE_NAME))
     const version = readVersion()
     const tls = await loadTls(config.tlsCert, config.tlsKey)
     const api = await this.#createServer('api', tls)
@@ -192,7 +204,7 @@ export class Supernode {
     registerPieceRoutes(api, { scheduler: this.#scheduler })
     registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
-    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }), readHandles: this.#readHandles }
+    const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }), readHandles: this.#readHandles, grants: this.#grants }
     // Equal ports mean one server; port 0 twice means two servers, each on a free port.
     const isOneServer = config.downloadPort === config.port && config.port !== 0
     if (isOneServer) registerDataRoutes(api, dataDeps)
@@ -218,6 +230,7 @@ export class Supernode {
       await this.#preheats.close()
       await this.#preheatHttp.close()
       this.#events.close()
+      this.#access.close()
       await Promise.allSettled(this.#servers.map(async (server) => { await server.close() }))
       await this.#cdn.close()
       await this.#readHandles.close()

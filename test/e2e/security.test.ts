@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { CloseStack } from '../../src/common/lifecycle.js'
 import { isCode } from '../../src/protocol/errors.js'
+import { PIECE_GRANT_HEADER } from '../../src/protocol/piece-grant.js'
 import { SupernodeClient } from '../../src/supernode/client.js'
 import { createTestData, sha256Hex, startOrigin } from '../harness/origin.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
@@ -61,12 +62,22 @@ test('the peer server serves only registered tasks: traversal and unknown names 
     assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${path} → ${response.statusCode}`)
   }
   const cid = (await readdir(join(home, 'data')))[0]?.slice(65) ?? ''
+  // The task is private (its source wants credentials): its pieces need a grant of it, which a
+  // client with the credentials gets from the supernode.
+  const noGrant = await request(`${base}/peer/tasks/${taskId}/data?cid=${cid}`, { headers: { range: 'bytes=0-9' } })
+  await noGrant.body.dump()
+  assert.equal(noGrant.statusCode, 401)
+  const client = stack.push(new SupernodeClient({ baseUrl: sn.apiUrl }))
+  await client.registerPeer({ peerId: 'reader', ip: '127.0.0.1', port: 1 })
+  await client.registerTask({ peerId: 'reader', cid: 'reader-1', url, headers: { Authorization: 'Bearer s3cret-token' } })
+  const answer = await client.pullPieceTasks(taskId, { cid: 'reader-1', max: 1 })
+  const grant = answer.result === 'pieces' ? answer.pieces[0]?.grant ?? '' : ''
   for (const range of ['bytes=5-1', `bytes=${data.length}-`, 'bytes=a-b', 'bytes=0-1,3-4', 'pages=0-1']) {
-    const response = await request(`${base}/peer/tasks/${taskId}/data?cid=${cid}`, { headers: { range } })
+    const response = await request(`${base}/peer/tasks/${taskId}/data?cid=${cid}`, { headers: { range, [PIECE_GRANT_HEADER]: grant } })
     await response.body.dump()
     assert.ok(response.statusCode === 416 || response.statusCode === 400, `Range ${range} → ${response.statusCode}`)
   }
-  const good = await request(`${base}/peer/tasks/${taskId}/data?cid=${cid}`, { headers: { range: 'bytes=0-9' } })
+  const good = await request(`${base}/peer/tasks/${taskId}/data?cid=${cid}`, { headers: { range: 'bytes=0-9', [PIECE_GRANT_HEADER]: grant } })
   assert.equal(good.statusCode, 206)
   assert.deepEqual(Buffer.from(await good.body.arrayBuffer()), data.subarray(0, 10))
 

@@ -10,6 +10,7 @@
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
+import { PIECE_GRANT_HEADER } from '../../protocol/piece-grant.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { TargetWriter } from './target-writer.js'
 import type { DataPlane } from '../data-plane.js'
@@ -65,7 +66,10 @@ export class PieceFetcher {
     const length = range.end - range.start + 1
     await this.#limiter.take(length, signal)
     const url = this.#options.cdnDataUrl ?? piece.url
-    const headers = this.#options.headers === undefined ? {} : { headers: this.#options.headers }
+    // The piece's grant (its supernode's permission for this task) goes with the shared headers.
+    const headers = piece.grant === undefined
+      ? (this.#options.headers === undefined ? {} : { headers: this.#options.headers })
+      : { headers: { ...this.#options.headers, [PIECE_GRANT_HEADER]: piece.grant } }
     const { reader, buffers, http } = this.#plane
     if (!reader.supports(url)) {
       const chunks = await http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })

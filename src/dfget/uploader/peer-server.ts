@@ -3,13 +3,16 @@
  * this host holds to other peers (DESIGN.md §2). It serves only files a dfget on this host
  * registered (`POST /peer/uploads`, loopback callers only) and never takes a path from a
  * data request. Pieces are served from the moment the dfget reports them, not only after
- * the download finished.
+ * the download finished. A private task (its dfget was given the supernode's grant key at
+ * registration) is served only against a piece grant for that task, verified here with that
+ * key (protocol/piece-grant.ts): no round trip, and a grant opens no other task.
  *
  * Housekeeping runs on one timer: data files untouched for `expireTimeMs` are deleted (and
  * their supernodes told that this cid no longer holds the task); after `aliveTimeMs` with no
  * registration and no read, the server tells every supernode it was registered with that
  * it is going (service down), cleans its data, removes its state file and stops.
  */
+import type { KeyObject } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Transform } from 'node:stream'
@@ -28,6 +31,7 @@ import type { ByteRange } from '../../protocol/piece-range.js'
 import { DfError } from '../../protocol/errors.js'
 import { parseClientId, parseTaskId, type PeerId } from '../../protocol/ids.js'
 import { PEER_PATHS } from '../../protocol/paths.js'
+import { parseGrantKeys, PIECE_GRANT_HEADER, verifyPieceGrant } from '../../protocol/piece-grant.js'
 import { parseRegisterUploadRequest, type PeerStatus } from '../../protocol/messages/peer-upload.js'
 import type { SupernodeClient } from '../../supernode/client.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
@@ -187,7 +191,7 @@ export class PeerServer {
     const touch = (): void => { this.#registry.touchActivity() }
     return {
       openStream: async (request) => {
-        pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'body.taskId'), cid: parseClientId(request.cid, 'body.cid') })
+        pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'body.taskId'), cid: parseClientId(request.cid, 'body.cid'), grantKeys: parseGrantKeys(request.grantKeys, 'body.grantKeys') })
         touch()
       },
       putStreamPiece: async (taskId, cid, pieceNum, bytes) => {
@@ -251,7 +255,7 @@ export class PeerServer {
         throw new DfError('DF_ERR_ARG_INVALID', 'body.path: must be a file in the peer server\'s data directory', { details: { field: 'body.path' } })
       }
       this.#readHandles.forget(resolve(body.path)) // a new file at that path
-      this.#registry.register({ ...body, taskId, cid })
+      this.#registry.register({ ...body, taskId, cid, grantKeys: parseGrantKeys(body.grantKeys, 'body.grantKeys') })
       return reply.status(204).send()
     })
     app.delete(PEER_PATHS.upload, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
@@ -268,11 +272,15 @@ export class PeerServer {
 
   async #serveData (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
     const stream = this.#pieces.getForRead(request.params.taskId, request.query.cid ?? '')
-    if (stream !== undefined) return this.#serveStreamPiece(request, reply, stream.fileLengthBytes)
+    if (stream !== undefined) {
+      this.#requireGrant(request, stream.grantKeys)
+      return this.#serveStreamPiece(request, reply, stream.fileLengthBytes)
+    }
     const entry = this.#registry.getForRead(request.params.taskId, request.query.cid ?? '')
     if (entry === undefined) {
       throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid', { details: { taskId: request.params.taskId.slice(0, 64) } })
     }
+    this.#requireGrant(request, entry.grantKeys)
     const range = requireRange(request.headers.range, entry.fileLengthBytes, reply)
     let lent
     try {
@@ -300,6 +308,12 @@ export class PeerServer {
       lent.release()
     }
     return reply
+  }
+
+  /** A private task's piece request must carry a grant for it that one of `keys` verifies. @throws DF_ERR_PIECE_GRANT_REQUIRED, DF_ERR_PIECE_GRANT_INVALID */
+  #requireGrant (request: FastifyRequest<{ Params: { taskId: string } }>, keys: readonly KeyObject[] | undefined): void {
+    if (keys === undefined || keys.length === 0) return
+    verifyPieceGrant(request.headers[PIECE_GRANT_HEADER], keys, request.params.taskId, this.#clock.now())
   }
 
   /** Stream mode: a range inside one piece of the window, from memory. */

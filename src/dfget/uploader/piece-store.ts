@@ -10,6 +10,7 @@
  * (a stream is refused at open when its window would pass it). Memory is therefore bounded
  * by the windows, never by the files.
  */
+import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../../common/clock.js'
 import { sliceChunks } from '../../common/buffer-chunks.js'
 import { DfError } from '../../protocol/errors.js'
@@ -34,6 +35,8 @@ export interface StreamSpec {
   readonly pieceSizeBytes: number
   readonly windowPieces: number
   readonly supernodes: readonly string[]
+  /** A private task: the keys its piece grants are verified with (empty: public, no grant needed). */
+  readonly grantKeys?: readonly KeyObject[] | undefined
 }
 
 interface StoredPiece {

@@ -7,6 +7,7 @@
  * each of them, and when the host last did any work, for `--alivetime`.
  */
 import { resolve, sep } from 'node:path'
+import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../../common/clock.js'
 import type { ClientId, TaskId } from '../../protocol/ids.js'
 import type { RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
@@ -19,6 +20,8 @@ export interface UploadEntry {
   readonly fileLengthBytes: number
   readonly pieceSizeBytes: number
   readonly supernodes: readonly string[]
+  /** A private task: the keys its piece grants are verified with (empty: public, no grant needed). */
+  readonly grantKeys: readonly KeyObject[]
   /** Last registration or read, ms since the epoch. */
   readonly lastUsedMs: number
 }
@@ -44,7 +47,7 @@ export class UploadRegistry {
   }
 
   /** Adds or refreshes an entry. The caller checked `isServablePath`. */
-  register (request: RegisterUploadRequest & { taskId: TaskId, cid: ClientId }): UploadEntry {
+  register (request: Omit<RegisterUploadRequest, 'grantKeys'> & { taskId: TaskId, cid: ClientId, grantKeys?: readonly KeyObject[] }): UploadEntry {
     const now = this.#clock.now()
     const entry: UploadEntry = {
       taskId: request.taskId,
@@ -53,6 +56,7 @@ export class UploadRegistry {
       fileLengthBytes: request.fileLengthBytes,
       pieceSizeBytes: request.pieceSizeBytes,
       supernodes: [...request.supernodes],
+      grantKeys: request.grantKeys ?? [],
       lastUsedMs: now,
     }
     this.#entries.set(keyOf(request.taskId, request.cid), entry)

@@ -9,6 +9,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { createParser } from '../schema-parser.js'
 import { ClientIdSchema, TaskIdSchema } from './common-schemas.js'
+import { GRANT_KEY_PATTERN } from '../piece-grant.js'
 
 export const OpenStreamRequestSchema = Type.Object({
   taskId: TaskIdSchema,
@@ -17,6 +18,7 @@ export const OpenStreamRequestSchema = Type.Object({
   pieceSizeBytes: Type.Integer({ minimum: 1 }),
   windowPieces: Type.Integer({ minimum: 1, maximum: 4096, description: 'most pieces the store holds for this stream' }),
   supernodes: Type.Array(Type.String({ maxLength: 512 }), { maxItems: 64, description: 'supernode base URLs to tell when this peer goes down' }),
+  grantKeys: Type.Optional(Type.Array(Type.String({ pattern: GRANT_KEY_PATTERN }), { maxItems: 8, description: 'private task: the keys of its piece grants (the registration answer\'s grantKey); a piece request is then served only with a grant one of them verifies' })),
 }, { additionalProperties: false })
 export type OpenStreamRequest = Static<typeof OpenStreamRequestSchema>
 

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { createParser } from '../schema-parser.js'
 import { ClientIdSchema, TaskIdSchema } from './common-schemas.js'
+import { GRANT_KEY_PATTERN } from '../piece-grant.js'
 
 export const RegisterUploadRequestSchema = Type.Object({
   taskId: TaskIdSchema,
@@ -14,6 +15,7 @@ export const RegisterUploadRequestSchema = Type.Object({
   fileLengthBytes: Type.Integer({ minimum: 0 }),
   pieceSizeBytes: Type.Integer({ minimum: 1 }),
   supernodes: Type.Array(Type.String({ maxLength: 512 }), { maxItems: 64, description: 'supernode base URLs to tell when this peer goes down' }),
+  grantKeys: Type.Optional(Type.Array(Type.String({ pattern: GRANT_KEY_PATTERN }), { maxItems: 8, description: 'private task: the keys of its piece grants (the registration answer\'s grantKey); a piece request is then served only with a grant one of them verifies' })),
 }, { additionalProperties: false })
 export type RegisterUploadRequest = Static<typeof RegisterUploadRequestSchema>
 

@@ -23,6 +23,7 @@ export const PieceTaskSchema = Type.Object({
   sourceKind: Type.Union([Type.Literal('supernode'), Type.Literal('peer')]),
   sourcePeerId: Type.String({ description: 'peer id of the source, or "supernode"' }),
   url: Type.String({ description: 'GET this with Range: bytes=<pieceRange>' }),
+  grant: Type.Optional(Type.String({ maxLength: 2048, description: 'the piece grant: send it as the x-damselfly-grant header of the GET (docs/security.md)' })),
 })
 export type PieceTask = Static<typeof PieceTaskSchema>
 

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { CONTENT_DIGEST_PATTERN } from '../content-digest.js'
+import { GRANT_KEY_PATTERN } from '../piece-grant.js'
 import { createParser } from '../schema-parser.js'
 import { ClientIdSchema, HttpUrlSchema, PeerIdSchema, TaskIdSchema } from './common-schemas.js'
 
@@ -32,6 +33,7 @@ export const RegisterTaskResponseSchema = Type.Object({
   cdnStatus: CdnStatusSchema,
   dataUrl: Type.String({ description: 'the task file on the supernode\'s download port; GET it with Range (pattern cdn, and pieces the supernode serves)' }),
   sourceVersion: Type.Optional(Type.String({ maxLength: 1024, description: 'the version of the source file the pieces come from (its ETag, else Last-Modified); a client moving to another supernode checks that it did not change' })),
+  grantKey: Type.Optional(Type.String({ pattern: GRANT_KEY_PATTERN, description: 'present when the task is private (its source is not known to answer without credentials): the Ed25519 public key (JWK x) that signs its piece grants; the client\'s peer server serves the task only against a grant it verifies with this key' })),
 })
 export type RegisterTaskResponse = Static<typeof RegisterTaskResponseSchema>
 

@@ -3,7 +3,10 @@
  * CDN cache file, streamed from disk — only when every piece covering the range is cached
  * (else 404 DF_ERR_PIECE_NOT_AVAILABLE, retryable); 416 for an unsatisfiable range. Bytes
  * actually sent are counted into dragonfly_supernode_pieces_downloaded_size_bytes_total
- * when the response ends.
+ * when the response ends. A private task's bytes (task-manager.ts: its source is not known
+ * to answer without credentials) need a piece grant for that task (`x-damselfly-grant`,
+ * verified here with the supernode's own key): 401 DF_ERR_PIECE_GRANT_REQUIRED without,
+ * 403 DF_ERR_PIECE_GRANT_INVALID for a grant of another task, expired or not ours.
  */
 import type { FastifyInstance } from 'fastify'
 import { formatContentRange, parseRangeHeader } from '../../common/http/range-header.js'
@@ -15,6 +18,8 @@ import { parseTaskId } from '../../protocol/ids.js'
 import { TaskParamsSchema, type TaskParams } from '../../protocol/messages/route-params.js'
 import { SUPERNODE_DATA_PATHS } from '../../protocol/paths.js'
 import { rangeLength } from '../../protocol/piece-range.js'
+import { PIECE_GRANT_HEADER } from '../../protocol/piece-grant.js'
+import type { PieceGrants } from '../access/piece-grants.js'
 import type { CacheStore } from '../cdn/cache-store.js'
 import type { HotPieces } from '../cdn/hot-pieces.js'
 import type { SupernodeMetrics } from '../metrics.js'
@@ -32,6 +37,7 @@ export interface DataRoutesDeps {
   readonly buffers: BufferPool
   /** Cache files kept open between requests (common/fs/read-handles.ts). */
   readonly readHandles: Pick<ReadHandles, 'acquire'>
+  readonly grants: Pick<PieceGrants, 'verify'>
 }
 
 /** Read size from the cache file: large reads keep the data path lean. */
@@ -43,9 +49,11 @@ export function registerDataRoutes (app: FastifyInstance, deps: DataRoutesDeps):
     schema: { tags: ['data'], summary: 'Bytes of a task file from the CDN cache (Range: bytes=start-end)', params: TaskParamsSchema },
   }, async (request, reply) => {
     const taskId = parseTaskId(request.params.taskId)
-    const geometry = deps.tasks.getTask(taskId)?.geometry
+    const task = deps.tasks.getTask(taskId)
+    const geometry = task?.geometry
     const progress = deps.progress.getTask(taskId)
-    if (geometry === undefined || progress === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
+    if (task === undefined || geometry === undefined || progress === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
+    if (!task.isPublic) deps.grants.verify(request.headers[PIECE_GRANT_HEADER], taskId)
     const lengthBytes = geometry.fileLengthBytes
     const parsed = parseRangeHeader(request.headers.range, lengthBytes)
     if (parsed === 'unsatisfiable') {

@@ -190,16 +190,24 @@ test('a task identified by its digest is cached only if the source\'s bytes are 
   t.after(() => origin.close())
   const sn = await startTestSupernode(t)
   await sn.client.registerPeer({ peerId: 'peer-1', ip: '127.0.0.1', port: 40001 })
+  // One digest is one task, read from the source of the registration that (re)starts it: the
+  // task goes between sources, so each kind of source is the one read.
   for (const path of ['/ranged.bin', '/whole.bin', '/chunked.bin']) {
     const bad = await sn.client.registerTask({ peerId: 'peer-1', cid: `bad${path.slice(1)}`, url: origin.url(path), digest: wrong }).then((task) => task, (err: unknown) => err)
-    assert.ok(!(bad instanceof Error), `${path}: ${String(bad)}`)
-    const task = bad as Awaited<ReturnType<SupernodeClient['registerTask']>>
-    assert.equal(await waitForCdn(sn.client, task.taskId), 'failed', `${path}: wrong digest`)
-    const info = await sn.client.getTask(task.taskId)
-    assert.ok(info.cachedPieces < info.pieceCount || info.pieceCount === 0, `${path}: the last piece was never handed out`)
-    await assert.rejects(readFile(join(sn.homeDir, 'cdn', task.taskId.slice(0, 3), `${task.taskId}.data`)), { code: 'ENOENT' }, `${path}: nothing cached`)
+    if (path === '/chunked.bin') {
+      // No length: the registration answers once the whole file is read, and so fails with it.
+      assert.ok(isCode(bad, 'DF_ERR_TASK_DIGEST_MISMATCH'), `${path}: ${String(bad)}`)
+    } else {
+      assert.ok(!(bad instanceof Error), `${path}: ${String(bad)}`)
+      const task = bad as Awaited<ReturnType<SupernodeClient['registerTask']>>
+      assert.equal(await waitForCdn(sn.client, task.taskId), 'failed', `${path}: wrong digest`)
+      const info = await sn.client.getTask(task.taskId)
+      assert.ok(info.cachedPieces < info.pieceCount || info.pieceCount === 0, `${path}: the last piece was never handed out`)
+      await assert.rejects(readFile(join(sn.homeDir, 'cdn', task.taskId.slice(0, 3), `${task.taskId}.data`)), { code: 'ENOENT' }, `${path}: nothing cached`)
+    }
     const good = await sn.client.registerTask({ peerId: 'peer-1', cid: `good${path.slice(1)}`, url: origin.url(path), digest: right })
     assert.equal(await waitForCdn(sn.client, good.taskId), 'success', `${path}: right digest`)
     assert.ok((await cachedDigests(sn.homeDir, good.taskId)).data.equals(data))
+    await sn.client.deleteTask(good.taskId)
   }
 })

@@ -8,7 +8,8 @@
  * 'limited'. Normal flow is never an error; only an unknown task or cid, or a failed task,
  * is. Every hand-out is recorded in ProgressManager (which releases it after the piece
  * timeout); every report updates progress, the cid's byte counts, the serving peer's
- * upload count and the metrics.
+ * upload count and the metrics. Every piece handed out carries the cid's piece grant for
+ * the task (access/piece-grants.ts), which its source checks.
  */
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../../common/clock.js'
@@ -22,6 +23,7 @@ import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import { formatPieceRange, parsePieceRange, pieceNumOfRange, rangeLength, rangeOfPiece } from '../../protocol/piece-range.js'
 import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
 import type { PieceSourceLabel, SupernodeMetrics } from '../metrics.js'
+import type { PieceGrants } from '../access/piece-grants.js'
 import type { PeerManager } from '../peer/peer-manager.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
 import type { TaskEvents } from '../progress/task-events.js'
@@ -53,6 +55,7 @@ export interface SchedulerDeps {
   readonly metrics: Pick<SupernodeMetrics, 'scheduleDurationMs' | 'pieceReports' | 'pieceReportBytes' | 'pullOutcomes'>
   /** The task file's URL on the supernode's download port. */
   readonly dataUrlOf: (taskId: TaskId) => string
+  readonly grants: Pick<PieceGrants, 'issue'>
 }
 
 /** How long a client should wait before pulling again after 'wait' / 'limited'. */
@@ -147,11 +150,13 @@ export class Scheduler {
       random: this.#deps.random,
     })
     const pieces: PieceTask[] = []
+    let grant: string | undefined
     for (const choice of decision.choices) {
       const digest = progress.digestOf(choice.pieceNum)
       const url = this.#urlOf(taskId, choice.source)
       if (digest === undefined || url === undefined) continue
       this.#deps.progress.recordHandOut(taskId, cid, choice.pieceNum, choice.source)
+      grant ??= this.#deps.grants.issue(taskId, client.peerId, cid)
       pieces.push({
         pieceNum: choice.pieceNum,
         pieceRange: formatPieceRange(rangeOfPiece(choice.pieceNum, geometry.pieceSizeBytes, geometry.fileLengthBytes)),
@@ -159,6 +164,7 @@ export class Scheduler {
         sourceKind: choice.source.kind,
         sourcePeerId: choice.source.kind === 'supernode' ? SUPERNODE_SOURCE_ID : choice.source.peerId,
         url,
+        grant,
       })
     }
     this.#deps.metrics.scheduleDurationMs.observe(performance.now() - startedMs)

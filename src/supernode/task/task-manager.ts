@@ -13,6 +13,7 @@ import { checkSourceHeaders } from '../../protocol/source-headers.js'
 import { parseClientId, parsePeerId, type ClientId, type TaskId } from '../../protocol/ids.js'
 import type { RegisterTaskRequest, RegisterTaskResponse, TaskInfo } from '../../protocol/messages/register-task.js'
 import { computeTaskId, digestTaskId, identityUrl } from '../../protocol/task-id.js'
+import { isAnonymousRegistration, type SourceAccess } from '../access/source-access.js'
 import type { CdnManager } from '../cdn/cdn-manager.js'
 import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
 import type { SupernodeMetrics } from '../metrics.js'
@@ -31,10 +32,22 @@ export interface TaskGeometry {
   readonly sourceVersion?: string
 }
 
+/** Where the CDN reads a task from: the URL and headers of a registration that proved access (or of the preheat). */
+export interface TaskSource {
+  readonly url: string
+  /** May hold credentials: never logged. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
 /** A task, read-only. */
 export interface TaskView {
   readonly taskId: TaskId
   readonly state: TaskState
+  /**
+   * True once an anonymous registration proved access (the source answers without
+   * credentials): registrations need no proof and the pieces no grant. False = private.
+   */
+  readonly isPublic: boolean
   readonly geometry: TaskGeometry | undefined
   /** Why the task failed (a DF_ERR_TASK_FAILED naming the cause), when it did. */
   readonly failure: DfError | undefined
@@ -44,10 +57,14 @@ export interface TaskView {
 
 interface TaskRecord {
   readonly taskId: TaskId
-  /** Where the CDN reads: the most recent registration of the same URL (#noteSource); may be signed, never logged unredacted. */
-  url: string
-  /** Sent to the source with `url`; may hold credentials, never logged. A restart of a failed task replaces them. */
-  headers: Readonly<Record<string, string>>
+  /**
+   * What the CDN reads: the latest registration that proved its access replaces it (so a
+   * stale or failed credential, or an expired signature of another URL of the same object,
+   * is never the one used), as does a restart of a failed task. Its URL may be signed and
+   * its headers may hold credentials: never logged unredacted.
+   */
+  source: TaskSource
+  isPublic: boolean
   state: TaskState
   geometry: TaskGeometry | undefined
   failure: DfError | undefined
@@ -65,6 +82,8 @@ interface TaskRecord {
   urls?: Set<string>
   /** Identity: the source stated a digest another task has; registrations of this record join that task. */
   sameContentAs?: TaskId | undefined
+  /** True once a caller started the CDN's preparation of this record (until a restart). */
+  hasStarter?: boolean
 }
 
 /** What a preheat asks the CDN to cache (the identity fields as in a registration). */
@@ -88,6 +107,10 @@ export interface TaskManagerDeps {
   readonly metrics: Pick<SupernodeMetrics, 'registrations'>
   /** The task file's URL on the supernode's download port. */
   readonly dataUrlOf: (taskId: TaskId) => string
+  /** Proves each registration's own access to the source. */
+  readonly access: Pick<SourceAccess, 'prove' | 'remember'>
+  /** The public key of the piece grants (wire form), told to the clients of private tasks. */
+  readonly grantKey: () => string
 }
 
 export class TaskManager {
@@ -112,9 +135,12 @@ export class TaskManager {
   }
 
   /**
-   * Registers a cid's download of a URL (DESIGN.md §4 workflow 1).
+   * Registers a cid's download of a URL (DESIGN.md §4 workflow 1). Unless the task is
+   * public, the registration first proves its own access to the source (#proveAccess); one
+   * that fails leaves the task as it was, for everyone else.
    * @throws DF_ERR_PEER_NOT_FOUND (register the peer first), DF_ERR_TASK_CONFLICT,
-   *   DF_ERR_SOURCE_STATUS / DF_ERR_SOURCE_UNREACHABLE (the source failed), DF_ERR_ARG_INVALID
+   *   DF_ERR_SOURCE_STATUS / DF_ERR_SOURCE_UNREACHABLE (the source failed or refused this
+   *   registration's credentials), DF_ERR_SOURCE_NOT_PROVEN, DF_ERR_ARG_INVALID
    */
   async register (request: RegisterTaskRequest): Promise<RegisterTaskResponse> {
     const { dfgetTasks, peers, progress, metrics, clock } = this.#deps
@@ -127,8 +153,9 @@ export class TaskManager {
     const taskId = this.#resolveAlias(computeTaskId({ url, filter: request.filter, md5: request.md5, identifier: request.identifier, digest: request.digest, range: rangeHeaderOf(request.headers) }))
     const previous = dfgetTasks.get(taskId, cid)
     if (previous === undefined) dfgetTasks.register(taskId, cid, peerId) // throws DF_ERR_TASK_CONFLICT early, before any source I/O
+    const source: TaskSource = { url, headers: request.headers ?? {} }
     let task = this.#tasks.get(taskId)
-    if (task !== undefined) this.#noteSource(task, url, request.headers ?? {}, request.filter)
+    if (task !== undefined) this.#noteSource(task, url, request.filter)
     if (task !== undefined && await this.#isOutdated(task)) {
       // The source has a new version (new ETag): the task starts over with it, so old and
       // new pieces never meet in one task.
@@ -136,12 +163,12 @@ export class TaskManager {
       task = this.#tasks.get(taskId)
     }
     if (task === undefined) {
-      task = { taskId, url, headers: request.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), digest: request.digest, urls: new Set([shownUrl(url, request.filter)]) }
+      task = { taskId, source, isPublic: false, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: clock.now(), lastAccessMs: clock.now(), digest: request.digest, urls: new Set([shownUrl(url, request.filter)]) }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = clock.now()
     try {
-      await this.#prepare(task, request.headers ?? {})
+      await this.#prepareAndProve(task, source, isAnonymousRegistration(url, source.headers, request.filter))
     } catch (err) {
       if (previous === undefined) dfgetTasks.remove(taskId, cid)
       throw err
@@ -159,7 +186,7 @@ export class TaskManager {
     progress.addClient(taskId, cid, peerId, { heldPieces: request.heldPieces, windowPieces: request.windowPieces })
     if (progress.getTask(taskId)?.getClient(cid)?.done.isFull === true) dfgetTasks.finish(taskId, cid)
     this.#log.info({ taskId, cid, peerId, url: redactUrl(url), fileLengthBytes: geometry.fileLengthBytes }, 'task registered')
-    return { taskId, ...geometry, cdnStatus: cdnStatusOf(task.state), dataUrl: this.#deps.dataUrlOf(taskId) }
+    return { taskId, ...geometry, cdnStatus: cdnStatusOf(task.state), dataUrl: this.#deps.dataUrlOf(taskId), ...(task.isPublic ? {} : { grantKey: this.#deps.grantKey() }) }
   }
 
   /**
@@ -173,14 +200,16 @@ export class TaskManager {
     checkSourceHeaders(spec.headers, 'body.headers')
     const taskId = this.#resolveAlias(computeTaskId({ url, filter: spec.filter, md5: spec.md5, identifier: spec.identifier, digest: spec.digest, range: rangeHeaderOf(spec.headers) }))
     let task = this.#tasks.get(taskId)
-    if (task !== undefined) this.#noteSource(task, url, spec.headers ?? {}, spec.filter)
+    const source: TaskSource = { url, headers: spec.headers ?? {} }
+    if (task !== undefined) this.#noteSource(task, url, spec.filter)
     if (task === undefined) {
       const now = this.#deps.clock.now()
-      task = { taskId, url, headers: spec.headers ?? {}, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, digest: spec.digest, urls: new Set([shownUrl(url, spec.filter)]) }
+      // Private until an anonymous registration proves otherwise: a preheat proves nobody's access.
+      task = { taskId, source, isPublic: false, state: 'pending', geometry: undefined, failure: undefined, createdAtMs: now, lastAccessMs: now, digest: spec.digest, urls: new Set([shownUrl(url, spec.filter)]) }
       this.#tasks.set(taskId, task)
     }
     task.lastAccessMs = this.#deps.clock.now()
-    await this.#prepare(task, spec.headers ?? {})
+    await this.#prepare(task, source)
     if (task.sameContentAs !== undefined) return await this.#rejoin(spec, async () => await this.preheat(spec)) // identity: joined the task of the same content
     const completion = task.state === 'success' ? Promise.resolve() : task.completion ?? Promise.reject(new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} was removed during the preheat`))
     this.#log.info({ taskId, url: redactUrl(url) }, 'task preheated')
@@ -272,7 +301,7 @@ export class TaskManager {
     if (task.state !== 'success' || task.digest !== undefined) return false
     let check = this.#revalidating.get(task.taskId)
     if (check === undefined) {
-      check = this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.url, headers: task.headers })
+      check = this.#deps.cdn.isSourceUnchanged({ taskId: task.taskId, url: task.source.url, headers: task.source.headers })
         .then((unchanged) => !unchanged)
         .finally(() => { this.#revalidating.delete(task.taskId) })
       this.#revalidating.set(task.taskId, check)
@@ -282,27 +311,83 @@ export class TaskManager {
   }
 
   /**
+   * Makes sure the task is cached or being cached and that this registration may read it.
+   * A registration that starts the CDN's fetch (a new task, or the restart of a failed one)
+   * proves its access by the CDN's own probe, made with its URL and headers, at no extra
+   * cost; any other proves it with a probe of its own (#proveAccess). A proven registration
+   * that joined a task which then failed (a wrong header registered first) starts it
+   * again with its own source, once: a wrong header spoils nothing for the others.
+   */
+  async #prepareAndProve (task: TaskRecord, source: TaskSource, isAnonymous: boolean): Promise<void> {
+    let role: 'started' | 'joined'
+    try {
+      role = await this.#prepare(task, source)
+    } catch (err) {
+      if (!this.#isCurrent(task) || task.state !== 'failed' || task.source === source) throw err
+      role = await this.#prepare(task, source)
+    }
+    if (role === 'joined') {
+      await this.#proveAccess(task.taskId, source, isAnonymous)
+      return
+    }
+    this.#deps.access.remember({ taskId: task.taskId, url: source.url, headers: source.headers })
+    if (isAnonymous && this.#isCurrent(task) && task.source === source) task.isPublic = true
+  }
+
+  /**
+   * Proves that the registration of `source` may read the task's source, unless the task
+   * is public. The proof uses this
+   * registration's own URL and headers, never another client's. A task named by a content
+   * digest is read from one source: a registration naming another URL for it (another
+   * origin, or a path that is neither the source's nor a registry blob path of the digest)
+   * is refused, so a server of one's own answering 200 opens nobody's blob. A proven
+   * source becomes the task's source (the CDN reads with the latest good credentials).
+   * @throws DF_ERR_SOURCE_NOT_PROVEN, and SourceAccess.prove's codes
+   */
+  async #proveAccess (taskId: TaskId, source: TaskSource, isAnonymous: boolean): Promise<void> {
+    const known = this.#tasks.get(taskId)
+    if (known !== undefined && known.isPublic && known.state !== 'failed') return
+    if (known !== undefined && !isSameSource(known, source.url)) {
+      throw new DfError('DF_ERR_SOURCE_NOT_PROVEN', `task ${taskId} is read from another source: its content digest was not verified from ${redactUrl(source.url)}`, { details: { taskId } })
+    }
+    await this.#deps.access.prove({ taskId, url: source.url, headers: source.headers, sourceVersion: known?.geometry?.sourceVersion })
+    const task = this.#tasks.get(taskId)
+    if (task !== undefined && isSameSource(task, source.url)) {
+      task.source = source
+      if (isAnonymous) task.isPublic = true
+    }
+  }
+
+  /**
    * Brings the task to running or success, (re)starting the CDN fetch when needed. A failed
-   * task starts again with `headers`, those of the registration that restarts it: the
+   * task starts again with `source`, that of the registration that restarts it: the
    * headers that failed it (a wrong or expired credential) must not fail every later client.
    */
-  async #prepare (task: TaskRecord, headers: Readonly<Record<string, string>>): Promise<void> {
-    if (task.state === 'running' || task.state === 'success') return
+  async #prepare (task: TaskRecord, source: TaskSource): Promise<'started' | 'joined'> {
+    if (task.state === 'running' || task.state === 'success') return 'joined'
     if (task.state === 'failed') {
       this.#deps.progress.removeTask(task.taskId)
       task.failure = undefined
       task.geometry = undefined
-      task.headers = headers
+      task.source = source
+      task.isPublic = false
+      task.hasStarter = false
       this.#apply(task, 'restart')
     }
+    // The first caller of a pending task starts the CDN's fetch (and its probe); later ones
+    // join it (CdnManager single-flights them), as do callers of a task whose previous record
+    // left memory while its download still runs.
+    const role = task.hasStarter === true || this.#deps.cdn.isBusy(task.taskId) ? 'joined' : 'started'
+    task.hasStarter = true
     let geometry
     try {
       geometry = await this.#deps.cdn.prepareTask({
         taskId: task.taskId,
-        url: task.url,
-        headers: task.headers,
+        url: task.source.url,
+        headers: task.source.headers,
         ...(task.digest === undefined ? {} : { digest: task.digest }),
-        currentSource: () => ({ url: task.url, headers: task.headers }),
+        // The source as the latest proven registration gave it (a resumed read re-opens with it).
+        currentSource: () => task.source,
         onStatedDigest: (digest) => this.#onStatedDigest(task, digest),
       })
     } catch (err) {
@@ -311,7 +396,7 @@ export class TaskManager {
     }
     if ('sameContent' in geometry || !this.#isCurrent(task) || task.state !== 'pending') {
       if (task.state === 'failed' && task.failure !== undefined) throw task.failure
-      return
+      return role
     }
     task.geometry = { fileLengthBytes: geometry.fileLengthBytes, pieceSizeBytes: geometry.pieceSizeBytes, pieceCount: geometry.pieceCount, ...(geometry.sourceVersion === undefined ? {} : { sourceVersion: geometry.sourceVersion }) }
     this.#apply(task, 'lengthKnown')
@@ -320,6 +405,7 @@ export class TaskManager {
       () => { if (this.#isCurrent(task) && task.state === 'running') this.#apply(task, 'cached') },
       (err: unknown) => { if (this.#isCurrent(task) && task.state === 'running') this.#fail(task, err) },
     )
+    return role
   }
 
   // ---- Identity (docs/identity.md): aliases, stated digests, the most recent URL ----
@@ -332,18 +418,13 @@ export class TaskManager {
   }
 
   /**
-   * A registration (or preheat) reached `task`: the task keeps its URL, and when it is the
-   * same object (the URL differs at most in its signature or filtered parameters) its URL
-   * and headers become the ones the CDN reads with from now on: an earlier client's signed
-   * URL may have expired, the most recent one is the one likeliest valid. A URL of another
-   * object (an alias through a stated digest, or another registry of an OCI digest) is
-   * never read with the task's headers, nor the task's URL with its headers.
+   * A registration (or preheat) reached `task`: the task keeps its URL for the task list.
+   * Which URL and headers the CDN reads with is #proveAccess's decision: those of the latest
+   * registration that proved its access (an earlier client's signed URL may have expired;
+   * the most recent proven one is the one likeliest valid), always as a pair.
    */
-  #noteSource (task: TaskRecord, url: string, headers: Readonly<Record<string, string>>, filter: readonly string[] | undefined): void {
+  #noteSource (task: TaskRecord, url: string, filter: readonly string[] | undefined): void {
     if (task.urls !== undefined && task.urls.size < MAX_SHOWN_URLS) task.urls.add(shownUrl(url, filter))
-    if (url === task.url || identityUrl(url, filter) !== identityUrl(task.url, filter)) return
-    task.url = url
-    task.headers = headers
   }
 
   /**
@@ -380,7 +461,7 @@ export class TaskManager {
     this.#apply(task, 'fail')
     this.#deps.dfgetTasks.failTask(task.taskId)
     this.#deps.events.notify(task.taskId)
-    this.#log.warn({ taskId: task.taskId, url: redactUrl(task.url), err: cause }, 'task failed')
+    this.#log.warn({ taskId: task.taskId, url: redactUrl(task.source.url), err: cause }, 'task failed')
   }
 
   #apply (task: TaskRecord, event: TaskEvent): void {
@@ -408,7 +489,7 @@ export class TaskManager {
     const progress = this.#deps.progress.getTask(task.taskId)
     return {
       taskId: task.taskId,
-      url: redactUrl(task.url),
+      url: redactUrl(task.source.url),
       fileLengthBytes: task.geometry?.fileLengthBytes ?? 0,
       pieceSizeBytes: task.geometry?.pieceSizeBytes ?? 1,
       pieceCount: task.geometry?.pieceCount ?? 0,
@@ -450,6 +531,19 @@ const MAX_SHOWN_URLS = 16
 /** A URL as the task list shows it: redacted (no query, no credentials). */
 function shownUrl (url: string, filter: readonly string[] | undefined): string {
   return redactUrl(identityUrl(url, filter))
+}
+
+/**
+ * True when `url` may be the source of `task`: always for a task its URL identifies; for a
+ * task named by a content digest, the source's origin and either its path or a registry's
+ * blob path of that digest (`…/blobs/sha256:…`: a registry serves a blob only by its digest).
+ * A failed task takes any source (it restarts from the registration's).
+ */
+function isSameSource (task: TaskRecord, url: string): boolean {
+  if (task.digest === undefined || task.state === 'failed') return true
+  const current = new URL(task.source.url)
+  const next = new URL(url)
+  return current.origin === next.origin && (current.pathname === next.pathname || next.pathname.endsWith(`/blobs/${task.digest}`))
 }
 
 function rangeHeaderOf (headers: Readonly<Record<string, string>> | undefined): string | undefined {
