@@ -21,7 +21,7 @@ import type { SupernodeAddress } from '../common/node-list.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { computeTaskId } from '../protocol/task-id.js'
 import { isContentDigest } from '../protocol/content-digest.js'
-import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer } from '../dfget/index.js'
+import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer, type PeerServerOptions } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -44,6 +44,12 @@ export interface DfgetStreamFetcherOptions {
   readonly caCertPath?: string | undefined
   /** Fetch an image's layers into the supernode's cache when its manifest passes (default true). */
   readonly prefetch?: boolean
+  /**
+   * Settings of the peer server this process hosts, as `dfget server` takes them from the
+   * host's dfget file: its port and address, how long a served file is kept, the host's
+   * upload rate. Default: a free port on every address, dfget's expire time, no limit.
+   */
+  readonly peerServer?: Pick<PeerServerOptions, 'port' | 'ip' | 'expiretime' | 'totallimit'>
 }
 
 /** A manifest prefetched within this long is not prefetched again (every engine of a host asks for it). */
@@ -178,6 +184,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
   async #hostPeerServer (): Promise<HostedPeerServer> {
     if (this.#closed) throw new DfError('DF_ERR_TASK_SWARM_FAILED', 'the fetcher is closed')
     const config = resolvePeerServerConfig({
+      ...this.#options.peerServer,
       home: this.#options.homeDir,
       ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
       ...(this.#options.caCertPath === undefined ? {} : { cacert: this.#options.caCertPath }),

@@ -15,6 +15,7 @@ import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
+import { loadDfgetConfigFile, resolvePeerServerConfig, type PeerServerOptions } from '../dfget/index.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
 import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags, type SetupFlags } from './cli.js'
@@ -51,6 +52,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   if (flags.token !== undefined && flags.token !== '') process.env[TOKEN_ENV] = flags.token
   const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
   const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
+  const peerServer = await hostPeerServerOptions()
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
   const resources = startupResources(config)
   const dfdaemon = new Dfdaemon({
@@ -58,7 +60,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
     createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
-    }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch }),
+    }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch, peerServer }),
   }, config)
   try {
     await checkStartupResources(resources)
@@ -86,6 +88,18 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   process.once('SIGTERM', stop)
   logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, nodes: config.nodes }, 'dfdaemon listening')
   process.stdout.write(`dfdaemon ready proxy=${dfdaemon.baseUrl}\n`)
+}
+
+/**
+ * The settings of the peer server dfdaemon hosts, from the host's dfget file
+ * (/etc/damselfly/dfget.yml, when it exists), as `dfget server` reads them: `port`, `ip`,
+ * `expireTime`, `totalLimit`. @throws DF_ERR_CONFIG_INVALID naming the key
+ */
+async function hostPeerServerOptions (): Promise<Pick<PeerServerOptions, 'port' | 'ip' | 'expiretime' | 'totallimit'>> {
+  const { port, ip, expiretime, totallimit } = await loadDfgetConfigFile(undefined)
+  const options = Object.fromEntries(Object.entries({ port, ip, expiretime, totallimit }).filter(([, value]) => value !== undefined))
+  resolvePeerServerConfig(options) // checked now: the server starts later, where a bad value would only be logged
+  return options
 }
 
 /** What dfdaemon takes at start-up, by the flag or configuration key that names it. */
