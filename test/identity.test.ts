@@ -82,7 +82,10 @@ test('8 hosts, 8 presigned URLs of one object, each expiring once a later one is
     assert.equal(sha256Hex(await readFile(join(dir.path, `out-${i}`))), sha256Hex(data), `host ${i}'s output`)
   }
   assert.deepEqual(task.urls, [`${origin.baseUrl}/bucket/model.bin?…`], 'the task shows its URL without the signature')
-  assert.equal(signatures.refused, 0, 'no request went with an expired signature')
+  // Each registration proves its own URL against the source (docs/security.md): a proof that
+  // lands while the CDN re-opens its read makes the CDN's URL expire a moment before the
+  // proven one takes its place, and that read is refused once, then made with the newer URL.
+  assert.ok(signatures.refused <= peers.length, `${signatures.refused} requests went with an expired signature`)
   const stats = origin.stats('/bucket/model.bin')
   assert.ok(stats.requests >= 3, `the CDN's read was broken and resumed (${stats.requests} requests)`)
   assert.ok(stats.bytesSent <= data.length + 256 * 1024, `the origin sent ${stats.bytesSent} bytes for ${data.length}: read once`)

@@ -16,6 +16,8 @@ import type { SourceRequestHeaders } from './source-headers.js'
 import { discardBody, type SourceReader } from './source-reader.js'
 import { hasVersionChanged, type SourceValidators } from './source-validators.js'
 
+/** How long a refused read waits for a newer source from the caller before it gives up. */
+const REFUSAL_WAIT_MS = 2_000
 /** Reads that made progress may repeat this many times per allowed attempt. */
 const PROGRESSING_READS_PER_ATTEMPT = 4
 
@@ -65,10 +67,11 @@ export async function readRangeResuming (reader: Pick<SourceReader, 'openRange'>
   let offset = read.startBytes
   let lastError: unknown
   let readsLeft = read.attempts * PROGRESSING_READS_PER_ATTEMPT
+  let refusedSource: { readonly url: string, readonly headers: SourceRequestHeaders } | undefined
   for (let attempt = 0; attempt < read.attempts && readsLeft > 0; attempt++, readsLeft--) {
     const offsetBefore = offset
+    const source = read.currentSource?.() ?? read
     try {
-      const source = read.currentSource?.() ?? read
       url = source.url
       const answer = await reader.openRange(url, source.headers, offset, endBytes, signal, read.ifRange)
       if (answer.status !== 206) {
@@ -99,10 +102,31 @@ export async function readRangeResuming (reader: Pick<SourceReader, 'openRange'>
     } catch (err) {
       if (err instanceof ConsumerFailure) throw err.failure
       const mapped = sourceTransportError(err, url, signal)
+      if (!signal.aborted && isRefusal(mapped) && read.currentSource !== undefined && refusedSource !== source &&
+        await sourceChanges(read.currentSource, source, signal)) {
+        // The source refused this URL or credential (a signed URL expired when a newer one
+        // was used, a token was rotated) and the caller has a newer one: once more with it.
+        refusedSource = source
+        lastError = mapped
+        continue
+      }
       if (signal.aborted || !isTransientSourceFailure(mapped)) throw mapped
       lastError = mapped
     }
     if (offset > offsetBefore) attempt--
   }
   throw lastError
+}
+
+/** An answer refusing the request's URL or credentials (401, 403). */
+function isRefusal (err: unknown): boolean {
+  const status = err instanceof DfError ? err.details?.status : undefined
+  return err instanceof DfError && err.code === 'DF_ERR_SOURCE_STATUS' && (status === 401 || status === 403)
+}
+
+/** Waits (up to REFUSAL_WAIT_MS) for the caller's source to be another than `tried`: the newer one may be a moment away. */
+async function sourceChanges (current: () => unknown, tried: unknown, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + REFUSAL_WAIT_MS
+  while (current() === tried && Date.now() < deadline && !signal.aborted) await new Promise((resolve) => { setTimeout(resolve, 50) })
+  return current() !== tried && !signal.aborted
 }

@@ -21,6 +21,7 @@ import { isCredentialHeader } from '../../common/source/source-headers.js'
 import type { SourceValidators } from '../../common/source/source-validators.js'
 import { DfError } from '../../protocol/errors.js'
 import type { TaskId } from '../../protocol/ids.js'
+import { isSignatureParam } from '../../protocol/url-signature.js'
 
 /** What one registration asks for. */
 export interface AccessRequest {
@@ -115,6 +116,9 @@ export function isAnonymousRegistration (url: string, headers: Readonly<Record<s
   if (Object.keys(headers).some(isCredentialHeader)) return false
   const parsed = new URL(url)
   if (parsed.username !== '' || parsed.password !== '') return false
+  // A signed URL (presigned S3/GCS/Azure/CloudFront) is a credential too: the signature is
+  // not part of the task's identity, so every client's own must be proven.
+  if ([...parsed.searchParams.keys()].some(isSignatureParam)) return false
   return !filter.some((name) => parsed.searchParams.has(name))
 }
 
