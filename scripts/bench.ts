@@ -232,7 +232,7 @@ try {
   if (values.only === undefined || values.only === 'stream') {
     const { runStreamBench, writeStreamBenchSection } = await import('./bench-stream.js')
     results.stream = await runStreamBench({ work, sizeBytes, rounds, defer: (stop) => { children.push(stop) } })
-    console.log(await writeStreamBenchSection(results.stream, { date: results.date, machine: results.machine, rounds }))
+    console.log(await writeStreamBenchSection(results.stream, { date: results.date, machine: results.machine, speed: results.speed, rounds }))
   }
 
   await mkdir(join(ROOT, 'bench/results'), { recursive: true })
