@@ -4,9 +4,10 @@
  * (namespace `dragonfly`, subsystem `supernode`, DESIGN.md §9) so existing dashboards work.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { PieceOrigin } from '../protocol/messages/pull-piece-task.js'
 
-/** Where a reported piece came from, as a metric label. */
-export type PieceSourceLabel = 'supernode' | 'peer' | 'source'
+/** Where a reported piece came from, as a metric label (declared in protocol/). */
+export type PieceSourceLabel = PieceOrigin
 
 export class SupernodeMetrics {
   readonly registry = new Registry()

@@ -16,7 +16,7 @@ import type { Logger } from '../../common/log.js'
 import type { Clock } from '../../common/clock.js'
 import { DfError, isCode } from '../../protocol/errors.js'
 import type { BackSourceReason } from '../../protocol/result-codes.js'
-import type { PieceTask, PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
+import { SUPERNODE_SOURCE_ID, type PieceTask, type PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
 import type { RegisterPeerRequest } from '../../protocol/messages/register-peer.js'
 import type { RegisterTaskRequest } from '../../protocol/messages/register-task.js'
 import { MAX_REPORTS_PER_BATCH, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
@@ -72,7 +72,6 @@ interface QueuedReport {
 
 type PullStep = { readonly ok: true, readonly response: PullPieceTasksResponse, readonly tookMs: number } | { readonly ok: false, readonly err: unknown }
 
-const SUPERNODE = 'supernode'
 
 export class P2pDownloader {
   readonly #deps: P2pDownloaderDeps
@@ -260,7 +259,7 @@ export class P2pDownloader {
       if (fetched.fromSupernode) this.#deps.stats.addFromSupernode(fetched.bytes)
       else this.#deps.stats.addFromPeers(fetched.bytes)
       this.#lastProgressMs = this.#deps.clock.now()
-      this.#report(piece, { result: 'success', sourcePeerId: fetched.fromSupernode ? SUPERNODE : piece.sourcePeerId, costMs: fetched.costMs })
+      this.#report(piece, { result: 'success', sourcePeerId: fetched.fromSupernode ? SUPERNODE_SOURCE_ID : piece.sourcePeerId, costMs: fetched.costMs })
     } catch (err) {
       if (signal.aborted) return
       if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
@@ -279,7 +278,7 @@ export class P2pDownloader {
       // A peer that failed this client is not used again (the supernode blacklists it on the
       // report); the supernode itself stays usable, the report still tells it.
       // A stream-mode peer whose window moved on is not a bad source (DF_ERR_PIECE_NOT_AVAILABLE).
-      if (source !== SUPERNODE && code !== 'DF_ERR_PIECE_NOT_AVAILABLE') this.#badSources.add(source)
+      if (source !== SUPERNODE_SOURCE_ID && code !== 'DF_ERR_PIECE_NOT_AVAILABLE') this.#badSources.add(source)
       this.#deps.logger.warn({ pieceNum: piece.pieceNum, sourcePeerId: source, code, err }, 'piece fetch failed')
       this.#report(piece, { result: 'failed', sourcePeerId: source, reason: code })
     }

@@ -16,12 +16,21 @@ export const PullPieceTasksQuerySchema = Type.Object({
 }, { additionalProperties: false })
 export type PullPieceTasksQuery = Static<typeof PullPieceTasksQuerySchema>
 
+/** Where a handed-out piece comes from: the supernode's CDN cache, or a peer. */
+export const PIECE_SOURCE_KINDS = ['supernode', 'peer'] as const
+export type PieceSourceKind = typeof PIECE_SOURCE_KINDS[number]
+/** The `sourcePeerId` of a piece from the supernode (in hand-outs, reports and blacklists). */
+export const SUPERNODE_SOURCE_ID = 'supernode'
+/** Where a client's bytes came from, in metrics and per-download byte counts: a piece source, or the origin itself (back-source). */
+export const PIECE_ORIGINS = ['supernode', 'peer', 'source'] as const
+export type PieceOrigin = typeof PIECE_ORIGINS[number]
+
 export const PieceTaskSchema = Type.Object({
   pieceNum: Type.Integer({ minimum: 0 }),
   pieceRange: PieceRangeSchema,
   digest: Type.String({ pattern: PIECE_DIGEST_PATTERN }),
-  sourceKind: Type.Union([Type.Literal('supernode'), Type.Literal('peer')]),
-  sourcePeerId: Type.String({ description: 'peer id of the source, or "supernode"' }),
+  sourceKind: Type.Union(PIECE_SOURCE_KINDS.map((kind) => Type.Literal(kind))),
+  sourcePeerId: Type.String({ description: `peer id of the source, or "${SUPERNODE_SOURCE_ID}"` }),
   url: Type.String({ description: 'GET this with Range: bytes=<pieceRange>' }),
   grant: Type.Optional(Type.String({ maxLength: 2048, description: 'the piece grant: send it as the x-damselfly-grant header of the GET (docs/security.md)' })),
 })

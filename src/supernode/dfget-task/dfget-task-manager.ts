@@ -7,6 +7,7 @@
 import type { Clock } from '../../common/clock.js'
 import { DfError } from '../../protocol/errors.js'
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
+import type { PieceOrigin } from '../../protocol/messages/pull-piece-task.js'
 
 export type DfgetTaskStatus = 'running' | 'success' | 'failed'
 export type DfgetTaskEvent = 'register' | 'finish' | 'fail'
@@ -18,8 +19,8 @@ export const DFGET_TASK_TRANSITIONS: Readonly<Record<DfgetTaskStatus, Partial<Re
   failed: { register: 'running', fail: 'failed' },
 }
 
-/** Where a reported piece came from, for byte accounting. */
-export type PieceOrigin = 'supernode' | 'peer' | 'source'
+/** Where a reported piece came from, for byte accounting (declared in protocol/). */
+export type { PieceOrigin }
 
 /** A dfget task, read-only. */
 export interface DfgetTaskView {

@@ -13,9 +13,6 @@ import type { PieceDigest } from '../../protocol/piece-digest.js'
 import type { TimerHandle } from '../../common/clock.js'
 import { PieceBitset } from './piece-bitset.js'
 
-/** The peer id that names the supernode as a piece source on the wire. */
-export const SUPERNODE_SOURCE_ID = 'supernode'
-
 /** Where a hand-out tells a cid to fetch a piece. */
 export type PieceSource =
   | { readonly kind: 'supernode' }

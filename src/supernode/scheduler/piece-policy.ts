@@ -23,7 +23,7 @@
  */
 import type { ClientId, PeerId } from '../../protocol/ids.js'
 import type { ClientProgressView, PieceSource, TaskProgressView } from '../progress/task-progress.js'
-import { SUPERNODE_SOURCE_ID } from '../progress/task-progress.js'
+import { SUPERNODE_SOURCE_ID } from '../../protocol/messages/pull-piece-task.js'
 import type { Random } from './random.js'
 
 /** Everything the policy reads. */
