@@ -44,8 +44,10 @@ test('dfget starts the home\'s agent, which runs its downloads: the agent does t
   // The second run goes to the same agent, which does the download (its CPU grows by more
   // than the thin client's whole run costs).
   const before = await processCpuMs(pid)
-  const second = await runDfgetProcess(['-u', url, '-o', join(dir, 'out-2'), '-n', sn.node, '--home', home])
+  const second = await runDfgetProcess(['-u', url, '-o', join(dir, 'out-2'), '-n', sn.node, '--home', home, '--verbose'])
   assert.equal(second.exitCode, 0, second.stderr)
+  // The run's log lines, relayed to --verbose's stderr, come from the agent's process.
+  assert.match(second.stderr, new RegExp(`"pid":${pid},[^\n]*"msg":"task registered"`), 'the agent registered the task')
   assert.equal(sha256Hex(await readFile(join(dir, 'out-2'))), digest)
   assert.equal(await agentPid(home), pid, 'the later run reused the agent')
   assert.ok(await processCpuMs(pid) - before > 50, 'the agent did the download')

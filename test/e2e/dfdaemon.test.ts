@@ -176,9 +176,11 @@ test('dfdaemon hosts its home\'s peer server and agent: a dfget of the same host
 
   assert.ok((await stat(join(home, 'agent.sock'))).isSocket(), 'dfdaemon listens as the home\'s agent')
   const cpuBefore = await processCpuMs(daemon.child.pid ?? 0)
-  const run = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir.path, 'f.bin'), '--home', home, '-n', sn.node])
+  const run = await runDfgetProcess(['-u', origin.url('/f.bin'), '-o', join(dir.path, 'f.bin'), '--home', home, '-n', sn.node, '--verbose'])
   assert.equal(run.exitCode, 0, run.stderr)
   assert.ok((await readFile(join(dir.path, 'f.bin'))).equals(data))
+  // The run's log lines (relayed to --verbose's stderr) were written by dfdaemon's process.
+  assert.match(run.stderr, new RegExp(`"pid":${daemon.child.pid ?? 0},[^\n]*"msg":"task registered"`), 'dfdaemon\'s process registered the task')
   assert.deepEqual(JSON.parse(await readFile(statePath, 'utf8')), hosted, 'the dfget used the server dfdaemon hosts instead of starting one')
   assert.ok(await processCpuMs(daemon.child.pid ?? 0) - cpuBefore >= 10, 'dfdaemon\'s process ran the download')
   // The file dfget registered is served by dfdaemon's process.

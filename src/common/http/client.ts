@@ -10,9 +10,6 @@ import { rootCertificates } from 'node:tls'
 import { DfError, fromWire, type ErrorCode, type RemoteInfo } from '../../protocol/errors.js'
 import type { Parser } from '../../protocol/schema-parser.js'
 import { redactUrl } from './redact-url.js'
-
-// Kept here too for the callers that read both; the function lives in redact-url.ts (no undici: the thin dfget loads it).
-export { redactUrl }
 import { guardBodyEnd } from './body-end-guard.js'
 
 /** Options of an HttpClient; all optional. */

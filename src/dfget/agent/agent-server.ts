@@ -49,12 +49,11 @@ export class AgentServer {
   readonly #deps: AgentServerDeps
   readonly #socketPath: string
   readonly #logger: Logger
-  readonly #runs = new Set<Promise<void>>()
-  readonly #aborts = new Set<AbortController>()
+  /** The runs in progress, with what cancels each. */
+  readonly #runs = new Map<Promise<void>, AbortController>()
   readonly #locators = new Map<string, Promise<SupernodeLocator>>()
   #dataPlane: Promise<DataPlane> | undefined
   #modules: Promise<[typeof import('../dfget.js'), typeof import('../dfget-stream.js'), DataPlane]> | undefined
-  #ownsDataPlane = false
   #server: Server | undefined
 
   constructor (deps: AgentServerDeps, options: { socketPath: string }) {
@@ -100,12 +99,13 @@ export class AgentServer {
       await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
       await rm(this.#socketPath, { force: true })
     }
-    for (const abort of this.#aborts) abort.abort(new DfError('DF_ERR_INTERNAL', 'the agent is stopping'))
-    await Promise.allSettled([...this.#runs])
+    for (const abort of this.#runs.values()) abort.abort(new DfError('DF_ERR_INTERNAL', 'the agent is stopping'))
+    await Promise.allSettled([...this.#runs.keys()])
     const locators = [...this.#locators.values()]
     this.#locators.clear()
     await Promise.all(locators.map(async (locator) => { await (await locator.catch(() => undefined))?.close() }))
-    if (this.#ownsDataPlane) await (await this.#dataPlane)?.close()
+    // A data plane made here is closed here; a given one belongs to the caller.
+    if (this.#deps.dataPlane === undefined) await (await this.#dataPlane)?.close()
   }
 
   #onConnection (socket: Socket): void {
@@ -116,11 +116,9 @@ export class AgentServer {
       started = true
       const run = this.#serve(socket, parseJsonPayload(payload), abort).finally(() => {
         this.#runs.delete(run)
-        this.#aborts.delete(abort)
         this.#deps.onActivity?.()
       })
-      this.#aborts.add(abort)
-      this.#runs.add(run)
+      this.#runs.set(run, abort)
       this.#deps.onActivity?.()
     })
     socket.on('data', (chunk: Buffer) => {
@@ -179,10 +177,7 @@ export class AgentServer {
   }
 
   async #dataPlaneOf (): Promise<DataPlane> {
-    this.#dataPlane ??= import('../data-plane.js').then(({ createDataPlane }) => {
-      this.#ownsDataPlane = true
-      return createDataPlane(this.#deps.buffers === undefined ? {} : { buffers: this.#deps.buffers })
-    })
+    this.#dataPlane ??= import('../data-plane.js').then(({ createDataPlane }) => createDataPlane(this.#deps.buffers === undefined ? {} : { buffers: this.#deps.buffers }))
     return await this.#dataPlane
   }
 
