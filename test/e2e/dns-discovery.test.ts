@@ -50,10 +50,10 @@ test('a fleet configured with one SRV name moves between supernodes when only th
   const files = { '/one.bin': createTestData(3 * MiB, 171), '/two.bin': createTestData(3 * MiB, 172), '/three.bin': createTestData(12 * MiB, 173) }
   const origin = await startOrigin({ files: Object.fromEntries(Object.entries(files).map(([path, data]) => [path, { data }])) })
   t.after(() => origin.close())
-  const snA = await spawnSupernode(join(dir, 'sn-a'))
-  t.after(() => stopChild(snA.child))
-  const snB = await spawnSupernode(join(dir, 'sn-b'))
-  t.after(() => stopChild(snB.child))
+  const started = await Promise.allSettled([spawnSupernode(join(dir, 'sn-a')), spawnSupernode(join(dir, 'sn-b'))])
+  for (const outcome of started) if (outcome.status === 'fulfilled') t.after(() => stopChild(outcome.value.child))
+  const [snA, snB] = started.map((outcome) => { if (outcome.status === 'rejected') throw outcome.reason; return outcome.value })
+  assert.ok(snA !== undefined && snB !== undefined)
   const clientA = new SupernodeClient({ baseUrl: snA.apiUrl })
   t.after(() => clientA.close())
   const clientB = new SupernodeClient({ baseUrl: snB.apiUrl })
@@ -62,7 +62,7 @@ test('a fleet configured with one SRV name moves between supernodes when only th
   t.after(() => dns.close())
 
   // Every host's whole supernode configuration, the same in every run below.
-  const hosts = ['h1', 'h2', 'h3'].map((name) => join(dir, name))
+  const hosts = ['h1', 'h2'].map((name) => join(dir, name))
   t.after(async () => { await Promise.all(hosts.map(stopPeerServer)) })
   const outputOf = (home: string, path: string): string => `${home}${path.replace('/', '-')}`
   const fleetArgs = (home: string): string[] => ['-n', `dns+srv://${SERVICE}`, '--dns-server', dns.address, '--dns-refresh', '1s', '--home', home]
@@ -73,7 +73,7 @@ test('a fleet configured with one SRV name moves between supernodes when only th
   // 1. The name answers A: the fleet's downloads meet there.
   const first = await Promise.all(hosts.map(async (home) => await download(home, '/one.bin')))
   for (const [i, run] of first.entries()) await assertComplete(run, outputOf(hosts[i] ?? '', '/one.bin'), digest('/one.bin'), `${hosts[i]} one.bin`)
-  assert.equal((await clientsAt(clientA, origin.url('/one.bin'))).length, 3, 'the three hosts met on A')
+  assert.equal((await clientsAt(clientA, origin.url('/one.bin'))).length, hosts.length, 'the hosts met on A')
   assert.deepEqual(await clientsAt(clientB, origin.url('/one.bin')), [])
 
   // 2. The answer moves to B while A keeps running: once the hosts' answer is older than
@@ -83,7 +83,7 @@ test('a fleet configured with one SRV name moves between supernodes when only th
   await sleep(1_100, undefined, { signal })
   const second = await Promise.all(hosts.map(async (home) => await download(home, '/two.bin')))
   for (const [i, run] of second.entries()) await assertComplete(run, outputOf(hosts[i] ?? '', '/two.bin'), digest('/two.bin'), `${hosts[i]} two.bin`)
-  assert.equal((await clientsAt(clientB, origin.url('/two.bin'))).length, 3, 'the three hosts met on B')
+  assert.equal((await clientsAt(clientB, origin.url('/two.bin'))).length, hosts.length, 'the hosts met on B')
   assert.deepEqual(await clientsAt(clientA, origin.url('/two.bin')), [], 'A, still up, saw none of the new downloads')
   assert.ok(dns.questions(SERVICE, 'SRV') > questionsBefore, 'the hosts asked DNS again')
 
