@@ -16,6 +16,7 @@ export const DEFAULT_SUPERNODE_PORT = 8002
 
 /** One entry of the list. */
 export interface SupernodeAddress {
+  /** As written; of a supernode found by SRV, the record's target name (its identity in the hashing; `baseUrl` has its address). */
   readonly host: string
   readonly port: number
   readonly weight: number

@@ -32,7 +32,9 @@ test('a dns+srv:// entry becomes its records\' targets, with their ports, priori
   t.after(() => dns.close())
   const resolver = new SupernodeResolver({ logger: createSilentLogger() }, { entries: parseNodeList(['dns+srv://_api._tcp.supernode.fleet.test']), dnsServers: [dns.address] })
   t.after(() => { resolver.close() })
-  assert.deepEqual(view(await resolver.current()), ['http://127.0.0.21:8101 w50 p0', 'http://127.0.0.22:8102 w1 p1'])
+  const list = await resolver.current()
+  assert.deepEqual(view(list), ['http://127.0.0.21:8101 w50 p0', 'http://127.0.0.22:8102 w1 p1'])
+  assert.deepEqual(list.map((node) => node.host), ['sn-0.supernode.fleet.test', 'sn-1.supernode.fleet.test'], 'the targets\' names are the supernodes\' identities in the hashing')
 })
 
 test('an answer is used for the refresh interval, then resolved again; a forced refresh happens at most once a second', async (t) => {

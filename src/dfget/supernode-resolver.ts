@@ -170,7 +170,9 @@ export class SupernodeResolver {
         continue
       }
       for (const ip of addresses) {
-        out.push({ host: ip, port: record.port, weight: Math.min(MAX_WEIGHT, Math.max(1, record.weight)), priority: record.priority, baseUrl: formatBaseUrl(ip, record.port) })
+        // The target's name is the supernode's identity in the hashing (orderSupernodes):
+        // a StatefulSet pod that comes back with another address keeps its tasks.
+        out.push({ host: record.name.toLowerCase(), port: record.port, weight: Math.min(MAX_WEIGHT, Math.max(1, record.weight)), priority: record.priority, baseUrl: formatBaseUrl(ip, record.port) })
       }
     }
     if (out.length === 0) throw this.#failure(entry.baseUrl, 'SRV', Object.assign(new Error('no target resolves'), { code: 'ENODATA' }), 'none of its targets resolves')
