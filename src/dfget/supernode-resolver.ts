@@ -121,7 +121,7 @@ export class SupernodeResolver {
 
   async #resolveNames (): Promise<SupernodeAddress[]> {
     const outcomes = await Promise.allSettled(this.#names.map(async (state) => await this.#resolveEntry(state.entry)))
-    let firstError: unknown
+    let firstError: DfError | undefined
     outcomes.forEach((outcome, i) => {
       const state = this.#names[i]
       if (state === undefined) return
@@ -132,7 +132,7 @@ export class SupernodeResolver {
       if (state.addresses !== undefined) {
         this.#logger.warn({ entry: state.entry.baseUrl, err: outcome.reason }, 'could not resolve the supernode list again; keeping its last answer')
       } else {
-        firstError ??= outcome.reason
+        firstError ??= outcome.reason instanceof DfError ? outcome.reason : new DfError('DF_ERR_INTERNAL', 'the supernode list could not be resolved', { cause: outcome.reason })
       }
     })
     if (firstError !== undefined) throw firstError
