@@ -15,7 +15,10 @@ import { isCode } from '../../src/protocol/errors.js'
 import { startDnsServer, type Zone } from '../harness/dns-server.js'
 import { createTestData, sha256Hex, startOrigin } from '../harness/origin.js'
 import { createTmpDir } from '../harness/tmp-dir.js'
-import { parseSummary, runDfgetProcess, runToExit, spawnSupernode, stopChild, stopPeerServer, type DfgetRun, type StartedSupernode } from '../harness/processes.js'
+import { metricValue, parseSummary, runDfgetProcess, runToExit, spawnSupernode, stopChild, stopPeerServer, type DfgetRun, type StartedSupernode } from '../harness/processes.js'
+import { startRegistry } from '../harness/registry.js'
+import { buildTestImage, pushImage } from '../harness/oci-image.js'
+import { spawnDfdaemon } from '../harness/dfdaemon-process.js'
 
 const MiB = 1024 * 1024
 const SERVICE = '_api._tcp.supernode.fleet.test'
@@ -105,6 +108,44 @@ test('a fleet configured with one SRV name moves between supernodes when only th
   const atA = await clientsAt(clientA, origin.url('/three.bin'))
   assert.equal(atA.length, 1, 'it registered with A, which the name resolves to now')
   assert.equal(atA[0]?.status, 'success')
+})
+
+test('dfdaemon configured with one SRV name sends the next blob to the supernode the DNS answer moved to', async (t) => {
+  const signal = AbortSignal.timeout(90_000)
+  const dir = (await createTmpDir('df-dns-daemon-')).path
+  const registry = await startRegistry(join(dir, 'registry'))
+  t.after(() => registry.close())
+  const image = buildTestImage([2 * MiB, 2 * MiB], 17)
+  await pushImage(registry.baseUrl, 'test/img', '1', image)
+  const started = await Promise.allSettled([spawnSupernode(join(dir, 'sn-a')), spawnSupernode(join(dir, 'sn-b'))])
+  for (const outcome of started) if (outcome.status === 'fulfilled') t.after(() => stopChild(outcome.value.child))
+  const [snA, snB] = started.map((outcome) => { if (outcome.status === 'rejected') throw outcome.reason; return outcome.value })
+  assert.ok(snA !== undefined && snB !== undefined)
+  const dns = await startDnsServer(zoneOf('sn-a', snA))
+  t.after(() => dns.close())
+  const home = join(dir, 'host')
+  t.after(() => stopPeerServer(home))
+  const daemon = await spawnDfdaemon(['--registry', registry.baseUrl, '-n', `dns+srv://${SERVICE}`, '--dns-server', dns.address, '--dns-refresh', '1s', '--home', home])
+  t.after(() => daemon.close())
+  const cdnRead = async (sn: StartedSupernode): Promise<number> => metricValue(await (await fetch(`${sn.apiUrl}/metrics`, { signal })).text(), 'dragonfly_supernode_cdn_download_size_bytes_total')
+  const pull = async (layer: { digest: string, data: Buffer } | undefined): Promise<void> => {
+    assert.ok(layer !== undefined)
+    const response = await fetch(`${daemon.baseUrl}/v2/test/img/blobs/${layer.digest}`, { signal })
+    assert.equal(response.status, 200)
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(layer.data), `blob ${layer.digest} is the registry's`)
+  }
+  const [first, second] = image.layers
+  await pull(first)
+  assert.ok(await cdnRead(snA) >= (first?.data.length ?? 1), 'the first blob went through A')
+  assert.equal(await cdnRead(snB), 0)
+  dns.setZone(zoneOf('sn-b', snB))
+  const readByA = await cdnRead(snA)
+  // The refresh interval (1 s) is what is under test: the next blob after it goes to B.
+  await sleep(1_100, undefined, { signal })
+  await pull(second)
+  assert.ok(await cdnRead(snB) >= (second?.data.length ?? 1), 'the second blob went through B')
+  assert.equal(await cdnRead(snA), readByA, 'A, still up, read nothing more')
+  assert.equal(await daemon.metric('dragonfly_dfdaemon_back_source_total'), 0, `no blob came from the registry directly: ${daemon.logs()}`)
 })
 
 test('a supernode name that does not resolve at start-up: one line naming it and exit status 2, from dfget and dfdaemon', async (t) => {
