@@ -17,6 +17,10 @@ export interface DfdaemonFlags {
   readonly listen?: string
   readonly registry?: string
   readonly node?: readonly string[]
+  /** DNS servers of dns:// and dns+srv:// nodes. */
+  readonly dnsServer?: readonly string[]
+  /** How often those nodes are resolved again. */
+  readonly dnsRefresh?: string
   readonly home?: string
   readonly config?: string
   readonly verbose?: boolean
@@ -59,7 +63,9 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOu
     .option('--port <port>', 'listen port (0 picks a free one)', '65001')
     .option('--listen <address>', 'bind address (default 127.0.0.1)')
     .option('--registry <url>', 'upstream registry of registry-mirror requests (http(s)://host[:port])')
-    .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002)', collect)
+    .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002); dns://name[:port][=weight] (A/AAAA records) or dns+srv://name (SRV records) name them by DNS', collect)
+    .option('--dns-server <ip[:port]>', 'DNS server(s) that resolve dns:// and dns+srv:// nodes, repeatable or comma-separated (default: the system\'s)', collect)
+    .option('--dns-refresh <duration>', 'resolve dns:// and dns+srv:// nodes again after this long (default 30s)')
     .option('--home <dir>', 'per-host state shared with dfget (default ~/.damselfly)')
     .option('--config <file>', 'YAML configuration: proxy rules, hijack hosts, CA (flags override it)')
     .option('--notbs', 'never fetch a blob from the registry when the swarm cannot deliver it')

@@ -2,11 +2,11 @@
  * `dfdaemon config default`: every key of dfdaemon's YAML file (Dragonfly 1.x names) with
  * its default, readable back by `--config` (docs/configuration.md).
  */
-import { formatConfigYaml, type ConfigEntry } from '../common/config-yaml.js'
+import { formatConfigYaml, formatDurationSetting, type ConfigEntry } from '../common/config-yaml.js'
 import { resolveDfdaemonConfig } from './config.js'
 
 /** The top-level keys of dfdaemon's configuration file. */
-export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'] as const
+export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'] as const
 
 /** The default configuration file of dfdaemon, as YAML. */
 export function formatDfdaemonDefaultConfig (): string {
@@ -15,7 +15,9 @@ export function formatDfdaemonDefaultConfig (): string {
     { key: 'port', value: config.port, help: 'listen port (0 picks a free one)' },
     { key: 'listen', value: config.listen, help: 'bind address' },
     { key: 'home', value: config.homeDir, help: 'per-host state shared with dfget (peer server, data)' },
-    { key: 'nodes', value: [...config.nodes], help: 'supernodes, host:port[=weight], as dfget -n (empty: 127.0.0.1:8002)' },
+    { key: 'nodes', value: [...config.nodes], help: 'supernodes, host:port[=weight], or DNS records dns://name[:port][=weight] (A/AAAA), dns+srv://name (SRV), as dfget -n (empty: 127.0.0.1:8002)' },
+    { key: 'dns_servers', value: [...config.dnsServers], help: 'DNS servers (ip[:port]) that resolve dns:// and dns+srv:// nodes (empty: the system\'s)' },
+    { key: 'dns_refresh', value: formatDurationSetting(config.dnsRefreshMs), help: 'resolve dns:// and dns+srv:// nodes again after this long' },
     { key: 'cacert', value: undefined, help: 'PEM CA certificate trusted for https supernodes (nodes: [https://host:port])' },
     { key: 'verbose', value: config.verbose, help: 'debug logs' },
     { key: 'back_source', value: config.backSource, help: 'when the swarm cannot deliver a blob, fetch it from the registry directly' },

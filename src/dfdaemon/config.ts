@@ -6,7 +6,9 @@
  *   port: 65001                      # listen port (0 picks a free one)
  *   listen: 127.0.0.1                # bind address
  *   home: ~/.damselfly               # per-host state, shared with dfget (peer server, data)
- *   nodes: [127.0.0.1:8002]          # supernodes, as dfget's -n
+ *   nodes: [127.0.0.1:8002]          # supernodes, as dfget's -n (also dns://name, dns+srv://name)
+ *   dns_servers: [10.96.0.10]        # DNS servers of dns:// and dns+srv:// nodes (default: the system's)
+ *   dns_refresh: 30s                 # resolve those nodes again after this long
  *   verbose: false
  *   back_source: true                # when the swarm cannot deliver a blob, fetch it directly
  *   registry_mirror:
@@ -35,7 +37,8 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { parseNodeList } from '../common/node-list.js'
+import { DEFAULT_DNS_REFRESH_MS, parseDnsServers, parseNodeList } from '../common/node-list.js'
+import { parseDurationMs } from '../common/duration.js'
 import { DfError } from '../protocol/errors.js'
 import type { ProxyRule } from './routing-rules.js'
 
@@ -62,6 +65,10 @@ export interface DfdaemonOptions {
   readonly listen?: string
   readonly homeDir?: string
   readonly nodes?: readonly string[]
+  /** DNS servers of `dns://` and `dns+srv://` nodes (`ip[:port]`). */
+  readonly dnsServers?: readonly string[]
+  /** How often those nodes are resolved again (a duration, "30s"). */
+  readonly dnsRefresh?: string
   readonly verbose?: boolean
   readonly backSource?: boolean
   readonly registryUrl?: string
@@ -83,6 +90,10 @@ export interface DfdaemonConfig {
   readonly listen: string
   readonly homeDir: string
   readonly nodes: readonly string[]
+  /** DNS servers of `dns://` and `dns+srv://` nodes (`ip:port`); empty = the system's. */
+  readonly dnsServers: readonly string[]
+  /** A DNS answer for the nodes is used this long before it is resolved again. */
+  readonly dnsRefreshMs: number
   readonly verbose: boolean
   readonly backSource: boolean
   /** Upstream of mirror requests without ns=, or undefined (then ns= is required). */
@@ -138,11 +149,15 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
   if ((options.hijackHosts ?? []).length > 0 && (options.caCertFile === undefined || options.caKeyFile === undefined)) {
     throw invalid('hijack_https', 'hosts to intercept need cert and key (see `dfdaemon gen-ca`)')
   }
+  const dnsRefreshMs = options.dnsRefresh === undefined ? DEFAULT_DNS_REFRESH_MS : parseDurationMs(options.dnsRefresh)
+  if (dnsRefreshMs === undefined || !Number.isFinite(dnsRefreshMs) || dnsRefreshMs < 1_000) throw invalid('dns_refresh', 'must be a duration of at least 1s, like 30s or 5m', options.dnsRefresh)
   return {
     port,
     listen,
     homeDir: resolve(options.homeDir ?? join(homedir(), '.damselfly')),
     nodes: options.nodes ?? [],
+    dnsServers: parseDnsServers(options.dnsServers ?? [], { label: 'dns_servers', field: 'dns_servers' }),
+    dnsRefreshMs,
     verbose: options.verbose ?? false,
     backSource: options.backSource ?? true,
     registryUrl,
@@ -178,12 +193,14 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   }
   if (doc === null || doc === undefined) return {}
   const root = record(doc, '(root)')
-  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'])
+  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'])
   const out: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
   if (root.port !== undefined) out.port = integer(root.port, 'port')
   if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
   if (root.home !== undefined) out.homeDir = string(root.home, 'home')
   if (root.nodes !== undefined) out.nodes = nodeList(root.nodes, 'nodes')
+  if (root.dns_servers !== undefined) out.dnsServers = stringList(root.dns_servers, 'dns_servers')
+  if (root.dns_refresh !== undefined) out.dnsRefresh = typeof root.dns_refresh === 'number' ? `${root.dns_refresh}s` : string(root.dns_refresh, 'dns_refresh')
   if (root.cacert !== undefined) out.supernodeCaCertFile = string(root.cacert, 'cacert')
   if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
   if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')

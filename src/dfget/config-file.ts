@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.js'
-import { parseNodeList } from '../common/node-list.js'
+import { parseDnsServers, parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import { DEFAULT_NODE, DOWNLOAD_PATTERNS, resolveDfgetConfig, type DfgetOptions } from './config.js'
 import { defaultHomeDir } from './home-layout.js'
@@ -24,7 +24,9 @@ export type DfgetFileOptions = DfgetOptions & PeerServerOptions
 type Setting = { readonly help: string, readonly defaultValue: unknown, readonly read: (value: unknown, key: string) => Partial<Record<keyof DfgetFileOptions, unknown>> }
 
 const SETTINGS: Readonly<Record<string, Setting>> = {
-  nodes: { help: 'supernodes, host:port[=weight]', defaultValue: [DEFAULT_NODE], read: (v, k) => ({ node: nodeList(v, k) }) },
+  nodes: { help: 'supernodes, host:port[=weight], or DNS records dns://name[:port][=weight] (A/AAAA), dns+srv://name (SRV)', defaultValue: [DEFAULT_NODE], read: (v, k) => ({ node: nodeList(v, k) }) },
+  dnsServers: { help: 'DNS servers (ip[:port]) that resolve dns:// and dns+srv:// nodes (default: the system\'s)', defaultValue: [], read: (v, k) => ({ dnsServer: dnsServerList(v, k) }) },
+  dnsRefresh: { help: 'how often dns:// and dns+srv:// nodes are resolved again', defaultValue: '30s', read: (v, k) => ({ dnsRefresh: checked(v, k, durationOf) }) },
   home: { help: 'per-host state: peer server, data, logs', defaultValue: defaultHomeDir(), read: (v, k) => ({ home: text(v, k) }) },
   localLimit: { help: 'download rate limit of one run, e.g. 20M, 100mbit (0 = none)', defaultValue: 0, read: (v, k) => ({ locallimit: checked(v, k, resolveRate) }) },
   totalLimit: { help: 'rate limit of the whole host: downloads of a run and uploads of the peer server (0 = none)', defaultValue: 0, read: (v, k) => ({ totallimit: checked(v, k, resolveRate) }) },
@@ -133,6 +135,13 @@ function nodeList (value: unknown, key: string): string[] {
   const nodes = stringList(value, key)
   parseNodeList(nodes, { label: `config: ${key}`, field: key })
   return nodes
+}
+
+/** DNS servers, checked as --dns-server checks them (common/node-list.ts). */
+function dnsServerList (value: unknown, key: string): string[] {
+  const servers = stringList(value, key)
+  parseDnsServers(servers, { label: `config: ${key}`, field: key })
+  return servers
 }
 
 function httpUrl (value: unknown, key: string): string {

@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { DfError } from '../protocol/errors.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
-import { parseNodeList, type SupernodeAddress } from '../common/node-list.js'
+import { DEFAULT_DNS_REFRESH_MS, parseDnsServers, parseNodeList, type SupernodeAddress } from '../common/node-list.js'
 import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
 import { isContentDigest } from '../protocol/content-digest.js'
 import { findSourceHeaderProblem } from '../protocol/source-headers.js'
@@ -26,6 +26,10 @@ export interface DfgetOptions {
   readonly url?: string | undefined
   readonly output?: string | undefined
   readonly node?: readonly string[] | undefined
+  /** DNS servers that resolve `dns://` and `dns+srv://` nodes (`ip[:port]`); default the system's. */
+  readonly dnsServer?: readonly string[] | undefined
+  /** How often `dns://` and `dns+srv://` nodes are resolved again (default 30s). */
+  readonly dnsRefresh?: string | undefined
   readonly home?: string | undefined
   readonly locallimit?: string | undefined
   readonly totallimit?: string | undefined
@@ -68,7 +72,12 @@ export interface DfgetConfig {
   readonly url: string
   /** Absolute output path, or "-" for stdout. */
   readonly output: string
+  /** As written: DNS entries (`discovery`) are resolved by the supernode locator. */
   readonly supernodes: readonly SupernodeAddress[]
+  /** DNS servers of the DNS entries (`ip:port`); empty = the system's. */
+  readonly dnsServers: readonly string[]
+  /** A DNS answer is used this long before it is resolved again. */
+  readonly dnsRefreshMs: number
   readonly homeDir: string
   /** Download rate of this run; 0 = unlimited. */
   readonly localLimitBytesPerSec: number
@@ -126,6 +135,8 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
     url,
     output: resolveOutput(options.output, url, cwd),
     supernodes: parseNodeList(node),
+    dnsServers: parseDnsServers(options.dnsServer ?? [], { label: '--dns-server', field: 'dns-server' }),
+    dnsRefreshMs: resolveDnsRefresh(options.dnsRefresh),
     homeDir: resolve(cwd, options.home ?? defaultHomeDir()),
     localLimitBytesPerSec: resolveRate('locallimit', options.locallimit),
     totalLimitBytesPerSec: resolveRate('totallimit', options.totallimit),
@@ -156,6 +167,13 @@ function resolveWindow (value: string | undefined): number {
   const pieces = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN
   if (!Number.isInteger(pieces) || pieces < 1 || pieces > 4096) throw configInvalid('window', value, 'must be a number of pieces, 1-4096')
   return pieces
+}
+
+/** At least one second: a fleet must not query DNS for every registration. */
+function resolveDnsRefresh (value: string | undefined): number {
+  const ms = resolveDuration('dns-refresh', value, DEFAULT_DNS_REFRESH_MS)
+  if (ms < 1_000) throw configInvalid('dns-refresh', value, 'must be at least 1s')
+  return ms
 }
 
 function nonEmpty (value: string | undefined): string | undefined {
