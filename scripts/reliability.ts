@@ -4,6 +4,7 @@
  * table of docs/reliability.md (the part between its `reliability-table` markers): runs,
  * downloads completed, corrupt outputs, bytes re-fetched from the origin, failed checks.
  * Exits 1 when any output was corrupt or any check failed. Builds dist/ first when missing.
+ * `npm run reliability -- fuzz [--runs N]` runs the fuzz instead (scripts/lib/fuzz-report.ts).
  */
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -11,6 +12,7 @@ import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { writeFileAtomic } from '../src/common/fs/atomic-write.js'
 import { SCENARIOS, type ScenarioResult } from '../test/harness/fault-scenarios.js'
+import { runFuzzCommand } from './lib/fuzz-report.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const DOC = join(ROOT, 'docs/reliability.md')
@@ -83,7 +85,8 @@ async function main (): Promise<number> {
   return rows.some((row) => row.corrupt > 0 || row.failedChecks.length > 0) ? 1 : 0
 }
 
-main().then((status) => { process.exit(status) }, (err: unknown) => {
+const command = process.argv[2] === 'fuzz' ? runFuzzCommand(process.argv.slice(3)) : main()
+command.then((status) => { process.exit(status) }, (err: unknown) => {
   process.stderr.write(`reliability: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exit(1)
 })

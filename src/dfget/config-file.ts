@@ -7,8 +7,7 @@
  * `dfget config default` prints every key with its default.
  */
 import { readFile } from 'node:fs/promises'
-import { parse as parseYaml } from 'yaml'
-import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.js'
+import { formatConfigYaml, formatDurationSetting, parseConfigYaml } from '../common/config-yaml.js'
 import { parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import { DEFAULT_NODE, DOWNLOAD_PATTERNS, resolveDfgetConfig, type DfgetOptions } from './config.js'
@@ -66,7 +65,7 @@ export async function loadDfgetConfigFile (path: string | undefined, defaultPath
 export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
   let doc: unknown
   try {
-    doc = parseYaml(textValue)
+    doc = parseConfigYaml(textValue)
   } catch (err) {
     throw new DfError('DF_ERR_CONFIG_INVALID', `config: not valid YAML: ${(err as Error).message}`, { cause: err, details: { field: 'config' } })
   }
