@@ -31,7 +31,7 @@ import { fieldValue, headerText, HttpSender, jsonBody, pathSegment, queryString,
 const PUBLIC_TASK = 'a'.repeat(64)
 const PRIVATE_TASK = 'b'.repeat(64)
 const CID = 'cid-fuzz'
-const FILE_BYTES = 300_000
+const FILE_BYTES = 48 * 1024
 
 /** A peer server (and agent) on a temp home serving one public and one private task. */
 async function startHost (stack: CloseStack): Promise<{ server: PeerServer, homeDir: string, grants: string[] }> {
@@ -47,7 +47,7 @@ async function startHost (stack: CloseStack): Promise<{ server: PeerServer, home
   for (const [taskId, grantKeys] of [[PUBLIC_TASK, undefined], [PRIVATE_TASK, [formatGrantKey(key.privateKey)]]] as const) {
     const path = join(dataDir, `${taskId}-${CID}`)
     await writeFile(path, createTestData(FILE_BYTES, 1603))
-    await client.registerUpload({ taskId, cid: CID, path, fileLengthBytes: FILE_BYTES, pieceSizeBytes: 100_000, supernodes: [], ...(grantKeys === undefined ? {} : { grantKeys: [...grantKeys] }) })
+    await client.registerUpload({ taskId, cid: CID, path, fileLengthBytes: FILE_BYTES, pieceSizeBytes: 16 * 1024, supernodes: [], ...(grantKeys === undefined ? {} : { grantKeys: [...grantKeys] }) })
   }
   const claims = { taskId: PRIVATE_TASK, peerId: 'peer-x', cid: 'cid-x' }
   const grants = [
@@ -63,7 +63,8 @@ function peerInput (grants: readonly string[], dataDir: string): fc.Arbitrary<Ht
   const taskId = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(PUBLIC_TASK, PRIVATE_TASK) }, { weight: 1, arbitrary: pathSegment() })
   const cid = fc.oneof(fc.constantFrom(CID, 'cid-x', ''), fc.string({ maxLength: 10 }).map(encodeURIComponent))
   const range = fc.oneof(
-    fc.tuple(fc.integer({ min: -2, max: FILE_BYTES + 5 }), fc.integer({ min: -2, max: FILE_BYTES + 5 })).map(([a, b]) => `bytes=${a}-${b}`),
+    fc.tuple(fc.integer({ min: -2, max: FILE_BYTES + 5 }), fc.integer({ min: -2, max: 4096 })).map(([a, span]) => `bytes=${a}-${a + span}`),
+    fc.tuple(fc.integer({ min: -2, max: 2 ** 40 }), fc.integer({ min: -2, max: 2 ** 40 })).map(([a, b]) => `bytes=${a}-${b}`),
     fc.constantFrom('bytes=0-0', 'bytes=-5', 'bytes=5-', 'bytes=0-1,3-4', 'bytes=x', ''),
     headerText(20),
   )
