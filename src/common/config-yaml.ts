@@ -41,7 +41,8 @@ export function formatDurationSetting (ms: number): string {
  * refused here. @throws Error (a YAML syntax error, or such an alias): the caller names the file
  */
 export function parseConfigYaml (text: string): unknown {
-  const value: unknown = parseYaml(text)
+  // logLevel 'error': a warning (an unknown tag such as !!js/function) is not printed; errors still throw.
+  const value: unknown = parseYaml(text, { logLevel: 'error' })
   if (containsItself(value, new Set())) throw new Error('an alias is used inside the node it names (the value would contain itself)')
   return value
 }

@@ -73,7 +73,8 @@ export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw keyInvalid('config', JSON.stringify(doc), 'must be a mapping of settings')
   let options: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(doc)) {
-    const setting = SETTINGS[key]
+    // Own keys only: "__proto__" or "toString" in a file names no setting.
+    const setting = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined
     if (setting === undefined) throw keyInvalid(key, JSON.stringify(value), `is not a dfget setting (known: ${DFGET_CONFIG_KEYS.join(', ')})`)
     if (value === null || value === undefined) continue
     try {

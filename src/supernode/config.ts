@@ -184,7 +184,8 @@ export function optionsFromSettings (settings: Readonly<Record<string, unknown>>
   for (const [rawKey, value] of Object.entries(settings)) {
     if (value === undefined || value === null) continue
     const key = rawKey.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase())
-    const convert = SETTINGS[key]
+    // Own keys only: "__proto__" or "toString" in a file names no setting.
+    const convert = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined
     if (convert === undefined) throw configError(rawKey, value, 'is not a known setting')
     options = { ...options, ...convert(value, rawKey) }
   }

@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check'
 import { generateKeyPairSync } from 'node:crypto'
-import { SUPERNODE_DATA_PATHS, SUPERNODE_PATHS, fillPath } from '../../src/protocol/paths.js'
+import { SUPERNODE_DATA_PATHS, SUPERNODE_PATHS } from '../../src/protocol/paths.js'
 import { PIECE_GRANT_HEADER, signPieceGrant } from '../../src/protocol/piece-grant.js'
 import { CloseStack } from '../../src/common/lifecycle.js'
 import { createTestData, startOrigin } from '../harness/origin.js'
