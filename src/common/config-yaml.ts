@@ -1,9 +1,10 @@
 /**
  * The `config default` output of every program: a YAML document with one commented entry
  * per setting, which the program's own `--config` loader reads back to the same defaults.
- * Durations print in the largest whole unit ("30s", "3m", "24h") and sizes in bytes.
+ * Durations print in the largest whole unit ("30s", "3m", "24h") and sizes in bytes. And
+ * the reading of such a file's YAML (`parseConfigYaml`), shared by the three loaders.
  */
-import { stringify } from 'yaml'
+import { parse as parseYaml, stringify } from 'yaml'
 
 /** One setting of a default configuration. */
 export interface ConfigEntry {
@@ -31,4 +32,27 @@ export function formatDurationSetting (ms: number): string {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
   }
   return `${ms}ms`
+}
+
+/**
+ * Parses the YAML text of a configuration file, as every program's `--config` loader does.
+ * An alias inside the node it names (`a: &x [*x]`) makes a value that contains itself; no
+ * setting can hold one, and the loaders could not even show it in their message, so it is
+ * refused here. @throws Error (a YAML syntax error, or such an alias): the caller names the file
+ */
+export function parseConfigYaml (text: string): unknown {
+  // logLevel 'error': a warning (an unknown tag such as !!js/function) is not printed; errors still throw.
+  const value: unknown = parseYaml(text, { logLevel: 'error' })
+  if (containsItself(value, new Set())) throw new Error('an alias is used inside the node it names (the value would contain itself)')
+  return value
+}
+
+function containsItself (value: unknown, ancestors: Set<object>): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (ancestors.has(value)) return true
+  ancestors.add(value)
+  const children = value instanceof Map ? [...value.keys(), ...value.values()] : Object.values(value)
+  const found = children.some((child) => containsItself(child, ancestors))
+  ancestors.delete(value)
+  return found
 }

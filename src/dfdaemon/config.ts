@@ -36,7 +36,7 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
+import { parseConfigYaml } from '../common/config-yaml.js'
 import { DEFAULT_DNS_REFRESH_MS, parseDnsServers, parseNodeList } from '../common/node-list.js'
 import { parseDurationMs } from '../common/duration.js'
 import { DfError } from '../protocol/errors.js'
@@ -187,7 +187,7 @@ export async function loadDfdaemonConfigFile (path: string): Promise<DfdaemonOpt
 export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   let doc: unknown
   try {
-    doc = parseYaml(text)
+    doc = parseConfigYaml(text)
   } catch (err) {
     throw new DfError('DF_ERR_CONFIG_INVALID', `config: not valid YAML: ${(err as Error).message}`, { details: { field: 'config' }, cause: err })
   }

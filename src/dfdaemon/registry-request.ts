@@ -67,7 +67,8 @@ export function resolveMirrorUpstream (pathAndQuery: string, options: MirrorUpst
   request.searchParams.delete('ns')
   let base: URL
   if (ns !== null && ns !== '') {
-    if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(ns)) {
+    // The pattern admits ports up to 99999 and any bracketed text; the URL parser decides the rest.
+    if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(ns) || !URL.canParse(`${options.nsScheme}://${ns}`)) {
       throw new DfError('DF_ERR_PROXY_BAD_REQUEST', `ns: not a registry host: ${JSON.stringify(ns.slice(0, 100))}`, { details: { field: 'ns' } })
     }
     if (options.registryUrl !== undefined && options.registryUrl.host === ns) base = options.registryUrl

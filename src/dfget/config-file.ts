@@ -7,8 +7,7 @@
  * `dfget config default` prints every key with its default.
  */
 import { readFile } from 'node:fs/promises'
-import { parse as parseYaml } from 'yaml'
-import { formatConfigYaml, formatDurationSetting } from '../common/config-yaml.js'
+import { formatConfigYaml, formatDurationSetting, parseConfigYaml } from '../common/config-yaml.js'
 import { parseDnsServers, parseNodeList } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import { DEFAULT_NODE, DOWNLOAD_PATTERNS, resolveDfgetConfig, type DfgetOptions } from './config.js'
@@ -68,7 +67,7 @@ export async function loadDfgetConfigFile (path: string | undefined, defaultPath
 export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
   let doc: unknown
   try {
-    doc = parseYaml(textValue)
+    doc = parseConfigYaml(textValue)
   } catch (err) {
     throw new DfError('DF_ERR_CONFIG_INVALID', `config: not valid YAML: ${(err as Error).message}`, { cause: err, details: { field: 'config' } })
   }
@@ -76,7 +75,8 @@ export function parseDfgetConfigText (textValue: string): DfgetFileOptions {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw keyInvalid('config', JSON.stringify(doc), 'must be a mapping of settings')
   let options: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(doc)) {
-    const setting = SETTINGS[key]
+    // Own keys only: "__proto__" or "toString" in a file names no setting.
+    const setting = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined
     if (setting === undefined) throw keyInvalid(key, JSON.stringify(value), `is not a dfget setting (known: ${DFGET_CONFIG_KEYS.join(', ')})`)
     if (value === null || value === undefined) continue
     try {

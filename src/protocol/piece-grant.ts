@@ -37,6 +37,20 @@ export interface PieceGrantClaims {
 /** Why a grant opens nothing (`details.reason` of DF_ERR_PIECE_GRANT_INVALID). */
 export type GrantRefusal = 'malformed' | 'signature' | 'task' | 'expired'
 
+/** Why a piece request was refused, as the `reason` label of the grant refusal metrics. */
+export type GrantRefusalReason = 'missing' | 'expired' | 'wrong_task' | 'bad_signature' | 'malformed'
+
+const REFUSAL_REASONS: Readonly<Record<GrantRefusal, GrantRefusalReason>> = { malformed: 'malformed', signature: 'bad_signature', task: 'wrong_task', expired: 'expired' }
+
+/** The metric reason of an error `verifyPieceGrant` threw, or undefined for any other error. */
+export function grantRefusalReasonOf (err: unknown): GrantRefusalReason | undefined {
+  if (!(err instanceof DfError)) return undefined
+  if (err.code === 'DF_ERR_PIECE_GRANT_REQUIRED') return 'missing'
+  if (err.code !== 'DF_ERR_PIECE_GRANT_INVALID') return undefined
+  const reason = err.details?.reason
+  return typeof reason === 'string' && Object.hasOwn(REFUSAL_REASONS, reason) ? REFUSAL_REASONS[reason as GrantRefusal] : undefined
+}
+
 const VERSION = 'v1'
 /** Longest grant header read; longer is malformed (a grant is about 250 characters). */
 const MAX_GRANT_CHARS = 2048

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { homedir, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
-import { parse as parseYaml } from 'yaml'
+import { parseConfigYaml } from '../common/config-yaml.js'
 import { parseDurationMs } from '../common/duration.js'
 import { parseSize } from '../common/rate-limiter.js'
 import { DfError } from '../protocol/errors.js'
@@ -184,7 +184,8 @@ export function optionsFromSettings (settings: Readonly<Record<string, unknown>>
   for (const [rawKey, value] of Object.entries(settings)) {
     if (value === undefined || value === null) continue
     const key = rawKey.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase())
-    const convert = SETTINGS[key]
+    // Own keys only: "__proto__" or "toString" in a file names no setting.
+    const convert = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined
     if (convert === undefined) throw configError(rawKey, value, 'is not a known setting')
     options = { ...options, ...convert(value, rawKey) }
   }
@@ -201,7 +202,7 @@ export async function loadConfigFile (path: string): Promise<SupernodeOptions> {
   }
   let parsed: unknown
   try {
-    parsed = parseYaml(textValue)
+    parsed = parseConfigYaml(textValue)
   } catch (err) {
     throw new DfError('DF_ERR_CONFIG_INVALID', `config: ${path} is not valid YAML: ${(err as Error).message}`, { cause: err, details: { field: 'config', value: path } })
   }

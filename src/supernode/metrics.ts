@@ -33,6 +33,10 @@ export class SupernodeMetrics {
   readonly cacheEvictions: Counter<'reason'>
   /** Bytes of cache files deleted by GC, by reason. */
   readonly cacheEvictedBytes: Counter<'reason'>
+  /** Source access checks of registrations, by result (AccessCheckResult). */
+  readonly accessChecks: Counter<'result'>
+  /** Piece requests the download port refused for their grant, by reason (GrantRefusalReason). */
+  readonly pieceGrantRefusals: Counter<'reason'>
 
   constructor (deps: { countPeers: () => number, countTasks: () => number, countWaitingPulls: () => number, cacheUsedBytes?: () => number }) {
     const registers = [this.registry]
@@ -52,6 +56,8 @@ export class SupernodeMetrics {
     this.preheats = new Counter({ name: 'dragonfly_supernode_preheats_total', help: 'Finished preheats, by type (file, image) and status (success, failed).', labelNames: ['type', 'status'], registers })
     this.cacheEvictions = new Counter({ name: 'dragonfly_supernode_cdn_cache_evictions_total', help: 'CDN cache files deleted by GC, by reason (expired, size, free_space).', labelNames: ['reason'], registers })
     this.cacheEvictedBytes = new Counter({ name: 'dragonfly_supernode_cdn_cache_evicted_size_bytes_total', help: 'Bytes of CDN cache files deleted by GC, by reason.', labelNames: ['reason'], registers })
+    this.accessChecks = new Counter({ name: 'dragonfly_supernode_access_checks_total', help: 'Source access checks of task registrations, by result (proven, cached, refused, public).', labelNames: ['result'], registers })
+    this.pieceGrantRefusals = new Counter({ name: 'dragonfly_supernode_piece_grant_refusals_total', help: 'Piece requests the download port refused for their grant, by reason (missing, expired, wrong_task, bad_signature, malformed).', labelNames: ['reason'], registers })
     new Gauge({ name: 'dragonfly_supernode_cdn_cache_size_bytes', help: 'Bytes of CDN cache files, as of the last GC or cache admission.', registers, collect () { this.set(deps.cacheUsedBytes?.() ?? 0) } })
     new Gauge({ name: 'dragonfly_supernode_peers', help: 'Registered peers.', registers, collect () { this.set(deps.countPeers()) } })
     new Gauge({ name: 'dragonfly_supernode_tasks', help: 'Tasks in memory.', registers, collect () { this.set(deps.countTasks()) } })

@@ -136,7 +136,7 @@ export class Supernode {
     )
     const dataUrlOf = (taskId: TaskId): string => `${this.addresses.downloadUrl}${fillPath(SUPERNODE_DATA_PATHS.taskData, { taskId })}`
     this.#access = new SourceAccess({ reader, clock }, { ttlMs: config.accessCheckTtlMs })
-    this.#grants = new PieceGrants({ clock }, { lifetimeMs: config.grantLifetimeMs })
+    this.#grants = new PieceGrants({ clock, onRefused: (reason) => { this.#metrics.pieceGrantRefusals.inc({ reason }) } }, { lifetimeMs: config.grantLifetimeMs })
     this.#tasks = new TaskManager({
       logger: logger.child({ component: 'tasks' }), clock, cdn: this.#cdn, progress: this.#progress, dfgetTasks: this.#dfgetTasks, peers: this.#peers, events: this.#events, metrics: this.#metrics, dataUrlOf,
       access: this.#access, grantKey: () => this.#grants.publicKeyText,

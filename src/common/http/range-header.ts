@@ -28,10 +28,18 @@ export function formatContentRange (range: ByteRange, totalBytes: number | '*'):
   return `bytes ${range.start}-${range.end}/${totalBytes}`
 }
 
-/** Parses "bytes start-end/total" (total may be "*"). */
+/**
+ * Parses "bytes start-end/total" (total may be "*"). A range that ends before it starts,
+ * ends past the total, or holds numbers past 2^53 is no range (undefined): a source's
+ * header is outside input.
+ */
 export function parseContentRange (header: string | undefined): { range: ByteRange, totalBytes: number | undefined } | undefined {
   if (header === undefined) return undefined
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim())
   if (match === null) return undefined
-  return { range: { start: Number(match[1]), end: Number(match[2]) }, totalBytes: match[3] === '*' ? undefined : Number(match[3]) }
+  const start = Number(match[1])
+  const end = Number(match[2])
+  const totalBytes = match[3] === '*' ? undefined : Number(match[3])
+  if (!Number.isSafeInteger(end) || end < start || (totalBytes !== undefined && (!Number.isSafeInteger(totalBytes) || end >= totalBytes))) return undefined
+  return { range: { start, end }, totalBytes }
 }

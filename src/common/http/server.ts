@@ -2,13 +2,14 @@
  * Creating, listening and closing our HTTP servers (fastify), with the single error
  * boundary: a DfError becomes its status and `{ code, message, details? }`; a schema
  * validation failure becomes 400 DF_ERR_ARG_INVALID naming the field; an unknown route 404
- * DF_ERR_ARG_ROUTE_NOT_FOUND; anything else 500 DF_ERR_INTERNAL, logged once with its
+ * DF_ERR_ARG_ROUTE_NOT_FOUND; a request fastify cannot route (a path that is no valid URL
+ * component) 400 DF_ERR_ARG_INVALID; anything else 500 DF_ERR_INTERNAL, logged once with its
  * stack, its message never sent. Every request has an id — the caller's `X-Request-Id` when
  * it sends one, else a sequence number — logged as `reqId` with each record of the request
  * and echoed in the `X-Request-Id` response header, so one exchange can be followed across
  * logs.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { DfError, toWire } from '../../protocol/errors.js'
@@ -32,6 +33,12 @@ export function createHttpServer (options: HttpServerOptions): FastifyInstance {
     keepAliveTimeout: 5_000,
     requestIdHeader: 'x-request-id',
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // Errors fastify meets before routing (a path that is no valid URL component, such as
+    // "/tasks/%ff"): a 400 in our shape, like every other bad request.
+    frameworkErrors: (err, _request, reply) => {
+      // The reply's generic (route-less) types name no status codes; it is a plain reply.
+      void (reply as unknown as FastifyReply).status(400).send(toWire(new DfError('DF_ERR_ARG_INVALID', err.message, { details: { field: 'url', fastifyCode: err.code } })))
+    },
     // An https server takes the same handler and routes; fastify's types name only http.
     ...(options.tls === undefined ? {} : { https: { key: options.tls.key, cert: options.tls.cert } } as object),
   })

@@ -196,13 +196,13 @@ export class AgentServer {
   }
 }
 
-/** The run configuration of a request. @throws DfError */
+/** The run configuration of a request. @throws DF_ERR_ARG_INVALID (another version, or no run configuration: the client's fault) */
 function parseRequest (request: unknown): DfgetConfig {
-  const value = request as { version?: unknown, config?: unknown } | undefined
-  if (value?.version !== AGENT_PROTOCOL_VERSION) throw new DfError('DF_ERR_INTERNAL', `the agent speaks protocol ${AGENT_PROTOCOL_VERSION}, the client ${String(value?.version)}`)
-  const config = value.config as Partial<DfgetConfig> | undefined
+  const value = typeof request === 'object' && request !== null ? request as { version?: unknown, config?: unknown } : undefined
+  if (value?.version !== AGENT_PROTOCOL_VERSION) throw new DfError('DF_ERR_ARG_INVALID', `the agent speaks protocol ${AGENT_PROTOCOL_VERSION}, the client ${JSON.stringify(value?.version ?? null).slice(0, 40)}`, { details: { field: 'version' } })
+  const config = typeof value.config === 'object' && value.config !== null ? value.config as Partial<DfgetConfig> : undefined
   if (typeof config?.url !== 'string' || typeof config.output !== 'string' || typeof config.homeDir !== 'string' || !Array.isArray(config.supernodes)) {
-    throw new DfError('DF_ERR_INTERNAL', 'agent protocol: the request carries no run configuration')
+    throw new DfError('DF_ERR_ARG_INVALID', 'agent protocol: the request carries no run configuration', { details: { field: 'config' } })
   }
   return config as DfgetConfig
 }

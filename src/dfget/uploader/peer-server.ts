@@ -31,7 +31,7 @@ import type { ByteRange } from '../../protocol/piece-range.js'
 import { DfError } from '../../protocol/errors.js'
 import { parseClientId, parseTaskId, type PeerId } from '../../protocol/ids.js'
 import { PEER_PATHS } from '../../protocol/paths.js'
-import { parseGrantKeys, PIECE_GRANT_HEADER, verifyPieceGrant } from '../../protocol/piece-grant.js'
+import { grantRefusalReasonOf, parseGrantKeys, PIECE_GRANT_HEADER, verifyPieceGrant } from '../../protocol/piece-grant.js'
 import { parseRegisterUploadRequest, type PeerStatus } from '../../protocol/messages/peer-upload.js'
 import type { SupernodeClient } from '../../supernode/client.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
@@ -313,7 +313,13 @@ export class PeerServer {
   /** A private task's piece request must carry a grant for it that one of `keys` verifies. @throws DF_ERR_PIECE_GRANT_REQUIRED, DF_ERR_PIECE_GRANT_INVALID */
   #requireGrant (request: FastifyRequest<{ Params: { taskId: string } }>, keys: readonly KeyObject[] | undefined): void {
     if (keys === undefined || keys.length === 0) return
-    verifyPieceGrant(request.headers[PIECE_GRANT_HEADER], keys, request.params.taskId, this.#clock.now())
+    try {
+      verifyPieceGrant(request.headers[PIECE_GRANT_HEADER], keys, request.params.taskId, this.#clock.now())
+    } catch (err) {
+      const reason = grantRefusalReasonOf(err)
+      if (reason !== undefined) this.#metrics.countGrantRefusal(reason)
+      throw err
+    }
   }
 
   /** Stream mode: a range inside one piece of the window, from memory. */

@@ -18,7 +18,7 @@ import { open, readFile } from 'node:fs/promises'
 import type { Clock } from '../../common/clock.js'
 import { DfError } from '../../protocol/errors.js'
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
-import { formatGrantKey, generateGrantKeyPair, signPieceGrant, verifyPieceGrant } from '../../protocol/piece-grant.js'
+import { formatGrantKey, generateGrantKeyPair, grantRefusalReasonOf, signPieceGrant, verifyPieceGrant, type GrantRefusalReason } from '../../protocol/piece-grant.js'
 
 export interface PieceGrantsOptions {
   /** How long a grant opens its task's pieces. */
@@ -30,14 +30,22 @@ interface Signer { readonly privateKey: KeyObject, readonly publicKey: KeyObject
 /** Grants kept for reuse; past this many the oldest half is dropped. */
 const MAX_CACHED_GRANTS = 65_536
 
+export interface PieceGrantsDeps {
+  readonly clock: Clock
+  /** Told of every refused grant, with why (the supernode counts them: metrics.ts). */
+  readonly onRefused?: (reason: GrantRefusalReason) => void
+}
+
 export class PieceGrants {
   readonly #clock: Clock
+  readonly #onRefused: ((reason: GrantRefusalReason) => void) | undefined
   readonly #options: PieceGrantsOptions
   readonly #issued = new Map<string, { readonly grant: string, readonly renewAtMs: number }>()
   #signer: Signer | undefined
 
-  constructor (deps: { clock: Clock }, options: PieceGrantsOptions) {
+  constructor (deps: PieceGrantsDeps, options: PieceGrantsOptions) {
     this.#clock = deps.clock
+    this.#onRefused = deps.onRefused
     this.#options = options
   }
 
@@ -82,7 +90,14 @@ export class PieceGrants {
 
   /** @throws DF_ERR_PIECE_GRANT_REQUIRED, DF_ERR_PIECE_GRANT_INVALID (protocol/piece-grant.ts) */
   verify (header: string | string[] | undefined, taskId: TaskId): void {
-    verifyPieceGrant(header, [this.#mustGetSigner().publicKey], taskId, this.#clock.now())
+    const publicKey = this.#mustGetSigner().publicKey
+    try {
+      verifyPieceGrant(header, [publicKey], taskId, this.#clock.now())
+    } catch (err) {
+      const reason = grantRefusalReasonOf(err)
+      if (reason !== undefined) this.#onRefused?.(reason)
+      throw err
+    }
   }
 
   #dropOldest (count: number): void {

@@ -23,6 +23,15 @@ import { DfError } from '../../protocol/errors.js'
 import type { TaskId } from '../../protocol/ids.js'
 import { isSignatureParam } from '../../protocol/url-signature.js'
 
+/**
+ * How a registration's access check ended (the `result` label of
+ * dragonfly_supernode_access_checks_total): `proven` by a probe of the source made with its
+ * own URL and headers (the CDN's first read counts), `cached` by such a proof of the last
+ * `ttlMs`, `public` without a check (the source answers without credentials), `refused`
+ * (the source refused it or could not be reached).
+ */
+export type AccessCheckResult = 'proven' | 'cached' | 'refused' | 'public'
+
 /** What one registration asks for. */
 export interface AccessRequest {
   readonly taskId: TaskId
@@ -61,16 +70,20 @@ export class SourceAccess {
   }
 
   /**
-   * Resolves when the source answers `request`'s URL with its headers (now, or within
-   * `ttlMs`). @throws DF_ERR_SOURCE_STATUS (the source's status), DF_ERR_SOURCE_UNREACHABLE,
+   * Resolves when the source answers `request`'s URL with its headers: 'proven' by a probe
+   * made for it, 'cached' by one of the last `ttlMs` (or in flight) for the same task, URL
+   * and headers. @throws DF_ERR_SOURCE_STATUS (the source's status), DF_ERR_SOURCE_UNREACHABLE,
    * DF_ERR_SOURCE_FORBIDDEN and the reader's redirect codes
    */
-  async prove (request: AccessRequest): Promise<void> {
+  async prove (request: AccessRequest): Promise<'proven' | 'cached'> {
     const now = this.#clock.now()
     this.#dropExpired(now)
     const key = proofKey(request)
     const kept = this.#proofs.get(key)
-    if (kept !== undefined) return await kept.done
+    if (kept !== undefined) {
+      await kept.done
+      return 'cached'
+    }
     const done = this.#probe(request)
     this.#proofs.set(key, { expiresAtMs: now + this.#options.ttlMs, done })
     try {
@@ -79,6 +92,7 @@ export class SourceAccess {
       if (this.#proofs.get(key)?.done === done) this.#proofs.delete(key)
       throw err
     }
+    return 'proven'
   }
 
   /** Records that `request` was just proven by other means (the CDN's own probe, made with its URL and headers). */

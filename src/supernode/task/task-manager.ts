@@ -13,7 +13,7 @@ import { checkSourceHeaders } from '../../protocol/source-headers.js'
 import { parseClientId, parsePeerId, type ClientId, type TaskId } from '../../protocol/ids.js'
 import type { RegisterTaskRequest, RegisterTaskResponse, TaskInfo } from '../../protocol/messages/register-task.js'
 import { computeTaskId, digestTaskId, identityUrl } from '../../protocol/task-id.js'
-import { isAnonymousRegistration, type SourceAccess } from '../access/source-access.js'
+import { isAnonymousRegistration, type AccessCheckResult, type SourceAccess } from '../access/source-access.js'
 import type { CdnManager } from '../cdn/cdn-manager.js'
 import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
 import type { SupernodeMetrics } from '../metrics.js'
@@ -104,7 +104,7 @@ export interface TaskManagerDeps {
   readonly dfgetTasks: DfgetTaskManager
   readonly peers: Pick<PeerManager, 'isLive'>
   readonly events: Pick<TaskEvents, 'notify' | 'countWaiters'>
-  readonly metrics: Pick<SupernodeMetrics, 'registrations'>
+  readonly metrics: Pick<SupernodeMetrics, 'registrations' | 'accessChecks'>
   /** The task file's URL on the supernode's download port. */
   readonly dataUrlOf: (taskId: TaskId) => string
   /** Proves each registration's own access to the source. */
@@ -168,8 +168,9 @@ export class TaskManager {
     }
     task.lastAccessMs = clock.now()
     try {
-      await this.#prepareAndProve(task, source, isAnonymousRegistration(url, source.headers, request.filter))
+      metrics.accessChecks.inc({ result: await this.#prepareAndProve(task, source, isAnonymousRegistration(url, source.headers, request.filter)) })
     } catch (err) {
+      if (err instanceof DfError && err.code.startsWith('DF_ERR_SOURCE_')) metrics.accessChecks.inc({ result: 'refused' })
       if (previous === undefined) dfgetTasks.remove(taskId, cid)
       throw err
     }
@@ -318,7 +319,7 @@ export class TaskManager {
    * that joined a task which then failed (a wrong header registered first) starts it
    * again with its own source, once: a wrong header spoils nothing for the others.
    */
-  async #prepareAndProve (task: TaskRecord, source: TaskSource, isAnonymous: boolean): Promise<void> {
+  async #prepareAndProve (task: TaskRecord, source: TaskSource, isAnonymous: boolean): Promise<AccessCheckResult> {
     let role: 'started' | 'joined'
     try {
       role = await this.#prepare(task, source)
@@ -326,12 +327,10 @@ export class TaskManager {
       if (!this.#isCurrent(task) || task.state !== 'failed' || task.source === source) throw err
       role = await this.#prepare(task, source)
     }
-    if (role === 'joined') {
-      await this.#proveAccess(task.taskId, source, isAnonymous)
-      return
-    }
+    if (role === 'joined') return await this.#proveAccess(task.taskId, source, isAnonymous)
     this.#deps.access.remember({ taskId: task.taskId, url: source.url, headers: source.headers })
     if (isAnonymous && this.#isCurrent(task) && task.source === source) task.isPublic = true
+    return 'proven'
   }
 
   /**
@@ -344,18 +343,19 @@ export class TaskManager {
    * source becomes the task's source (the CDN reads with the latest good credentials).
    * @throws DF_ERR_SOURCE_NOT_PROVEN, and SourceAccess.prove's codes
    */
-  async #proveAccess (taskId: TaskId, source: TaskSource, isAnonymous: boolean): Promise<void> {
+  async #proveAccess (taskId: TaskId, source: TaskSource, isAnonymous: boolean): Promise<AccessCheckResult> {
     const known = this.#tasks.get(taskId)
-    if (known !== undefined && known.isPublic && known.state !== 'failed') return
+    if (known !== undefined && known.isPublic && known.state !== 'failed') return 'public'
     if (known !== undefined && !isSameSource(known, source.url)) {
       throw new DfError('DF_ERR_SOURCE_NOT_PROVEN', `task ${taskId} is read from another source: its content digest was not verified from ${redactUrl(source.url)}`, { details: { taskId } })
     }
-    await this.#deps.access.prove({ taskId, url: source.url, headers: source.headers, sourceVersion: known?.geometry?.sourceVersion })
+    const result = await this.#deps.access.prove({ taskId, url: source.url, headers: source.headers, sourceVersion: known?.geometry?.sourceVersion })
     const task = this.#tasks.get(taskId)
     if (task !== undefined && isSameSource(task, source.url)) {
       task.source = source
       if (isAnonymous) task.isPublic = true
     }
+    return result
   }
 
   /**
