@@ -1,4 +1,6 @@
 /**
+ * `npm run reliability -- soak --minutes M`: the soak (scripts/lib/soak/soak-command.ts).
+ *
  * `npm run reliability [-- --runs R] [--only name,name]`: runs every fault scenario of
  * test/harness/fault-scenarios.ts R times (default 3) with the built binaries and writes the
  * table of docs/reliability.md (the part between its `reliability-table` markers): runs,
@@ -83,7 +85,16 @@ async function main (): Promise<number> {
   return rows.some((row) => row.corrupt > 0 || row.failedChecks.length > 0) ? 1 : 0
 }
 
-main().then((status) => { process.exit(status) }, (err: unknown) => {
+const command = process.argv[2] === 'soak'
+  ? async (): Promise<number> => {
+    if (!existsSync(join(ROOT, 'dist'))) {
+      const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
+      if (build.status !== 0) return 1
+    }
+    return await (await import('./lib/soak/soak-command.js')).runSoakCommand(process.argv.slice(3))
+  }
+  : main
+command().then((status) => { process.exit(status) }, (err: unknown) => {
   process.stderr.write(`reliability: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exit(1)
 })

@@ -25,6 +25,7 @@ import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
 import { runSetupCommand } from './setup/run-setup.js'
+import { collectProcessMetrics } from '../common/process-metrics.js'
 
 function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   const out: Record<string, unknown> = {}
@@ -62,6 +63,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
       onResult: (result) => { metrics.countP2pResult(result) },
     }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch, peerServer }),
   }, config)
+  collectProcessMetrics(dfdaemon.metrics.registry)
   try {
     await checkStartupResources(resources)
     await dfdaemon.start()

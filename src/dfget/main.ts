@@ -163,6 +163,7 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
     // The host's downloads (the agent's runs) log where a dfget run always logged.
     const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ dest: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log'), sync: true, mkdir: true }) })
     server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
+    server.collectProcessMetrics()
     await server.start()
   } catch (err) {
     await server?.close().catch(() => undefined)

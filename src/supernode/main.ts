@@ -93,6 +93,7 @@ async function main (argv: readonly string[]): Promise<number> {
   let supernode: Supernode
   try {
     supernode = new Supernode({ logger }, options)
+    supernode.collectProcessMetrics()
   } catch (err) {
     process.stderr.write(`${formatCliErrorLine('supernode', err)}\n`)
     return EXIT_USAGE

@@ -52,6 +52,7 @@ import { TaskEvents } from './progress/task-events.js'
 import { createRandom, createSeededRandom, type Random } from './scheduler/random.js'
 import { Scheduler } from './scheduler/scheduler.js'
 import { TaskManager } from './task/task-manager.js'
+import { collectProcessMetrics } from '../common/process-metrics.js'
 
 export interface SupernodeDeps {
   readonly logger: Logger
@@ -175,6 +176,11 @@ export class Supernode {
   get addresses (): SupernodeAddresses {
     if (this.#addresses === undefined) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'the supernode is not started')
     return this.#addresses
+  }
+
+  /** Adds the process's own metrics (memory, fds, event-loop delay) to this supernode's registry: for the process's composition root. */
+  collectProcessMetrics (): void {
+    collectProcessMetrics(this.#metrics.registry)
   }
 
   /** The Prometheus text of this supernode's registry. */

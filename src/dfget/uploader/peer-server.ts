@@ -47,6 +47,7 @@ import { AgentServer } from '../agent/agent-server.js'
 import type { DataPlane } from '../data-plane.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 import type { StreamStoreClient } from './peer-client.js'
+import { collectProcessMetrics } from '../../common/process-metrics.js'
 
 /** Why a peer server stopped. */
 export type PeerServerStopReason = 'idle' | 'closed'
@@ -212,6 +213,11 @@ export class PeerServer {
   /** Stream mode: bytes of pieces held in memory now, across streams. */
   get streamStoreBytes (): number {
     return this.#pieces.heldBytes
+  }
+
+  /** Adds the process's own metrics (memory, fds, event-loop delay) to this server's registry: for the process's composition root. */
+  collectProcessMetrics (): void {
+    collectProcessMetrics(this.#metrics.registry)
   }
 
   /** Resolves when the server stopped, with why. */
