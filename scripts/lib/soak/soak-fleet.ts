@@ -118,10 +118,13 @@ export class SoakFleet {
     if (this.#closed) return
     const api = new URL(old.apiUrl).port
     const download = new URL(old.downloadUrl).port
-    // On a loaded machine a start can miss the harness's deadline: try again, a few times.
+    // Its old ports first (clients know them); a port taken meanwhile (an outgoing
+    // connection's ephemeral port, say) makes it start on free ones: new runs get the new
+    // address through `nodes`, running ones fail over to supernode-1.
     for (let attempt = 1; !this.#closed; attempt++) {
       try {
-        const sn = await spawnSupernode(join(this.#options.dir, 'supernode-2'), [...this.#options.supernodeArgs, '--port', api, '--download-port', download], '127.0.0.1')
+        const ports = attempt === 1 ? ['--port', api, '--download-port', download] : ['--port', '0', '--download-port', '0']
+        const sn = await spawnSupernode(join(this.#options.dir, 'supernode-2'), [...this.#options.supernodeArgs, ...ports], '127.0.0.1')
         this.#supernodes[1] = sn
         this.#track('supernode-2', sn.child, keepTail(sn.child))
         if (this.#closed) await stopChild(sn.child)
@@ -133,7 +136,7 @@ export class SoakFleet {
     }
   }
 
-  /** Restarts that missed the start deadline and were tried again. */
+  /** Restarts on the old ports that failed (then made on free ports). */
   get restartFailures (): number { return this.#restartFailures }
 
   /** Stops everything (expected exits). Idempotent. */

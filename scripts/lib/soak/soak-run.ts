@@ -125,8 +125,8 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
     const samples: ProcessSample[] = []
     const faults = { agentKills: 0, supernodeKills: 0, originFlaps: 0, slowRestarts: 0 }
     let bytesVerified = 0
-    const endAt = resolved.durationMs
-    const running = (): boolean => now() < endAt
+    let stoppedAtMs: number | undefined
+    const running = (): boolean => now() < (stoppedAtMs ?? resolved.durationMs)
 
     const pickHost = (): number | undefined => {
       const up = Array.from({ length: resolved.hosts }, (_, i) => i).filter((i) => fleet.isHostUp(i))
@@ -172,9 +172,14 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
       }
     }
 
+    /** Sleeps `ms`, or less when the run ends meanwhile. */
+    const pause = async (ms: number): Promise<void> => {
+      const until = now() + ms
+      while (running() && now() < until) await sleep(Math.min(500, until - now()))
+    }
     const faultLoop = async (every: number, fault: () => Promise<void>): Promise<void> => {
       while (running()) {
-        await sleep(every * (0.5 + random()))
+        await pause(every * (0.5 + random()))
         if (!running()) return
         await fault()
       }
@@ -206,10 +211,19 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
         if (Math.floor(at / 60_000) !== Math.floor((at - resolved.sampleIntervalMs) / 60_000)) {
           log(`soak: ${(at / 60_000).toFixed(1)} min: ${done} downloads (${records.filter((r) => r.outcome === 'ok').length} ok, ${records.filter((r) => r.outcome === 'corrupt').length} corrupt), ${fleet.crashes.length} crashes, last window p50 ${quantile(recent.map((r) => r.wallMs), 0.5).toFixed(0)} ms`)
         }
-        await sleep(Math.max(0, resolved.sampleIntervalMs - (now() - at)))
+        await pause(Math.max(0, resolved.sampleIntervalMs - (now() - at)))
       }
     })()
-    await Promise.all([...Array.from({ length: resolved.concurrency }, async (_, i) => { await worker(i) }), agentFaults, supernodeFaults, originFaults, sampler])
+    // Ctrl-C or SIGTERM ends the run early, with its report, and everything started is stopped.
+    const stopEarly = (): void => { stoppedAtMs = now() }
+    process.once('SIGINT', stopEarly)
+    process.once('SIGTERM', stopEarly)
+    try {
+      await Promise.all([...Array.from({ length: resolved.concurrency }, async (_, i) => { await worker(i) }), agentFaults, supernodeFaults, originFaults, sampler])
+    } finally {
+      process.off('SIGINT', stopEarly)
+      process.off('SIGTERM', stopEarly)
+    }
     for (const f of files) origin.setFaults(f.path, undefined)
     const crashes = [...fleet.crashes]
     faults.slowRestarts = fleet.restartFailures
