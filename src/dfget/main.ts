@@ -157,6 +157,7 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
     { kind: 'port', flag: '--port', port: config.port },
     { kind: 'address', flag: '--ip', host: config.listenHost },
     ...(config.caCertPath === undefined ? [] : [{ kind: 'file' as const, flag: '--cacert', path: config.caCertPath, what: 'CA certificate' }]),
+    ...(config.tls === undefined ? [] : [{ kind: 'file' as const, flag: '--tls-cert', path: config.tls.certPath, what: 'TLS certificate' }, { kind: 'file' as const, flag: '--tls-key', path: config.tls.keyPath, what: 'TLS key' }]),
   ]
   try {
     await checkStartupResources(resources)
