@@ -8,6 +8,7 @@
  * (`peers`, `supernode`, `origin`, `disk`). Exits 1 when any output was corrupt or any check
  * failed. Builds dist/ first when missing.
  * `npm run reliability -- fuzz [--runs N]` runs the fuzz instead (scripts/lib/fuzz-report.ts).
+ * `npm run reliability -- soak --minutes M`: the soak (scripts/lib/soak/soak-command.ts).
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -112,7 +113,14 @@ async function main (): Promise<number> {
   return [...rows.values()].some((row) => row.corrupt > 0 || row.failedChecks.length > 0) ? 1 : 0
 }
 
-const command = process.argv[2] === 'fuzz' ? runFuzzCommand(process.argv.slice(3)) : main()
+const soak = async (): Promise<number> => {
+  if (!existsSync(join(ROOT, 'dist'))) {
+    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
+    if (build.status !== 0) return 1
+  }
+  return await (await import('./lib/soak/soak-command.js')).runSoakCommand(process.argv.slice(3))
+}
+const command = process.argv[2] === 'fuzz' ? runFuzzCommand(process.argv.slice(3)) : process.argv[2] === 'soak' ? soak() : main()
 command.then((status) => { process.exit(status) }, (err: unknown) => {
   process.stderr.write(`reliability: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exit(1)

@@ -25,6 +25,7 @@ import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
 import { runSetupCommand } from './setup/run-setup.js'
+import { collectProcessMetrics } from '../common/process-metrics.js'
 
 function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   const out: Record<string, unknown> = {}
@@ -65,6 +66,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
       onResult: (result) => { metrics.countP2pResult(result) },
     }, fetcherOptions),
   }, config)
+  collectProcessMetrics(dfdaemon.metrics.registry)
   try {
     await checkStartupResources(resources)
     await checkSupernodeNames(config, logger)

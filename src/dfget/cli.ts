@@ -73,7 +73,9 @@ export function parseCommandLine (argv: readonly string[], output: CliOutput = P
     .option('--alivetime <duration>', 'stop after this long without work (default 5m)')
     .option('--expiretime <duration>', 'delete served files unused this long (default 3m)')
     .option('--totallimit <rate>', 'upload rate limit of the host (default: none)')
-    .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (told when this server goes down)')
+    .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (told when this server goes down) and https piece servers')
+    .option('--tls-cert <file>', 'PEM certificate: serve piece data over HTTPS (with --tls-key; for supernodes run with --tls-data)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--verbose', 'debug logs')
     .option('--config <file>', 'YAML configuration of this host (default /etc/damselfly/dfget.yml when it exists); flags override it')
     .action((opts: Record<string, unknown>) => {

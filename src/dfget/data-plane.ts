@@ -16,6 +16,7 @@ import { BufferPool } from '../common/buffer-pool.js'
 import { DigestPool } from '../common/digest-pool.js'
 import { HttpClient } from '../common/http/client.js'
 import { RangeReader } from '../common/http/range-reader.js'
+import { loadCaCert } from './ca-cert.js'
 
 /** Pieces are hashed on the event loop while they arrive at up to this rate, on a worker thread beyond it. */
 const HASH_IN_PLACE_BYTES_PER_SEC = 64 * 1024 * 1024
@@ -31,9 +32,13 @@ export interface DataPlane {
   close(): Promise<void>
 }
 
-/** A data plane; `buffers` shares a pool with the caller (the peer server's, in the host agent). */
-export function createDataPlane (options: { buffers?: BufferPool } = {}): DataPlane {
-  const http = new HttpClient(DATA_CLIENT_OPTIONS)
+/**
+ * A data plane; `buffers` shares a pool with the caller (the peer server's, in the host
+ * agent); `caCert` is trusted besides the system CAs for https piece servers (data ports
+ * with TLS) and sources. https pieces go through `http` (the range reader takes plain http only).
+ */
+export function createDataPlane (options: { buffers?: BufferPool, caCert?: Buffer } = {}): DataPlane {
+  const http = new HttpClient({ ...DATA_CLIENT_OPTIONS, ...(options.caCert === undefined ? {} : { caCert: options.caCert }) })
   const reader = new RangeReader({ timeoutMs: DATA_CLIENT_OPTIONS.timeoutMs, connectionsPerOrigin: DATA_CLIENT_OPTIONS.connectionsPerOrigin })
   const digests = new DigestPool({ threads: 1, inPlaceBytesPerSec: HASH_IN_PLACE_BYTES_PER_SEC })
   return {
@@ -45,4 +50,10 @@ export function createDataPlane (options: { buffers?: BufferPool } = {}): DataPl
       await Promise.all([http.close(), reader.close(), digests.close()])
     },
   }
+}
+
+/** The data plane of one run that was given none: trusting `--cacert` (https piece servers) when set. @throws DF_ERR_CONFIG_INVALID */
+export async function createRunDataPlane (caCertPath: string | undefined): Promise<DataPlane> {
+  const caCert = await loadCaCert(caCertPath)
+  return createDataPlane(caCert === undefined ? {} : { caCert })
 }

@@ -22,7 +22,7 @@ import { CloseStack } from '../common/lifecycle.js'
 import { redactUrl } from '../common/http/redact-url.js'
 import { bearerHeaders } from '../common/http/auth.js'
 import { RateLimiter } from '../common/rate-limiter.js'
-import { createDataPlane, type DataPlane } from './data-plane.js'
+import { createRunDataPlane, type DataPlane } from './data-plane.js'
 import { DfError } from '../protocol/errors.js'
 import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
 import type { DfgetConfig } from './config.js'
@@ -81,7 +81,7 @@ export class DfgetStreamRun {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(createHomeLayout(config.homeDir))
-      const plane = this.#deps.dataPlane ?? resources.push(createDataPlane())
+      const plane = this.#deps.dataPlane ?? resources.push(await createRunDataPlane(config.caCertPath))
       const http = plane.http
       const rates = [config.localLimitBytesPerSec, config.totalLimitBytesPerSec].filter((rate) => rate > 0)
       const tools: Tools = { plane, http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }

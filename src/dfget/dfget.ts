@@ -26,7 +26,7 @@ import type { SupernodeLocator, SupernodeRegistration } from './supernode-locato
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
 import { P2pDownloader } from './downloader/p2p-downloader.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
-import { createDataPlane, type DataPlane } from './data-plane.js'
+import { createRunDataPlane, type DataPlane } from './data-plane.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { TargetWriter } from './downloader/target-writer.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -115,7 +115,7 @@ export class Dfget {
     const resources = new CloseStack()
     try {
       await ensureHomeDirs(this.#layout)
-      const plane = this.#deps.dataPlane ?? resources.push(createDataPlane())
+      const plane = this.#deps.dataPlane ?? resources.push(await createRunDataPlane(this.#config.caCertPath))
       const http = plane.http
       const rates = [this.#config.localLimitBytesPerSec, this.#config.totalLimitBytesPerSec].filter((rate) => rate > 0)
       const limiter = new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates))

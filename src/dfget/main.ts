@@ -171,12 +171,14 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
     { kind: 'port', flag: '--port', port: config.port },
     { kind: 'address', flag: '--ip', host: config.listenHost },
     ...(config.caCertPath === undefined ? [] : [{ kind: 'file' as const, flag: '--cacert', path: config.caCertPath, what: 'CA certificate' }]),
+    ...(config.tls === undefined ? [] : [{ kind: 'file' as const, flag: '--tls-cert', path: config.tls.certPath, what: 'TLS certificate' }, { kind: 'file' as const, flag: '--tls-key', path: config.tls.keyPath, what: 'TLS key' }]),
   ]
   try {
     await checkStartupResources(resources)
     // The host's downloads (the agent's runs) log where a dfget run always logged.
     const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: syncDestination({ path: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log') }) })
     server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
+    server.collectProcessMetrics()
     await server.start()
   } catch (err) {
     await server?.close().catch(() => undefined)

@@ -29,6 +29,7 @@ const DEFAULTS: Readonly<Record<string, { help: string, value: (config: Supernod
   token: { help: 'shared token required on the API and piece data (Authorization: Bearer); default none', value: () => undefined },
   tlsCert: { help: 'serve HTTPS with this PEM certificate (with tlsKey)', value: () => undefined },
   tlsKey: { help: 'the PEM private key of tlsCert', value: () => undefined },
+  tlsData: { help: 'serve the piece-data port over HTTPS too (tlsCert) and hand out peers\' piece URLs as https: every host agent must then serve TLS', value: (c) => c.tlsData },
   grantKeyFile: { help: 'Ed25519 private key (PEM) signing piece grants, created when missing; share it between the supernodes of a fleet (default <homeDir>/grant-key.pem)', value: () => undefined },
   grantLifetime: { help: 'how long a piece grant opens its task\'s pieces', value: (c) => formatDurationSetting(c.grantLifetimeMs) },
   accessCheckTtl: { help: 'how long a registration\'s proven access to its source stands (per task, URL and headers)', value: (c) => formatDurationSetting(c.accessCheckTtlMs) },

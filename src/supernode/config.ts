@@ -62,6 +62,11 @@ export interface SupernodeOptions {
   /** PEM certificate and key files: serve the API over HTTPS. */
   readonly tlsCert?: string
   readonly tlsKey?: string
+  /**
+   * Serve the piece-data port over HTTPS too, with tlsCert and tlsKey, and hand out peers'
+   * piece URLs as https (every host agent then serves TLS: `dfget server --tls-cert --tls-key`). Default false.
+   */
+  readonly tlsData?: boolean
   /** The Ed25519 private key (PEM) that signs piece grants; created when missing. Default `<homeDir>/grant-key.pem`. */
   readonly grantKeyFile?: string
   /** How long a piece grant opens its task's pieces. Default 60 s. */
@@ -96,6 +101,7 @@ export interface SupernodeConfig {
   readonly token: string | undefined
   readonly tlsCert: string | undefined
   readonly tlsKey: string | undefined
+  readonly tlsData: boolean
   readonly grantKeyFile: string | undefined
   readonly grantLifetimeMs: number
   readonly accessCheckTtlMs: number
@@ -137,6 +143,7 @@ export function resolveSupernodeConfig (options: SupernodeOptions = {}): Superno
     sourceDeny: options.sourceDeny ?? [],
     token: options.token === undefined || options.token === '' ? undefined : options.token,
     ...tlsFiles(options.tlsCert, options.tlsKey),
+    tlsData: tlsData(options.tlsData ?? false, options.tlsCert),
     grantKeyFile: options.grantKeyFile === undefined || options.grantKeyFile === '' ? undefined : options.grantKeyFile,
     grantLifetimeMs: integer('grantLifetime', options.grantLifetimeMs ?? 60_000, 100, 3_600_000),
     accessCheckTtlMs: integer('accessCheckTtl', options.accessCheckTtlMs ?? 60_000, 0, 3_600_000),
@@ -167,6 +174,7 @@ const SETTINGS: Readonly<Record<string, (value: unknown, key: string) => Partial
   token: (v, k) => ({ token: text(k, v) }),
   tlsCert: (v, k) => ({ tlsCert: text(k, v) }),
   tlsKey: (v, k) => ({ tlsKey: text(k, v) }),
+  tlsData: (v, k) => ({ tlsData: flag(k, v) }),
   grantKeyFile: (v, k) => ({ grantKeyFile: text(k, v) }),
   grantLifetime: (v, k) => ({ grantLifetimeMs: durationMs(k, v) }),
   accessCheckTtl: (v, k) => ({ accessCheckTtlMs: durationMs(k, v) }),
@@ -241,6 +249,16 @@ function tlsFiles (cert: string | undefined, key: string | undefined): { tlsCert
 }
 
 /** A list from YAML (a sequence) or a flag (comma-separated). */
+function tlsData (on: boolean, cert: string | undefined): boolean {
+  if (on && cert === undefined) throw configError('tlsData', on, 'needs tlsCert and tlsKey (the data ports use the API\'s certificate)')
+  return on
+}
+
+function flag (key: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw configError(key, value, 'must be true or false')
+  return value
+}
+
 function list (key: string, value: unknown): string[] {
   const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined
   if (items === undefined || !items.every((item) => typeof item === 'string')) throw configError(key, value, 'must be a list of hosts or networks')

@@ -49,6 +49,7 @@ function buildProgram (select: (command: SupernodeCommand) => void): Command {
     .addOption(new Option('--token <token>', 'shared token required on the API and piece data (prefer the config file or DAMSELFLY_TOKEN: argv is visible to ps)'))
     .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain): serve the API over HTTPS'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert'))
+    .addOption(new Option('--tls-data', 'serve the piece-data port over HTTPS too (--tls-cert) and hand out peers\' piece URLs as https'))
     .addOption(new Option('--grant-key-file <file>', 'Ed25519 private key (PEM) that signs piece grants, created when missing [default: <home-dir>/grant-key.pem]'))
     .addOption(new Option('--grant-lifetime <duration>', 'how long a piece grant opens its task\'s pieces [default: 60s]'))
     .addOption(new Option('--access-check-ttl <duration>', 'how long a registration\'s proven access to its source stands [default: 60s]'))
@@ -93,6 +94,7 @@ async function main (argv: readonly string[]): Promise<number> {
   let supernode: Supernode
   try {
     supernode = new Supernode({ logger }, options)
+    supernode.collectProcessMetrics()
   } catch (err) {
     process.stderr.write(`${formatCliErrorLine('supernode', err)}\n`)
     return EXIT_USAGE

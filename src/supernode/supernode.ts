@@ -52,6 +52,7 @@ import { TaskEvents } from './progress/task-events.js'
 import { createRandom, createSeededRandom, type Random } from './scheduler/random.js'
 import { Scheduler } from './scheduler/scheduler.js'
 import { TaskManager } from './task/task-manager.js'
+import { collectProcessMetrics } from '../common/process-metrics.js'
 
 export interface SupernodeDeps {
   readonly logger: Logger
@@ -143,7 +144,7 @@ export class Supernode {
     })
     this.#scheduler = new Scheduler(
       { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants },
-      { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
+      { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3, peerDataProtocol: config.tlsData ? 'https' : 'http' },
     )
     this.#dashboard = new DashboardFeed({
       builder: new SnapshotBuilder({ clock, tasks: this.#tasks, dfgetTasks: this.#dfgetTasks, progress: this.#progress, peers: this.#peers, fetchTotals: async () => await this.#metrics.fetchByteTotals() }),
@@ -175,6 +176,11 @@ export class Supernode {
   get addresses (): SupernodeAddresses {
     if (this.#addresses === undefined) throw new DfError('DF_ERR_INTERNAL_INVARIANT', 'the supernode is not started')
     return this.#addresses
+  }
+
+  /** Adds the process's own metrics (memory, fds, event-loop delay) to this supernode's registry: for the process's composition root. */
+  collectProcessMetrics (): void {
+    collectProcessMetrics(this.#metrics.registry)
   }
 
   /** The Prometheus text of this supernode's registry. */
@@ -211,12 +217,12 @@ export class Supernode {
     const apiAddress = await listenHttpServer(api, config.listen, config.port)
     let downloadPort = apiAddress.port
     if (!isOneServer) {
-      const data = await this.#createServer('data')
+      const data = await this.#createServer('data', config.tlsData ? tls : undefined)
       requireBearerToken(data, config.token)
       registerDataRoutes(data, dataDeps)
       downloadPort = (await listenHttpServer(data, config.listen, config.downloadPort)).port
     }
-    this.#addresses = { apiUrl: formatBaseUrl(config.advertiseIp, apiAddress.port, tls === undefined ? 'http' : 'https'), downloadUrl: formatBaseUrl(config.advertiseIp, downloadPort) }
+    this.#addresses = { apiUrl: formatBaseUrl(config.advertiseIp, apiAddress.port, tls === undefined ? 'http' : 'https'), downloadUrl: formatBaseUrl(config.advertiseIp, downloadPort, tls !== undefined && (isOneServer || config.tlsData) ? 'https' : 'http') }
     this.#gc.start()
     this.#log.info({ api: this.#addresses.apiUrl, download: this.#addresses.downloadUrl, listen: config.listen, homeDir: config.homeDir }, `supernode ready api=${this.#addresses.apiUrl} download=${this.#addresses.downloadUrl}`)
     return this.#addresses

@@ -51,7 +51,7 @@ export async function spawnSupernode (homeDir: string, extraArgs: readonly strin
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
   return await new Promise((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`supernode did not start in 20 s: ${stderr}`)) }, 20_000)
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`supernode did not start in 60 s: ${stderr}`)) }, 60_000)
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const match = /supernode ready api=(\S+) download=(\S+)/.exec(out)

@@ -2,7 +2,8 @@
  * startRegistry(): Debian's docker-registry (distribution 2.8) as a child process on
  * 127.0.0.1, port chosen by the registry itself (`addr: 127.0.0.1:0`, read back from its
  * "listening on" log line), storage in a temp dir, optional htpasswd basic auth, optional
- * TLS (HTTPS with a given certificate, named by the host name it was issued for). Its JSON
+ * token auth (a realm we run), optional TLS (HTTPS with a given certificate, named by the
+ * host name it was issued for). Its JSON
  * access log is parsed so a test can assert how many body bytes it served per blob.
  * Stopped by PID at close (register it with t.after).
  */
@@ -41,6 +42,11 @@ export interface RegistryOptions {
    * clients must use (resolving it to 127.0.0.1 is theirs to arrange).
    */
   readonly tls?: { readonly certificate: string, readonly key: string, readonly hostname: string }
+  /**
+   * Token auth (`auth: token`): clients get a bearer token from `realm` (a token server we
+   * run, test/harness/token-server.ts) signed by the certificate in `rootCertBundle`.
+   */
+  readonly token?: { readonly realm: string, readonly service: string, readonly issuer: string, readonly rootCertBundle: string }
 }
 
 /**
@@ -118,6 +124,9 @@ export async function writeRegistryConfig (dir: string, addr: string, file = 'co
   if (options.auth === true) {
     await writeFile(join(dir, 'htpasswd'), `${REGISTRY_USER}:${REGISTRY_PASSWORD_BCRYPT}\n`)
     lines.push('auth:', `  htpasswd: { realm: damselfly-test, path: ${JSON.stringify(join(dir, 'htpasswd'))} }`)
+  } else if (options.token !== undefined) {
+    const { realm, service, issuer, rootCertBundle } = options.token
+    lines.push('auth:', `  token: { realm: ${JSON.stringify(realm)}, service: ${JSON.stringify(service)}, issuer: ${JSON.stringify(issuer)}, rootcertbundle: ${JSON.stringify(rootCertBundle)} }`)
   }
   const path = join(dir, file)
   await writeFile(path, `${lines.join('\n')}\n`)

@@ -39,6 +39,8 @@ export interface AgentServerDeps {
   readonly runLogger?: Logger
   /** Told of every byte relayed to a client, to keep the process's peak memory near its live data. */
   readonly garbageCollector?: Pick<GarbageCollector, 'add'>
+  /** PEM CA trusted for https piece servers and sources in the downloads (the data plane's), besides the system CAs. */
+  readonly caCert?: Buffer
 }
 
 const PROGRESS_INTERVAL_MS = 250
@@ -177,7 +179,7 @@ export class AgentServer {
   }
 
   async #dataPlaneOf (): Promise<DataPlane> {
-    this.#dataPlane ??= import('../data-plane.js').then(({ createDataPlane }) => createDataPlane(this.#deps.buffers === undefined ? {} : { buffers: this.#deps.buffers }))
+    this.#dataPlane ??= import('../data-plane.js').then(({ createDataPlane }) => createDataPlane({ ...(this.#deps.buffers === undefined ? {} : { buffers: this.#deps.buffers }), ...(this.#deps.caCert === undefined ? {} : { caCert: this.#deps.caCert }) }))
     return await this.#dataPlane
   }
 

@@ -24,8 +24,11 @@ export interface PeerServerOptions {
   readonly totallimit?: string | number | undefined
   /** Shared token required on piece requests; default DAMSELFLY_TOKEN from the environment. */
   readonly token?: string | undefined
-  /** PEM CA file trusted for https supernodes. */
+  /** PEM CA file trusted for https supernodes (and for https piece servers, in the host agent's downloads). */
   readonly cacert?: string | undefined
+  /** PEM certificate and key files: serve piece data over HTTPS (the fleet's supernodes run with tlsData). */
+  readonly tlsCert?: string | undefined
+  readonly tlsKey?: string | undefined
 }
 
 export interface PeerServerConfig {
@@ -40,8 +43,13 @@ export interface PeerServerConfig {
   readonly uploadRateBytesPerSec: number
   /** Required on piece requests (Authorization: Bearer); undefined = none. */
   readonly token?: string | undefined
-  /** PEM CA file trusted for https supernodes (the service-down calls); undefined = system CAs only. */
+  /** PEM CA file trusted for https supernodes (the service-down calls) and https piece servers; undefined = system CAs only. */
   readonly caCertPath?: string | undefined
+  /**
+   * Serve piece data over HTTPS with these PEM files, on the advertised port; the plain port
+   * of the state file then listens on loopback only, for this host's own dfget runs.
+   */
+  readonly tls?: { readonly certPath: string, readonly keyPath: string } | undefined
 }
 
 function nonEmpty (value: string | undefined): string | undefined {
@@ -61,7 +69,13 @@ export function resolvePeerServerConfig (options: PeerServerOptions): PeerServer
     uploadRateBytesPerSec: resolveRate('totallimit', options.totallimit),
     token: nonEmpty(options.token ?? process.env[TOKEN_ENV]),
     caCertPath: nonEmpty(options.cacert === undefined ? undefined : resolve(options.cacert)),
+    tls: resolveTls(nonEmpty(options.tlsCert), nonEmpty(options.tlsKey)),
   }
+}
+
+function resolveTls (cert: string | undefined, key: string | undefined): PeerServerConfig['tls'] {
+  if ((cert === undefined) !== (key === undefined)) throw configInvalid(cert === undefined ? 'tls-cert' : 'tls-key', '', '--tls-cert and --tls-key go together')
+  return cert === undefined || key === undefined ? undefined : { certPath: resolve(cert), keyPath: resolve(key) }
 }
 
 /** DF_ERR_CONFIG_INVALID naming the flag and its value. */

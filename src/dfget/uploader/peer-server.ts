@@ -13,7 +13,8 @@
  * it is going (service down), cleans its data, removes its state file and stops.
  */
 import type { KeyObject } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
+import { isIPv6 } from 'node:net'
 import { resolve } from 'node:path'
 import { Transform } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -47,6 +48,7 @@ import { AgentServer } from '../agent/agent-server.js'
 import type { DataPlane } from '../data-plane.js'
 import type { PeerServerConfig } from './peer-server-config.js'
 import type { StreamStoreClient } from './peer-client.js'
+import { collectProcessMetrics } from '../../common/process-metrics.js'
 
 /** Why a peer server stopped. */
 export type PeerServerStopReason = 'idle' | 'closed'
@@ -104,8 +106,12 @@ export class PeerServer {
   readonly #stopped: Promise<PeerServerStopReason>
   #resolveStopped: (reason: PeerServerStopReason) => void = () => {}
   #app: FastifyInstance | undefined
+  /** The HTTPS server of piece data (with `tls`), on the advertised port. */
+  #tlsApp: FastifyInstance | undefined
   #peerId: PeerId | undefined
+  /** The plain port (the state file's): every address, or loopback only when `tls` serves the data. */
   #port = 0
+  #tlsPort: number | undefined
   #timer: TimerHandle | undefined
   #activeReads = 0
   #caCert: Buffer | undefined
@@ -138,23 +144,34 @@ export class PeerServer {
     await ensureHomeDirs(this.#layout)
     this.#peerId = await loadOrCreatePeerId(this.#layout)
     this.#caCert = await loadCaCert(this.#options.caCertPath)
+    const tls = this.#options.tls === undefined ? undefined : await loadTlsFiles(this.#options.tls)
     const app = createHttpServer({ logger: this.#logger })
     this.#app = app
     // Piece data needs the shared token when one is set; control routes are loopback-only.
     requireBearerToken(app, this.#options.token, (path) => !path.startsWith('/peer/tasks/'))
     this.#metrics.attach(app)
     this.#addRoutes(app)
-    const address = await listenHttpServer(app, this.#options.listenHost, this.#options.port)
+    if (tls !== undefined) {
+      // Other hosts reach the data over HTTPS only; the plain port stays on loopback for this host's runs.
+      const tlsApp = createHttpServer({ logger: this.#logger, tls })
+      this.#tlsApp = tlsApp
+      requireBearerToken(tlsApp, this.#options.token, (path) => !path.startsWith('/peer/tasks/'))
+      this.#metrics.attach(tlsApp)
+      this.#addRoutes(tlsApp)
+      this.#tlsPort = (await listenHttpServer(tlsApp, this.#options.listenHost, this.#options.port)).port
+    }
+    const address = await listenHttpServer(app, tls === undefined ? this.#options.listenHost : loopbackOf(this.#options.listenHost), tls === undefined ? this.#options.port : 0)
     this.#port = address.port
     if (this.#options.agent === true) {
       // Listening before the state file names this server: a dfget that finds the file finds the socket.
       const agent = new AgentServer({
         logger: this.#logger,
-        peerServer: { peerId: this.#peerId, port: this.#port, localUrl: this.localUrl, localStreams: this.localStreams() },
+        peerServer: { peerId: this.#peerId, port: this.port, localUrl: this.localUrl, localStreams: this.localStreams() },
         buffers: this.#buffers,
         ...(this.#garbageCollector === undefined ? {} : { garbageCollector: this.#garbageCollector }),
         ...(this.#runLogger === undefined ? {} : { runLogger: this.#runLogger }),
         ...(this.#dataPlane === undefined ? {} : { dataPlane: this.#dataPlane }),
+        ...(this.#caCert === undefined ? {} : { caCert: this.#caCert }),
         onActivity: () => { this.#registry.touchActivity() },
       }, { socketPath: this.#layout.agentSocketPath })
       await agent.start()
@@ -163,7 +180,7 @@ export class PeerServer {
     if (this.#options.writeStateFile !== false) {
       await writePeerServerState(this.#layout, { pid: process.pid, port: this.#port, peerId: this.#peerId })
     }
-    this.#logger.info({ peerId: this.#peerId, port: this.#port, host: this.#options.listenHost }, 'peer server listening')
+    this.#logger.info({ peerId: this.#peerId, port: this.port, host: this.#options.listenHost, tls: this.#tlsPort !== undefined }, 'peer server listening')
     this.#scheduleHousekeeping()
   }
 
@@ -172,14 +189,15 @@ export class PeerServer {
     return this.#peerId
   }
 
+  /** The port other peers fetch pieces from (the HTTPS one with `tls`). */
   get port (): number {
-    return this.#port
+    return this.#tlsPort ?? this.#port
   }
 
-  /** A URL this host reaches the server at (loopback when bound to every address). */
+  /** A URL this host reaches the server at over plain HTTP (loopback when bound to every address, or with `tls`). */
   get localUrl (): string {
     const host = this.#options.listenHost
-    return formatBaseUrl(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, this.#port)
+    return formatBaseUrl(this.#tlsPort !== undefined ? loopbackOf(host) : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, this.#port)
   }
 
   /**
@@ -214,6 +232,11 @@ export class PeerServer {
     return this.#pieces.heldBytes
   }
 
+  /** Adds the process's own metrics (memory, fds, event-loop delay) to this server's registry: for the process's composition root. */
+  collectProcessMetrics (): void {
+    collectProcessMetrics(this.#metrics.registry)
+  }
+
   /** Resolves when the server stopped, with why. */
   whenStopped (): Promise<PeerServerStopReason> {
     return this.#stopped
@@ -234,6 +257,7 @@ export class PeerServer {
       this.#timer?.cancel()
       try {
         await this.#agent?.close()
+        await this.#tlsApp?.close()
         await this.#app?.close()
         await this.#readHandles.close()
       } finally {
@@ -245,7 +269,7 @@ export class PeerServer {
   }
 
   #addRoutes (app: FastifyInstance): void {
-    app.get(PEER_PATHS.ping, async (): Promise<PeerStatus> => ({ peerId: this.peerId, port: this.#port, pid: process.pid, uploads: this.#registry.size }))
+    app.get(PEER_PATHS.ping, async (): Promise<PeerStatus> => ({ peerId: this.peerId, port: this.port, pid: process.pid, uploads: this.#registry.size }))
     app.post(PEER_PATHS.uploads, async (request, reply) => {
       requireLoopback(request)
       const body = parseRegisterUploadRequest(request.body)
@@ -462,4 +486,18 @@ function requireRange (header: string | undefined, fileLengthBytes: number, repl
     throw new DfError('DF_ERR_PIECE_RANGE_INVALID', range === undefined ? 'a single "Range: bytes=start-end" header is required' : 'range outside the file')
   }
   return range
+}
+
+/** The loopback address of a listen address's family. */
+function loopbackOf (host: string): string {
+  return isIPv6(host) ? '::1' : '127.0.0.1'
+}
+
+/** The TLS certificate and key of `--tls-cert`/`--tls-key`. @throws DF_ERR_CONFIG_INVALID */
+async function loadTlsFiles (tls: { readonly certPath: string, readonly keyPath: string }): Promise<{ cert: Buffer, key: Buffer }> {
+  try {
+    return { cert: await readFile(tls.certPath), key: await readFile(tls.keyPath) }
+  } catch (err) {
+    throw new DfError('DF_ERR_CONFIG_INVALID', `--tls-cert / --tls-key: cannot read ${tls.certPath} or ${tls.keyPath}`, { cause: err, details: { field: 'tls-cert' } })
+  }
 }

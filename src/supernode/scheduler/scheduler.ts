@@ -42,6 +42,8 @@ export interface SchedulerOptions {
   readonly defaultMaxPieces: number
   /** Failures of the supernode after which a cid is not sent to it again. */
   readonly supernodeFailureLimit: number
+  /** Scheme of peers' piece URLs: https when the fleet's data ports serve TLS. Default http. */
+  readonly peerDataProtocol?: 'http' | 'https'
 }
 
 export interface SchedulerDeps {
@@ -178,7 +180,7 @@ export class Scheduler {
     if (source.kind === 'supernode') return this.#deps.dataUrlOf(taskId)
     const peer = this.#deps.peers.getPeer(source.peerId)
     if (peer === undefined) return undefined
-    return `${formatBaseUrl(peer.ip, peer.port)}${fillPath(PEER_PATHS.taskData, { taskId })}?cid=${encodeURIComponent(source.cid)}`
+    return `${formatBaseUrl(peer.ip, peer.port, this.#options.peerDataProtocol ?? 'http')}${fillPath(PEER_PATHS.taskData, { taskId })}?cid=${encodeURIComponent(source.cid)}`
   }
 
   #mustGetTask (taskId: TaskId): { task: TaskView, progress: TaskProgressView } {
