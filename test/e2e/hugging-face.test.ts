@@ -83,7 +83,7 @@ async function startFleet (stack: CloseStack, repos: Parameters<typeof startHubO
       HF_HOME: join(home, 'hf-home'),
       HF_HUB_DISABLE_TELEMETRY: '1',
       HF_HUB_DISABLE_PROGRESS_BARS: '1',
-      HF_HUB_DISABLE_XET: '1',
+      // Xet stays enabled (hf_xet is installed): the Hub's Xet headers must not reach the client through dfdaemon.
       // The machine is shared: the client's 10 s default read timeout is short for 4 hosts
       // starting at once on 2 cores (a timed-out read resumes by Range, which works too).
       HF_HUB_DOWNLOAD_TIMEOUT: '120',

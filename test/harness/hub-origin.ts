@@ -11,7 +11,8 @@
  * - `HEAD|GET /[datasets/]{owner}/{name}/resolve/{revision}/{path}`: a small file is
  *   answered 200 (ETag = its git blob id, byte ranges); a large (LFS) file with a 302 to the
  *   LFS store (another host, 127.0.0.2, with a signed query), stating `X-Linked-Etag`
- *   (the sha256), `X-Linked-Size`; every answer names the commit in `X-Repo-Commit`;
+ *   (the sha256), `X-Linked-Size`, and Xet's `X-Xet-Hash` and `xet-auth` link (no Xet
+ *   storage answers them); every answer names the commit in `X-Repo-Commit`;
  * - errors with `X-Error-Code`: RepoNotFound, RevisionNotFound, EntryNotFound, and for a
  *   gated repository GatedRepo (401 without a token, 403 with a wrong one).
  *
@@ -152,6 +153,10 @@ export async function startHubOrigin (options: { repos: readonly HubRepoSpec[] }
         'x-linked-size': String(file.data.length),
         etag: `"${file.blobId}"`,
         'content-length': '0',
+        // As the Hub names a file also stored in Xet: a client that reads these downloads from
+        // Xet storage (none here: a test fails if it tries) instead of over HTTP.
+        'x-xet-hash': createHash('sha256').update(`xet:${file.lfs.sha256}`).digest('hex'),
+        link: `<${endpoint}/api/${repo.spec.type ?? 'model'}s/${repo.spec.id}/xet-read-token/${repo.commit}>; rel="xet-auth", <${endpoint}/xet/reconstructions/${file.lfs.sha256}>; rel="xet-reconstruction-info"`,
       }).end()
       return
     }
