@@ -311,3 +311,47 @@ test('preheat digests: only with type image, and a digest the image lacks fails 
   assert.equal(done.error?.code, 'DF_ERR_ARG_INVALID')
   assert.match(done.error?.message ?? '', new RegExp(absent))
 })
+
+test('an image preheat follows the manifest\'s redirects as every source read does: to a mirror (credentials dropped), a loop is DF_ERR_SOURCE_REDIRECT_LOOP, a denied host is never asked', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const layer = createTestData(MiB + 5, 91)
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}')
+  const digestOf = (data: Buffer): string => `sha256:${sha256Hex(data)}`
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
+  }))
+  // The registry answers the manifest with a 307 to a mirror on another host, and serves the blobs itself.
+  const mirror = stack.push(await startOrigin({ host: '127.0.0.2', files: { '/v2/app/manifests/1': { data: manifest } } }))
+  const registry = stack.push(await startOrigin({
+    files: { [`/v2/app/blobs/${digestOf(layer)}`]: { data: layer }, [`/v2/app/blobs/${digestOf(config)}`]: { data: config } },
+    redirects: {
+      '/v2/app/manifests/1': { status: 307, location: mirror.url('/v2/app/manifests/1') },
+      '/v2/loop/manifests/1': { status: 302, location: '/v2/loop/manifests/2' },
+      '/v2/loop/manifests/2': { status: 302, location: '/v2/loop/manifests/1' },
+    },
+  }))
+  const sn = stack.push(await startTestSupernode())
+  const headers = { authorization: 'Basic ZGFtc2VsZmx5OnByZWhlYXQ=' }
+  const done = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url: registry.url('/v2/app/manifests/1'), headers })).id)
+  assert.equal(done.status, 'success', JSON.stringify(done.error))
+  assert.deepEqual(done.tasks.map((task) => task.taskId).sort(), [digestOf(layer), digestOf(config)].map((digest) => computeTaskId({ url: registry.url(`/v2/app/blobs/${digest}`), digest })).sort())
+  assert.equal(registry.stats(`/v2/app/blobs/${digestOf(layer)}`).bytesSent >= layer.length, true, 'the layer was warmed from the registry')
+  assert.equal(mirror.stats('/v2/app/manifests/1').requests, 1)
+  assert.equal(mirror.stats('/v2/app/manifests/1').headers[0]?.authorization, undefined, 'the registry\'s credentials reached the mirror')
+  assert.equal(registry.stats('/v2/app/manifests/1').headers[0]?.authorization, headers.authorization)
+
+  const loop = await waitForPreheat(sn.client, (await sn.client.createPreheat({ type: 'image', url: registry.url('/v2/loop/manifests/1') })).id)
+  assert.equal(loop.status, 'failed')
+  assert.equal(loop.error?.code, 'DF_ERR_SOURCE_REDIRECT_LOOP')
+
+  // The policy is checked at every hop: a redirect to a denied host fails the preheat before the host is asked.
+  const strict = stack.push(await startTestSupernode(undefined, { sourceDeny: ['127.0.0.2/32'] }))
+  const denied = await waitForPreheat(strict.client, (await strict.client.createPreheat({ type: 'image', url: registry.url('/v2/app/manifests/1') })).id)
+  assert.equal(denied.status, 'failed')
+  assert.equal(denied.error?.code, 'DF_ERR_SOURCE_FORBIDDEN')
+  assert.equal(mirror.stats('/v2/app/manifests/1').requests, 1, 'the denied mirror was asked')
+})

@@ -31,6 +31,8 @@ export interface DfdaemonFlags {
   readonly cacert?: string
   /** false with --no-prefetch. */
   readonly prefetch?: boolean
+  /** A Hugging Face Hub to serve as an endpoint. */
+  readonly hfEndpoint?: string
 }
 
 /** Flags of `dfdaemon gen-ca`, raw. */
@@ -63,6 +65,7 @@ export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOu
     .option('--port <port>', 'listen port (0 picks a free one)', '65001')
     .option('--listen <address>', 'bind address (default 127.0.0.1)')
     .option('--registry <url>', 'upstream registry of registry-mirror requests (http(s)://host[:port])')
+    .option('--hf-endpoint <url>', 'serve as a Hugging Face endpoint (HF_ENDPOINT of the Hub client) for this Hub, e.g. https://huggingface.co: large files through the swarm')
     .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002); dns://name[:port][=weight] (A/AAAA records) or dns+srv://name (SRV records) name them by DNS', collect)
     .option('--dns-server <ip[:port]>', 'DNS server(s) that resolve dns:// and dns+srv:// nodes, repeatable or comma-separated (default: the system\'s)', collect)
     .option('--dns-refresh <duration>', 'resolve dns:// and dns+srv:// nodes again after this long (default 30s)')

@@ -6,7 +6,7 @@ import { formatConfigYaml, formatDurationSetting, type ConfigEntry } from '../co
 import { resolveDfdaemonConfig } from './config.js'
 
 /** The top-level keys of dfdaemon's configuration file. */
-export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'] as const
+export const DFDAEMON_CONFIG_KEYS = ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'hf_endpoint', 'proxies', 'hijack_https'] as const
 
 /** The default configuration file of dfdaemon, as YAML. */
 export function formatDfdaemonDefaultConfig (): string {
@@ -23,6 +23,7 @@ export function formatDfdaemonDefaultConfig (): string {
     { key: 'back_source', value: config.backSource, help: 'when the swarm cannot deliver a blob, fetch it from the registry directly' },
     { key: 'prefetch', value: config.prefetch, help: 'when an image manifest passes through, have the supernode start fetching its layers (one supernode only)' },
     { key: 'registry_mirror', value: { ns_scheme: config.nsScheme }, help: 'mirror mode: remote (upstream of /v2/ requests, e.g. https://registry.example), ns_scheme, insecure (false), certs (extra CA files)' },
+    { key: 'hf_endpoint', value: undefined, help: 'serve as a Hugging Face endpoint for this Hub (e.g. https://huggingface.co; HF_ENDPOINT of the Hub client): LFS files through the swarm, the rest straight to the Hub' },
     { key: 'proxies', value: config.rules.map((rule) => ({ regx: rule.pattern })), help: 'ordered rules, first match wins: regx, direct, use_https, redirect' },
     { key: 'hijack_https', value: undefined, help: 'CONNECT interception: cert, key (dfdaemon gen-ca), hosts: [{ regx, insecure, certs }]' },
   ]

@@ -16,6 +16,8 @@
  *     ns_scheme: https               # scheme for upstreams named by containerd's ns=
  *     insecure: false                # skip TLS verification of the upstream
  *     certs: [/path/ca.pem]          # extra CA certificates for the upstream
+ *   hf_endpoint: https://huggingface.co # a Hugging Face Hub: other origin-form requests go
+ *                                    # there, LFS files through the swarm (hub-delivery.ts)
  *   proxies:                         # ordered rules, first match wins (routing-rules.ts)
  *     - regx: blobs/sha256.*
  *     - regx: no-proxy-reg
@@ -82,6 +84,8 @@ export interface DfdaemonOptions {
   readonly supernodeCaCertFile?: string
   /** Preheat an image's layers at the supernode when its manifest passes through. */
   readonly prefetch?: boolean
+  /** A Hugging Face Hub this port serves as an endpoint (HF_ENDPOINT of the Hub client). */
+  readonly hubUrl?: string
 }
 
 /** The resolved configuration. */
@@ -107,6 +111,8 @@ export interface DfdaemonConfig {
   /** PEM CA file trusted for https supernodes (absolute), or undefined. */
   readonly supernodeCaCertFile: string | undefined
   readonly prefetch: boolean
+  /** The Hugging Face Hub behind the endpoint, or undefined (no Hub endpoint). */
+  readonly hubUrl: URL | undefined
 }
 
 /** The rule set used when the configuration has none: registry blobs through the swarm. */
@@ -130,6 +136,11 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
       throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
     }
     if (registryUrl.protocol !== 'http:' && registryUrl.protocol !== 'https:') throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
+  }
+  let hubUrl: URL | undefined
+  if (options.hubUrl !== undefined && options.hubUrl !== '') {
+    hubUrl = URL.canParse(options.hubUrl) ? new URL(options.hubUrl) : undefined
+    if (hubUrl === undefined || (hubUrl.protocol !== 'http:' && hubUrl.protocol !== 'https:') || hubUrl.search !== '') throw invalid('hf_endpoint', 'must be an http(s) URL without a query', options.hubUrl)
   }
   const rules = options.rules ?? DEFAULT_RULES
   for (const [i, rule] of rules.entries()) {
@@ -169,6 +180,7 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
     hijackHosts: options.hijackHosts ?? [],
     supernodeCaCertFile: options.supernodeCaCertFile === undefined ? undefined : resolve(options.supernodeCaCertFile),
     prefetch: options.prefetch ?? true,
+    hubUrl,
   }
 }
 
@@ -193,7 +205,7 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   }
   if (doc === null || doc === undefined) return {}
   const root = record(doc, '(root)')
-  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'proxies', 'hijack_https'])
+  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'hf_endpoint', 'proxies', 'hijack_https'])
   const out: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
   if (root.port !== undefined) out.port = integer(root.port, 'port')
   if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
@@ -205,6 +217,7 @@ export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
   if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
   if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')
   if (root.prefetch !== undefined) out.prefetch = boolean(root.prefetch, 'prefetch')
+  if (root.hf_endpoint !== undefined) out.hubUrl = string(root.hf_endpoint, 'hf_endpoint')
   if (root.registry_mirror !== undefined) {
     const mirror = record(root.registry_mirror, 'registry_mirror')
     allowKeys(mirror, 'registry_mirror.', ['remote', 'ns_scheme', 'insecure', 'certs'])

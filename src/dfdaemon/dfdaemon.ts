@@ -15,6 +15,7 @@ import type { P2pFetcher } from './p2p-fetcher.js'
 import { CertificateAuthority } from './certificate-authority.js'
 import { ConnectHandler } from './connect-handler.js'
 import { DfdaemonProxy } from './proxy.js'
+import { HubDelivery } from './hub-delivery.js'
 import { ProxyMetrics } from './proxy-metrics.js'
 import { RoutingRules } from './routing-rules.js'
 import { SwarmDelivery } from './swarm-delivery.js'
@@ -65,9 +66,10 @@ export class Dfdaemon {
       const upstream = this.#resources.push(new UpstreamClient({ tlsProfiles: profiles }))
       const fetcher = this.#resources.push(this.#deps.createFetcher(this.#metrics))
       const delivery = new SwarmDelivery({ upstream, fetcher, metrics: this.#metrics, logger: logger.child({ component: 'swarm-delivery' }) }, { backSource: config.backSource })
+      const hub = config.hubUrl === undefined ? undefined : new HubDelivery({ upstream, delivery, metrics: this.#metrics, logger: logger.child({ component: 'hub' }) }, { hubUrl: config.hubUrl })
       const connect = new ConnectHandler({ ca, metrics: this.#metrics, logger: logger.child({ component: 'connect' }) }, { hijackPatterns: config.hijackHosts.map((h) => new RegExp(h.pattern)) })
       const proxy = this.#resources.push(new DfdaemonProxy({
-        rules: new RoutingRules(config.rules), delivery, upstream, connect, metrics: this.#metrics, logger: logger.child({ component: 'proxy' }),
+        rules: new RoutingRules(config.rules), delivery, upstream, connect, metrics: this.#metrics, logger: logger.child({ component: 'proxy' }), ...(hub === undefined ? {} : { hub }),
         onImageManifest: (url, authorization, manifest) => { fetcher.prefetchImage?.(url.href, authorization, manifest) },
       }, { listen: config.listen, port: config.port, registryUrl: config.registryUrl, nsScheme: config.nsScheme }))
       // The port first: a port in use fails the start before the fetcher starts anything.

@@ -35,6 +35,7 @@ function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
   }
   if (flags.listen !== undefined) out.listen = flags.listen
   if (flags.registry !== undefined) out.registryUrl = flags.registry
+  if (flags.hfEndpoint !== undefined) out.hubUrl = flags.hfEndpoint
   if (flags.node !== undefined && flags.node.length > 0) {
     parseNodeList(flags.node) // checked as dfget checks -n; the list stays text for dfget's resolver
     out.nodes = flags.node
@@ -92,7 +93,7 @@ async function runProxy (flags: DfdaemonFlags): Promise<void> {
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
-  logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, nodes: config.nodes }, 'dfdaemon listening')
+  logger.info({ url: dfdaemon.baseUrl, registry: config.registryUrl?.origin ?? null, ...(config.hubUrl === undefined ? {} : { hub: config.hubUrl.origin }), nodes: config.nodes }, 'dfdaemon listening')
   process.stdout.write(`dfdaemon ready proxy=${dfdaemon.baseUrl}\n`)
 }
 

@@ -2,6 +2,9 @@
  * dfdaemon's HTTP server: one port that is at once
  *   - a registry mirror: origin-form `/v2/...` requests go to `--registry` (or to the
  *     registry named by containerd's `ns=`),
+ *   - a Hugging Face endpoint when `hf_endpoint` is set: every other origin-form request
+ *     (`/api/...`, `/{owner}/{name}/resolve/...`) goes to that Hub (hub-delivery.ts: large
+ *     files through the swarm, the rest straight to the Hub),
  *   - an HTTP forward proxy: absolute-URI requests (`GET http://host/...`) and CONNECT
  *     (tunnelled, or intercepted for hijack hosts: connect-handler.ts),
  *   - its own small API: `GET /_ping`, `GET /metrics`.
@@ -20,6 +23,7 @@ import type { SwarmDelivery } from './swarm-delivery.js'
 import type { UpstreamClient } from './upstream-client.js'
 import type { ProxyMetrics } from './proxy-metrics.js'
 import type { ConnectHandler } from './connect-handler.js'
+import type { HubDelivery } from './hub-delivery.js'
 import { isImageManifestType, isManifestPath, isRegistryPath, parseBlobPath, resolveMirrorUpstream, type MirrorUpstreamOptions } from './registry-request.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { passThrough } from './pass-through.js'
@@ -32,6 +36,8 @@ export interface DfdaemonProxyDeps {
   readonly connect: ConnectHandler
   readonly metrics: ProxyMetrics
   readonly logger: Logger
+  /** The Hugging Face endpoint (`hf_endpoint`), when configured. */
+  readonly hub?: Pick<HubDelivery, 'serve' | 'upstreamUrlOf'>
   /** Told of every image manifest passed through (GET, 200), with the engine's Authorization and the manifest (unless over 4 MiB): its layers may be fetched ahead. */
   readonly onImageManifest?: (url: URL, authorization: string | undefined, manifest: Buffer | undefined) => void
 }
@@ -41,7 +47,7 @@ export interface DfdaemonProxyOptions extends MirrorUpstreamOptions {
   readonly port: number
 }
 
-type Mode = 'mirror' | 'forward' | 'intercepted'
+type Mode = 'mirror' | 'forward' | 'intercepted' | 'hub'
 
 /** Manifests up to this size are kept for prefetch (registries refuse bigger ones: the distribution spec's 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -106,6 +112,10 @@ export class DfdaemonProxy {
     } catch (err) {
       this.#deps.logger.debug({ method, err: (err as Error).message }, 'request refused')
       sendErrorResponse(res, err)
+      return
+    }
+    if (target.mode === 'hub' && this.#deps.hub !== undefined) {
+      void this.#deps.hub.serve(req, res, { url: target.url, headers: upstreamRequestHeaders(req.headers) })
       return
     }
     const decision = this.#deps.rules.decide(target.url)
@@ -178,6 +188,7 @@ export class DfdaemonProxy {
     }
     const path = raw.split('?')[0] ?? ''
     if (raw.startsWith('/') && isRegistryPath(path)) return { url: resolveMirrorUpstream(raw, this.#options), mode: 'mirror' }
+    if (raw.startsWith('/') && this.#deps.hub !== undefined) return { url: this.#deps.hub.upstreamUrlOf(raw), mode: 'hub' }
     throw new DfError('DF_ERR_PROXY_BAD_REQUEST', `not a registry path or an absolute URI: ${path.slice(0, 64)}`)
   }
 }

@@ -63,6 +63,11 @@ export interface SwarmTarget {
   readonly headers: Readonly<Record<string, string | string[]>>
   /** "sha256:<hex>" for registry blobs; undefined for other files (no verification). */
   readonly digest: string | undefined
+  /**
+   * What the caller already learned of the file (a Hub's LFS file, from its HEAD): no HEAD
+   * is sent, the swarm reads `url`, and the answers carry `headers`.
+   */
+  readonly probed?: { readonly lengthBytes: number | undefined, readonly headers: Readonly<Record<string, string>> }
 }
 
 /** What the registry said of the blob (its HEAD). */
@@ -73,6 +78,8 @@ interface Source {
   readonly contentType: string | undefined
   /** The registry's Docker-Distribution-Api-Version. */
   readonly apiVersion: string | undefined
+  /** Headers of every answer, over the blob's own (SwarmTarget.probed). */
+  readonly answerHeaders?: Readonly<Record<string, string>>
 }
 
 /** The range of a blob request to serve from the swarm. */
@@ -108,9 +115,11 @@ export class SwarmDelivery {
         await passThrough(this.#deps.upstream, req, res, { url: target.url, headers: target.headers, maxRedirects: this.#maxRedirects })
         return
       }
-      const source = target.digest === undefined
-        ? { url: target.url, headers: target.headers, lengthBytes: undefined, contentType: undefined, apiVersion: undefined }
-        : await this.#probe(req, res, target, abort.signal)
+      const source = target.probed !== undefined
+        ? { url: target.url, headers: target.headers, lengthBytes: target.probed.lengthBytes, contentType: undefined, apiVersion: undefined, answerHeaders: target.probed.headers }
+        : target.digest === undefined
+          ? { url: target.url, headers: target.headers, lengthBytes: undefined, contentType: undefined, apiVersion: undefined }
+          : await this.#probe(req, res, target, abort.signal)
       if (source === undefined) return // the registry refused: its answer was passed through
       if (range !== undefined) {
         await this.#deliverRange(req, res, target, source, range, abort.signal, log)
@@ -129,6 +138,9 @@ export class SwarmDelivery {
         log.warn({ reason: swarmFailureReason(err) }, 'swarm cannot deliver: fetching from the source')
         this.#deps.metrics.countFallback('start')
       }
+      // The body errors when the engine goes away (the signal aborts the download), maybe
+      // before #pump listens or after it stopped: its error is read there, never thrown here.
+      stream?.body.on('error', () => undefined)
       if (stream === undefined) {
         await this.#deliverDirect(req, res, target, source, abort.signal, log)
       } else {
@@ -402,7 +414,7 @@ async function copyChunks (from: Readable, to: Writable, signal: AbortSignal, on
 const REGISTRY_API_VERSION = 'registry/2.0'
 
 /** Headers of a swarm answer: a blob's carry the registry's (digest, ETag, API version, byte ranges). */
-function responseHeaders (digest: string | undefined, lengthBytes: number | undefined, source: Pick<Source, 'contentType' | 'apiVersion'>): Record<string, string | number> {
+function responseHeaders (digest: string | undefined, lengthBytes: number | undefined, source: Pick<Source, 'contentType' | 'apiVersion' | 'answerHeaders'>): Record<string, string | number> {
   const headers: Record<string, string | number> = { 'content-type': source.contentType ?? 'application/octet-stream' }
   if (lengthBytes !== undefined) headers['content-length'] = lengthBytes
   if (digest !== undefined) {
@@ -411,7 +423,7 @@ function responseHeaders (digest: string | undefined, lengthBytes: number | unde
     headers['docker-distribution-api-version'] = source.apiVersion ?? REGISTRY_API_VERSION
     headers['accept-ranges'] = 'bytes'
   }
-  return headers
+  return { ...headers, ...source.answerHeaders }
 }
 
 /**

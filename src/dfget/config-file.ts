@@ -42,6 +42,7 @@ const SETTINGS: Readonly<Record<string, Setting>> = {
   verbose: { help: 'debug logs to stderr', defaultValue: false, read: (v, k) => ({ verbose: flag(v, k) }) },
   s3Endpoint: { help: 'endpoint of an S3-compatible store for s3:// URLs (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)', defaultValue: undefined, read: (v, k) => ({ s3Endpoint: httpUrl(v, k) }) },
   s3PathStyle: { help: 'path-style S3 addressing (endpoint/bucket/key)', defaultValue: false, read: (v, k) => ({ s3PathStyle: flag(v, k) }) },
+  hfEndpoint: { help: 'endpoint of the Hugging Face Hub for hf:// URLs (default: $HF_ENDPOINT, else https://huggingface.co)', defaultValue: undefined, read: (v, k) => ({ hfEndpoint: httpUrl(v, k) }) },
   s3Region: { help: 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)', defaultValue: undefined, read: (v, k) => ({ s3Region: text(v, k) }) },
 }
 

@@ -65,6 +65,8 @@ export interface DfgetOptions {
   readonly s3PathStyle?: boolean | undefined
   /** Object stores: the region (default: the AWS SDK's chain, AWS_REGION, the profile; else us-east-1). */
   readonly s3Region?: string | undefined
+  /** Hugging Face (sources/hugging-face.ts): the Hub's endpoint for hf:// URLs (default HF_ENDPOINT, else https://huggingface.co). */
+  readonly hfEndpoint?: string | undefined
 }
 
 /** The resolved configuration of one dfget run. */

@@ -209,9 +209,16 @@ async function main (argv: readonly string[]): Promise<number> {
         return await runServer({ ...mergeDfgetOptions(fromFile, command.options), verbose: command.options.verbose || fromFile.verbose === true })
       }
       case 'download': {
-        // An s3:// URL becomes presigned https downloads (one per object with --recursive) before any reaches the agent.
+        // An s3:// URL becomes presigned https downloads (one per object with --recursive), an
+        // hf:// URL one download per file of the repository, before any reaches the agent.
         const plan = await planDownloads(mergeDfgetOptions(await loadDfgetConfigFile(command.configPath), command.options))
-        try { for (const next of plan.downloads) await runDownload(await next()) } finally { plan.close() }
+        try {
+          for (const next of plan.downloads) {
+            const options = await next()
+            await runDownload(options)
+            await plan.onDownloaded?.(options)
+          }
+        } finally { plan.close() }
         return 0
       }
     }

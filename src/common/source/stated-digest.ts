@@ -12,6 +12,7 @@
  *   redirect to the file's storage; a git blob's 40-hex etag is not a sha256 and is ignored).
  * `Content-Digest` is not read: on a ranged answer it covers only the range.
  */
+import { linkedSha256Of } from './hub-paths.js'
 import { headerText, type ResponseHeaders } from './source-validators.js'
 
 const SHA256_BYTES = 32
@@ -21,8 +22,7 @@ export function statedDigestOf (headers: ResponseHeaders): string | undefined {
   const repr = /(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):/i.exec(headerText(headers['repr-digest']) ?? '')
   const digest = /(?:^|,)\s*sha-256\s*=\s*([A-Za-z0-9+/=]+)/i.exec(headerText(headers.digest) ?? '')
   const s3 = headerText(headers['x-amz-checksum-type'])?.toUpperCase() === 'COMPOSITE' ? undefined : headerText(headers['x-amz-checksum-sha256'])
-  const linked = /^(?:W\/)?"?([0-9a-fA-F]{64})"?$/.exec(headerText(headers['x-linked-etag'])?.trim() ?? '')
-  return fromBase64(repr?.[1]) ?? fromBase64(digest?.[1]) ?? fromBase64(s3) ?? (linked?.[1] === undefined ? undefined : `sha256:${linked[1].toLowerCase()}`)
+  return fromBase64(repr?.[1]) ?? fromBase64(digest?.[1]) ?? fromBase64(s3) ?? linkedSha256Of(headerText(headers['x-linked-etag']))
 }
 
 function fromBase64 (value: string | undefined): string | undefined {

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isCode } from '../../protocol/errors.js'
 import { isObjectStoreUrl, planDownloads } from './object-store.js'
-import { outputOfKey, parseS3Url, presignSeconds, PRESIGN_MIN_SECONDS, s3EndpointOf } from './s3.js'
+import { outputOfKey } from './output-path.js'
+import { parseS3Url, presignSeconds, PRESIGN_MIN_SECONDS, s3EndpointOf } from './s3.js'
 
 test('s3:// URLs: bucket and key (percent-decoded), an empty key for a bucket; bad ones refused', () => {
   assert.deepEqual(parseS3Url('s3://models/llm/w%20b.bin'), { bucket: 'models', key: 'llm/w b.bin' })

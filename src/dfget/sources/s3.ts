@@ -11,13 +11,14 @@
  * `--s3-path-style`.
  */
 import { mkdir } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { GetObjectCommand, paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { DfError } from '../../protocol/errors.js'
 import type { DfgetOptions } from '../config.js'
 import { configInvalid, resolveDuration } from '../uploader/peer-server-config.js'
 import type { DownloadPlan } from './object-store.js'
+import { outputOfKey } from './output-path.js'
 
 /** A presigned URL is valid this long at least: 15 minutes (the run's --timeout when longer). */
 export const PRESIGN_MIN_SECONDS = 15 * 60
@@ -74,20 +75,6 @@ export function parseS3Url (url: string): { bucket: string, key: string } {
   let key = match[2] ?? ''
   try { key = decodeURIComponent(key) } catch { throw configInvalid('url', url, 'the key is not valid percent-encoding') }
   return { bucket: match[1], key }
-}
-
-/**
- * Where an object of a listed prefix goes: its key after the prefix, under `dir`. A key that
- * would leave `dir` (`..`, an absolute path) is refused before anything is downloaded.
- * @throws DF_ERR_SOURCE_FORBIDDEN
- */
-export function outputOfKey (dir: string, prefix: string, key: string): string {
-  const rest = key.slice(prefix.length)
-  const inside = relative(dir, resolve(dir, normalize(rest)))
-  if (rest === '' || isAbsolute(rest) || inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
-    throw new DfError('DF_ERR_SOURCE_FORBIDDEN', `the object key ${JSON.stringify(key)} would be written outside ${dir}`, { details: { key } })
-  }
-  return join(dir, inside)
 }
 
 /** How long to sign for: PRESIGN_MIN_SECONDS, the --timeout when longer, at most 7 days. */

@@ -6,10 +6,16 @@
  * small but a pull fetches it as a blob too, so warming it leaves nothing cold. Registry token auth is handled (401 + Bearer
  * challenge → token endpoint → retry, registry-auth.ts); the headers a layer must be fetched
  * with (the token, or the caller's own credentials) come back with it. Every URL it asks —
- * manifests and the token endpoint a registry names — passes the supernode's source policy
- * first, like the CDN's own fetches (a preheat must not reach what a registration may not).
+ * manifests and the token endpoint a registry names — is read through the shared source
+ * reader (common/source/source-reader.ts), as the CDN reads: redirects are followed (a
+ * registry or a mirror may send a manifest elsewhere) up to the same limit, with the same
+ * loop detection, credentials dropped when a hop leaves their origin, and the supernode's
+ * source policy checked before every hop (a preheat must not reach what a registration may
+ * not).
  */
 import type { HttpClient } from '../../common/http/client.js'
+import { createHttpSourceTransport, discardBody, SourceReader } from '../../common/source/source-reader.js'
+import { sourceStatusError, sourceTransportError } from '../../common/source/source-errors.js'
 import { redactUrl } from '../../common/http/redact-url.js'
 import { DfError } from '../../protocol/errors.js'
 import { isContentDigest } from '../../protocol/content-digest.js'
@@ -44,18 +50,18 @@ const MAX_INDEX_DEPTH = 2
 interface ImageRef { readonly baseUrl: string, readonly name: string, readonly reference: string }
 
 export class ImageResolver {
-  readonly #http: Pick<HttpClient, 'stream'>
-  readonly #policy: Pick<SourcePolicy, 'check'> | undefined
+  readonly #reader: SourceReader
 
   constructor (deps: { http: Pick<HttpClient, 'stream'>, policy?: Pick<SourcePolicy, 'check'> }) {
-    this.#http = deps.http
-    this.#policy = deps.policy
+    const policy = deps.policy
+    this.#reader = new SourceReader({ transport: createHttpSourceTransport(deps.http), ...(policy === undefined ? {} : { check: async (url: string) => { await policy.check(url) } }) })
   }
 
   /**
    * Every layer and config of the image (of every platform of a multi-platform image), each
    * digest once, layers of a manifest before its config.
-   * @throws DF_ERR_SOURCE_MANIFEST_INVALID, DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_FORBIDDEN, DF_ERR_NETWORK, DF_ERR_TIMEOUT
+   * @throws DF_ERR_SOURCE_MANIFEST_INVALID, DF_ERR_SOURCE_STATUS, DF_ERR_SOURCE_FORBIDDEN, DF_ERR_SOURCE_UNREACHABLE,
+   *   DF_ERR_SOURCE_REDIRECT_LOOP, DF_ERR_SOURCE_TOO_MANY_REDIRECTS
    */
   async resolveBlobs (manifestUrl: string, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<ImageBlob[]> {
     const ref = parseManifestUrl(manifestUrl)
@@ -117,18 +123,25 @@ export class ImageResolver {
   }
 
   async #get (url: string, headers: Readonly<Record<string, string>>, signal: AbortSignal | undefined, accept = MANIFEST_ACCEPT): Promise<{ status: number, headers: Readonly<Record<string, string | string[] | undefined>>, text: string }> {
-    await this.#policy?.check(url)
-    const response = await this.#http.stream({ url, headers: { ...headers, accept }, foreignStatusCode: 'DF_ERR_SOURCE_STATUS', ...(signal === undefined ? {} : { signal }) }, [401])
+    const response = await this.#reader.open({ method: 'GET', url, headers: { ...headers, accept }, signal })
+    if (response.status !== 401 && (response.status < 200 || response.status >= 300)) {
+      discardBody(response.body)
+      throw sourceStatusError(response.status, response.url)
+    }
     const chunks: Buffer[] = []
     let length = 0
-    for await (const chunk of response.body) {
-      const buffer = chunk as Buffer
-      length += buffer.length
-      if (length > MAX_MANIFEST_BYTES) {
-        response.body.destroy()
-        throw manifestError(url, `is larger than ${MAX_MANIFEST_BYTES} bytes`)
+    try {
+      for await (const chunk of response.body) {
+        const buffer = chunk as Buffer
+        length += buffer.length
+        if (length > MAX_MANIFEST_BYTES) {
+          discardBody(response.body)
+          throw manifestError(url, `is larger than ${MAX_MANIFEST_BYTES} bytes`)
+        }
+        chunks.push(buffer)
       }
-      chunks.push(buffer)
+    } catch (err) {
+      throw sourceTransportError(err, response.url, signal)
     }
     return { status: response.status, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }
   }
