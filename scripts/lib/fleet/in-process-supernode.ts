@@ -1,0 +1,237 @@
+/**
+ * The real supernode's control plane, in the fleet simulator's process: TaskEvents,
+ * ProgressManager, PeerManager, DfgetTaskManager, TaskManager, Scheduler, PieceGrants and
+ * the metrics, wired as `src/supernode/supernode.ts` wires them, on the simulation's
+ * clock — with the CDN replaced by SimulatedCdn (no source socket, no cache file) and no
+ * HTTP server: hosts reach it through `SimulatedSupernodeClient`, which does what the API
+ * routes do (api/peer-routes.ts, task-routes.ts, piece-routes.ts) after the network's
+ * latency each way, and counts every request.
+ *
+ * The supernode's CPU: every call into the real code is synchronous up to its first await,
+ * and is timed (`performance.now()` around it). A pull's long-poll is the same loop as
+ * Scheduler.pull — evaluate; on wait or limited, wait for the task's next event and
+ * evaluate again — run here with `waitMs: 0` evaluations, so that each evaluation is one
+ * timed call. Registrations waiting for the CDN's first answer are timed up to that wait.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import type { ManualClock } from '../../../src/common/clock.js'
+import type { Logger } from '../../../src/common/log.js'
+import { DfError } from '../../../src/protocol/errors.js'
+import { parseClientId, parseTaskId, type TaskId } from '../../../src/protocol/ids.js'
+import type { PeerInfo, RegisterPeerRequest } from '../../../src/protocol/messages/register-peer.js'
+import type { RegisterTaskRequest, RegisterTaskResponse } from '../../../src/protocol/messages/register-task.js'
+import type { PullPieceTasksResponse } from '../../../src/protocol/messages/pull-piece-task.js'
+import type { ReportPieceRequest, ReportPiecesRequest } from '../../../src/protocol/messages/report-piece.js'
+import { formatPieceRange, type ByteRange } from '../../../src/protocol/piece-range.js'
+import type { SupernodeClient } from '../../../src/supernode/client.js'
+import { PieceGrants } from '../../../src/supernode/access/piece-grants.js'
+import { DfgetTaskManager } from '../../../src/supernode/dfget-task/dfget-task-manager.js'
+import { SupernodeMetrics } from '../../../src/supernode/metrics.js'
+import { PeerManager } from '../../../src/supernode/peer/peer-manager.js'
+import { ProgressManager } from '../../../src/supernode/progress/progress-manager.js'
+import { TaskEvents } from '../../../src/supernode/progress/task-events.js'
+import type { Random } from '../../../src/supernode/scheduler/random.js'
+import { Scheduler } from '../../../src/supernode/scheduler/scheduler.js'
+import { TaskManager } from '../../../src/supernode/task/task-manager.js'
+import type { FlowNetwork } from './flow-network.js'
+import { SimulatedCdn } from './simulated-cdn.js'
+
+export interface InProcessSupernodeOptions {
+  readonly fileLengthBytes: number
+  readonly originHost: number
+  readonly supernodeHost: number
+  /** As the supernode's settings of the same names (config.ts); defaults are theirs. */
+  readonly maxUploadsPerPeer: number
+  readonly supernodeMaxUploads: number
+  readonly pieceTimeoutMs: number
+}
+
+/** The control calls a host makes (the slice of SupernodeClient the piece loop uses). */
+export type ControlClient = Pick<SupernodeClient, 'registerPeer' | 'registerTask' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask'>
+
+export class InProcessSupernode {
+  readonly cdn: SimulatedCdn
+  readonly #clock: ManualClock
+  readonly #network: FlowNetwork
+  readonly #options: InProcessSupernodeOptions
+  readonly #events: TaskEvents
+  readonly #progress: ProgressManager
+  readonly #peers: PeerManager
+  readonly #tasks: TaskManager
+  readonly #scheduler: Scheduler
+  readonly #grants: PieceGrants
+  #keyDir: string | undefined
+  #cpuMs = 0
+  #requests = 0
+
+  constructor (deps: { clock: ManualClock, network: FlowNetwork, random: Random, logger: Logger }, options: InProcessSupernodeOptions) {
+    const { clock, logger, random } = deps
+    this.#clock = clock
+    this.#network = deps.network
+    this.#options = options
+    const metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count, countWaitingPulls: () => this.#events.countAllWaiters() })
+    this.#events = new TaskEvents({ clock })
+    this.#progress = new ProgressManager({ clock, events: this.#events, logger }, { pieceTimeoutMs: options.pieceTimeoutMs })
+    this.#peers = new PeerManager({ clock, logger, progress: this.#progress })
+    const dfgetTasks = new DfgetTaskManager({ clock })
+    this.cdn = new SimulatedCdn({ network: deps.network, progress: this.#progress }, options)
+    this.#grants = new PieceGrants({ clock }, { lifetimeMs: 3_600_000 })
+    const dataUrlOf = (taskId: TaskId): string => `http://supernode.sim:8001/tasks/${taskId}`
+    this.#tasks = new TaskManager({
+      logger, clock, cdn: this.cdn, progress: this.#progress, dfgetTasks, peers: this.#peers, events: this.#events, metrics, dataUrlOf,
+      // The simulated origin answers anonymous requests: the first registration's CDN probe makes the task public.
+      access: { prove: async () => undefined, remember: () => undefined },
+      grantKey: () => this.#grants.publicKeyText,
+    })
+    this.#scheduler = new Scheduler(
+      { logger, clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks, events: this.#events, metrics, dataUrlOf, grants: this.#grants },
+      { maxUploadsPerPeer: options.maxUploadsPerPeer, supernodeMaxUploads: options.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
+    )
+  }
+
+  /** Loads a new grant key (a temporary file, removed by close()). */
+  async start (): Promise<void> {
+    this.#keyDir = await mkdtemp(join(tmpdir(), 'damselfly-fleet-'))
+    await this.#grants.load(join(this.#keyDir, 'grant-key.pem'))
+  }
+
+  async close (): Promise<void> {
+    this.#events.close()
+    this.#progress.close()
+    if (this.#keyDir !== undefined) await rm(this.#keyDir, { recursive: true, force: true })
+  }
+
+  /** Milliseconds spent in the real supernode code so far. */
+  get cpuMs (): number { return this.#cpuMs }
+  /** Control requests received so far. */
+  get requests (): number { return this.#requests }
+  /** Hand-outs released because nobody reported them in time. */
+  get timedOutHandOuts (): number { return this.#progress.timedOutHandOuts }
+
+  /** A client for the host at `host` (the network's index); `onRequest` counts its requests. */
+  clientFor (host: number, onRequest: () => void): ControlClient {
+    return new SimulatedSupernodeClient(this, host, onRequest)
+  }
+
+  /** Runs one request after its trip to the supernode; answers after the trip back. */
+  async call<T>(host: number, onRequest: () => void, run: () => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    onRequest()
+    this.#requests++
+    const tripMs = this.#network.latencyOf(host) + this.#network.latencyOf(this.#options.supernodeHost)
+    await this.#network.delay(tripMs, signal)
+    const result = await run()
+    await this.#network.delay(tripMs)
+    return result
+  }
+
+  registerPeer (request: RegisterPeerRequest): PeerInfo {
+    return this.#timed(() => this.#peers.register(request, request.ip ?? ''))
+  }
+
+  async registerTask (request: RegisterTaskRequest): Promise<RegisterTaskResponse> {
+    return await this.#timed(async () => await this.#tasks.register(request))
+  }
+
+  /** The pull route's work, with Scheduler.pull's long-poll (see the module header). */
+  async pull (taskIdText: string, query: { cid: string, max?: number, waitMs?: number }, signal?: AbortSignal): Promise<PullPieceTasksResponse> {
+    const taskId = parseTaskId(taskIdText)
+    const cid = parseClientId(query.cid, 'querystring.cid')
+    const deadlineMs = this.#clock.now() + (query.waitMs ?? 0)
+    for (;;) {
+      const outcome = await this.#timed(() => this.#scheduler.pull(taskId, cid, { max: query.max, waitMs: 0 }))
+      const remainingMs = deadlineMs - this.#clock.now()
+      if (outcome.result === 'pieces' || outcome.result === 'finished' || remainingMs <= 0 || signal?.aborted === true) {
+        if (outcome.result === 'pieces' && signal?.aborted === true) {
+          this.#timed(() => { this.#scheduler.cancelHandOuts(taskId, cid, outcome.pieces.map((piece) => piece.pieceNum)) })
+        }
+        return outcome
+      }
+      const reason = await this.#events.waitFor(taskId, remainingMs, signal)
+      if (reason === 'closed' || reason === 'aborted') return outcome
+    }
+  }
+
+  report (taskIdText: string, range: ByteRange, report: ReportPieceRequest): void {
+    this.#timed(() => { this.#reportOne(taskIdText, range, report) })
+  }
+
+  #reportOne (taskIdText: string, range: ByteRange, report: ReportPieceRequest): void {
+    this.#scheduler.report(parseTaskId(taskIdText), formatPieceRange(range), parseClientId(report.cid, 'body.cid'), report)
+  }
+
+  /** The batch report route's work (piece-routes.ts): in order, naming the first bad one. */
+  reportMany (taskIdText: string, request: ReportPiecesRequest): void {
+    this.#timed(() => { this.#reportMany(taskIdText, request) })
+  }
+
+  #reportMany (taskIdText: string, request: ReportPiecesRequest): void {
+    const taskId = parseTaskId(taskIdText)
+    const cid = parseClientId(request.cid, 'body.cid')
+    for (const [index, { pieceRange, ...report }] of request.reports.entries()) {
+      try {
+        this.#scheduler.report(taskId, pieceRange, cid, { cid, ...report })
+      } catch (err) {
+        if (err instanceof DfError) throw new DfError(err.code, `reports[${index}]: ${err.message}`, { details: { ...err.details, index } })
+        throw err
+      }
+    }
+  }
+
+  deleteTask (taskIdText: string, cid?: string): void {
+    this.#timed(() => {
+      const taskId = parseTaskId(taskIdText)
+      if (cid === undefined) this.#tasks.removeTask(taskId)
+      else this.#tasks.removeClient(taskId, parseClientId(cid))
+    })
+  }
+
+  /** Runs `run`, adding the time of its synchronous part to the supernode's CPU. */
+  #timed<T>(run: () => T): T {
+    const startedMs = performance.now()
+    try {
+      return run()
+    } finally {
+      this.#cpuMs += performance.now() - startedMs
+    }
+  }
+}
+
+/** SupernodeClient's calls, in process (see the module header). */
+class SimulatedSupernodeClient implements ControlClient {
+  readonly #supernode: InProcessSupernode
+  readonly #host: number
+  readonly #onRequest: () => void
+
+  constructor (supernode: InProcessSupernode, host: number, onRequest: () => void) {
+    this.#supernode = supernode
+    this.#host = host
+    this.#onRequest = onRequest
+  }
+
+  async registerPeer (request: RegisterPeerRequest): Promise<PeerInfo> {
+    return await this.#supernode.call(this.#host, this.#onRequest, () => this.#supernode.registerPeer(request))
+  }
+
+  async registerTask (request: RegisterTaskRequest, signal?: AbortSignal): Promise<RegisterTaskResponse> {
+    return await this.#supernode.call(this.#host, this.#onRequest, async () => await this.#supernode.registerTask(request), signal)
+  }
+
+  async pullPieceTasks (taskId: string, query: { cid: string, max?: number, waitMs?: number }, signal?: AbortSignal): Promise<PullPieceTasksResponse> {
+    return await this.#supernode.call(this.#host, this.#onRequest, async () => await this.#supernode.pull(taskId, query, signal), signal)
+  }
+
+  async reportPiece (taskId: string, range: ByteRange, report: ReportPieceRequest, signal?: AbortSignal): Promise<void> {
+    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.report(taskId, range, report) }, signal)
+  }
+
+  async reportPieces (taskId: string, request: ReportPiecesRequest, signal?: AbortSignal): Promise<void> {
+    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.reportMany(taskId, request) }, signal)
+  }
+
+  async deleteTask (taskId: string, cid?: string): Promise<void> {
+    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.deleteTask(taskId, cid) })
+  }
+}
