@@ -57,6 +57,8 @@ export interface FleetOptions {
   readonly pieceTimeoutMs?: number
   /** dfget's stall timeout (back-source after this long without a piece). */
   readonly stallTimeoutMs?: number
+  /** Whether the supernode's measured CPU takes simulated time (in-process-supernode.ts). Default 'measured'. */
+  readonly serviceTime?: 'measured' | 'none'
   /** Stop after this much simulated time. Default 1 hour. */
   readonly maxSimulatedMs?: number
 }
@@ -78,6 +80,7 @@ export interface FleetResult {
   readonly payloadShare: number
   readonly tickMs: number
   readonly seed: number
+  readonly serviceTime: 'measured' | 'none'
   readonly bound: Bound
   readonly boundMs: number
   readonly firstMs: number
@@ -97,6 +100,8 @@ export interface FleetResult {
   readonly controlRequestsMaxPerHost: number
   /** Milliseconds spent in the real supernode code (see in-process-supernode.ts). */
   readonly supernodeCpuMs: number
+  /** Pull evaluations of the scheduler (a waiting pull evaluates again at each event of its task). */
+  readonly pullEvaluations: number
   readonly timedOutHandOuts: number
   /** The whole simulation's process CPU and wall time. */
   readonly processCpuMs: number
@@ -137,6 +142,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     maxUploadsPerPeer: options.maxUploadsPerPeer ?? 5,
     supernodeMaxUploads: options.supernodeMaxUploads ?? 8,
     pieceTimeoutMs: options.pieceTimeoutMs ?? 30_000,
+    serviceTime: options.serviceTime ?? 'measured',
   })
   await supernode.start()
   const downloaders = options.hosts - 2
@@ -240,6 +246,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     payloadShare: share,
     tickMs,
     seed: options.seed,
+    serviceTime: options.serviceTime ?? 'measured',
     bound,
     boundMs: bound.boundMs,
     firstMs: times.quantile(0),
@@ -258,6 +265,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     controlRequestsPerHost: controlRequests / downloaders,
     controlRequestsMaxPerHost,
     supernodeCpuMs: supernode.cpuMs,
+    pullEvaluations: supernode.evaluations,
     timedOutHandOuts: supernode.timedOutHandOuts,
     processCpuMs: (cpu.user + cpu.system) / 1000,
     wallMs: performance.now() - wallStart,

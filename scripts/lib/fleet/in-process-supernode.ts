@@ -8,15 +8,21 @@
  * latency each way, and counts every request.
  *
  * The supernode's CPU: every call into the real code is synchronous up to its first await,
- * and is timed (`performance.now()` around it). A pull's long-poll is the same loop as
- * Scheduler.pull — evaluate; on wait or limited, wait for the task's next event and
- * evaluate again — run here with `waitMs: 0` evaluations, so that each evaluation is one
- * timed call. Registrations waiting for the CDN's first answer are timed up to that wait.
+ * and its process CPU is measured around it (`process.cpuUsage()`). A pull's long-poll is
+ * the same loop as Scheduler.pull — evaluate; on wait or limited, wait for the task's next
+ * event and evaluate again — run here with `waitMs: 0` evaluations, so that each
+ * evaluation is one measured call. Registrations waiting for the CDN's first answer are
+ * measured up to that wait.
+ *
+ * Service time (`serviceTime: 'measured'`): the supernode is one thread. Each call waits
+ * until the supernode is free, runs, and answers after the CPU it used, in simulated time;
+ * so a supernode that has more work than time falls behind as the real one would (its
+ * queue grows, every host waits longer). 'none' answers at once (deterministic: the test's
+ * mode).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import type { ManualClock } from '../../../src/common/clock.js'
 import type { Logger } from '../../../src/common/log.js'
 import { DfError } from '../../../src/protocol/errors.js'
@@ -47,6 +53,8 @@ export interface InProcessSupernodeOptions {
   readonly maxUploadsPerPeer: number
   readonly supernodeMaxUploads: number
   readonly pieceTimeoutMs: number
+  /** Whether the supernode's work takes simulated time (see the module header). */
+  readonly serviceTime: 'measured' | 'none'
 }
 
 /** The control calls a host makes (the slice of SupernodeClient the piece loop uses). */
@@ -66,6 +74,9 @@ export class InProcessSupernode {
   #keyDir: string | undefined
   #cpuMs = 0
   #requests = 0
+  #evaluations = 0
+  /** Simulated time until which the supernode is busy. */
+  #busyUntilMs = 0
 
   constructor (deps: { clock: ManualClock, network: FlowNetwork, random: Random, logger: Logger }, options: InProcessSupernodeOptions) {
     const { clock, logger, random } = deps
@@ -106,6 +117,8 @@ export class InProcessSupernode {
 
   /** Milliseconds spent in the real supernode code so far. */
   get cpuMs (): number { return this.#cpuMs }
+  /** Pull evaluations so far (a long-poll evaluates again at each event of its task). */
+  get evaluations (): number { return this.#evaluations }
   /** Control requests received so far. */
   get requests (): number { return this.#requests }
   /** Hand-outs released because nobody reported them in time. */
@@ -127,12 +140,12 @@ export class InProcessSupernode {
     return result
   }
 
-  registerPeer (request: RegisterPeerRequest): PeerInfo {
-    return this.#timed(() => this.#peers.register(request, request.ip ?? ''))
+  async registerPeer (request: RegisterPeerRequest): Promise<PeerInfo> {
+    return await this.#serve(() => this.#peers.register(request, request.ip ?? ''))
   }
 
   async registerTask (request: RegisterTaskRequest): Promise<RegisterTaskResponse> {
-    return await this.#timed(async () => await this.#tasks.register(request))
+    return await this.#serve(async () => await this.#tasks.register(request))
   }
 
   /** The pull route's work, with Scheduler.pull's long-poll (see the module header). */
@@ -141,11 +154,12 @@ export class InProcessSupernode {
     const cid = parseClientId(query.cid, 'querystring.cid')
     const deadlineMs = this.#clock.now() + (query.waitMs ?? 0)
     for (;;) {
-      const outcome = await this.#timed(() => this.#scheduler.pull(taskId, cid, { max: query.max, waitMs: 0 }))
+      this.#evaluations++
+      const outcome = await this.#serve(async () => await this.#scheduler.pull(taskId, cid, { max: query.max, waitMs: 0 }))
       const remainingMs = deadlineMs - this.#clock.now()
       if (outcome.result === 'pieces' || outcome.result === 'finished' || remainingMs <= 0 || signal?.aborted === true) {
         if (outcome.result === 'pieces' && signal?.aborted === true) {
-          this.#timed(() => { this.#scheduler.cancelHandOuts(taskId, cid, outcome.pieces.map((piece) => piece.pieceNum)) })
+          this.#measured(() => { this.#scheduler.cancelHandOuts(taskId, cid, outcome.pieces.map((piece) => piece.pieceNum)) })
         }
         return outcome
       }
@@ -154,8 +168,8 @@ export class InProcessSupernode {
     }
   }
 
-  report (taskIdText: string, range: ByteRange, report: ReportPieceRequest): void {
-    this.#timed(() => { this.#reportOne(taskIdText, range, report) })
+  async report (taskIdText: string, range: ByteRange, report: ReportPieceRequest): Promise<void> {
+    await this.#serve(() => { this.#reportOne(taskIdText, range, report) })
   }
 
   #reportOne (taskIdText: string, range: ByteRange, report: ReportPieceRequest): void {
@@ -163,8 +177,8 @@ export class InProcessSupernode {
   }
 
   /** The batch report route's work (piece-routes.ts): in order, naming the first bad one. */
-  reportMany (taskIdText: string, request: ReportPiecesRequest): void {
-    this.#timed(() => { this.#reportMany(taskIdText, request) })
+  async reportMany (taskIdText: string, request: ReportPiecesRequest): Promise<void> {
+    await this.#serve(() => { this.#reportMany(taskIdText, request) })
   }
 
   #reportMany (taskIdText: string, request: ReportPiecesRequest): void {
@@ -180,21 +194,39 @@ export class InProcessSupernode {
     }
   }
 
-  deleteTask (taskIdText: string, cid?: string): void {
-    this.#timed(() => {
+  async deleteTask (taskIdText: string, cid?: string): Promise<void> {
+    await this.#serve(() => {
       const taskId = parseTaskId(taskIdText)
       if (cid === undefined) this.#tasks.removeTask(taskId)
       else this.#tasks.removeClient(taskId, parseClientId(cid))
     })
   }
 
-  /** Runs `run`, adding the time of its synchronous part to the supernode's CPU. */
-  #timed<T>(run: () => T): T {
-    const startedMs = performance.now()
+  /**
+   * Runs `run` when the supernode is free; with service time, answers after the CPU its
+   * synchronous part used (see the module header).
+   */
+  async #serve<T>(run: () => T): Promise<Awaited<T>> {
+    if (this.#options.serviceTime === 'none') return await this.#measured(run)
+    // Wait for the one thread; re-check after each wait (a call queued earlier may have run meanwhile).
+    while (this.#clock.now() < this.#busyUntilMs) await this.#network.delay(this.#busyUntilMs - this.#clock.now())
+    let usedMs = 0
+    const result = this.#measured(run, (ms) => { usedMs = ms })
+    this.#busyUntilMs = this.#clock.now() + usedMs
+    await this.#network.delay(usedMs)
+    return await result
+  }
+
+  /** Runs `run`, adding the process CPU of its synchronous part to the supernode's. */
+  #measured<T>(run: () => T, onUsed?: (ms: number) => void): T {
+    const before = process.cpuUsage()
     try {
       return run()
     } finally {
-      this.#cpuMs += performance.now() - startedMs
+      const used = process.cpuUsage(before)
+      const ms = (used.user + used.system) / 1000
+      this.#cpuMs += ms
+      onUsed?.(ms)
     }
   }
 }
@@ -212,7 +244,7 @@ class SimulatedSupernodeClient implements ControlClient {
   }
 
   async registerPeer (request: RegisterPeerRequest): Promise<PeerInfo> {
-    return await this.#supernode.call(this.#host, this.#onRequest, () => this.#supernode.registerPeer(request))
+    return await this.#supernode.call(this.#host, this.#onRequest, async () => await this.#supernode.registerPeer(request))
   }
 
   async registerTask (request: RegisterTaskRequest, signal?: AbortSignal): Promise<RegisterTaskResponse> {
@@ -224,14 +256,14 @@ class SimulatedSupernodeClient implements ControlClient {
   }
 
   async reportPiece (taskId: string, range: ByteRange, report: ReportPieceRequest, signal?: AbortSignal): Promise<void> {
-    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.report(taskId, range, report) }, signal)
+    await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.report(taskId, range, report) }, signal)
   }
 
   async reportPieces (taskId: string, request: ReportPiecesRequest, signal?: AbortSignal): Promise<void> {
-    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.reportMany(taskId, request) }, signal)
+    await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.reportMany(taskId, request) }, signal)
   }
 
   async deleteTask (taskId: string, cid?: string): Promise<void> {
-    await this.#supernode.call(this.#host, this.#onRequest, () => { this.#supernode.deleteTask(taskId, cid) })
+    await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.deleteTask(taskId, cid) })
   }
 }
