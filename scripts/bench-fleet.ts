@@ -23,7 +23,7 @@ import { parseRateBitsPerSec } from './lib/swarm/bound.js'
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
                       [--latency 0.1ms] [--start-delay 0[,…]] [--join-over 0] [--fail 0%] [--seed 1]
-                      [--service-time measured|none] [--tick 1ms] [--no-docs]
+                      [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--no-docs]
   --hosts counts the origin and the supernode (as the swarm lab): --hosts 10 is 8 downloaders.`
 
 interface Settings {
@@ -40,6 +40,7 @@ interface Settings {
   readonly seed: number
   readonly serviceTime: 'measured' | 'none'
   readonly tickMs: number
+  readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | undefined
   readonly writeDocs: boolean
 }
 
@@ -71,6 +72,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         seed: { type: 'string', default: '1' },
         'service-time': { type: 'string', default: 'measured' },
         tick: { type: 'string', default: '1ms' },
+        'lab-machine': { type: 'string' },
         'no-docs': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -99,8 +101,15 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (!Number.isInteger(seed) || seed < 0) return '--seed: a non-negative integer'
   const serviceTime = values['service-time']
   if (serviceTime !== 'measured' && serviceTime !== 'none') return '--service-time: measured or none'
+  let labMachine
+  if (values['lab-machine'] !== undefined) {
+    const match = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(values['lab-machine'].trim())
+    if (match === null || !(Number(match[1]) > 0) || !(Number(match[2]) > 0)) return '--lab-machine: CORES:CPU_SECONDS_PER_GIB, like 2:13'
+    labMachine = { cores: Number(match[1]), cpuSecPerGiB: Number(match[2]) }
+  }
   return {
     hostCounts,
+    labMachine,
     sizeBytes,
     rate: values.rate,
     downRate: values['down-rate'],
@@ -183,6 +192,7 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
       seed: settings.seed,
       serviceTime: settings.serviceTime,
       tickMs: settings.tickMs,
+      ...(settings.labMachine === undefined ? {} : { labMachine: settings.labMachine }),
     })
     const lab = await findLab(hosts, settings.rate, settings.sizeBytes)
     runs.push({ ...result, ...(lab === undefined ? {} : { lab }) })
@@ -232,7 +242,7 @@ function renderMarkdown (r: { date: string, machine: string, command: string, ru
     '',
   ]
   if (first !== undefined) {
-    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; service time ${first.serviceTime}; seed ${first.seed}.`, '')
+    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
   }
   lines.push(
     '| hosts (downloaders) | start delay | bound | first | p50 | p99 | last | last / bound | origin read | served by supernode | control requests per host (max) | pull evaluations | supernode CPU | simulated in (CPU) |',

@@ -57,6 +57,11 @@ export interface FleetOptions {
   readonly pieceTimeoutMs?: number
   /** dfget's stall timeout (back-source after this long without a piece). */
   readonly stallTimeoutMs?: number
+  /**
+   * The swarm lab's machine (flow-network.ts): its cores, shared by every emulated host,
+   * and the CPU each GiB delivered costs there. Absent: every host has its own CPU.
+   */
+  readonly labMachine?: { readonly cores: number, readonly cpuSecPerGiB: number }
   /** Whether the supernode's measured CPU takes simulated time (in-process-supernode.ts). Default 'measured'. */
   readonly serviceTime?: 'measured' | 'none'
   /** Stop after this much simulated time. Default 1 hour. */
@@ -81,6 +86,7 @@ export interface FleetResult {
   readonly tickMs: number
   readonly seed: number
   readonly serviceTime: 'measured' | 'none'
+  readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | null
   readonly bound: Bound
   readonly boundMs: number
   readonly firstMs: number
@@ -89,6 +95,7 @@ export interface FleetResult {
   readonly lastMs: number
   readonly lastOverBound: number
   readonly completedHosts: number
+  /** Hosts that failed before their download completed (a host failing later only stops serving). */
   readonly failedHosts: number
   readonly backSourcedHosts: number
   readonly originReadBytes: number
@@ -131,7 +138,8 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
   const startMs = clock.now()
   const random = createSeededRandom(options.seed)
   const logger = createSilentLogger()
-  const network = new FlowNetwork({ clock }, { tickMs })
+  const lab = options.labMachine
+  const network = new FlowNetwork({ clock }, { tickMs, ...(lab === undefined ? {} : { sharedCpuBytesPerMs: (lab.cores / lab.cpuSecPerGiB) * 2 ** 30 / 1000 }) })
   const link = (up: number, down: number): { upBytesPerMs: number, downBytesPerMs: number, latencyMs: number } => ({ upBytesPerMs: payloadBytesPerMs(up, share), downBytesPerMs: payloadBytesPerMs(down, share), latencyMs: options.latencyMs })
   const originHost = network.addHost(link(originUp, options.downBitsPerSec))
   const supernodeHost = network.addHost(link(supernodeUp, options.downBitsPerSec))
@@ -200,7 +208,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     }
     if (errors.length > 0) error ??= `${errors.length} hosts threw: ${String((errors[0] as Error).message)}`
   } finally {
-    for (const host of hosts) if (host.outcome === undefined) host.fail()
+    for (const host of hosts) host.fail()
     await new Promise<void>((resolve) => { setImmediate(resolve) })
     await supernode.close()
   }
@@ -247,6 +255,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     tickMs,
     seed: options.seed,
     serviceTime: options.serviceTime ?? 'measured',
+    labMachine: options.labMachine ?? null,
     bound,
     boundMs: bound.boundMs,
     firstMs: times.quantile(0),

@@ -13,6 +13,13 @@
  * of the two hosts whose flow count changed keeps each event O(flows of those hosts), so a
  * fleet of 50,000 hosts runs in minutes.
  *
+ * A machine's CPU (optional, for the swarm lab only): all the lab's emulated hosts share
+ * one machine's cores, and every byte delivered costs CPU (hashing, copying). With
+ * `sharedCpuBytesPerMs` the flows' rates (as the links allow them) are also cut to a common
+ * level where they exceed that capacity together (water-filling: max-min fair over the
+ * machine), so a lab that is CPU-bound is slowed as it is. A real fleet has a CPU per host:
+ * leave it out.
+ *
  * A transfer costs one round trip (request to the uploader, first byte back) before its
  * bytes flow. Completion times are rounded up to `tickMs`, so that flows ending close
  * together end in one simulation step.
@@ -57,10 +64,14 @@ export class FlowNetwork {
   #activeFlows = 0
   #peakFlows = 0
 
-  constructor (deps: { clock: ManualClock }, options: { tickMs: number }) {
+  readonly #sharedCpuBytesPerMs: number
+  readonly #flows = new Set<Flow>()
+
+  constructor (deps: { clock: ManualClock }, options: { tickMs: number, sharedCpuBytesPerMs?: number }) {
     if (!(options.tickMs > 0)) throw new RangeError('tickMs must be > 0')
     this.#clock = deps.clock
     this.#tickMs = options.tickMs
+    this.#sharedCpuBytesPerMs = options.sharedCpuBytesPerMs ?? Number.POSITIVE_INFINITY
   }
 
   /** Adds a host; returns its index. */
@@ -117,6 +128,7 @@ export class FlowNetwork {
       signal?.addEventListener('abort', onAbort, { once: true })
       from.up.add(flow)
       to.down.add(flow)
+      if (this.#isCpuShared) this.#flows.add(flow)
       this.#flowsStarted++
       this.#activeFlows++
       this.#peakFlows = Math.max(this.#peakFlows, this.#activeFlows)
@@ -145,6 +157,7 @@ export class FlowNetwork {
   #end (flow: Flow, err?: Error): void {
     if (!flow.src.up.delete(flow)) return
     flow.dst.down.delete(flow)
+    this.#flows.delete(flow)
     flow.timer?.cancel()
     this.#activeFlows--
     if (err === undefined) flow.src.uploadedBytes += flow.bytes
@@ -154,17 +167,31 @@ export class FlowNetwork {
 
   /** New rates for every flow of `src`'s uploads and `dst`'s downloads. */
   #reshare (src: NetHost, dst: NetHost): void {
+    if (this.#isCpuShared) {
+      this.#reshareMachine()
+      return
+    }
     for (const flow of src.up) this.#rate(flow)
     for (const flow of dst.down) if (flow.src !== src) this.#rate(flow)
   }
 
-  #rate (flow: Flow): void {
+  /** Every flow's link rate, cut to the machine's water level when together they exceed it. */
+  #reshareMachine (): void {
+    const linkRates = [...this.#flows].map((flow) => linkRateOf(flow)).sort((a, b) => a - b)
+    let level = Number.POSITIVE_INFINITY
+    let left = this.#sharedCpuBytesPerMs
+    for (const [i, rate] of linkRates.entries()) {
+      const fair = left / (linkRates.length - i)
+      if (rate > fair) { level = fair; break }
+      left -= rate
+    }
+    for (const flow of this.#flows) this.#rate(flow, Math.min(linkRateOf(flow), level))
+  }
+
+  #rate (flow: Flow, rate = linkRateOf(flow)): void {
     const now = this.#clock.now()
     flow.remaining = Math.max(0, flow.remaining - flow.rateBytesPerMs * (now - flow.updatedAtMs))
     flow.updatedAtMs = now
-    const upShare = flow.src.link.upBytesPerMs / flow.src.up.size
-    const downShare = flow.dst.link.downBytesPerMs / flow.dst.down.size
-    const rate = Math.min(upShare, downShare)
     if (rate === flow.rateBytesPerMs && flow.timer !== undefined) return
     flow.rateBytesPerMs = rate
     flow.timer?.cancel()
@@ -173,11 +200,20 @@ export class FlowNetwork {
     flow.timer = this.#clock.setTimeout(() => { flow.timer = undefined; this.#end(flow) }, Math.max(0, dueMs - now))
   }
 
+  get #isCpuShared (): boolean {
+    return Number.isFinite(this.#sharedCpuBytesPerMs)
+  }
+
   #mustGet (host: number): NetHost {
     const h = this.#hosts[host]
     if (h === undefined) throw new RangeError(`no simulated host ${host}`)
     return h
   }
+}
+
+/** A flow's rate as its two links allow: the tighter of its uploader's and downloader's equal shares. */
+function linkRateOf (flow: Flow): number {
+  return Math.min(flow.src.link.upBytesPerMs / flow.src.up.size, flow.dst.link.downBytesPerMs / flow.dst.down.size)
 }
 
 function abortReason (signal: AbortSignal | undefined): Error {

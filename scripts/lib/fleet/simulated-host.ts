@@ -152,11 +152,12 @@ export class SimulatedHost {
     this.peerId = `sim-host-${options.index}`
   }
 
-  /** The host goes down: its flows fail and its download stops. */
+  /** The host goes down: it stops serving, and a download still running stops (outcome 'failed'). */
   fail (): void {
+    if (this.#deps.network.isFailed(this.host)) return
+    this.#deps.network.failHost(this.host)
     if (this.outcome !== undefined) return
     this.outcome = 'failed'
-    this.#deps.network.failHost(this.host)
     this.#controller.abort(new DfError('DF_ERR_NETWORK', 'simulated host failed'))
   }
 
