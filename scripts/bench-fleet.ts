@@ -23,7 +23,7 @@ import { parseRateBitsPerSec } from './lib/swarm/bound.js'
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
                       [--latency 0.1ms] [--start-delay 0[,…]] [--join-over 0] [--fail 0%] [--seed 1]
-                      [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--no-docs]
+                      [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--wall-limit 30m] [--no-docs]
   --hosts counts the origin and the supernode (as the swarm lab): --hosts 10 is 8 downloaders.`
 
 interface Settings {
@@ -41,6 +41,7 @@ interface Settings {
   readonly serviceTime: 'measured' | 'none'
   readonly tickMs: number
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | undefined
+  readonly wallLimitMs: number | undefined
   readonly writeDocs: boolean
 }
 
@@ -73,6 +74,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         'service-time': { type: 'string', default: 'measured' },
         tick: { type: 'string', default: '1ms' },
         'lab-machine': { type: 'string' },
+        'wall-limit': { type: 'string' },
         'no-docs': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -107,9 +109,12 @@ function parseSettings (argv: readonly string[]): Settings | string {
     if (match === null || !(Number(match[1]) > 0) || !(Number(match[2]) > 0)) return '--lab-machine: CORES:CPU_SECONDS_PER_GIB, like 2:13'
     labMachine = { cores: Number(match[1]), cpuSecPerGiB: Number(match[2]) }
   }
+  const wallLimitMs = values['wall-limit'] === undefined ? undefined : parseMs(values['wall-limit'])
+  if (wallLimitMs === 0 || (values['wall-limit'] !== undefined && wallLimitMs === undefined)) return '--wall-limit: a duration, like 30m'
   return {
     hostCounts,
     labMachine,
+    wallLimitMs,
     sizeBytes,
     rate: values.rate,
     downRate: values['down-rate'],
@@ -193,6 +198,7 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
       serviceTime: settings.serviceTime,
       tickMs: settings.tickMs,
       ...(settings.labMachine === undefined ? {} : { labMachine: settings.labMachine }),
+      ...(settings.wallLimitMs === undefined ? {} : { maxWallMs: settings.wallLimitMs }),
     })
     const lab = await findLab(hosts, settings.rate, settings.sizeBytes)
     runs.push({ ...result, ...(lab === undefined ? {} : { lab }) })

@@ -66,6 +66,8 @@ export interface FleetOptions {
   readonly serviceTime?: 'measured' | 'none'
   /** Stop after this much simulated time. Default 1 hour. */
   readonly maxSimulatedMs?: number
+  /** Stop after this much wall time (the result then covers the hosts done so far). Default none. */
+  readonly maxWallMs?: number
 }
 
 export interface FleetResult {
@@ -194,6 +196,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     host.run().then(() => { settled++ }, (err: unknown) => { errors.push(err); settled++ })
   }
   const maxSimulatedMs = options.maxSimulatedMs ?? 3_600_000
+  const maxWallMs = options.maxWallMs ?? Number.POSITIVE_INFINITY
   let steps = 0
   let error: string | undefined
   try {
@@ -203,6 +206,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       const nextMs = clock.nextDueMs()
       if (nextMs === undefined) { error = `stuck: ${hosts.length - settled} hosts unfinished and nothing scheduled`; break }
       if (nextMs - startMs > maxSimulatedMs) { error = `${hosts.length - settled} hosts unfinished after ${maxSimulatedMs} ms simulated`; break }
+      if (performance.now() - wallStart > maxWallMs) { error = `stopped after ${Math.round(maxWallMs / 1000)} s of wall time at ${((clock.now() - startMs) / 1000).toFixed(2)} s simulated, ${hosts.length - settled} hosts unfinished`; break }
       clock.advance(Math.max(0, nextMs - clock.now()))
       steps++
     }
