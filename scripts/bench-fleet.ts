@@ -19,6 +19,8 @@ import { parseSize } from '../src/common/rate-limiter.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import { runFleet, type FleetResult } from './lib/fleet/fleet-simulator.js'
 import { parseRateBitsPerSec } from './lib/swarm/bound.js'
+import { formatBytes } from './lib/swarm/report.js'
+import { LatencyRecorder } from './lib/control-plane/simulated-swarm.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
@@ -156,10 +158,11 @@ async function findLab (hosts: number, rate: string, sizeBytes: number): Promise
   return undefined
 }
 
+/** The median (nearest rank: of an even count, the lower middle). */
 function median (xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+  const recorder = new LatencyRecorder()
+  for (const x of xs) recorder.record(x)
+  return recorder.quantile(0.5)
 }
 
 interface FleetRun extends FleetResult {
@@ -225,10 +228,6 @@ function s (ms: number): string {
 
 function signedPercent (x: number): string {
   return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)} %`
-}
-
-function formatBytes (bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(bytes % 2 ** 30 === 0 ? 0 : 1)} GiB` : `${(bytes / 2 ** 20).toFixed(0)} MiB`
 }
 
 function formatRate (bitsPerSec: number | null): string {
