@@ -206,7 +206,7 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
     const lab = await findLab(hosts, settings.rate, settings.sizeBytes)
     runs.push({ ...result, ...(lab === undefined ? {} : { lab }) })
     if (result.error !== undefined) failed = true
-    console.log(`fleet: ${hosts} hosts (${result.downloaders} downloaders), ${formatBytes(settings.sizeBytes)} at ${settings.rate}: last ${s(result.lastMs)} (${result.lastOverBound.toFixed(2)}× the bound ${s(result.boundMs)}), p50 ${s(result.p50Ms)}, p99 ${s(result.p99Ms)}, origin read ${result.originReadRatio.toFixed(2)}×, ${result.controlRequestsPerHost.toFixed(1)} control requests per host, supernode CPU ${s(result.supernodeCpuMs)}; simulated in ${s(result.wallMs)}${lab === undefined ? '' : `; lab ${s(lab.medianLastMs)} (${signedPercent(result.lastMs / lab.medianLastMs - 1)})`}${result.error === undefined ? '' : `; ERROR ${result.error}`}`)
+    console.log(`fleet: ${hosts} hosts (${result.downloaders} downloaders), ${formatBytes(settings.sizeBytes)} at ${settings.rate}: last ${s(result.lastMs)} (${Number.isFinite(result.lastOverBound) ? result.lastOverBound.toFixed(2) : '—'}× the bound ${s(result.boundMs)}), p50 ${s(result.p50Ms)}, p99 ${s(result.p99Ms)}, origin read ${result.originReadRatio.toFixed(2)}×, ${result.controlRequestsPerHost.toFixed(1)} control requests per host, supernode CPU ${s(result.supernodeCpuMs)}; simulated in ${s(result.wallMs)}${lab === undefined ? '' : `; lab ${s(lab.medianLastMs)} (${signedPercent(result.lastMs / lab.medianLastMs - 1)})`}${result.error === undefined ? '' : `; ERROR ${result.error}`}`)
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, node ${process.version}`
@@ -254,7 +254,7 @@ function renderMarkdown (r: { date: string, machine: string, command: string, ru
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   )
   for (const run of r.runs) {
-    lines.push(`| ${run.hosts} (${run.downloaders})${run.error === undefined ? '' : ` — ${run.error}`} | ${s(run.startDelayMs)} | ${s(run.boundMs)} | ${s(run.firstMs)} | ${s(run.p50Ms)} | ${s(run.p99Ms)} | ${s(run.lastMs)} | ${run.lastOverBound.toFixed(2)}× | ${run.originReadRatio.toFixed(2)}× | ${formatBytes(run.supernodeServedBytes)} (${(run.supernodeServedBytes / (run.fileSizeBytes * run.downloaders) * 100).toFixed(1)} %) | ${run.controlRequestsPerHost.toFixed(1)} (${run.controlRequestsMaxPerHost}) | ${run.pullEvaluations} | ${s(run.supernodeCpuMs)} | ${s(run.wallMs)} (${s(run.processCpuMs)}) |`)
+    lines.push(`| ${run.hosts} (${run.downloaders})${run.error === undefined ? '' : ` — ${run.error}`} | ${s(run.startDelayMs)} | ${s(run.boundMs)} | ${s(run.firstMs)} | ${s(run.p50Ms)} | ${s(run.p99Ms)} | ${s(run.lastMs)} | ${Number.isFinite(run.lastOverBound) ? `${run.lastOverBound.toFixed(2)}×` : '—'} | ${run.originReadRatio.toFixed(2)}× | ${formatBytes(run.supernodeServedBytes)} (${(run.supernodeServedBytes / (run.fileSizeBytes * run.downloaders) * 100).toFixed(1)} %) | ${run.controlRequestsPerHost.toFixed(1)} (${run.controlRequestsMaxPerHost}) | ${run.pullEvaluations} | ${s(run.supernodeCpuMs)} | ${s(run.wallMs)} (${s(run.processCpuMs)}) |`)
   }
   if (withLab) {
     lines.push('', '| hosts (downloaders) | lab: last done (median of its runs) | simulator: last done | simulator / lab | lab result file |', '| --- | --- | --- | --- | --- |')
