@@ -39,6 +39,12 @@ if (process.argv[2] === 'control-plane') {
   process.exit()
 }
 
+if (process.argv[2] === 'fleet') {
+  const { runFleetBench } = await import('./bench-fleet.js')
+  process.exitCode = await runFleetBench(process.argv.slice(3))
+  process.exit()
+}
+
 if (process.argv[2] === 'dfdaemon') {
   const { runDfdaemonBench } = await import('./bench-dfdaemon.js')
   process.exitCode = await runDfdaemonBench(process.argv.slice(3))
@@ -48,7 +54,8 @@ if (process.argv[2] === 'dfdaemon') {
 const USAGE = `usage: npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream]
        npm run bench -- swarm …          the multi-host lab (as root; scripts/bench-swarm.ts)
        npm run bench -- dfdaemon …       skopeo through dfdaemon vs direct (scripts/bench-dfdaemon.ts)
-       npm run bench -- control-plane …  the supernode load test (scripts/bench-control-plane.ts)`
+       npm run bench -- control-plane …  the supernode load test (scripts/bench-control-plane.ts)
+       npm run bench -- fleet …          the fleet simulator (scripts/bench-fleet.ts)`
 let parsed
 try {
   parsed = parseArgs({

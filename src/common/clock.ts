@@ -24,10 +24,33 @@ export const systemClock: Clock = {
   },
 }
 
-/** A clock that moves only when told to; for tests. */
+/** A timer of ManualClock; a class, so that setting one allocates no closures. */
+class ManualTimer implements TimerHandle {
+  readonly dueMs: number
+  readonly seq: number
+  readonly fn: () => void
+  cancelled = false
+
+  constructor (dueMs: number, seq: number, fn: () => void) {
+    this.dueMs = dueMs
+    this.seq = seq
+    this.fn = fn
+  }
+
+  cancel (): void {
+    this.cancelled = true
+  }
+}
+
+/**
+ * A clock that moves only when told to; for tests and the fleet simulator. Timers live in a
+ * binary heap ordered by due time, then by creation, so that hundreds of thousands of them
+ * (one simulated fleet) cost O(log n) each.
+ */
 export class ManualClock implements Clock {
   #nowMs: number
-  #timers: { dueMs: number, fn: () => void, cancelled: boolean }[] = []
+  #seq = 0
+  readonly #heap: ManualTimer[] = []
 
   constructor (startMs = 1_700_000_000_000) {
     this.#nowMs = startMs
@@ -38,22 +61,72 @@ export class ManualClock implements Clock {
   }
 
   setTimeout (fn: () => void, delayMs: number): TimerHandle {
-    const timer = { dueMs: this.#nowMs + delayMs, fn, cancelled: false }
-    this.#timers.push(timer)
-    return { cancel: () => { timer.cancelled = true } }
+    const timer = new ManualTimer(this.#nowMs + delayMs, this.#seq++, fn)
+    this.#push(timer)
+    return timer
+  }
+
+  /** When the next timer falls due; undefined when none is set. */
+  nextDueMs (): number | undefined {
+    this.#dropCancelled()
+    return this.#heap[0]?.dueMs
   }
 
   /** Moves time forward, running every timer that falls due, in due order. */
   advance (ms: number): void {
     const target = this.#nowMs + ms
     for (;;) {
-      const due = this.#timers.filter((t) => !t.cancelled && t.dueMs <= target).sort((a, b) => a.dueMs - b.dueMs)[0]
-      if (due === undefined) break
-      this.#nowMs = due.dueMs
+      this.#dropCancelled()
+      const due = this.#heap[0]
+      if (due === undefined || due.dueMs > target) break
+      this.#pop()
+      this.#nowMs = Math.max(this.#nowMs, due.dueMs)
       due.cancelled = true
       due.fn()
     }
-    this.#timers = this.#timers.filter((t) => !t.cancelled)
     this.#nowMs = target
   }
+
+  #dropCancelled (): void {
+    while (this.#heap[0]?.cancelled === true) this.#pop()
+  }
+
+  #push (timer: ManualTimer): void {
+    const heap = this.#heap
+    heap.push(timer)
+    let i = heap.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      const up = heap[parent]
+      if (up === undefined || !isEarlier(timer, up)) break
+      heap[i] = up
+      i = parent
+    }
+    heap[i] = timer
+  }
+
+  #pop (): void {
+    const heap = this.#heap
+    const last = heap.pop()
+    if (last === undefined || heap.length === 0) return
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      if (left >= heap.length) break
+      const right = left + 1
+      const leftTimer = heap[left]
+      const rightTimer = heap[right]
+      if (leftTimer === undefined) break
+      const child = rightTimer !== undefined && isEarlier(rightTimer, leftTimer) ? right : left
+      const childTimer = heap[child]
+      if (childTimer === undefined || !isEarlier(childTimer, last)) break
+      heap[i] = childTimer
+      i = child
+    }
+    heap[i] = last
+  }
+}
+
+function isEarlier (a: ManualTimer, b: ManualTimer): boolean {
+  return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq)
 }

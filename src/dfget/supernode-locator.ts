@@ -58,7 +58,8 @@ export async function createSupernodeLocator (settings: LocatorSettings, logger:
 /** A successful registration: with whom, and the task's geometry. */
 export interface SupernodeRegistration {
   readonly address: SupernodeAddress
-  readonly client: SupernodeClient
+  /** The calls a download makes after registering (an in-process stand-in in the fleet simulator). */
+  readonly client: Pick<SupernodeClient, 'registerPeer' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask'>
   readonly task: RegisterTaskResponse
 }
 

@@ -34,14 +34,14 @@ export type P2pOutcome =
 export interface P2pDownloaderDeps {
   readonly logger: Logger
   readonly clock: Clock
-  readonly locator: SupernodeLocator
+  readonly locator: Pick<SupernodeLocator, 'register'>
   readonly writer: Pick<TargetWriter, 'isComplete' | 'pieceCount' | 'verifiedCount' | 'isVerified' | 'rangeOf' | 'verifiedPieces' | 'geometry'>
   /**
    * Stream mode: the window's room. The loop holds no more pieces (in flight, queued) than
    * `freeSlots()`, and a full window is the reader's pause, not a stalled swarm.
    */
   readonly window?: { freeSlots(): number, whenFreed(): Promise<void> }
-  readonly fetcher: PieceFetcher
+  readonly fetcher: Pick<PieceFetcher, 'fetch'>
   readonly stats: TransferStats
   /** Called when another supernode took the task over. */
   readonly onSupernodeChange?: (registration: SupernodeRegistration) => void
@@ -215,11 +215,11 @@ export class P2pDownloader {
   }
 
   async #pull (max: number, waitMs: number, signal: AbortSignal): Promise<PullStep> {
-    const startedMs = Date.now()
+    const startedMs = this.#deps.clock.now()
     const { client, task } = this.#registration
     try {
       const response = await client.pullPieceTasks(task.taskId, { cid: this.#options.taskRequest.cid, max, waitMs }, signal)
-      return { ok: true, response, tookMs: Date.now() - startedMs }
+      return { ok: true, response, tookMs: this.#deps.clock.now() - startedMs }
     } catch (err) {
       return { ok: false, err }
     }

@@ -1,0 +1,206 @@
+/**
+ * One simulated host of the fleet: its dfget's work as dfget.ts does it — register the
+ * peer and the task with the supernode, then run the real piece loop (P2pDownloader) —
+ * with two adapters in place of the byte path: SimulatedTarget (which pieces are verified;
+ * no file) and SimulatedPieceFetcher (a piece is a flow from its source host to this one
+ * on the FlowNetwork; verification compares the digest the supernode gave with the
+ * simulated one). A host serves what it holds from the moment a piece is verified, as the
+ * agent does; a failed host stops serving and stops its download. A download the loop
+ * gives up on goes back to the source (a flow of the missing bytes from the origin).
+ */
+import { P2pDownloader, type P2pOutcome } from '../../../src/dfget/downloader/p2p-downloader.js'
+import type { FetchedPiece, PieceFetcher } from '../../../src/dfget/downloader/piece-fetcher.js'
+import type { FileGeometry, TargetWriter } from '../../../src/dfget/downloader/target-writer.js'
+import { TransferStats } from '../../../src/dfget/downloader/transfer-stats.js'
+import type { SupernodeLocator, SupernodeRegistration } from '../../../src/dfget/supernode-locator.js'
+import type { ManualClock } from '../../../src/common/clock.js'
+import type { Logger } from '../../../src/common/log.js'
+import { DfError } from '../../../src/protocol/errors.js'
+import type { PieceTask } from '../../../src/protocol/messages/pull-piece-task.js'
+import { parsePieceRange, pieceCount, rangeLength, rangeOfPiece, type ByteRange } from '../../../src/protocol/piece-range.js'
+import type { FlowNetwork } from './flow-network.js'
+import type { InProcessSupernode } from './in-process-supernode.js'
+import { simulatedDigest } from './simulated-cdn.js'
+
+/** Which pieces a host holds, verified (the slice of TargetWriter the piece loop reads). */
+export class SimulatedTarget implements Pick<TargetWriter, 'isComplete' | 'pieceCount' | 'verifiedCount' | 'isVerified' | 'rangeOf' | 'verifiedPieces' | 'geometry'> {
+  readonly geometry: FileGeometry
+  readonly pieceCount: number
+  readonly #verified: Uint8Array
+  #verifiedCount = 0
+
+  constructor (geometry: FileGeometry) {
+    this.geometry = geometry
+    this.pieceCount = pieceCount(geometry.fileLengthBytes, geometry.pieceSizeBytes)
+    this.#verified = new Uint8Array(this.pieceCount)
+  }
+
+  get verifiedCount (): number { return this.#verifiedCount }
+  get isComplete (): boolean { return this.#verifiedCount === this.pieceCount }
+  isVerified (pieceNum: number): boolean { return this.#verified[pieceNum] === 1 }
+
+  verifiedPieces (): number[] {
+    const held: number[] = []
+    for (let i = 0; i < this.pieceCount; i++) if (this.#verified[i] === 1) held.push(i)
+    return held
+  }
+
+  rangeOf (pieceNum: number): ByteRange {
+    return rangeOfPiece(pieceNum, this.geometry.pieceSizeBytes, this.geometry.fileLengthBytes)
+  }
+
+  markVerified (pieceNum: number): void {
+    if (this.#verified[pieceNum] === 1) return
+    this.#verified[pieceNum] = 1
+    this.#verifiedCount++
+  }
+
+  /** Bytes still missing. */
+  get missingBytes (): number {
+    let bytes = 0
+    for (let i = 0; i < this.pieceCount; i++) if (this.#verified[i] !== 1) bytes += rangeLength(this.rangeOf(i))
+    return bytes
+  }
+}
+
+/** Where a piece task's source is: the supernode's host, or the host of a peer id. */
+export interface SourceDirectory {
+  readonly supernodeHost: number
+  hostOfPeer(peerId: string): SimulatedHost | undefined
+}
+
+/** PieceFetcher's work on the flow network (see the module header). */
+export class SimulatedPieceFetcher implements Pick<PieceFetcher, 'fetch'> {
+  readonly #network: FlowNetwork
+  readonly #clock: ManualClock
+  readonly #directory: SourceDirectory
+  readonly #host: number
+  readonly #target: SimulatedTarget
+
+  constructor (deps: { network: FlowNetwork, clock: ManualClock, directory: SourceDirectory }, host: number, target: SimulatedTarget) {
+    this.#network = deps.network
+    this.#clock = deps.clock
+    this.#directory = deps.directory
+    this.#host = host
+    this.#target = target
+  }
+
+  async fetch (piece: PieceTask, signal: AbortSignal): Promise<FetchedPiece> {
+    const startedMs = this.#clock.now()
+    const range = parsePieceRange(piece.pieceRange)
+    const expected = this.#target.rangeOf(piece.pieceNum)
+    if (expected.start !== range.start || expected.end !== range.end) {
+      throw new DfError('DF_ERR_PIECE_RANGE_INVALID', `piece ${piece.pieceNum} has range ${piece.pieceRange}, expected ${expected.start}-${expected.end}`)
+    }
+    const fromSupernode = piece.sourceKind === 'supernode'
+    let sourceHost = this.#directory.supernodeHost
+    if (!fromSupernode) {
+      const peer = this.#directory.hostOfPeer(piece.sourcePeerId)
+      if (peer === undefined) throw new DfError('DF_ERR_NETWORK', `no simulated host for peer ${piece.sourcePeerId}`)
+      // A peer server serves only pieces it holds (the agent's piece store).
+      if (!peer.target.isVerified(piece.pieceNum) && !this.#network.isFailed(peer.host)) throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', `peer ${piece.sourcePeerId} does not hold piece ${piece.pieceNum}`)
+      sourceHost = peer.host
+    }
+    const bytes = rangeLength(range)
+    await this.#network.transfer(sourceHost, this.#host, bytes, signal)
+    if (piece.digest !== simulatedDigest(piece.pieceNum)) {
+      throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
+    }
+    this.#target.markVerified(piece.pieceNum)
+    return { bytes, costMs: this.#clock.now() - startedMs, fromSupernode }
+  }
+}
+
+export interface SimulatedHostDeps {
+  readonly network: FlowNetwork
+  readonly clock: ManualClock
+  readonly logger: Logger
+  readonly directory: SourceDirectory
+  readonly supernode: Pick<InProcessSupernode, 'clientFor'>
+  readonly originHost: number
+}
+
+export interface SimulatedHostOptions {
+  readonly index: number
+  /** Network index of this host. */
+  readonly host: number
+  readonly taskUrl: string
+  /** Simulated time at which the host starts its download (joins). */
+  readonly startAtMs: number
+  readonly stallTimeoutMs: number
+}
+
+/** How a host's download ended. */
+export type HostOutcome = 'complete' | 'backSource' | 'failed'
+
+export class SimulatedHost {
+  readonly host: number
+  readonly peerId: string
+  readonly stats = new TransferStats()
+  target: SimulatedTarget = new SimulatedTarget({ fileLengthBytes: 0, pieceSizeBytes: 1 })
+  requests = 0
+  completedAtMs: number | undefined
+  outcome: HostOutcome | undefined
+  readonly #deps: SimulatedHostDeps
+  readonly #options: SimulatedHostOptions
+  readonly #controller = new AbortController()
+
+  constructor (deps: SimulatedHostDeps, options: SimulatedHostOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.host = options.host
+    this.peerId = `sim-host-${options.index}`
+  }
+
+  /** The host goes down: it stops serving, and a download still running stops (outcome 'failed'). */
+  fail (): void {
+    if (this.#deps.network.isFailed(this.host)) return
+    this.#deps.network.failHost(this.host)
+    if (this.outcome !== undefined) return
+    this.outcome = 'failed'
+    this.#controller.abort(new DfError('DF_ERR_NETWORK', 'simulated host failed'))
+  }
+
+  /** Runs the host's download: start delay, registration, the piece loop, back-source if it must. */
+  async run (): Promise<void> {
+    const { network, clock, logger } = this.#deps
+    const signal = this.#controller.signal
+    const client = this.#deps.supernode.clientFor(this.host, () => { this.requests++ })
+    try {
+      await network.delay(this.#options.startAtMs - clock.now(), signal)
+      const peerRequest = { peerId: this.peerId, ip: `sim-${this.#options.index}.fleet`, port: 65_000, hostName: this.peerId }
+      const cid = `sim-cid-${this.#options.index}`
+      const taskRequest = { peerId: this.peerId, cid, url: this.#options.taskUrl }
+      await client.registerPeer(peerRequest)
+      const task = await client.registerTask(taskRequest, signal)
+      this.target = new SimulatedTarget({ fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes })
+      const registration: SupernodeRegistration = { address: { host: 'supernode.sim', port: 8002, weight: 1, baseUrl: 'http://supernode.sim:8002' }, client, task }
+      // One supernode: "the next one" after a failure is the same one again, unless it is to be skipped.
+      const locator: Pick<SupernodeLocator, 'register'> = {
+        register: async (_key, peer, request, options = {}) => {
+          if (options.skip?.has(registration.address.baseUrl) === true) throw new DfError('DF_ERR_NETWORK', 'no other supernode')
+          await client.registerPeer(peer)
+          return { ...registration, task: await client.registerTask(request, options.signal) }
+        },
+      }
+      const fetcher = new SimulatedPieceFetcher({ network, clock, directory: this.#deps.directory }, this.host, this.target)
+      const p2p = new P2pDownloader({ logger, clock, locator, writer: this.target, fetcher, stats: this.stats }, {
+        registration, taskKey: task.taskId, peerRequest, taskRequest, stallTimeoutMs: this.#options.stallTimeoutMs,
+      })
+      const outcome: P2pOutcome = await p2p.run(signal)
+      if (outcome.kind === 'backSource') {
+        const missing = this.target.missingBytes
+        await network.transfer(this.#deps.originHost, this.host, missing, signal)
+        this.stats.addFromSource(missing)
+        for (let i = 0; i < this.target.pieceCount; i++) this.target.markVerified(i)
+        this.outcome = 'backSource'
+      } else {
+        this.outcome = 'complete'
+      }
+      this.completedAtMs = clock.now()
+    } catch (err) {
+      if (this.outcome === 'failed') return
+      throw err
+    }
+  }
+}
