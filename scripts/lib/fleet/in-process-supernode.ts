@@ -105,7 +105,7 @@ export class InProcessSupernode {
     this.#tasks = new TaskManager({
       logger, clock, cdn: this.cdn, progress: this.#progress, dfgetTasks, peers: this.#peers, events: this.#events, metrics, dataUrlOf,
       // The simulated origin answers anonymous requests: the first registration's CDN probe makes the task public.
-      access: { prove: async () => undefined, remember: () => undefined },
+      access: { prove: async () => 'cached' as const, remember: () => undefined },
       grantKey: () => this.#grants.publicKeyText,
     })
     this.#scheduler = new Scheduler(
