@@ -26,6 +26,8 @@ export interface SettingKind<T> {
   readonly schema: TSchema
   /** A flag that takes no value (true when given). */
   readonly isSwitch?: boolean
+  /** The only words a flag may take (commander refuses others when parsing). */
+  readonly choices?: readonly string[]
   /** A flag that may be repeated; its values are collected into a list. */
   readonly isRepeatable?: boolean
   /**
@@ -164,6 +166,7 @@ export function oneOf<const T extends string> (values: readonly T[]): SettingKin
     expected,
     placeholder: `<${values.join('|')}>`,
     schema: Type.String(),
+    choices: values,
     parse: (raw) => typeof raw === 'string' && (values as readonly string[]).includes(raw) ? raw as T : { problem: expected }, // checked to be one of values
     format: identity,
   }

@@ -52,6 +52,21 @@ export function longFlag (setting: Setting<unknown>): string | undefined {
   return /--[a-z0-9-]+(?!.*--)/.exec(setting.flag ?? '')?.[0]
 }
 
+/**
+ * Values by the name commander gives the setting's flag ("--locallimit" → "locallimit",
+ * "--s3-endpoint" → "s3Endpoint"; the key when there is no flag): how programs whose
+ * options follow their flags take file values.
+ */
+export function valuesByFlagName (values: Readonly<Record<string, unknown>>, table: SettingsTable): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(values)) {
+    const setting = table[key]
+    const flag = setting === undefined ? undefined : longFlag(setting)
+    out[flag === undefined ? key : flag.slice(2).replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase())] = value
+  }
+  return out
+}
+
 /** How help and docs show a setting's default, or undefined when it has none. */
 export function describeDefault (setting: Setting<unknown>): string | undefined {
   if (setting.defaultText !== undefined) return setting.defaultText
@@ -70,6 +85,16 @@ function parseWith<T> (setting: Setting<T>, raw: unknown, name: string): T {
   const value = setting.kind.parse(raw, name)
   if (isRefusal(value)) throw settingInvalid(name, raw, value.problem)
   return value
+}
+
+/** The part of a table named by `keys` (a command that takes some of the program's flags). */
+export function pickSettings<T extends SettingsTable, K extends keyof T & string> (table: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, table[key]])) as Pick<T, K> // the named entries of the table
+}
+
+/** The keys of a table that a file may hold (not the flag-only settings). */
+export function fileSettingKeys (table: SettingsTable): string[] {
+  return Object.entries(table).filter(([, setting]) => setting.inFile !== false).map(([key]) => key)
 }
 
 /** The defaults of a table. */
@@ -93,8 +118,11 @@ export function mergeSettingValues<T extends SettingsTable> (...layers: readonly
 export function addSettingFlags (command: Command, table: SettingsTable): Command {
   for (const setting of Object.values(table)) {
     if (setting.flag === undefined) continue
-    const shown = describeDefault(setting)
+    // A switch that is off and an empty list need no "[default: …]".
+    const isEmpty = setting.default === false || (Array.isArray(setting.default) && setting.default.length === 0)
+    const shown = isEmpty ? undefined : describeDefault(setting)
     const option = new Option(setting.kind.isSwitch === true ? setting.flag : `${setting.flag} ${setting.kind.placeholder}`, shown === undefined ? setting.help : `${setting.help} [default: ${shown}]`)
+    if (setting.kind.choices !== undefined) option.choices(setting.kind.choices)
     if (setting.kind.isRepeatable === true) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     command.addOption(option)
   }
