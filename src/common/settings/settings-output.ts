@@ -22,9 +22,12 @@ export function formatSettingsYaml (title: string, table: SettingsTable): string
     if (group !== '') lines.push(entries.some(([, setting]) => setting.default !== undefined) ? `${group}:` : `# ${group}:`)
     for (const [name, setting] of entries) {
       lines.push(`${indent}# ${setting.help}`)
-      const value = setting.default === undefined ? null : setting.kind.format(setting.default)
-      const text = stringify({ [name]: value }).trimEnd().split('\n')
-      lines.push(...text.map((line) => setting.default === undefined ? `${indent}# ${line}` : `${indent}${line}`))
+      if (setting.default === undefined) {
+        // Unset: the key, commented out, with what it takes.
+        lines.push(`${indent}# ${name}: ${setting.defaultText ?? setting.kind.placeholder}`.trimEnd())
+        continue
+      }
+      lines.push(...stringify({ [name]: setting.kind.format(setting.default) }).trimEnd().split('\n').map((line) => `${indent}${line}`))
     }
   }
   return `${lines.join('\n')}\n`
@@ -32,12 +35,13 @@ export function formatSettingsYaml (title: string, table: SettingsTable): string
 
 /** The Markdown table of a program's settings: key, flag, environment, kind, default, meaning. */
 export function renderSettingsMarkdown (table: SettingsTable): string {
-  const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
-  const code = (text: string | undefined): string => text === undefined || text === '' ? '' : `\`${text}\``
+  // A | ends a cell even inside code; < starts HTML in plain text.
+  const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('\n', ' ')
+  const code = (text: string | undefined): string => text === undefined || text === '' ? '' : `\`${text.replaceAll('|', '\\|')}\``
   const rows = ['| key | flag | env | kind | default | meaning |', '| --- | --- | --- | --- | --- | --- |']
   for (const [key, setting] of Object.entries(table)) {
     const keys = setting.inFile === false ? '' : [key, ...(setting.aliases ?? []).filter((alias) => !alias.includes('-'))].map(code).join(', ')
-    const flag = setting.flag === undefined ? '' : setting.flag.split(', ').map((part) => code(setting.kind.isSwitch === true ? part : `${part} ${setting.kind.placeholder}`)).join(', ')
+    const flag = setting.flag === undefined ? '' : code(setting.kind.isSwitch === true ? setting.flag : `${setting.flag} ${setting.kind.placeholder}`)
     const shown = describeDefault(setting)
     const defaultCell = shown === undefined ? 'none' : setting.defaultText === undefined ? code(shown) : cell(shown)
     rows.push(`| ${keys} | ${flag} | ${code(setting.env)} | ${setting.kind.name} | ${defaultCell} | ${cell(setting.doc ?? setting.help)} |`)

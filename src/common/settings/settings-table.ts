@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises'
 import { Option, type Command } from 'commander'
 import { Type, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
-import { parse as parseYaml } from 'yaml'
+import { parse as parseYaml, stringify } from 'yaml'
 import { DfError } from '../../protocol/errors.js'
 import { isRefusal, type SettingKind } from './setting-kinds.js'
 
@@ -45,7 +45,7 @@ export interface Setting<T> {
 export type SettingsTable = Readonly<Record<string, Setting<never> | Setting<unknown>>>
 
 /** Parsed values by key; a key is present only when some layer set it. */
-export type SettingValues<T extends SettingsTable> = { -readonly [K in keyof T]?: T[K] extends Setting<infer V> ? V : never }
+export type SettingValues<T extends SettingsTable> = { -readonly [K in keyof T]?: T[K] extends { readonly kind: SettingKind<infer V> } ? V : never }
 
 /** A setting's long flag name, "--locallimit", or undefined. */
 export function longFlag (setting: Setting<unknown>): string | undefined {
@@ -72,7 +72,7 @@ export function describeDefault (setting: Setting<unknown>): string | undefined 
   if (setting.defaultText !== undefined) return setting.defaultText
   if (setting.default === undefined) return undefined
   const shown = setting.kind.format(setting.default)
-  return Array.isArray(shown) ? `[${shown.join(', ')}]` : String(shown)
+  return typeof shown === 'object' && shown !== null ? stringify(shown, { collectionStyle: 'flow' }).trim() : String(shown)
 }
 
 /** DF_ERR_CONFIG_INVALID naming the setting (a key or a --flag) and the value: "port: must be … (got "lots")". */
