@@ -52,8 +52,7 @@ const NUMBER_OR_TEXT = Type.Union([Type.Number(), Type.String()])
 const identity = <T>(value: T): T => value
 
 /** A whole number from `min` to `max`, in YAML a number or its text. */
-export function int (min = 0, max = Number.MAX_SAFE_INTEGER): SettingKind<number> {
-  const expected = `must be a whole number from ${min} to ${max}`
+export function int (min = 0, max = Number.MAX_SAFE_INTEGER, expected = `must be a whole number from ${min} to ${max}`): SettingKind<number> {
   return {
     name: 'int',
     expected,
@@ -68,7 +67,7 @@ export function int (min = 0, max = Number.MAX_SAFE_INTEGER): SettingKind<number
 }
 
 /** A TCP port, 0 (pick a free one) to 65535. */
-export const port: SettingKind<number> = { ...int(0, 65535), name: 'port', expected: 'must be a port number 0-65535', placeholder: '<port>' }
+export const port: SettingKind<number> = { ...int(0, 65535, 'must be a port number 0-65535'), name: 'port', placeholder: '<port>' }
 
 /** Bytes: "512M", "10G", "64MiB" (binary units) or a number of bytes. Prints in the largest whole unit. */
 export const size: SettingKind<number> = {

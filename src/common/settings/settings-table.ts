@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { Option, type Command } from 'commander'
 import { Type, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler'
 import { parse as parseYaml, stringify } from 'yaml'
 import { DfError } from '../../protocol/errors.js'
 import { isRefusal, type SettingKind } from './setting-kinds.js'
@@ -215,7 +215,7 @@ export function parseSettingsObject<T extends SettingsTable> (document: unknown,
     const first = checker.Errors(doc).First()
     const name = keyOfPath(first?.path ?? '')
     const setting = table[keys.get(name) ?? '']
-    if (first?.type === 42 && setting === undefined) throw settingInvalid(name, first.value, `is not a ${program} setting`) // ValueErrorType.ObjectAdditionalProperties
+    if (first?.type === ValueErrorType.ObjectAdditionalProperties && setting === undefined) throw settingInvalid(name, first.value, `is not a ${program} setting`)
     throw settingInvalid(name === '' ? 'config' : name, first?.value, setting === undefined ? `must be ${(first?.message ?? 'valid').replace(/^Expected/, 'a')}` : setting.kind.expected)
   }
   const out: Record<string, unknown> = {}
