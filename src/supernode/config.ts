@@ -11,98 +11,8 @@ import { formatSettingsYaml } from '../common/settings/settings-output.js'
 import { loadSettingsFile, parseSettingsObject, settingInvalid, type Setting, type SettingValues } from '../common/settings/settings-table.js'
 import { SUPERNODE_SETTINGS } from './settings.js'
 
-/** Everything a Supernode can be told; every field optional. */
-export interface SupernodeOptions {
-  /** Bind address. Default "0.0.0.0". */
-  readonly listen?: string
-  /** API port. Default 8002; 0 picks a free port. */
-  readonly port?: number
-  /** Piece-data port. Default 8001; equal to `port` → one server for both. */
-  readonly downloadPort?: number
-  /** Address peers are told. Default: `listen` if specific, else the first non-loopback IPv4, else 127.0.0.1. */
-  readonly advertiseIp?: string
-  /** CDN cache and metadata. Default ~/.damselfly/supernode. */
-  readonly homeDir?: string
-  readonly logLevel?: string
-  /** Most uploads in flight from one peer. Default 5. */
-  readonly maxUploadsPerPeer?: number
-  /** Most uploads in flight from the supernode, per task. Default 8. */
-  readonly supernodeMaxUploads?: number
-  /** Parallel ranged source requests per task. Default 4. */
-  readonly cdnConcurrency?: number
-  /** A hand-out not reported within this is released. Default 30 s. */
-  readonly pieceTimeoutMs?: number
-  /** A task nobody uses leaves memory after this. Default 3 min. */
-  readonly taskExpireTimeMs?: number
-  /** A cache file unused for this long is deleted. Default 24 h. */
-  readonly cacheExpireTimeMs?: number
-  /** How often GC runs. Default 1 min. */
-  readonly gcIntervalMs?: number
-  /** Most bytes of CDN cache files; least recently used files are evicted past it. 0 (default) = no limit. */
-  readonly cacheMaxSizeBytes?: number
-  /** Least free bytes on the cache's filesystem; files are evicted to keep it. Default 0 (no limit). */
-  readonly cacheMinFreeBytes?: number
-  /** Bytes of just-cached pieces kept in memory to serve the first requests from. Default 64 MiB; 0 = none. */
-  readonly cdnMemoryCacheBytes?: number
-  /** Source deadline for headers and between body chunks. Default 30 s. */
-  readonly sourceTimeoutMs?: number
-  /** Attempts per source piece read before the task fails. Default 3. */
-  readonly sourceAttempts?: number
-  /** Seed of the scheduler's random tie-breaking (tests). Default: random. */
-  readonly randomSeed?: number
-  /** Sources the CDN may fetch (host names, `*.domain`, IPs, CIDR networks); empty = any. */
-  readonly sourceAllow?: readonly string[]
-  /** Sources the CDN never fetches (same forms; wins over sourceAllow). */
-  readonly sourceDeny?: readonly string[]
-  /** Shared token required on the API and piece data (Authorization: Bearer); default none (or DAMSELFLY_TOKEN). */
-  readonly token?: string
-  /** PEM certificate and key files: serve the API over HTTPS. */
-  readonly tlsCert?: string
-  readonly tlsKey?: string
-  /** The Ed25519 private key (PEM) that signs piece grants; created when missing. Default `<homeDir>/grant-key.pem`. */
-  readonly grantKeyFile?: string
-  /** How long a piece grant opens its task's pieces. Default 60 s. */
-  readonly grantLifetimeMs?: number
-  /** How long a registration's proven access to its source stands (per task, URL and headers). Default 60 s. */
-  readonly accessCheckTtlMs?: number
-}
-
-/** The resolved configuration: every value present and valid. */
-export interface SupernodeConfig {
-  readonly listen: string
-  readonly port: number
-  readonly downloadPort: number
-  readonly advertiseIp: string
-  readonly homeDir: string
-  readonly logLevel: string
-  readonly maxUploadsPerPeer: number
-  readonly supernodeMaxUploads: number
-  readonly cdnConcurrency: number
-  readonly pieceTimeoutMs: number
-  readonly taskExpireTimeMs: number
-  readonly cacheExpireTimeMs: number
-  readonly gcIntervalMs: number
-  readonly cacheMaxSizeBytes: number
-  readonly cacheMinFreeBytes: number
-  readonly cdnMemoryCacheBytes: number
-  readonly sourceTimeoutMs: number
-  readonly sourceAttempts: number
-  readonly randomSeed: number | undefined
-  readonly sourceAllow: readonly string[]
-  readonly sourceDeny: readonly string[]
-  readonly token: string | undefined
-  readonly tlsCert: string | undefined
-  readonly tlsKey: string | undefined
-  readonly grantKeyFile: string | undefined
-  readonly grantLifetimeMs: number
-  readonly accessCheckTtlMs: number
-}
-
-/** The values of the settings table. */
-export type SupernodeSettingValues = SettingValues<typeof SUPERNODE_SETTINGS>
-
-/** The option each setting sets, where its name differs (units in names: STYLE.md B7). */
-const OPTION_OF: Partial<Record<keyof typeof SUPERNODE_SETTINGS, keyof SupernodeOptions>> = {
+/** Settings whose option names carry their unit (STYLE.md B7). */
+const OPTION_OF = {
   pieceTimeout: 'pieceTimeoutMs',
   taskExpireTime: 'taskExpireTimeMs',
   cacheExpireTime: 'cacheExpireTimeMs',
@@ -113,12 +23,33 @@ const OPTION_OF: Partial<Record<keyof typeof SUPERNODE_SETTINGS, keyof Supernode
   sourceTimeout: 'sourceTimeoutMs',
   grantLifetime: 'grantLifetimeMs',
   accessCheckTtl: 'accessCheckTtlMs',
+} as const satisfies Partial<Record<keyof typeof SUPERNODE_SETTINGS, string>>
+
+/** The values of the settings table. */
+export type SupernodeSettingValues = SettingValues<typeof SUPERNODE_SETTINGS>
+type Values = Required<SupernodeSettingValues>
+
+/**
+ * Everything a Supernode can be told, every field optional: the settings of settings.ts
+ * (their help is there) under their option names, durations in ms and sizes in bytes; and
+ * two for tests: attempts per source piece read (default 3) and the seed of the
+ * scheduler's random tie-breaking (default random).
+ */
+export type SupernodeOptions = { readonly [K in keyof Values as K extends keyof typeof OPTION_OF ? typeof OPTION_OF[K] : K]?: Values[K] extends string ? string : Values[K] } & {
+  readonly sourceAttempts?: number
+  readonly randomSeed?: number
 }
+
+/** Options without a default: undefined when unset. */
+type UnsetOption = 'randomSeed' | 'token' | 'tlsCert' | 'tlsKey' | 'grantKeyFile'
+
+/** The resolved configuration: every value present and valid. */
+export type SupernodeConfig = { readonly [K in Exclude<keyof SupernodeOptions, UnsetOption>]-?: NonNullable<SupernodeOptions[K]> } & { readonly [K in UnsetOption]: SupernodeOptions[K] | undefined }
 
 /** Setting values (from any layer) → options. */
 export function optionsFromValues (values: SupernodeSettingValues): SupernodeOptions {
   const options: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(values)) if (value !== undefined) options[OPTION_OF[key as keyof typeof SUPERNODE_SETTINGS] ?? key] = value // keys of the table
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) options[(OPTION_OF as Record<string, string>)[key] ?? key] = value
   return options as SupernodeOptions // every value was parsed by its setting's kind
 }
 
