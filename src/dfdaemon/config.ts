@@ -5,10 +5,9 @@
  * and validates what spans keys (regular expressions, hijack hosts need a CA), throwing
  * DF_ERR_CONFIG_INVALID naming the key and the value.
  */
-import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { formatSettingsYaml } from '../common/settings/settings-output.js'
-import { fileSettingKeys, loadSettingsFile, parseSettingsYaml, type SettingValues } from '../common/settings/settings-table.js'
+import { fileSettingKeys, loadSettingsFile, parseSettingValue, parseSettingsYaml, settingInvalid, type SettingValues } from '../common/settings/settings-table.js'
 import { DfError } from '../protocol/errors.js'
 import type { ProxyRule } from './routing-rules.js'
 import { DEFAULT_DFDAEMON_PORT, DEFAULT_RULES, DFDAEMON_SETTINGS, type HijackHostRule } from './settings.js'
@@ -66,24 +65,16 @@ export interface DfdaemonConfig {
 }
 
 const invalid = (key: string, problem: string, value?: unknown): DfError =>
-  new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`, { details: { field: key } })
+  value === undefined ? new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem}`, { details: { field: key } }) : settingInvalid(key, value, problem)
 
 /** Applies defaults and validates. @throws DF_ERR_CONFIG_INVALID */
 export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig {
-  const port = options.port ?? DFDAEMON_SETTINGS.port.default
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('port', 'must be a whole number from 0 to 65535', port)
-  const listen = options.listen ?? DFDAEMON_SETTINGS.listen.default
+  const s = DFDAEMON_SETTINGS
+  const port = parseSettingValue(s.port, options.port ?? s.port.default, 'port')
   // As the supernode's --listen: an address, not a name that may resolve to either family.
-  if (isIP(listen) === 0) throw invalid('listen', 'must be an IP address', listen)
-  let registryUrl: URL | undefined
-  if (options.registryUrl !== undefined && options.registryUrl !== '') {
-    try {
-      registryUrl = new URL(options.registryUrl)
-    } catch {
-      throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
-    }
-    if (registryUrl.protocol !== 'http:' && registryUrl.protocol !== 'https:') throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
-  }
+  const listen = parseSettingValue(s.listen, options.listen ?? s.listen.default, 'listen')
+  const remote = options.registryUrl === undefined || options.registryUrl === '' ? undefined : parseSettingValue(s['registry_mirror.remote'], options.registryUrl, 'registry_mirror.remote')
+  const registryUrl = remote === undefined ? undefined : new URL(remote)
   const rules = options.rules ?? DFDAEMON_SETTINGS.proxies.default
   for (const [i, rule] of rules.entries()) {
     try {

@@ -6,9 +6,8 @@
  */
 import { homedir, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
-import { isRefusal } from '../common/settings/setting-kinds.js'
 import { formatSettingsYaml } from '../common/settings/settings-output.js'
-import { loadSettingsFile, parseSettingsObject, settingInvalid, type Setting, type SettingValues } from '../common/settings/settings-table.js'
+import { loadSettingsFile, parseSettingValue, parseSettingsObject, settingInvalid, type Setting, type SettingValues } from '../common/settings/settings-table.js'
 import { SUPERNODE_SETTINGS } from './settings.js'
 
 /** Settings whose option names carry their unit (STYLE.md B7). */
@@ -62,21 +61,18 @@ function defaultOf<T> (setting: Setting<T>): T {
   return setting.default
 }
 
-/** An option given by a library caller, checked by its setting's kind (ranges of counts and ports). */
-function checked (key: keyof typeof SUPERNODE_SETTINGS, value: number | undefined): number {
-  const setting = SUPERNODE_SETTINGS[key] as Setting<number> // the callers name number settings
-  if (value === undefined) return defaultOf(setting)
-  const parsed = setting.kind.parse(value, key)
-  if (isRefusal(parsed)) throw settingInvalid(key, value, parsed.problem)
-  return parsed
+/** An option given by a library caller (or its default), checked by its setting's kind: counts, ports, addresses, levels. */
+function checked<K extends 'port' | 'downloadPort' | 'maxUploadsPerPeer' | 'supernodeMaxUploads' | 'cdnConcurrency' | 'listen' | 'logLevel'> (key: K, value: Values[K] | string | undefined): Values[K] {
+  const setting = SUPERNODE_SETTINGS[key] as Setting<Values[K]> // each of these keys has a default
+  return parseSettingValue(setting, value ?? defaultOf(setting), key)
 }
 
 /** Applies defaults and validates. @throws DF_ERR_CONFIG_INVALID naming the key and value */
 export function resolveSupernodeConfig (options: SupernodeOptions = {}): SupernodeConfig {
   const s = SUPERNODE_SETTINGS
-  const listen = text('listen', options.listen ?? defaultOf(s.listen))
-  const advertiseIp = text('advertiseIp', options.advertiseIp ?? defaultAdvertiseIp(listen))
-  const logLevel = text('logLevel', options.logLevel ?? defaultOf(s.logLevel))
+  const listen = checked('listen', options.listen)
+  const advertiseIp = parseSettingValue(s.advertiseIp, options.advertiseIp ?? defaultAdvertiseIp(listen), 'advertiseIp')
+  const logLevel = checked('logLevel', options.logLevel)
   const homeDir = options.homeDir ?? join(homedir(), '.damselfly', 'supernode')
   if (homeDir === '') throw settingInvalid('homeDir', homeDir, 'must not be empty')
   return {
@@ -134,13 +130,6 @@ export function defaultAdvertiseIp (listen: string, interfaces = networkInterfac
     for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address
   }
   return '127.0.0.1'
-}
-
-/** A text option of a library caller, checked by its setting's kind (ip, enum). */
-function text (key: 'listen' | 'advertiseIp' | 'logLevel', value: string): string {
-  const parsed = SUPERNODE_SETTINGS[key].kind.parse(value, key)
-  if (isRefusal(parsed)) throw settingInvalid(key, value, parsed.problem)
-  return parsed
 }
 
 function integer (key: string, value: number, min: number, max: number): number {

@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { Option, type Command } from 'commander'
-import { Type, type TSchema } from '@sinclair/typebox'
+import { Kind, Type, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler'
 import { parse as parseYaml, stringify } from 'yaml'
 import { DfError } from '../../protocol/errors.js'
@@ -81,7 +81,11 @@ export function settingInvalid (name: string, value: unknown, problem: string): 
   return new DfError('DF_ERR_CONFIG_INVALID', `${name}: ${problem} (got ${JSON.stringify(shown)})`, { details: { field: name.replace(/^--/, ''), value: shown } })
 }
 
-function parseWith<T> (setting: Setting<T>, raw: unknown, name: string): T {
+/**
+ * One raw value of a setting (a flag's text, a YAML value, or an option a library caller
+ * gave) parsed by its kind. @throws DF_ERR_CONFIG_INVALID naming `name` and the value
+ */
+export function parseSettingValue<T> (setting: Setting<T>, raw: unknown, name: string): T {
   const value = setting.kind.parse(raw, name)
   if (isRefusal(value)) throw settingInvalid(name, raw, value.problem)
   return value
@@ -137,7 +141,7 @@ export function readSettingFlags<T extends SettingsTable> (command: Command, tab
     const flag = longFlag(setting)
     const option = flag === undefined ? undefined : options.get(flag)
     if (flag === undefined || option === undefined || command.getOptionValueSource(option.attributeName()) !== 'cli') continue
-    out[key] = setting.kind.isSwitch === true ? (setting.flagValue ?? true) : parseWith(setting, command.getOptionValue(option.attributeName()), flag)
+    out[key] = setting.kind.isSwitch === true ? (setting.flagValue ?? true) : parseSettingValue(setting, command.getOptionValue(option.attributeName()), flag)
   }
   return out as SettingValues<T> // parsed by each key's own kind
 }
@@ -147,7 +151,7 @@ export function readSettingEnv<T extends SettingsTable> (table: T, env: NodeJS.P
   const out: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(table)) {
     const text = setting.env === undefined ? undefined : env[setting.env]
-    if (setting.env !== undefined && text !== undefined && text !== '') out[key] = parseWith(setting, setting.kind.isSwitch === true ? text === 'true' || text === '1' : text, setting.env)
+    if (setting.env !== undefined && text !== undefined && text !== '') out[key] = parseSettingValue(setting, setting.kind.isSwitch === true ? text === 'true' || text === '1' : text, setting.env)
   }
   return out as SettingValues<T> // parsed by each key's own kind
 }
@@ -182,7 +186,7 @@ export function settingsFileSchema (table: SettingsTable): TSchema {
 }
 
 function isSchema (value: unknown): value is TSchema {
-  return typeof value === 'object' && value !== null && Symbol.for('TypeBox.Kind') in value
+  return typeof value === 'object' && value !== null && Kind in value
 }
 
 /** Drops keys whose value is null (an empty YAML key is unset), in the root and in groups. */
@@ -224,7 +228,7 @@ export function parseSettingsObject<T extends SettingsTable> (document: unknown,
       const yamlKey = `${prefix}${name}`
       const key = keys.get(yamlKey)
       const setting = key === undefined ? undefined : table[key]
-      if (key !== undefined && setting !== undefined) out[key] = parseWith(setting, raw, yamlKey)
+      if (key !== undefined && setting !== undefined) out[key] = parseSettingValue(setting, raw, yamlKey)
       else visit(raw as Record<string, unknown>, `${yamlKey}.`) // the schema allows only settings and their groups
     }
   }
