@@ -24,6 +24,7 @@ import ts from 'typescript'
 import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { ROOT, runToExit } from './harness/processes.js'
 import { createTmpDir } from './harness/tmp-dir.js'
+import { parseNodeList } from '../src/common/node-list.js'
 
 const BASE = join(ROOT, 'deploy/kubernetes')
 
@@ -179,17 +180,23 @@ test('the validators refuse a broken manifest: a wrong type, a value outside an 
   assert.ok(missing.some((p) => p.includes('StatefulSet/supernode') && p.includes('selector')), `a missing selector is refused: ${missing.join('; ')}`)
 })
 
-test('the supernodes: a StatefulSet behind its headless Service, and the clients\' lists name every pod by its DNS name', () => {
+test('the supernodes: a StatefulSet behind its headless Service, and the clients\' lists are that Service\'s SRV name for the API port', () => {
   const statefulSet = find(objects, 'StatefulSet', 'supernode')
   const service = find(objects, 'Service', statefulSet.spec.serviceName as string)
   assert.equal(service.spec.clusterIP, 'None', 'the StatefulSet\'s service is headless')
   const podLabels = statefulSet.spec.template.metadata.labels as Record<string, string>
   for (const [key, value] of Object.entries(service.spec.selector as Record<string, string>)) assert.equal(podLabels[key], value, `the Service selects the supernode pods (${key})`)
   const apiPort = (podSpec(statefulSet)!.containers[0].ports as K8sObject[]).find((p) => p.name === 'api')!.containerPort as number
-  const expected = Array.from({ length: statefulSet.spec.replicas as number }, (_, i) => `${statefulSet.metadata.name as string}-${i}.${service.metadata.name as string}.${namespace}.svc:${apiPort}`)
+  const servicePort = (service.spec.ports as K8sObject[]).find((p) => p.port === apiPort)
+  assert.ok(servicePort !== undefined && typeof servicePort.name === 'string', 'the Service names the API port (its SRV records carry the name)')
+  assert.ok(servicePort.targetPort === 'api' || servicePort.targetPort === apiPort, 'the named Service port is the pods\' API port')
+  const protocol = ((servicePort.protocol as string | undefined) ?? 'TCP').toLowerCase()
+  const expected = [`dns+srv://_${servicePort.name as string}._${protocol}.${service.metadata.name as string}.${namespace}.svc.cluster.local`]
   const clientConfig = find(objects, 'ConfigMap', 'dfdaemon-config').data as Record<string, string>
   for (const key of ['dfdaemon.yml', 'dfget.yml']) {
-    assert.deepEqual((parseYaml(clientConfig[key] ?? '') as { nodes: string[] }).nodes, expected, `${key}: nodes are the supernodes' per-pod DNS names`)
+    const nodes = (parseYaml(clientConfig[key] ?? '') as { nodes: string[] }).nodes
+    assert.deepEqual(nodes, expected, `${key}: nodes are the Service's SRV name`)
+    assert.equal(parseNodeList(nodes)[0]?.discovery, 'srv', `${key}: the entry parses as SRV discovery`)
   }
 })
 

@@ -21,6 +21,11 @@ export const REDACT_PATHS = [
   'headers["x-damselfly-grant"]', 'req.headers["x-damselfly-grant"]', 'grant', '*.grant',
 ]
 
+/** A synchronous destination: a file descriptor (1, 2), or a file, its directory made when missing. */
+export function syncDestination (to: { readonly fd: number } | { readonly path: string }): DestinationStream {
+  return 'fd' in to ? pino.destination({ fd: to.fd, sync: true }) : pino.destination({ dest: to.path, sync: true, mkdir: true })
+}
+
 export function createLogger (options: LoggerOptions = {}): Logger {
   const base = {
     level: options.level ?? 'info',

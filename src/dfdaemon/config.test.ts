@@ -66,3 +66,15 @@ test('blob paths and mirror upstreams: ns= wins, docker.io maps to Docker Hub, t
   assert.equal(resolveMirrorUpstream('/v2/a/manifests/1?ns=docker.io', { registryUrl: undefined, nsScheme: 'http' }).href, 'https://registry-1.docker.io/v2/a/manifests/1')
   assert.throws(() => resolveMirrorUpstream('/v2/?ns=a/b', { registryUrl, nsScheme: 'https' }), { code: 'DF_ERR_PROXY_BAD_REQUEST' })
 })
+
+test('DNS settings of DNS supernode entries: dns_servers and dns_refresh, with defaults, refused when bad', () => {
+  const config = resolveDfdaemonConfig(parseDfdaemonConfigText('nodes: [dns+srv://_api._tcp.sn.test]\ndns_servers: [127.0.0.1:5353]\ndns_refresh: 10\n'))
+  assert.deepEqual(config.nodes, ['dns+srv://_api._tcp.sn.test'])
+  assert.deepEqual(config.dnsServers, ['127.0.0.1:5353'])
+  assert.equal(config.dnsRefreshMs, 10_000)
+  assert.deepEqual(resolveDfdaemonConfig({}).dnsServers, [])
+  assert.equal(resolveDfdaemonConfig({}).dnsRefreshMs, 30_000)
+  assert.throws(() => resolveDfdaemonConfig({ dnsServers: ['resolver.test'] }), (err: unknown) => err instanceof Error && err.message.startsWith('dns_servers: bad DNS server "resolver.test"'))
+  assert.throws(() => resolveDfdaemonConfig({ dnsRefresh: 'often' }), (err: unknown) => err instanceof Error && err.message.startsWith('dns_refresh: must be a duration'))
+  assert.throws(() => parseDfdaemonConfigText('nodes: ["dns+srv://sn.test:80"]\n'), (err: unknown) => err instanceof Error && err.message.startsWith('nodes: bad supernode'))
+})

@@ -8,6 +8,8 @@
 import { resolve } from 'node:path'
 import { formatSettingsYaml } from '../common/settings/settings-output.js'
 import { fileSettingKeys, loadSettingsFile, parseSettingValue, parseSettingsYaml, settingInvalid, type SettingValues } from '../common/settings/settings-table.js'
+import { parseDurationMs } from '../common/duration.js'
+import { parseDnsServers } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import type { ProxyRule } from './routing-rules.js'
 import { DEFAULT_DFDAEMON_PORT, DEFAULT_RULES, DFDAEMON_SETTINGS, type HijackHostRule } from './settings.js'
@@ -28,6 +30,10 @@ export interface DfdaemonOptions {
   readonly listen?: string
   readonly homeDir?: string
   readonly nodes?: readonly string[]
+  /** DNS servers of `dns://` and `dns+srv://` nodes (`ip[:port]`). */
+  readonly dnsServers?: readonly string[]
+  /** How often those nodes are resolved again: a duration ("30s") or milliseconds. */
+  readonly dnsRefresh?: string | number
   readonly verbose?: boolean
   readonly backSource?: boolean
   readonly registryUrl?: string
@@ -49,6 +55,10 @@ export interface DfdaemonConfig {
   readonly listen: string
   readonly homeDir: string
   readonly nodes: readonly string[]
+  /** DNS servers of `dns://` and `dns+srv://` nodes (`ip:port`); empty = the system's. */
+  readonly dnsServers: readonly string[]
+  /** A DNS answer for the nodes is used this long before it is resolved again. */
+  readonly dnsRefreshMs: number
   readonly verbose: boolean
   readonly backSource: boolean
   /** Upstream of mirror requests without ns=, or undefined (then ns= is required). */
@@ -93,11 +103,15 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
   if ((options.hijackHosts ?? []).length > 0 && (options.caCertFile === undefined || options.caKeyFile === undefined)) {
     throw invalid('hijack_https', 'hosts to intercept need cert and key (see `dfdaemon gen-ca`)')
   }
+  const dnsRefreshMs = typeof options.dnsRefresh === 'string' ? parseDurationMs(options.dnsRefresh) : options.dnsRefresh ?? s.dns_refresh.default
+  if (dnsRefreshMs === undefined || !Number.isFinite(dnsRefreshMs) || dnsRefreshMs < 1_000) throw invalid('dns_refresh', 'must be a duration of at least 1s, like 30s or 5m', options.dnsRefresh)
   return {
     port,
     listen,
     homeDir: resolve(options.homeDir ?? DFDAEMON_SETTINGS.home.default),
     nodes: options.nodes ?? DFDAEMON_SETTINGS.nodes.default,
+    dnsServers: parseDnsServers(options.dnsServers ?? [], { label: 'dns_servers', field: 'dns_servers' }),
+    dnsRefreshMs,
     verbose: options.verbose ?? DFDAEMON_SETTINGS.verbose.default,
     backSource: options.backSource ?? DFDAEMON_SETTINGS.back_source.default,
     registryUrl,
@@ -128,6 +142,8 @@ export function optionsFromValues (values: DfdaemonSettingValues): DfdaemonOptio
   if (values.listen !== undefined) options.listen = values.listen
   if (values.home !== undefined) options.homeDir = values.home
   if (values.nodes !== undefined) options.nodes = values.nodes
+  if (values.dns_servers !== undefined) options.dnsServers = values.dns_servers
+  if (values.dns_refresh !== undefined) options.dnsRefresh = values.dns_refresh
   if (values.cacert !== undefined) options.supernodeCaCertFile = values.cacert
   if (values.verbose !== undefined) options.verbose = values.verbose
   if (values.back_source !== undefined) options.backSource = values.back_source

@@ -21,7 +21,7 @@ import type { SupernodeAddress } from '../common/node-list.js'
 import type { PreheatRequest } from '../protocol/messages/preheat.js'
 import { computeTaskId } from '../protocol/task-id.js'
 import { isContentDigest } from '../protocol/content-digest.js'
-import { createDataPlane, loadCaCert, orderSupernodes, SupernodeLocator, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer, type PeerServerOptions } from '../dfget/index.js'
+import { createDataPlane, createSupernodeLocator, orderSupernodes, type SupernodeLocator, PeerServer, PeerServerLauncher, resolvePeerServerConfig, resolveDfgetConfig, runDfgetStream, type DfgetConfig, type DfgetDeps, type DfgetResult, type DfgetStream, type HostedPeerServer, type PeerServerOptions } from '../dfget/index.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from './p2p-fetcher.js'
 
 export interface DfgetStreamFetcherDeps {
@@ -36,6 +36,10 @@ export interface DfgetStreamFetcherOptions {
   readonly homeDir: string
   /** Supernodes, as dfget's -n. */
   readonly nodes: readonly string[]
+  /** DNS servers of `dns://` and `dns+srv://` nodes, as dfget's --dns-server (default the system's). */
+  readonly dnsServers?: readonly string[]
+  /** How often those nodes are resolved again, as dfget's --dns-refresh (default 30s). */
+  readonly dnsRefresh?: string
   /** Stream window in pieces; default dfget's. */
   readonly windowPieces?: number
   /** Shared token of the supernodes and peers (the hosted peer server requires it on piece requests). */
@@ -101,6 +105,8 @@ export class DfgetStreamFetcher implements P2pFetcher {
       output: '-',
       stream: true,
       node: [...this.#options.nodes],
+      ...(this.#options.dnsServers === undefined ? {} : { dnsServer: [...this.#options.dnsServers] }),
+      ...(this.#options.dnsRefresh === undefined ? {} : { dnsRefresh: this.#options.dnsRefresh }),
       home: this.#options.homeDir,
       header: Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
       // dfget never reads the registry itself here: when the swarm cannot deliver, the body
@@ -115,9 +121,9 @@ export class DfgetStreamFetcher implements P2pFetcher {
     })
   }
 
-  /** The supernode locator of every run and prefetch (runs differ only in URL, headers and digest: nodes, token and CA are the same). */
+  /** The supernode locator of every run and prefetch (runs differ only in URL, headers and digest: nodes, token, CA and DNS settings are the same). */
   async #locatorFor (config: DfgetConfig): Promise<SupernodeLocator> {
-    this.#locator ??= loadCaCert(config.caCertPath).then((caCert) => new SupernodeLocator({ logger: this.#deps.logger }, { supernodes: config.supernodes, token: config.token, caCert }))
+    this.#locator ??= createSupernodeLocator(config, this.#deps.logger)
     return await this.#locator
   }
 
@@ -143,7 +149,14 @@ export class DfgetStreamFetcher implements P2pFetcher {
       this.#deps.logger.debug({ err }, 'no prefetch: the manifest URL is not one dfget takes')
       return
     }
-    const supernodes = config.supernodes
+    void this.#prefetchWith(config, manifestUrl, authorization, manifest, now).catch((err: unknown) => {
+      this.#deps.logger.debug({ err }, 'no prefetch: the supernode list does not resolve')
+    })
+  }
+
+  async #prefetchWith (config: DfgetConfig, manifestUrl: string, authorization: string | undefined, manifest: Buffer | undefined, now: number): Promise<void> {
+    const locator = await this.#locatorFor(config)
+    const supernodes = await locator.currentSupernodes()
     const request: PreheatRequest = { type: 'image', url: manifestUrl, ...(authorization === undefined ? {} : { headers: { authorization } }) }
     const asks = new Map<SupernodeAddress, PreheatRequest>()
     if (supernodes.length === 1 && supernodes[0] !== undefined) {
@@ -165,7 +178,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
       this.#prefetched.delete(oldest)
     }
     for (const [address, ask] of asks) {
-      void this.#locatorFor(config).then(async (locator) => await locator.clientFor(address).createPreheat(ask)).catch((err: unknown) => {
+      locator.clientFor(address).createPreheat(ask).catch((err: unknown) => {
         this.#deps.logger.debug({ err, supernode: address.baseUrl }, 'prefetch of the image\'s layers was refused')
       })
     }

@@ -10,12 +10,13 @@ import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { formatCliErrorLine, runConfigCheck, usageOrFailureStatus } from '../common/cli-convention.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
+import { parseNodeList } from '../common/node-list.js'
 import { loadSettingsFile, mergeSettingValues, readSettingEnv } from '../common/settings/settings-table.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import { DfError } from '../protocol/errors.js'
-import { loadDfgetConfigFile, resolvePeerServerConfig, type PeerServerOptions } from '../dfget/index.js'
+import { loadDfgetConfigFile, resolvePeerServerConfig, SupernodeResolver, type PeerServerOptions } from '../dfget/index.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
 import { parseDfdaemonCommandLine, type GenCaFlags, type SetupFlags } from './cli.js'
@@ -37,15 +38,17 @@ async function runProxy (flags: DfdaemonSettingValues, configPath: string | unde
   const peerServer = await hostPeerServerOptions()
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
   const resources = startupResources(config)
+  const fetcherOptions = { homeDir: config.homeDir, nodes: config.nodes, dnsServers: config.dnsServers, dnsRefresh: `${config.dnsRefreshMs}ms`, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch, peerServer }
   const dfdaemon = new Dfdaemon({
     logger,
     createFetcher: (metrics) => new DfgetStreamFetcher({
       logger: logger.child({ component: 'dfget' }),
       onResult: (result) => { metrics.countP2pResult(result) },
-    }, { homeDir: config.homeDir, nodes: config.nodes, token: process.env[TOKEN_ENV], caCertPath: config.supernodeCaCertFile, prefetch: config.prefetch, peerServer }),
+    }, fetcherOptions),
   }, config)
   try {
     await checkStartupResources(resources)
+    await checkSupernodeNames(config, logger)
     await dfdaemon.start()
   } catch (err) {
     // One line names what failed (main's catch); the details only with --verbose.
@@ -82,6 +85,23 @@ async function hostPeerServerOptions (): Promise<Pick<PeerServerOptions, 'port' 
   const options = Object.fromEntries(Object.entries({ port, ip, expiretime, totallimit }).filter(([, value]) => value !== undefined))
   resolvePeerServerConfig(options) // checked now: the server starts later, where a bad value would only be logged
   return options
+}
+
+/**
+ * A supernode list that names DNS records must resolve before the proxy serves: a name that
+ * does not exist is a start-up failure (one line, exit status 2), not a proxy whose every
+ * blob quietly comes from the registry. Later the fetcher keeps its last good answer when
+ * DNS fails. @throws DfError of the resolver
+ */
+async function checkSupernodeNames (config: DfdaemonConfig, logger: Logger): Promise<void> {
+  const entries = parseNodeList(config.nodes)
+  if (!entries.some((node) => node.discovery !== undefined)) return
+  const resolver = new SupernodeResolver({ logger }, { entries, dnsServers: config.dnsServers })
+  try {
+    await resolver.current()
+  } finally {
+    resolver.close()
+  }
 }
 
 /** What dfdaemon takes at start-up, by the flag or configuration key that names it. */

@@ -8,7 +8,8 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { TOKEN_ENV } from '../common/http/auth.js'
-import { bool, httpUrl, ip, list, nodeList, oneOf, port, structured, text } from '../common/settings/setting-kinds.js'
+import { DEFAULT_DNS_REFRESH_MS } from '../common/node-list.js'
+import { bool, dnsServerList, duration, httpUrl, ip, list, nodeList, oneOf, port, structured, text } from '../common/settings/setting-kinds.js'
 import type { SettingsTable } from '../common/settings/settings-table.js'
 import type { ProxyRule } from './routing-rules.js'
 
@@ -67,7 +68,9 @@ export const DFDAEMON_SETTINGS = {
   port: { kind: port, flag: '--port', default: DEFAULT_DFDAEMON_PORT, help: 'listen port (0 picks a free one)' },
   listen: { kind: ip, flag: '--listen', default: '127.0.0.1', help: 'bind address, an IP address' },
   home: { kind: text('<dir>'), flag: '--home', default: join(homedir(), '.damselfly'), defaultText: '~/.damselfly', help: 'per-host state shared with dfget (peer server, data)' },
-  nodes: { kind: nodeList, flag: '-n, --node', default: [], defaultText: '[] = 127.0.0.1:8002', help: 'supernodes, host:port[=weight], as dfget -n; repeatable or comma-separated' },
+  nodes: { kind: nodeList, flag: '-n, --node', default: [], defaultText: '[] = 127.0.0.1:8002', help: 'supernodes, host:port[=weight], as dfget -n; repeatable or comma-separated; dns://name[:port][=weight] (A/AAAA records) or dns+srv://name (SRV records) name them by DNS' },
+  dns_servers: { kind: dnsServerList, flag: '--dns-server', default: [], defaultText: '[] = the system\'s', help: 'DNS servers (ip[:port]) that resolve dns:// and dns+srv:// nodes, as dfget\'s dnsServers' },
+  dns_refresh: { kind: duration, flag: '--dns-refresh', default: DEFAULT_DNS_REFRESH_MS, help: 'resolve dns:// and dns+srv:// nodes again after this long (at least 1s), as dfget\'s dnsRefresh' },
   cacert: { kind: text('<file>'), flag: '--cacert', help: 'PEM CA certificate trusted for https supernodes (-n https://host:port)' },
   verbose: { kind: bool, flag: '--verbose', default: false, help: 'debug logs' },
   back_source: { kind: bool, flag: '--notbs', flagValue: false, default: true, help: 'when the swarm cannot deliver a blob, fetch it from the registry directly (--notbs = false)' },

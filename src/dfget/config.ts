@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path'
 import { DfError } from '../protocol/errors.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
-import { parseNodeList, type SupernodeAddress } from '../common/node-list.js'
+import { parseDnsServers, parseNodeList, type SupernodeAddress } from '../common/node-list.js'
 import { isRefusal } from '../common/settings/setting-kinds.js'
 import { configInvalid, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
 import { DEFAULT_NODE, DFGET_SETTINGS, DOWNLOAD_PATTERNS } from './settings.js'
@@ -28,6 +28,10 @@ export interface DfgetOptions {
   readonly url?: string | undefined
   readonly output?: string | undefined
   readonly node?: readonly string[] | undefined
+  /** DNS servers that resolve `dns://` and `dns+srv://` nodes (`ip[:port]`); default the system's. */
+  readonly dnsServer?: readonly string[] | undefined
+  /** How often `dns://` and `dns+srv://` nodes are resolved again (default 30s). */
+  readonly dnsRefresh?: string | number | undefined
   readonly home?: string | undefined
   readonly locallimit?: string | number | undefined
   readonly totallimit?: string | number | undefined
@@ -70,7 +74,12 @@ export interface DfgetConfig {
   readonly url: string
   /** Absolute output path, or "-" for stdout. */
   readonly output: string
+  /** As written: DNS entries (`discovery`) are resolved by the supernode locator. */
   readonly supernodes: readonly SupernodeAddress[]
+  /** DNS servers of the DNS entries (`ip:port`); empty = the system's. */
+  readonly dnsServers: readonly string[]
+  /** A DNS answer is used this long before it is resolved again. */
+  readonly dnsRefreshMs: number
   readonly homeDir: string
   /** Download rate of this run; 0 = unlimited. */
   readonly localLimitBytesPerSec: number
@@ -128,6 +137,8 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
     url,
     output: resolveOutput(options.output, url, cwd),
     supernodes: parseNodeList(node),
+    dnsServers: parseDnsServers(options.dnsServer ?? [], { label: '--dns-server', field: 'dns-server' }),
+    dnsRefreshMs: resolveDnsRefresh(options.dnsRefresh),
     homeDir: resolve(cwd, options.home ?? defaultHomeDir()),
     localLimitBytesPerSec: resolveRate('locallimit', options.locallimit),
     totalLimitBytesPerSec: resolveRate('totallimit', options.totallimit),
@@ -158,6 +169,13 @@ function resolveWindow (value: string | number | undefined): number {
   const pieces = DFGET_SETTINGS.window.kind.parse(value, 'window')
   if (isRefusal(pieces)) throw configInvalid('window', value, `${pieces.problem} (pieces)`)
   return pieces
+}
+
+/** At least one second: a fleet must not query DNS for every registration. */
+function resolveDnsRefresh (value: string | number | undefined): number {
+  const ms = resolveDuration('dns-refresh', value, DFGET_SETTINGS.dnsRefresh.default)
+  if (ms < 1_000) throw configInvalid('dns-refresh', value, 'must be at least 1s')
+  return ms
 }
 
 function nonEmpty (value: string | undefined): string | undefined {

@@ -13,8 +13,7 @@ import { Transform, type Readable, type Writable } from 'node:stream'
 import { tempPathFor } from '../common/fs/atomic-write.js'
 import { GarbageCollector } from '../common/garbage-collector.js'
 import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
-import { pino } from 'pino'
-import { createLogger, type Logger } from '../common/log.js'
+import type { Logger } from '../common/log.js'
 import { runConfigCheck } from '../common/cli-convention.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
 import type { ErrorCode } from '../protocol/errors.js'
@@ -57,16 +56,29 @@ function exitStatusOf (err: unknown): number {
 async function runDownload (options: DfgetOptions): Promise<number> {
   const config = resolveDfgetConfig(options)
   const layout = createHomeLayout(config.homeDir)
-  let logger: Logger
   try {
     await checkStartupResources([homeResource(config.homeDir)])
     await ensureHomeDirs(layout)
-    logger = config.verbose
-      ? createLogger({ level: 'debug', destination: pino.destination({ fd: 2, sync: true }) })
-      : createLogger({ level: 'info', destination: pino.destination({ dest: join(layout.logsDir, 'dfget.log'), sync: true, mkdir: true }) })
   } catch (err) {
     throw describeStartupFailure(err, [homeResource(config.homeDir)])
   }
+  // The logger (pino) is loaded when something is logged here: a run handed to the agent
+  // logs in the agent, and this process stays a thin client (docs/architecture.md).
+  let logger: Promise<Logger> | undefined
+  const openLogger = async (): Promise<Logger> => {
+    logger ??= (async () => {
+      const { createLogger, syncDestination } = await import('../common/log.js')
+      try {
+        return config.verbose
+          ? createLogger({ level: 'debug', destination: syncDestination({ fd: 2 }) })
+          : createLogger({ level: 'info', destination: syncDestination({ path: join(layout.logsDir, 'dfget.log') }) })
+      } catch (err) {
+        throw describeStartupFailure(err, [homeResource(config.homeDir)])
+      }
+    })()
+    return await logger
+  }
+  if (config.verbose) await openLogger()
   const stats = new TransferStats()
   const bar = new ProgressBar({ stream: process.stderr, stats })
   if (config.showBar) bar.start()
@@ -75,7 +87,7 @@ async function runDownload (options: DfgetOptions): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const result = await download(config, { logger, stats, signal: abort.signal })
+    const result = await download(config, { openLogger, stats, signal: abort.signal })
     bar.stop()
     if (result.backSourceReason !== 0) process.stderr.write(`dfget: back-source reason ${result.backSourceReason} (${result.backSourceReasonName})\n`)
     process.stderr.write(`${formatSummaryLine(result)}\n`)
@@ -92,7 +104,7 @@ async function runDownload (options: DfgetOptions): Promise<number> {
  * downloads in its own process; dfget relays the bytes of `-o -` and stream mode, and the
  * progress. Without an agent (it cannot start, or DF_NO_AGENT=1) the run is made here.
  */
-async function download (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal }): Promise<DfgetResult> {
+async function download (config: DfgetConfig, deps: { openLogger: () => Promise<Logger>, stats: TransferStats, signal: AbortSignal }): Promise<DfgetResult> {
   const { startAgentRun } = await import('./agent/agent-client.js')
   const onLog = config.verbose ? (line: Buffer): void => { process.stderr.write(line) } : undefined
   const run = process.env.DF_NO_AGENT === '1' ? undefined : await startAgentRun(config, { ...deps, ...(onLog === undefined ? {} : { onLog }) })
@@ -101,10 +113,11 @@ async function download (config: DfgetConfig, deps: { logger: Logger, stats: Tra
     if (config.output === '-') await pipeline(run.body, process.stdout, { end: false })
     return await run.result
   }
+  const inProcess = { logger: await deps.openLogger(), stats: deps.stats, signal: deps.signal }
   // Loaded here, not at the top: `dfget server` does not need the download path (undici ...).
-  if (!config.stream) return await new (await import('./dfget.js')).Dfget(config, deps).run()
+  if (!config.stream) return await new (await import('./dfget.js')).Dfget(config, inProcess).run()
   const { DfgetStreamRun } = await import('./dfget-stream.js')
-  const stream = await new DfgetStreamRun(config, deps).start()
+  const stream = await new DfgetStreamRun(config, inProcess).start()
   // Every byte passes through this process's memory once: collect as it goes (see
   // common/garbage-collector.ts) so the peak is the window, not the garbage behind it.
   const garbageCollector = new GarbageCollector({ minorEveryBytes: 2 * 1024 * 1024, majorEveryBytes: 16 * 1024 * 1024 })
@@ -141,7 +154,8 @@ async function deliverStream (config: DfgetConfig, stream: { body: Readable, res
 
 async function runServer (options: PeerServerOptions & { verbose: boolean }): Promise<number> {
   const config = resolvePeerServerConfig(options)
-  const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ fd: 1, sync: true }) })
+  const { createLogger, syncDestination } = await import('../common/log.js')
+  const logger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: syncDestination({ fd: 1 }) })
   // Loaded here, not at the top: a plain download does not need fastify (about 45 ms of start-up).
   const { PeerServer } = await import('./uploader/peer-server.js')
   // Stream mode moves every piece through this process's memory, and its pieces live long
@@ -161,7 +175,7 @@ async function runServer (options: PeerServerOptions & { verbose: boolean }): Pr
   try {
     await checkStartupResources(resources)
     // The host's downloads (the agent's runs) log where a dfget run always logged.
-    const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: pino.destination({ dest: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log'), sync: true, mkdir: true }) })
+    const runLogger = createLogger({ level: options.verbose ? 'debug' : 'info', destination: syncDestination({ path: join(createHomeLayout(config.homeDir).logsDir, 'dfget.log') }) })
     server = new PeerServer({ logger, garbageCollector, runLogger }, { ...config, agent: true })
     await server.start()
   } catch (err) {

@@ -6,8 +6,9 @@
  * docs/configuration.md is generated from this table.
  */
 import { TOKEN_ENV } from '../common/http/auth.js'
-import { bool, duration, httpUrl, int, ip, list, nodeList, oneOf, port, rate, text } from '../common/settings/setting-kinds.js'
+import { bool, dnsServerList, duration, httpUrl, int, ip, list, nodeList, oneOf, port, rate, text } from '../common/settings/setting-kinds.js'
 import type { SettingsTable } from '../common/settings/settings-table.js'
+import { DEFAULT_DNS_REFRESH_MS } from '../common/node-list.js'
 import { defaultHomeDir } from './home-layout.js'
 import { DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS } from './uploader/peer-server-config.js'
 
@@ -20,7 +21,9 @@ export const DEFAULT_NODE = '127.0.0.1:8002'
 export const DFGET_SETTINGS = {
   url: { kind: text('<url>'), flag: '-u, --url', inFile: false, help: 'the URL to download (http, https, or s3://bucket/key); also the first argument' },
   output: { kind: text('<path>'), flag: '-o, --output', inFile: false, defaultText: 'the URL\'s file name in the current directory', help: 'where to write the file ("-" = stdout)' },
-  nodes: { kind: nodeList, flag: '-n, --node', default: [DEFAULT_NODE], help: 'supernodes, host:port[=weight], repeatable or comma-separated' },
+  nodes: { kind: nodeList, flag: '-n, --node', default: [DEFAULT_NODE], help: 'supernodes, host:port[=weight], repeatable or comma-separated; dns://name[:port][=weight] (A/AAAA records) or dns+srv://name (SRV records) name them by DNS' },
+  dnsServers: { kind: dnsServerList, flag: '--dns-server', default: [], defaultText: '[] = the system\'s', help: 'DNS servers (ip[:port]) that resolve dns:// and dns+srv:// nodes, repeatable or comma-separated (docs/dfget.md, "Supernodes by DNS")' },
+  dnsRefresh: { kind: duration, flag: '--dns-refresh', default: DEFAULT_DNS_REFRESH_MS, help: 'a DNS answer for those nodes is used this long, then resolved again (at least 1s)' },
   home: { kind: text('<dir>'), flag: '--home', default: defaultHomeDir(), defaultText: '~/.damselfly', help: 'per-host state: peer server, data, logs' },
   localLimit: { kind: rate, flag: '-s, --locallimit', default: 0, help: 'download rate limit of one run, e.g. 20M, 100mbit (0 = none)' },
   totalLimit: { kind: rate, flag: '--totallimit', default: 0, help: 'rate limit of the whole host: downloads of a run and uploads of the peer server (0 = none)' },

@@ -16,8 +16,7 @@ import { computeTaskId } from '../protocol/task-id.js'
 import type { RegisterPeerRequest } from '../protocol/messages/register-peer.js'
 import type { RegisterTaskRequest } from '../protocol/messages/register-task.js'
 import type { DfgetConfig } from './config.js'
-import { loadCaCert } from './ca-cert.js'
-import { SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
+import { createSupernodeLocator, type SupernodeLocator, type SupernodeRegistration } from './supernode-locator.js'
 import { PeerServerLauncher, type PeerServerHandle, type PeerServerLocator } from './uploader/peer-server-launcher.js'
 
 /** The launcher of this home's peer server, with the flags this run gives a server it starts. */
@@ -67,7 +66,7 @@ export async function registerWithSupernodes (
     ...(config.filter.length === 0 ? {} : { filter: [...config.filter] }),
     ...(config.digest === undefined ? {} : { digest: config.digest }),
   }
-  const supernodes = args.locator ?? args.resources.push(new SupernodeLocator({ logger: args.logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+  const supernodes = args.locator ?? args.resources.push(await createSupernodeLocator(config, args.logger))
   const registration = await supernodes.register(taskKey, peerRequest, taskRequest, { signal })
   // Which task this download joined (docs/identity.md): another id than the key when the
   // supernode led it to the task of the same content (a digest the source states).
@@ -77,11 +76,12 @@ export async function registerWithSupernodes (
 
 /**
  * Registration failures that the source would repeat or that the user must fix (the
- * source's own error status or redirect loop, a forbidden source, a wrong token), or an abort: these end the
- * run instead of sending it to the source.
+ * source's own error status or redirect loop, a forbidden source, a wrong token, a
+ * supernode list whose DNS name does not exist), or an abort: these end the run instead
+ * of sending it to the source.
  */
 export function isFinalRegistrationError (err: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_SOURCE_REDIRECT_LOOP') || isCode(err, 'DF_ERR_SOURCE_TOO_MANY_REDIRECTS') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')
+  return signal.aborted || isCode(err, 'DF_ERR_CONFIG_UNUSABLE') || isCode(err, 'DF_ERR_SOURCE_STATUS') || isCode(err, 'DF_ERR_SOURCE_FORBIDDEN') || isCode(err, 'DF_ERR_SOURCE_REDIRECT_LOOP') || isCode(err, 'DF_ERR_SOURCE_TOO_MANY_REDIRECTS') || isCode(err, 'DF_ERR_ARG_UNAUTHORIZED')
 }
 
 /** The error of a swarm that could not deliver when back-source is forbidden (--notbs). */

@@ -4,10 +4,11 @@
  */
 import { open, rename, rm } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 
 /** A temp path in the same directory as `target` (same filesystem, so rename is atomic). */
 export function tempPathFor (target: string): string {
+  // node:crypto on first use: dfget's thin client imports this module and rarely calls it.
+  const { randomBytes } = process.getBuiltinModule('node:crypto')
   return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
 }
 

@@ -6,7 +6,6 @@
  * is handed to child processes through the environment (TOKEN_ENV), not argv, where `ps`
  * would show it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { DfError } from '../../protocol/errors.js'
 
@@ -22,7 +21,10 @@ export function bearerHeaders (token: string | undefined): Record<string, string
 export function hasBearerToken (header: string | undefined, token: string): boolean {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
   if (match?.[1] === undefined) return false
-  // Hashing first makes both sides the same length, as timingSafeEqual requires.
+  // Hashing first makes both sides the same length, as timingSafeEqual requires. node:crypto
+  // is loaded here, not at the top: dfget's thin client reads TOKEN_ENV from this module and
+  // never checks a token (loading crypto is a tenth of its start-up).
+  const { createHash, timingSafeEqual } = process.getBuiltinModule('node:crypto')
   const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
   return timingSafeEqual(digest(match[1]), digest(token))
 }

@@ -8,7 +8,7 @@
 import { isIP } from 'node:net'
 import { Type, type TSchema } from '@sinclair/typebox'
 import { parseDurationMs } from '../duration.js'
-import { parseNodeList } from '../node-list.js'
+import { parseDnsServers, parseNodeList } from '../node-list.js'
 import { parseRate, parseSize } from '../rate-limiter.js'
 
 /** Why a raw value was refused: the expected form, e.g. "must be a size like 512M". */
@@ -205,6 +205,19 @@ export const nodeList: SettingKind<readonly string[]> = {
     if (isRefusal(nodes)) return { problem: nodeList.expected }
     parseNodeList(nodes, { label: name, field: name.replace(/^--/, '') }) // throws DF_ERR_CONFIG_INVALID naming the bad entry
     return nodes
+  },
+}
+
+/** DNS servers `ip[:port]` of DNS supernode entries, a list, each checked by node-list.ts; the value stays text. */
+export const dnsServerList: SettingKind<readonly string[]> = {
+  ...list({ split: true, placeholder: '<ip[:port]>' }),
+  name: 'list',
+  expected: 'must be a list of DNS servers, ip[:port]',
+  parse: (raw, name) => {
+    const servers = list({ split: true }).parse(raw, name)
+    if (isRefusal(servers)) return { problem: dnsServerList.expected }
+    parseDnsServers(servers, { label: name, field: name.replace(/^--/, '') }) // throws DF_ERR_CONFIG_INVALID naming the bad entry
+    return servers
   },
 }
 

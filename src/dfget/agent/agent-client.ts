@@ -30,21 +30,22 @@ export interface AgentRun {
  * Connects to the home's agent (starting it when none runs) and starts the run. Undefined
  * when no agent can be reached (the caller runs the download in process).
  */
-export async function startAgentRun (config: DfgetConfig, deps: { logger: Logger, stats: TransferStats, signal: AbortSignal, onLog?: (line: Buffer) => void }): Promise<AgentRun | undefined> {
+export async function startAgentRun (config: DfgetConfig, deps: { openLogger: () => Promise<Logger>, stats: TransferStats, signal: AbortSignal, onLog?: (line: Buffer) => void }): Promise<AgentRun | undefined> {
   const socketPath = createHomeLayout(config.homeDir).agentSocketPath
   let socket = await tryConnect(socketPath)
   if (socket === undefined) {
     // Loaded only now: the launcher pings with the HTTP client.
     const { createPeerServerLauncher } = await import('../swarm-join.js')
+    const logger = await deps.openLogger()
     try {
-      await createPeerServerLauncher(config, deps.logger).locate(deps.signal)
+      await createPeerServerLauncher(config, logger).locate(deps.signal)
     } catch (err) {
-      deps.logger.warn({ err }, 'the host agent did not start: downloading in this process')
+      logger.warn({ err }, 'the host agent did not start: downloading in this process')
       return undefined
     }
     socket = await tryConnect(socketPath)
     if (socket === undefined) {
-      deps.logger.warn({ socketPath }, 'the host agent does not answer on its socket: downloading in this process')
+      logger.warn({ socketPath }, 'the host agent does not answer on its socket: downloading in this process')
       return undefined
     }
   }

@@ -181,14 +181,14 @@ export class AgentServer {
     return await this.#dataPlane
   }
 
-  /** One locator per supernode list, token and CA: runs of the same swarm reuse its clients and connections. */
+  /** One locator per supernode list, token, CA and DNS settings: runs of the same swarm reuse its clients, connections and DNS answers. */
   async #locatorFor (config: DfgetConfig): Promise<SupernodeLocator | undefined> {
-    const key = JSON.stringify([config.supernodes, config.token ?? '', config.caCertPath ?? ''])
+    const { createSupernodeLocator, locatorKey } = await import('../supernode-locator.js')
+    const key = locatorKey(config)
     let locator = this.#locators.get(key)
     if (locator === undefined) {
       if (this.#locators.size >= MAX_LOCATORS) return undefined // the run makes its own
-      locator = Promise.all([import('../supernode-locator.js'), import('../ca-cert.js')]).then(async ([{ SupernodeLocator }, { loadCaCert }]) =>
-        new SupernodeLocator({ logger: this.#logger }, { supernodes: config.supernodes, token: config.token, caCert: await loadCaCert(config.caCertPath) }))
+      locator = createSupernodeLocator(config, this.#logger)
       this.#locators.set(key, locator)
       locator.catch(() => { this.#locators.delete(key) })
     }
