@@ -1,6 +1,7 @@
 /**
  * Configuration files of the three programs: `config default` reads back to the defaults,
- * every key is documented in docs/configuration.md, bad keys and values fail naming both,
+ * every key is documented in docs/configuration.md (generated from the settings tables and
+ * checked here), bad keys and values fail naming both,
  * and flags override the file (through the real CLIs, run from source with tsx).
  */
 import { test } from 'node:test'
@@ -10,13 +11,12 @@ import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isCode } from '../src/protocol/errors.js'
-import { loadConfigFile, resolveSupernodeConfig, SETTING_NAMES } from '../src/supernode/config.js'
-import { formatSupernodeDefaultConfig } from '../src/supernode/config-defaults.js'
+import { formatSupernodeDefaultConfig, loadConfigFile, resolveSupernodeConfig, SETTING_NAMES } from '../src/supernode/config.js'
 import { resolveDfgetConfig } from '../src/dfget/config.js'
 import { DFGET_CONFIG_KEYS, formatDfgetDefaultConfig, loadDfgetConfigFile, mergeDfgetOptions, parseDfgetConfigText } from '../src/dfget/config-file.js'
-import { parseDfdaemonConfigText, resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
-import { DFDAEMON_CONFIG_KEYS, formatDfdaemonDefaultConfig } from '../src/dfdaemon/config-defaults.js'
+import { DFDAEMON_CONFIG_KEYS, formatDfdaemonDefaultConfig, parseDfdaemonConfigText, resolveDfdaemonConfig } from '../src/dfdaemon/config.js'
 import { createTmpDir } from './harness/tmp-dir.js'
+import { generateConfigurationDoc } from '../scripts/gen-config-doc.js'
 
 const root = new URL('..', import.meta.url).pathname
 const doc = readFileSync(join(root, 'docs/configuration.md'), 'utf8')
@@ -47,6 +47,11 @@ test('every configuration key of every program is documented in docs/configurati
   for (const key of SETTING_NAMES) assert.ok(section('supernode').includes(`| \`${key}\` |`), `supernode key ${key} is documented`)
   for (const key of DFGET_CONFIG_KEYS) assert.ok(section('dfget').includes(`| \`${key}\` |`), `dfget key ${key} is documented`)
   for (const key of DFDAEMON_CONFIG_KEYS) assert.ok(section('dfdaemon').includes(`| \`${key}\` |`), `dfdaemon key ${key} is documented`)
+})
+
+test('the settings tables of docs/configuration.md are generated from the programs\' tables and up to date (npm run docs:config)', () => {
+  assert.equal(doc, generateConfigurationDoc(doc), 'docs/configuration.md is stale: run npm run docs:config')
+  for (const program of ['supernode', 'dfget', 'dfdaemon']) assert.match(section(program), new RegExp(`<!-- settings:${program} -->\\n<!-- generated`))
 })
 
 test('each config default output reads back to the defaults', async (t) => {

@@ -6,34 +6,13 @@
  */
 import type { Command } from 'commander'
 import { addSharedCommands, createProgram, parseCommandLineWith, PROCESS_OUTPUT, type CliOutput, type SharedCommand } from '../common/cli-convention.js'
+import { addSettingFlags, readSettingFlags } from '../common/settings/settings-table.js'
 import { DfError } from '../protocol/errors.js'
+import type { DfdaemonSettingValues } from './config.js'
+import { DFDAEMON_SETTINGS } from './settings.js'
 import type { SetupEngine, SetupFlags } from './setup/run-setup.js'
 
 export type { SetupEngine, SetupFlags }
-
-/** Flags of the proxy, raw. */
-export interface DfdaemonFlags {
-  readonly port?: string
-  readonly listen?: string
-  readonly registry?: string
-  readonly node?: readonly string[]
-  /** DNS servers of dns:// and dns+srv:// nodes. */
-  readonly dnsServer?: readonly string[]
-  /** How often those nodes are resolved again. */
-  readonly dnsRefresh?: string
-  readonly home?: string
-  readonly config?: string
-  readonly verbose?: boolean
-  readonly notbs?: boolean
-  /** Shared token of the supernodes and peers (default $DAMSELFLY_TOKEN). */
-  readonly token?: string
-  /** PEM CA trusted for https supernodes. */
-  readonly cacert?: string
-  /** false with --no-prefetch. */
-  readonly prefetch?: boolean
-  /** A Hugging Face Hub to serve as an endpoint. */
-  readonly hfEndpoint?: string
-}
 
 /** Flags of `dfdaemon gen-ca`, raw. */
 export interface GenCaFlags {
@@ -46,7 +25,8 @@ export interface GenCaFlags {
 
 /** What the command line asks for. */
 export type DfdaemonCommand =
-  | { readonly kind: 'proxy', readonly flags: DfdaemonFlags }
+  /** Run the proxy with the settings the flags give (parsed), and the --config file. */
+  | { readonly kind: 'proxy', readonly flags: DfdaemonSettingValues, readonly configPath?: string | undefined }
   | { readonly kind: 'gen-ca', readonly flags: GenCaFlags }
   | { readonly kind: 'setup', readonly flags: SetupFlags }
   /** Help or the version was printed, `config default`, `config check FILE`. */
@@ -57,30 +37,14 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 /** Parses argv (without the node and script entries). @throws DF_ERR_CONFIG_INVALID */
 export function parseDfdaemonCommandLine (argv: readonly string[], output: CliOutput = PROCESS_OUTPUT): DfdaemonCommand {
   let command: DfdaemonCommand | undefined
-  const program = createProgram('dfdaemon', output)
+  const program = addSettingFlags(createProgram('dfdaemon', output), DFDAEMON_SETTINGS)
   // The proxy's flags come before a command: `setup` has --registry, --port and --config of its own.
   program.enablePositionalOptions()
   program
     .description('A proxy between a container engine and a registry that sends image-layer downloads through the Damselfly swarm.')
-    .option('--port <port>', 'listen port (0 picks a free one)', '65001')
-    .option('--listen <address>', 'bind address (default 127.0.0.1)')
-    .option('--registry <url>', 'upstream registry of registry-mirror requests (http(s)://host[:port])')
-    .option('--hf-endpoint <url>', 'serve as a Hugging Face endpoint (HF_ENDPOINT of the Hub client) for this Hub, e.g. https://huggingface.co: large files through the swarm')
-    .option('-n, --node <host:port[=weight]>', 'supernode(s), repeatable or comma-separated (default 127.0.0.1:8002); dns://name[:port][=weight] (A/AAAA records) or dns+srv://name (SRV records) name them by DNS', collect)
-    .option('--dns-server <ip[:port]>', 'DNS server(s) that resolve dns:// and dns+srv:// nodes, repeatable or comma-separated (default: the system\'s)', collect)
-    .option('--dns-refresh <duration>', 'resolve dns:// and dns+srv:// nodes again after this long (default 30s)')
-    .option('--home <dir>', 'per-host state shared with dfget (default ~/.damselfly)')
     .option('--config <file>', 'YAML configuration: proxy rules, hijack hosts, CA (flags override it)')
-    .option('--notbs', 'never fetch a blob from the registry when the swarm cannot deliver it')
-    .option('--verbose', 'debug logging')
-    .option('--token <token>', 'shared token of the supernodes and peers (default: $DAMSELFLY_TOKEN, which ps does not show)')
-    .option('--cacert <file>', 'PEM CA certificate trusted for https supernodes (-n https://host:port)')
-    .option('--no-prefetch', 'do not have the supernode fetch an image\'s layers when its manifest passes through')
-    .action((flags: DfdaemonFlags & { port: string }, cmd: Command) => {
-      // --port has a default; a config file's port wins unless the flag was given.
-      const portGiven = cmd.getOptionValueSource('port') === 'cli'
-      const { port, ...rest } = flags
-      command = { kind: 'proxy', flags: portGiven ? { ...rest, port } : rest }
+    .action((opts: { config?: string }, cmd: Command) => {
+      command = { kind: 'proxy', flags: readSettingFlags(cmd, DFDAEMON_SETTINGS), ...(opts.config === undefined ? {} : { configPath: opts.config }) }
     })
   program.command('gen-ca')
     .description('write a CA key and certificate for HTTPS interception (hijack_https)')

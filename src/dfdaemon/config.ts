@@ -1,51 +1,20 @@
 /**
- * dfdaemon's configuration: the YAML file (`--config`, Dragonfly 1.x key names) and the
- * flags, resolved in one place. Flags override the file; `resolveDfdaemonConfig()` applies
- * defaults and validates, throwing DF_ERR_CONFIG_INVALID naming the key and the value.
- *
- *   port: 65001                      # listen port (0 picks a free one)
- *   listen: 127.0.0.1                # bind address
- *   home: ~/.damselfly               # per-host state, shared with dfget (peer server, data)
- *   nodes: [127.0.0.1:8002]          # supernodes, as dfget's -n (also dns://name, dns+srv://name)
- *   dns_servers: [10.96.0.10]        # DNS servers of dns:// and dns+srv:// nodes (default: the system's)
- *   dns_refresh: 30s                 # resolve those nodes again after this long
- *   verbose: false
- *   back_source: true                # when the swarm cannot deliver a blob, fetch it directly
- *   registry_mirror:
- *     remote: https://registry.example # upstream of /v2/... requests without ns=
- *     ns_scheme: https               # scheme for upstreams named by containerd's ns=
- *     insecure: false                # skip TLS verification of the upstream
- *     certs: [/path/ca.pem]          # extra CA certificates for the upstream
- *   hf_endpoint: https://huggingface.co # a Hugging Face Hub: other origin-form requests go
- *                                    # there, LFS files through the swarm (hub-delivery.ts)
- *   proxies:                         # ordered rules, first match wins (routing-rules.ts)
- *     - regx: blobs/sha256.*
- *     - regx: no-proxy-reg
- *       direct: true
- *     - regx: some-registry/
- *       use_https: true
- *     - regx: old-registry
- *       redirect: new-registry:5000
- *   hijack_https:                    # CONNECT interception
- *     cert: ca.crt
- *     key: ca.key
- *     hosts:
- *       - regx: registry.example:443
- *         insecure: false
- *         certs: []
+ * dfdaemon's configuration: the settings (flags, environment, the YAML file in Dragonfly
+ * 1.x key names; flags > environment > file > defaults) are declared once in settings.ts;
+ * this module maps their values to options, and `resolveDfdaemonConfig()` applies defaults
+ * and validates what spans keys (regular expressions, hijack hosts need a CA), throwing
+ * DF_ERR_CONFIG_INVALID naming the key and the value.
  */
-import { readFile } from 'node:fs/promises'
-import { isIP } from 'node:net'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { parseConfigYaml } from '../common/config-yaml.js'
-import { DEFAULT_DNS_REFRESH_MS, parseDnsServers, parseNodeList } from '../common/node-list.js'
+import { resolve } from 'node:path'
+import { formatSettingsYaml } from '../common/settings/settings-output.js'
+import { fileSettingKeys, loadSettingsFile, parseSettingValue, parseSettingsYaml, settingInvalid, type SettingValues } from '../common/settings/settings-table.js'
 import { parseDurationMs } from '../common/duration.js'
+import { parseDnsServers } from '../common/node-list.js'
 import { DfError } from '../protocol/errors.js'
 import type { ProxyRule } from './routing-rules.js'
+import { DEFAULT_DFDAEMON_PORT, DEFAULT_RULES, DFDAEMON_SETTINGS, type HijackHostRule } from './settings.js'
 
-/** Default listen port (DESIGN.md §8). */
-export const DEFAULT_DFDAEMON_PORT = 65001
+export { DEFAULT_DFDAEMON_PORT, DEFAULT_RULES, type HijackHostRule }
 
 /** TLS settings towards one upstream. */
 export interface UpstreamTlsOptions {
@@ -53,12 +22,6 @@ export interface UpstreamTlsOptions {
   readonly insecure?: boolean
   /** Paths of extra CA certificates (PEM). */
   readonly certFiles?: readonly string[]
-}
-
-/** A host whose CONNECT tunnels are intercepted. */
-export interface HijackHostRule extends UpstreamTlsOptions {
-  /** Regular expression matched against "host:port" of the CONNECT. */
-  readonly pattern: string
 }
 
 /** Every setting, all optional (file and flags). */
@@ -69,8 +32,8 @@ export interface DfdaemonOptions {
   readonly nodes?: readonly string[]
   /** DNS servers of `dns://` and `dns+srv://` nodes (`ip[:port]`). */
   readonly dnsServers?: readonly string[]
-  /** How often those nodes are resolved again (a duration, "30s"). */
-  readonly dnsRefresh?: string
+  /** How often those nodes are resolved again: a duration ("30s") or milliseconds. */
+  readonly dnsRefresh?: string | number
   readonly verbose?: boolean
   readonly backSource?: boolean
   readonly registryUrl?: string
@@ -115,34 +78,21 @@ export interface DfdaemonConfig {
   readonly hubUrl: URL | undefined
 }
 
-/** The rule set used when the configuration has none: registry blobs through the swarm. */
-export const DEFAULT_RULES: readonly ProxyRule[] = [{ pattern: 'blobs/sha256:[0-9a-f]{64}' }]
-
 const invalid = (key: string, problem: string, value?: unknown): DfError =>
-  new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`, { details: { field: key } })
+  value === undefined ? new DfError('DF_ERR_CONFIG_INVALID', `${key}: ${problem}`, { details: { field: key } }) : settingInvalid(key, value, problem)
 
 /** Applies defaults and validates. @throws DF_ERR_CONFIG_INVALID */
 export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig {
-  const port = options.port ?? DEFAULT_DFDAEMON_PORT
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('port', 'must be a whole number from 0 to 65535', port)
-  const listen = options.listen ?? '127.0.0.1'
+  const s = DFDAEMON_SETTINGS
+  const port = parseSettingValue(s.port, options.port ?? s.port.default, 'port')
   // As the supernode's --listen: an address, not a name that may resolve to either family.
-  if (isIP(listen) === 0) throw invalid('listen', 'must be an IP address', listen)
-  let registryUrl: URL | undefined
-  if (options.registryUrl !== undefined && options.registryUrl !== '') {
-    try {
-      registryUrl = new URL(options.registryUrl)
-    } catch {
-      throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
-    }
-    if (registryUrl.protocol !== 'http:' && registryUrl.protocol !== 'https:') throw invalid('registry', 'must be an http(s) URL', options.registryUrl)
-  }
-  let hubUrl: URL | undefined
-  if (options.hubUrl !== undefined && options.hubUrl !== '') {
-    hubUrl = URL.canParse(options.hubUrl) ? new URL(options.hubUrl) : undefined
-    if (hubUrl === undefined || (hubUrl.protocol !== 'http:' && hubUrl.protocol !== 'https:') || hubUrl.search !== '') throw invalid('hf_endpoint', 'must be an http(s) URL without a query', options.hubUrl)
-  }
-  const rules = options.rules ?? DEFAULT_RULES
+  const listen = parseSettingValue(s.listen, options.listen ?? s.listen.default, 'listen')
+  const remote = options.registryUrl === undefined || options.registryUrl === '' ? undefined : parseSettingValue(s['registry_mirror.remote'], options.registryUrl, 'registry_mirror.remote')
+  const registryUrl = remote === undefined ? undefined : new URL(remote)
+  const hub = options.hubUrl === undefined || options.hubUrl === '' ? undefined : parseSettingValue(s.hf_endpoint, options.hubUrl, 'hf_endpoint')
+  if (hub !== undefined && new URL(hub).search !== '') throw invalid('hf_endpoint', 'must be an http(s) URL without a query', hub)
+  const hubUrl = hub === undefined ? undefined : new URL(hub)
+  const rules = options.rules ?? DFDAEMON_SETTINGS.proxies.default
   for (const [i, rule] of rules.entries()) {
     try {
       new RegExp(rule.pattern) // validates the pattern only
@@ -160,95 +110,71 @@ export function resolveDfdaemonConfig (options: DfdaemonOptions): DfdaemonConfig
   if ((options.hijackHosts ?? []).length > 0 && (options.caCertFile === undefined || options.caKeyFile === undefined)) {
     throw invalid('hijack_https', 'hosts to intercept need cert and key (see `dfdaemon gen-ca`)')
   }
-  const dnsRefreshMs = options.dnsRefresh === undefined ? DEFAULT_DNS_REFRESH_MS : parseDurationMs(options.dnsRefresh)
+  const dnsRefreshMs = typeof options.dnsRefresh === 'string' ? parseDurationMs(options.dnsRefresh) : options.dnsRefresh ?? s.dns_refresh.default
   if (dnsRefreshMs === undefined || !Number.isFinite(dnsRefreshMs) || dnsRefreshMs < 1_000) throw invalid('dns_refresh', 'must be a duration of at least 1s, like 30s or 5m', options.dnsRefresh)
   return {
     port,
     listen,
-    homeDir: resolve(options.homeDir ?? join(homedir(), '.damselfly')),
-    nodes: options.nodes ?? [],
+    homeDir: resolve(options.homeDir ?? DFDAEMON_SETTINGS.home.default),
+    nodes: options.nodes ?? DFDAEMON_SETTINGS.nodes.default,
     dnsServers: parseDnsServers(options.dnsServers ?? [], { label: 'dns_servers', field: 'dns_servers' }),
     dnsRefreshMs,
-    verbose: options.verbose ?? false,
-    backSource: options.backSource ?? true,
+    verbose: options.verbose ?? DFDAEMON_SETTINGS.verbose.default,
+    backSource: options.backSource ?? DFDAEMON_SETTINGS.back_source.default,
     registryUrl,
     registryTls: options.registryTls ?? {},
-    nsScheme: options.nsScheme ?? 'https',
+    nsScheme: options.nsScheme ?? DFDAEMON_SETTINGS['registry_mirror.ns_scheme'].default,
     rules,
     caCertFile: options.caCertFile,
     caKeyFile: options.caKeyFile,
     hijackHosts: options.hijackHosts ?? [],
     supernodeCaCertFile: options.supernodeCaCertFile === undefined ? undefined : resolve(options.supernodeCaCertFile),
-    prefetch: options.prefetch ?? true,
+    prefetch: options.prefetch ?? DFDAEMON_SETTINGS.prefetch.default,
     hubUrl,
   }
 }
 
+/** The values of the settings table. */
+export type DfdaemonSettingValues = SettingValues<typeof DFDAEMON_SETTINGS>
+
+/** The top-level keys of dfdaemon's configuration file (dotted keys sit in a mapping). */
+export const DFDAEMON_CONFIG_KEYS: readonly string[] = fileSettingKeys(DFDAEMON_SETTINGS)
+
+/** Setting values (from any layer) → options. The token is no option: main.ts hands it on. */
+export function optionsFromValues (values: DfdaemonSettingValues): DfdaemonOptions {
+  const tls: { insecure?: boolean, certFiles?: readonly string[] } = {}
+  if (values['registry_mirror.insecure'] !== undefined) tls.insecure = values['registry_mirror.insecure']
+  if (values['registry_mirror.certs'] !== undefined) tls.certFiles = values['registry_mirror.certs']
+  const options: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
+  if (values.port !== undefined) options.port = values.port
+  if (values.listen !== undefined) options.listen = values.listen
+  if (values.home !== undefined) options.homeDir = values.home
+  if (values.nodes !== undefined) options.nodes = values.nodes
+  if (values.dns_servers !== undefined) options.dnsServers = values.dns_servers
+  if (values.dns_refresh !== undefined) options.dnsRefresh = values.dns_refresh
+  if (values.cacert !== undefined) options.supernodeCaCertFile = values.cacert
+  if (values.verbose !== undefined) options.verbose = values.verbose
+  if (values.back_source !== undefined) options.backSource = values.back_source
+  if (values.prefetch !== undefined) options.prefetch = values.prefetch
+  if (values['registry_mirror.remote'] !== undefined) options.registryUrl = values['registry_mirror.remote']
+  if (values.hf_endpoint !== undefined) options.hubUrl = values.hf_endpoint
+  if (values['registry_mirror.ns_scheme'] !== undefined) options.nsScheme = values['registry_mirror.ns_scheme']
+  if (Object.keys(tls).length > 0) options.registryTls = tls
+  if (values.proxies !== undefined) options.rules = values.proxies
+  if (values['hijack_https.cert'] !== undefined) options.caCertFile = values['hijack_https.cert']
+  if (values['hijack_https.key'] !== undefined) options.caKeyFile = values['hijack_https.key']
+  if (values['hijack_https.hosts'] !== undefined) options.hijackHosts = values['hijack_https.hosts']
+  return options
+}
+
 /** Reads and parses a YAML configuration file. @throws DF_ERR_CONFIG_INVALID */
 export async function loadDfdaemonConfigFile (path: string): Promise<DfdaemonOptions> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new DfError('DF_ERR_CONFIG_INVALID', `--config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { details: { field: 'config' }, cause: err })
-  }
-  return parseDfdaemonConfigText(text)
+  return optionsFromValues(await loadSettingsFile(path, DFDAEMON_SETTINGS, 'dfdaemon'))
 }
 
 /** Parses the YAML text of a configuration file into options. @throws DF_ERR_CONFIG_INVALID */
 export function parseDfdaemonConfigText (text: string): DfdaemonOptions {
-  let doc: unknown
-  try {
-    doc = parseConfigYaml(text)
-  } catch (err) {
-    throw new DfError('DF_ERR_CONFIG_INVALID', `config: not valid YAML: ${(err as Error).message}`, { details: { field: 'config' }, cause: err })
-  }
-  if (doc === null || doc === undefined) return {}
-  const root = record(doc, '(root)')
-  allowKeys(root, '', ['port', 'listen', 'home', 'nodes', 'dns_servers', 'dns_refresh', 'cacert', 'verbose', 'back_source', 'prefetch', 'registry_mirror', 'hf_endpoint', 'proxies', 'hijack_https'])
-  const out: { -readonly [K in keyof DfdaemonOptions]: DfdaemonOptions[K] } = {}
-  if (root.port !== undefined) out.port = integer(root.port, 'port')
-  if (root.listen !== undefined) out.listen = string(root.listen, 'listen')
-  if (root.home !== undefined) out.homeDir = string(root.home, 'home')
-  if (root.nodes !== undefined) out.nodes = nodeList(root.nodes, 'nodes')
-  if (root.dns_servers !== undefined) out.dnsServers = stringList(root.dns_servers, 'dns_servers')
-  if (root.dns_refresh !== undefined) out.dnsRefresh = typeof root.dns_refresh === 'number' ? `${root.dns_refresh}s` : string(root.dns_refresh, 'dns_refresh')
-  if (root.cacert !== undefined) out.supernodeCaCertFile = string(root.cacert, 'cacert')
-  if (root.verbose !== undefined) out.verbose = boolean(root.verbose, 'verbose')
-  if (root.back_source !== undefined) out.backSource = boolean(root.back_source, 'back_source')
-  if (root.prefetch !== undefined) out.prefetch = boolean(root.prefetch, 'prefetch')
-  if (root.hf_endpoint !== undefined) out.hubUrl = string(root.hf_endpoint, 'hf_endpoint')
-  if (root.registry_mirror !== undefined) {
-    const mirror = record(root.registry_mirror, 'registry_mirror')
-    allowKeys(mirror, 'registry_mirror.', ['remote', 'ns_scheme', 'insecure', 'certs'])
-    if (mirror.remote !== undefined) out.registryUrl = string(mirror.remote, 'registry_mirror.remote')
-    if (mirror.ns_scheme !== undefined) {
-      const scheme = string(mirror.ns_scheme, 'registry_mirror.ns_scheme')
-      if (scheme !== 'http' && scheme !== 'https') throw invalid('registry_mirror.ns_scheme', 'must be http or https', scheme)
-      out.nsScheme = scheme
-    }
-    out.registryTls = tlsOptions(mirror, 'registry_mirror.')
-  }
-  if (root.proxies !== undefined) {
-    if (!Array.isArray(root.proxies)) throw invalid('proxies', 'must be a list of rules')
-    out.rules = root.proxies.map((item, i) => parseRule(item, `proxies[${i}]`))
-  }
-  if (root.hijack_https !== undefined) {
-    const hijack = record(root.hijack_https, 'hijack_https')
-    allowKeys(hijack, 'hijack_https.', ['cert', 'key', 'hosts'])
-    if (hijack.cert !== undefined) out.caCertFile = string(hijack.cert, 'hijack_https.cert')
-    if (hijack.key !== undefined) out.caKeyFile = string(hijack.key, 'hijack_https.key')
-    if (hijack.hosts !== undefined) {
-      if (!Array.isArray(hijack.hosts)) throw invalid('hijack_https.hosts', 'must be a list')
-      out.hijackHosts = hijack.hosts.map((item, i) => {
-        const key = `hijack_https.hosts[${i}]`
-        const host = record(item, key)
-        allowKeys(host, `${key}.`, ['regx', 'insecure', 'certs'])
-        return { pattern: string(host.regx, `${key}.regx`), ...tlsOptions(host, `${key}.`) }
-      })
-    }
-  }
-  return out
+  return optionsFromValues(parseSettingsYaml(text, DFDAEMON_SETTINGS, 'dfdaemon'))
 }
 
 /** Merges option layers; later layers win key by key. */
@@ -260,59 +186,7 @@ export function mergeDfdaemonOptions (...layers: readonly DfdaemonOptions[]): Df
   return out as DfdaemonOptions // built only from DfdaemonOptions keys above
 }
 
-function parseRule (item: unknown, key: string): ProxyRule {
-  const rule = record(item, key)
-  allowKeys(rule, `${key}.`, ['regx', 'direct', 'use_https', 'redirect'])
-  const out: { -readonly [K in keyof ProxyRule]: ProxyRule[K] } = { pattern: string(rule.regx, `${key}.regx`) }
-  if (rule.direct !== undefined) out.direct = boolean(rule.direct, `${key}.direct`)
-  if (rule.use_https !== undefined) out.useHttps = boolean(rule.use_https, `${key}.use_https`)
-  if (rule.redirect !== undefined) out.redirect = string(rule.redirect, `${key}.redirect`)
-  return out
-}
-
-function tlsOptions (value: Record<string, unknown>, prefix: string): UpstreamTlsOptions {
-  const out: { insecure?: boolean, certFiles?: string[] } = {}
-  if (value.insecure !== undefined) out.insecure = boolean(value.insecure, `${prefix}insecure`)
-  if (value.certs !== undefined) out.certFiles = stringList(value.certs, `${prefix}certs`)
-  return out
-}
-
-function record (value: unknown, key: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(key, 'must be a mapping')
-  return value as Record<string, unknown> // checked to be a plain object just above
-}
-
-function allowKeys (value: Record<string, unknown>, prefix: string, keys: readonly string[]): void {
-  for (const key of Object.keys(value)) if (!keys.includes(key)) throw invalid(`${prefix}${key}`, 'unknown key')
-}
-
-function string (value: unknown, key: string): string {
-  if (typeof value !== 'string' || value === '') throw invalid(key, 'must be a non-empty string', value)
-  return value
-}
-
-function stringList (value: unknown, key: string): string[] {
-  if (typeof value === 'string') return [value]
-  if (!Array.isArray(value)) throw invalid(key, 'must be a list of strings', value)
-  return value.map((item, i) => string(item, `${key}[${i}]`))
-}
-
-/**
- * Supernodes, checked as dfget checks -n (common/node-list.ts) so a bad entry stops dfdaemon
- * at start instead of failing every blob later; the list stays text for dfget's resolver.
- */
-function nodeList (value: unknown, key: string): string[] {
-  const nodes = stringList(value, key)
-  parseNodeList(nodes, { label: key, field: key })
-  return nodes
-}
-
-function boolean (value: unknown, key: string): boolean {
-  if (typeof value !== 'boolean') throw invalid(key, 'must be true or false', value)
-  return value
-}
-
-function integer (value: unknown, key: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalid(key, 'must be a whole number', value)
-  return value
+/** `dfdaemon config default`: every key with its default, readable back by `--config`. */
+export function formatDfdaemonDefaultConfig (): string {
+  return formatSettingsYaml('Damselfly dfdaemon configuration (dfdaemon --config FILE)', DFDAEMON_SETTINGS)
 }

@@ -11,6 +11,7 @@ import { dirname } from 'node:path'
 import { formatCliErrorLine, runConfigCheck, usageOrFailureStatus } from '../common/cli-convention.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { parseNodeList } from '../common/node-list.js'
+import { loadSettingsFile, mergeSettingValues, readSettingEnv } from '../common/settings/settings-table.js'
 import { createLogger, flushLogs, type Logger } from '../common/log.js'
 import { checkStartupResources, describeStartupFailure, type StartupResource } from '../common/start-up-failure.js'
 import { tuneV8ForBulkData } from '../common/v8-tuning.js'
@@ -18,44 +19,23 @@ import { DfError } from '../protocol/errors.js'
 import { loadDfgetConfigFile, resolvePeerServerConfig, SupernodeResolver, type PeerServerOptions } from '../dfget/index.js'
 // The composition root is the one module that may use the CLI parser.
 // eslint-disable-next-line no-restricted-imports
-import { parseDfdaemonCommandLine, type DfdaemonFlags, type GenCaFlags, type SetupFlags } from './cli.js'
-import { loadDfdaemonConfigFile, mergeDfdaemonOptions, resolveDfdaemonConfig, type DfdaemonConfig, type DfdaemonOptions } from './config.js'
+import { parseDfdaemonCommandLine, type GenCaFlags, type SetupFlags } from './cli.js'
+import { formatDfdaemonDefaultConfig, loadDfdaemonConfigFile, optionsFromValues, resolveDfdaemonConfig, type DfdaemonConfig, type DfdaemonSettingValues } from './config.js'
+import { DFDAEMON_SETTINGS } from './settings.js'
 import { generateCertificateAuthority } from './certificate-authority.js'
-import { formatDfdaemonDefaultConfig } from './config-defaults.js'
 import { DfgetStreamFetcher } from './dfget-stream-fetcher.js'
 import { Dfdaemon } from './dfdaemon.js'
 import { runSetupCommand } from './setup/run-setup.js'
 import { collectProcessMetrics } from '../common/process-metrics.js'
 
-function flagsToOptions (flags: DfdaemonFlags): DfdaemonOptions {
-  const out: Record<string, unknown> = {}
-  if (flags.port !== undefined) {
-    if (!/^\d{1,5}$/.test(flags.port)) throw new DfError('DF_ERR_CONFIG_INVALID', `--port: must be a number from 0 to 65535 (got "${flags.port}")`, { details: { field: 'port' } })
-    out.port = Number(flags.port)
-  }
-  if (flags.listen !== undefined) out.listen = flags.listen
-  if (flags.registry !== undefined) out.registryUrl = flags.registry
-  if (flags.hfEndpoint !== undefined) out.hubUrl = flags.hfEndpoint
-  if (flags.node !== undefined && flags.node.length > 0) {
-    parseNodeList(flags.node) // checked as dfget checks -n; the list stays text for dfget's resolver
-    out.nodes = flags.node
-  }
-  if (flags.dnsServer !== undefined && flags.dnsServer.length > 0) out.dnsServers = flags.dnsServer
-  if (flags.dnsRefresh !== undefined) out.dnsRefresh = flags.dnsRefresh
-  if (flags.home !== undefined) out.homeDir = flags.home
-  if (flags.verbose === true) out.verbose = true
-  if (flags.notbs === true) out.backSource = false
-  if (flags.cacert !== undefined) out.supernodeCaCertFile = flags.cacert
-  if (flags.prefetch === false) out.prefetch = false
-  return out as DfdaemonOptions // keys set above are DfdaemonOptions keys
-}
-
-async function runProxy (flags: DfdaemonFlags): Promise<void> {
+async function runProxy (flags: DfdaemonSettingValues, configPath: string | undefined): Promise<void> {
+  // flags > environment > file > defaults (resolveDfdaemonConfig applies the defaults).
+  const fromFile = configPath === undefined ? {} : await loadSettingsFile(configPath, DFDAEMON_SETTINGS, 'dfdaemon')
+  const values = mergeSettingValues(fromFile, readSettingEnv(DFDAEMON_SETTINGS), flags)
   // dfget runs in this process and takes the shared token from the environment (as the
   // peer servers it starts do), so the flag goes there once, here in the composition root.
-  if (flags.token !== undefined && flags.token !== '') process.env[TOKEN_ENV] = flags.token
-  const fromFile = flags.config === undefined ? {} : await loadDfdaemonConfigFile(flags.config)
-  const config = resolveDfdaemonConfig(mergeDfdaemonOptions(fromFile, flagsToOptions(flags)))
+  if (values.token !== undefined) process.env[TOKEN_ENV] = values.token
+  const config = resolveDfdaemonConfig(optionsFromValues(values))
   const peerServer = await hostPeerServerOptions()
   const logger: Logger = createLogger({ level: config.verbose ? 'debug' : 'info', name: 'dfdaemon' })
   const resources = startupResources(config)
@@ -180,7 +160,7 @@ async function main (): Promise<number | undefined> {
     case 'setup': return await runSetup(command.flags)
     case 'config-default': process.stdout.write(formatDfdaemonDefaultConfig()); return 0
     case 'config-check': return await runConfigCheck('dfdaemon', command.path, checkConfigFile)
-    case 'proxy': await runProxy(command.flags); return undefined
+    case 'proxy': await runProxy(command.flags, command.configPath); return undefined
   }
 }
 

@@ -9,19 +9,21 @@ import { basename, resolve } from 'node:path'
 import { DfError } from '../protocol/errors.js'
 import { TOKEN_ENV } from '../common/http/auth.js'
 import { defaultHomeDir } from './home-layout.js'
-import { DEFAULT_DNS_REFRESH_MS, parseDnsServers, parseNodeList, type SupernodeAddress } from '../common/node-list.js'
-import { configInvalid, DEFAULT_ALIVE_TIME_MS, DEFAULT_EXPIRE_TIME_MS, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
+import { parseDnsServers, parseNodeList, type SupernodeAddress } from '../common/node-list.js'
+import { isRefusal } from '../common/settings/setting-kinds.js'
+import { configInvalid, resolveDuration, resolvePort, resolveRate } from './uploader/peer-server-config.js'
+import { DEFAULT_NODE, DFGET_SETTINGS, DOWNLOAD_PATTERNS } from './settings.js'
 import { isContentDigest } from '../protocol/content-digest.js'
 import { findSourceHeaderProblem } from '../protocol/source-headers.js'
 
-/** Where pieces come from: the swarm, only the supernode's CDN cache, or only the source. */
-export const DOWNLOAD_PATTERNS = ['p2p', 'cdn', 'source'] as const
+export { DEFAULT_NODE, DOWNLOAD_PATTERNS }
 export type DownloadPattern = typeof DOWNLOAD_PATTERNS[number]
 
-/** Default supernode when no -n is given. */
-export const DEFAULT_NODE = '127.0.0.1:8002'
-
-/** As given by the CLI or a library caller; all optional. */
+/**
+ * As given by the CLI (text) or a library caller or the configuration file (numbers:
+ * durations in milliseconds, rates in bytes per second); all optional. The settings
+ * (flags and file keys) are declared in settings.ts.
+ */
 export interface DfgetOptions {
   readonly url?: string | undefined
   readonly output?: string | undefined
@@ -29,28 +31,28 @@ export interface DfgetOptions {
   /** DNS servers that resolve `dns://` and `dns+srv://` nodes (`ip[:port]`); default the system's. */
   readonly dnsServer?: readonly string[] | undefined
   /** How often `dns://` and `dns+srv://` nodes are resolved again (default 30s). */
-  readonly dnsRefresh?: string | undefined
+  readonly dnsRefresh?: string | number | undefined
   readonly home?: string | undefined
-  readonly locallimit?: string | undefined
-  readonly totallimit?: string | undefined
+  readonly locallimit?: string | number | undefined
+  readonly totallimit?: string | number | undefined
   readonly md5?: string | undefined
   readonly identifier?: string | undefined
   readonly filter?: string | undefined
   readonly header?: readonly string[] | undefined
   readonly notbs?: boolean | undefined
-  readonly timeout?: string | undefined
+  readonly timeout?: string | number | undefined
   readonly pattern?: string | undefined
   readonly stream?: boolean | undefined
-  readonly alivetime?: string | undefined
-  readonly expiretime?: string | undefined
+  readonly alivetime?: string | number | undefined
+  readonly expiretime?: string | number | undefined
   readonly showbar?: boolean | undefined
   readonly verbose?: boolean | undefined
   readonly ip?: string | undefined
-  readonly port?: string | undefined
+  readonly port?: string | number | undefined
   /** Seconds (or 20s) without a verified piece before back-source. Not a Dragonfly flag. */
-  readonly stalltimeout?: string | undefined
+  readonly stalltimeout?: string | number | undefined
   /** Stream mode: the window in pieces (default DEFAULT_WINDOW_PIECES). */
-  readonly window?: string | undefined
+  readonly window?: string | number | undefined
   /** Content digest "sha256:<hex>": identifies the task and is verified over the whole file. Library only (dfdaemon). */
   readonly digest?: string | undefined
   /** Shared token of the deployment (supernode API, piece requests); default DAMSELFLY_TOKEN. */
@@ -114,7 +116,7 @@ export interface DfgetConfig {
 }
 
 /** Default stream window: 16 pieces (16 MiB with the 1 MiB pieces of files up to 256 MiB). */
-export const DEFAULT_WINDOW_PIECES = 16
+export const DEFAULT_WINDOW_PIECES = DFGET_SETTINGS.window.default
 
 /**
  * Applies defaults and validates. `cwd` resolves a relative output path.
@@ -126,7 +128,7 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
   if (md5 !== undefined && !/^[0-9a-fA-F]{32}$/.test(md5)) throw configInvalid('md5', md5, 'must be 32 hex characters')
   const identifier = options.identifier
   if (identifier !== undefined && (identifier === '' || identifier.length > 1024)) throw configInvalid('identifier', identifier, 'must be 1-1024 characters')
-  const pattern = options.pattern ?? 'p2p'
+  const pattern = options.pattern ?? DFGET_SETTINGS.pattern.default
   if (!isPattern(pattern)) throw configInvalid('pattern', pattern, `must be one of ${DOWNLOAD_PATTERNS.join(', ')}`)
   const ip = options.ip
   if (ip !== undefined && isIP(ip) === 0) throw configInvalid('ip', ip, 'must be an IPv4 or IPv6 address')
@@ -147,16 +149,16 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
     filter: resolveFilter(options.filter),
     headers: resolveHeaders(options.header ?? []),
     backSourceAllowed: options.notbs !== true,
-    timeoutMs: resolveDuration('timeout', options.timeout, 0),
+    timeoutMs: resolveDuration('timeout', options.timeout, DFGET_SETTINGS.timeout.default),
     pattern,
     stream: options.stream === true,
-    aliveTimeMs: resolveDuration('alivetime', options.alivetime, DEFAULT_ALIVE_TIME_MS),
-    expireTimeMs: resolveDuration('expiretime', options.expiretime, DEFAULT_EXPIRE_TIME_MS),
+    aliveTimeMs: resolveDuration('alivetime', options.alivetime, DFGET_SETTINGS.aliveTime.default),
+    expireTimeMs: resolveDuration('expiretime', options.expiretime, DFGET_SETTINGS.expireTime.default),
     showBar: options.showbar === true,
     verbose: options.verbose === true,
     advertiseIp: ip,
-    peerPort: resolvePort('port', options.port ?? '0'),
-    stallTimeoutMs: resolveDuration('stalltimeout', options.stalltimeout, 20_000),
+    peerPort: resolvePort('port', options.port ?? DFGET_SETTINGS.port.default),
+    stallTimeoutMs: resolveDuration('stalltimeout', options.stalltimeout, DFGET_SETTINGS.stallTimeout.default),
     windowPieces: resolveWindow(options.window),
     digest,
     token: nonEmpty(options.token ?? process.env[TOKEN_ENV]),
@@ -164,16 +166,16 @@ export function resolveDfgetConfig (options: DfgetOptions, cwd = process.cwd()):
   }
 }
 
-function resolveWindow (value: string | undefined): number {
+function resolveWindow (value: string | number | undefined): number {
   if (value === undefined) return DEFAULT_WINDOW_PIECES
-  const pieces = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN
-  if (!Number.isInteger(pieces) || pieces < 1 || pieces > 4096) throw configInvalid('window', value, 'must be a number of pieces, 1-4096')
+  const pieces = DFGET_SETTINGS.window.kind.parse(value, 'window')
+  if (isRefusal(pieces)) throw configInvalid('window', value, `${pieces.problem} (pieces)`)
   return pieces
 }
 
 /** At least one second: a fleet must not query DNS for every registration. */
-function resolveDnsRefresh (value: string | undefined): number {
-  const ms = resolveDuration('dns-refresh', value, DEFAULT_DNS_REFRESH_MS)
+function resolveDnsRefresh (value: string | number | undefined): number {
+  const ms = resolveDuration('dns-refresh', value, DFGET_SETTINGS.dnsRefresh.default)
   if (ms < 1_000) throw configInvalid('dns-refresh', value, 'must be at least 1s')
   return ms
 }

@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import { DfError } from '../../protocol/errors.js'
 import { parseDurationMs } from '../../common/duration.js'
 import { parseRate } from '../../common/rate-limiter.js'
+import { isRefusal, port } from '../../common/settings/setting-kinds.js'
 import { defaultHomeDir } from '../home-layout.js'
 import { TOKEN_ENV } from '../../common/http/auth.js'
 
@@ -85,9 +86,9 @@ export function configInvalid (flag: string, value: unknown, problem: string): D
 
 /** A port 0-65535. @throws DF_ERR_CONFIG_INVALID */
 export function resolvePort (flag: string, value: string | number): number {
-  const port = typeof value === 'number' ? value : /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw configInvalid(flag, value, 'must be a port number 0-65535')
-  return port
+  const parsed = port.parse(typeof value === 'string' ? value.trim() : value, flag)
+  if (isRefusal(parsed)) throw configInvalid(flag, value, parsed.problem)
+  return parsed
 }
 
 /** A duration ("30s", "5m", bare seconds); numbers are milliseconds. @throws DF_ERR_CONFIG_INVALID */
