@@ -8,6 +8,8 @@ import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
 import { parsePeerStatus, type PeerStatus, type RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
+import { parsePeerHavesResponse, type PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+import { PIECE_GRANT_HEADER } from '../../protocol/piece-grant.js'
 
 export interface PeerClientOptions extends HttpClientOptions {
   /** The peer server's base URL, e.g. "http://127.0.0.1:40123". */
@@ -36,6 +38,11 @@ export class PeerClient {
   /** Withdraws a data file. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND when it was not registered */
   async unregisterUpload (taskId: string, cid: string): Promise<void> {
     await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.upload, { taskId })}`, query: { cid }, timeoutMs: 5_000 })
+  }
+
+  /** v2: tells the peer server which pieces of a registered data file are verified now. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND */
+  async announcePieces (taskId: string, cid: string, pieceNums: readonly number[]): Promise<void> {
+    await this.#http.requestVoid({ method: 'POST', url: `${this.baseUrl}${fillPath(PEER_PATHS.uploadPieces, { taskId })}`, query: { cid }, json: { pieces: pieceNums }, timeoutMs: 5_000 })
   }
 
   /** Stream mode: opens (or refreshes) this cid's window store. @throws DF_ERR_UPLOAD_STORE_FULL */
@@ -75,6 +82,26 @@ export class PeerClient {
     await this.#http.close()
   }
 }
+
+/**
+ * v2: a child reads what a parent holds from its have feed at `havesUrl` (given by the
+ * supernode's sync): at once when `since` is older than the parent's bitmap, else when it
+ * changes or after `waitMs`. The grant is the child's piece grant. @throws DfError
+ * (DF_ERR_UPLOAD_TASK_NOT_FOUND when the parent no longer serves the download)
+ */
+export async function fetchParentHaves (http: Pick<HttpClient, 'requestJson'>, request: { havesUrl: string, since: number, waitMs: number, grant?: string | undefined, headers?: Readonly<Record<string, string>> | undefined, signal?: AbortSignal }): Promise<PeerHavesResponse> {
+  const headers = { ...request.headers, ...(request.grant === undefined ? {} : { [PIECE_GRANT_HEADER]: request.grant }) }
+  return await http.requestJson({
+    url: request.havesUrl,
+    query: { since: String(request.since), waitMs: String(request.waitMs) },
+    headers,
+    timeoutMs: request.waitMs + 10_000,
+    ...(request.signal === undefined ? {} : { signal: request.signal }),
+  }, parsePeerHavesResponse)
+}
+
+/** v2: how a dfget announces its verified pieces to its host's peer server (PeerClient over loopback, or `PeerServer.localPieces()` in process). */
+export type PieceAnnouncer = Pick<PeerClient, 'announcePieces'>
 
 /**
  * The stream-store calls of a streaming dfget. Over loopback HTTP that is a PeerClient; a
