@@ -8,7 +8,8 @@ import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
 import { parsePeerStatus, type PeerStatus, type RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
-import { parsePeerHavesResponse, type PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+import { parsePeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+import type { ParentPort } from '../downloader/piece-loop.js'
 import { PIECE_GRANT_HEADER } from '../../protocol/piece-grant.js'
 
 export interface PeerClientOptions extends HttpClientOptions {
@@ -84,20 +85,22 @@ export class PeerClient {
 }
 
 /**
- * v2: a child reads what a parent holds from its have feed at `havesUrl` (given by the
- * supernode's sync): at once when `since` is older than the parent's bitmap, else when it
- * changes or after `waitMs`. The grant is the child's piece grant. @throws DfError
- * (DF_ERR_UPLOAD_TASK_NOT_FOUND when the parent no longer serves the download)
+ * v2: the have feeds of a download's parents over HTTP (the `havesUrl` the supernode's sync
+ * gives): a request answers at once when `since` is older than the parent's bitmap, else
+ * when it changes or after `waitMs`. The grant is the child's piece grant; `headers` (the
+ * shared token) go with every request. Errors are DfErrors (DF_ERR_UPLOAD_TASK_NOT_FOUND
+ * when the parent no longer serves the download).
  */
-export async function fetchParentHaves (http: Pick<HttpClient, 'requestJson'>, request: { havesUrl: string, since: number, waitMs: number, grant?: string | undefined, headers?: Readonly<Record<string, string>> | undefined, signal?: AbortSignal }): Promise<PeerHavesResponse> {
-  const headers = { ...request.headers, ...(request.grant === undefined ? {} : { [PIECE_GRANT_HEADER]: request.grant }) }
-  return await http.requestJson({
-    url: request.havesUrl,
-    query: { since: String(request.since), waitMs: String(request.waitMs) },
-    headers,
-    timeoutMs: request.waitMs + 10_000,
-    ...(request.signal === undefined ? {} : { signal: request.signal }),
-  }, parsePeerHavesResponse)
+export function createHttpParentPort (http: Pick<HttpClient, 'requestJson'>, headers: Readonly<Record<string, string>> = {}): ParentPort {
+  return {
+    fetchHaves: async (parent, since, waitMs, grant, signal) => await http.requestJson({
+      url: parent.havesUrl,
+      query: { since, waitMs },
+      headers: grant === undefined ? headers : { ...headers, [PIECE_GRANT_HEADER]: grant },
+      timeoutMs: waitMs + 10_000,
+      signal,
+    }, parsePeerHavesResponse),
+  }
 }
 
 /** v2: how a dfget announces its verified pieces to its host's peer server (PeerClient over loopback, or `PeerServer.localPieces()` in process). */

@@ -30,7 +30,7 @@ export const SyncTaskRequestSchema = Type.Object({
   complete: Type.Optional(Type.Boolean({ description: 'every piece is verified (the final sync of a download)' })),
   failures: Type.Optional(Type.Array(Type.Object({
     sourcePeerId: Type.String({ maxLength: 128, description: 'the parent peer (or "supernode") at fault' }),
-    pieceNum: Type.Integer({ minimum: 0 }),
+    pieceNum: Type.Optional(Type.Integer({ minimum: 0, description: 'the piece that failed; absent when the parent\'s have feed failed' })),
     reason: Type.String({ maxLength: 128, description: 'why it failed (an error code); DF_ERR_PIECE_DIGEST_MISMATCH makes the peer nobody\'s parent in this task' }),
   }, { additionalProperties: false }), { maxItems: MAX_SYNC_FAILURES })),
   received: Type.Optional(Type.Object({

@@ -116,15 +116,16 @@ export class TaskSync {
     const deps = this.#deps
     deps.progress.syncHoldings(taskId, cid, held)
     for (const failure of request.failures ?? []) {
-      if (failure.pieceNum >= progress.pieceCount) throw invalidArgument('body.failures.pieceNum', `is past the last piece (${progress.pieceCount - 1})`)
-      deps.progress.applyReport(taskId, cid, failure.pieceNum, 'failed', failure.sourcePeerId, this.#options.supernodeFailureLimit, failure.reason)
+      const pieceNum = failure.pieceNum ?? 0
+      if (pieceNum >= progress.pieceCount) throw invalidArgument('body.failures.pieceNum', `is past the last piece (${progress.pieceCount - 1})`)
+      deps.progress.applyReport(taskId, cid, pieceNum, 'failed', failure.sourcePeerId, this.#options.supernodeFailureLimit, failure.reason)
       deps.metrics.pieceReports.inc({ source: failure.sourcePeerId === SUPERNODE_SOURCE_ID ? 'supernode' : 'peer', result: 'failed' })
       if (failure.sourcePeerId !== SUPERNODE_SOURCE_ID) {
         for (const parentCid of deps.parents.parentsOf(taskId, cid)) {
           if (progress.getClient(parentCid)?.peerId === failure.sourcePeerId) deps.parents.drop(taskId, cid, parentCid)
         }
       }
-      deps.logger.debug({ taskId, cid, pieceNum: failure.pieceNum, peerId: failure.sourcePeerId, reason: failure.reason }, 'piece failed at its source')
+      deps.logger.debug({ taskId, cid, pieceNum, peerId: failure.sourcePeerId, reason: failure.reason }, 'piece failed at its source')
     }
     if (request.received !== undefined) this.#count(taskId, cid, request.received)
     if (request.complete === true || held.isFull) {
