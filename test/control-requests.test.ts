@@ -6,7 +6,7 @@
  * the file at the same piece size: the effect of halving the piece size) must not cost
  * more requests per host.
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -28,7 +28,7 @@ function apiRequests (metricsText: string): number {
 }
 
 /** One swarm of HOSTS hosts fetching a file of `pieces` 1 MiB pieces; the supernode requests per host and the bytes from peers. */
-async function runSwarm (t: Parameters<Parameters<typeof test>[1]>[0], pieces: number, seed: number): Promise<{ perHost: number, bytesFromPeers: number }> {
+async function runSwarm (t: TestContext, pieces: number, seed: number): Promise<{ perHost: number, bytesFromPeers: number }> {
   const data = createTestData(pieces * MiB - 17, seed)
   const origin = await startOrigin({ files: { '/model.bin': { data } } })
   t.after(() => origin.close())

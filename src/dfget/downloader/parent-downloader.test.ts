@@ -44,7 +44,7 @@ interface Pending<T> { readonly resolve: (value: T) => void, readonly reject: (e
 /** Waits on a promise that settles when the test says, or rejects when `signal` aborts. */
 function pending<T> (signal: AbortSignal, into: (handle: Pending<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+    signal.addEventListener('abort', () => { reject(new DfError('DF_ERR_INTERNAL', 'aborted', { cause: signal.reason })) }, { once: true })
     into({ resolve, reject })
   })
 }

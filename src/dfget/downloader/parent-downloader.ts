@@ -339,9 +339,11 @@ export class ParentDownloader {
       for (const state of live) if (state.held?.has(pieceNum) === true) holders += 1
       buckets[holders]?.push(pieceNum)
     }
-    for (let rarity = 1; rarity < buckets.length && room > 0; rarity++) {
-      const bucket = buckets[rarity] ?? []
-      const start = Math.floor(this.#random() * bucket.length)
+    // A stream takes its parents' pieces lowest first (the reader waits for una); a file rarest first.
+    const order = window === undefined ? buckets.slice(1) : [buckets.slice(1).flat().sort((a, b) => a - b)]
+    for (const bucket of order) {
+      if (room <= 0) break
+      const start = window === undefined ? Math.floor(this.#random() * bucket.length) : 0
       for (let i = 0; i < bucket.length && room > 0; i++) {
         const pieceNum = bucket[(start + i) % bucket.length] ?? 0
         let best: ParentState | undefined
@@ -358,12 +360,12 @@ export class ParentDownloader {
     const now = this.#deps.clock.now()
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
     const cdn = buckets[0] ?? []
-    // A stream takes the CDN's pieces in order (the reader waits for the lowest); a file in
-    // this host's own order, so that hosts starting together take different pieces.
+    // Each host walks the CDN's pieces from a place of its own (a file: anywhere in it; a
+    // stream: that far into its window), so hosts starting together take different pieces
+    // from the seed and trade them, instead of all fetching the same ones.
+    const from = window === undefined ? this.#cdnOffset : low + this.#cdnOffset % Math.max(1, high - low)
     let first = 0
-    if (window === undefined) {
-      while (first < cdn.length && (cdn[first] ?? 0) < this.#cdnOffset) first += 1
-    }
+    while (first < cdn.length && (cdn[first] ?? 0) < from) first += 1
     for (let i = 0; i < cdn.length && room > 0 && this.#supernodeInFlight < supernode.slots; i++) {
       const pieceNum = cdn[(first + i) % cdn.length] ?? 0
       this.#start(pieceNum, undefined, signal)
