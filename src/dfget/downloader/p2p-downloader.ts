@@ -24,7 +24,7 @@ import { SUPERNODE_SOURCE_ID, type PieceTask, type PullPieceTasksResponse } from
 import { MAX_REPORTS_PER_BATCH, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
 import { formatPieceRange } from '../../protocol/piece-range.js'
 import type { SupernodeRegistration } from '../supernode-locator.js'
-import type { PieceLoopOutcome, PieceFetchPort } from './piece-loop.js'
+import { pieceFailureCode, type PieceLoopOutcome, type PieceFetchPort } from './piece-loop.js'
 import type { SupernodeControl } from './supernode-control.js'
 import type { TargetWriter } from './target-writer.js'
 import type { TransferStats } from './transfer-stats.js'
@@ -245,12 +245,8 @@ export class P2pDownloader {
       this.#lastProgressMs = this.#deps.clock.now()
       this.#report(piece, { result: 'success', sourcePeerId: fetched.fromSupernode ? SUPERNODE_SOURCE_ID : piece.sourcePeerId, costMs: fetched.costMs })
     } catch (err) {
-      if (signal.aborted) return
-      if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
-        this.#fatal ??= err as DfError
-        return
-      }
-      const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
+      const code = pieceFailureCode(err, signal, (fatal) => { this.#fatal ??= fatal })
+      if (code === undefined) return
       const source = piece.sourcePeerId
       if (this.#registrationOf.get(piece) !== this.#registration) {
         // Handed out by a supernode we left (it died with the fetch in flight): the new one

@@ -26,7 +26,7 @@ import { formatPieceRange } from '../../protocol/piece-range.js'
 import type { BackSourceReason } from '../../protocol/result-codes.js'
 import { SUPERNODE_SOURCE_ID, type PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { Parent, SyncTaskRequest, SyncTaskResponse } from '../../protocol/messages/sync-task.js'
-import type { ControlPort, ParentPort, PieceFetchPort, PieceLoopOutcome } from './piece-loop.js'
+import { pieceFailureCode, type ControlPort, type ParentPort, type PieceFetchPort, type PieceLoopOutcome } from './piece-loop.js'
 import type { TargetWriter } from './target-writer.js'
 import type { TransferStats } from './transfer-stats.js'
 
@@ -417,12 +417,8 @@ export class ParentDownloader {
       this.#held.add(piece.pieceNum)
       this.#deps.onPieceVerified?.(piece.pieceNum)
     } catch (err) {
-      if (signal.aborted) return
-      if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
-        this.#fatal ??= err as DfError
-        return
-      }
-      const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
+      const code = pieceFailureCode(err, signal, (fatal) => { this.#fatal ??= fatal })
+      if (code === undefined) return
       if (parent === undefined) {
         this.#cdnFailures += 1
         this.#cdnRetryAtMs = this.#deps.clock.now() + 200 * Math.min(this.#cdnFailures, 10)

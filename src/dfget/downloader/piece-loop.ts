@@ -6,7 +6,7 @@
  * PieceFetcher; an in-process simulated transport (the fleet simulator, the loop's
  * ManualClock tests) implements them to drive the real loop without sockets.
  */
-import type { DfError } from '../../protocol/errors.js'
+import { DfError, isCode, type ErrorCode } from '../../protocol/errors.js'
 import type { BackSourceReason } from '../../protocol/result-codes.js'
 import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
@@ -52,4 +52,18 @@ export interface ParentPort {
 /** Fetches, verifies and writes one piece (PieceFetcher). */
 export interface PieceFetchPort {
   fetch(piece: PieceTask, signal: AbortSignal): Promise<FetchedPiece>
+}
+
+/**
+ * Sorts a failed piece fetch: undefined when the loop is ending (`signal` aborted) or the
+ * failure ends the download (the target cannot be written: handed to `onFatal`); else the
+ * code to report against the piece's source.
+ */
+export function pieceFailureCode (err: unknown, signal: AbortSignal, onFatal: (err: DfError) => void): ErrorCode | undefined {
+  if (signal.aborted) return undefined
+  if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
+    onFatal(err)
+    return undefined
+  }
+  return err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
 }

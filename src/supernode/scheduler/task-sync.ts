@@ -16,7 +16,7 @@
 import type { Clock } from '../../common/clock.js'
 import { formatBaseUrl } from '../../common/http/server.js'
 import type { Logger } from '../../common/log.js'
-import { DfError, invalidArgument } from '../../protocol/errors.js'
+import { invalidArgument } from '../../protocol/errors.js'
 import type { ClientId, TaskId } from '../../protocol/ids.js'
 import { PieceBitset } from '../../protocol/piece-bitset.js'
 import { SUPERNODE_SOURCE_ID } from '../../protocol/messages/pull-piece-task.js'
@@ -31,6 +31,7 @@ import type { TaskEvents } from '../progress/task-events.js'
 import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
 import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
+import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
 
 export interface TaskSyncOptions {
   /** Most uploads in flight from the supernode, per task: shared out as CDN slots. */
@@ -224,17 +225,6 @@ export class TaskSync {
   }
 
   #mustGetTask (taskId: TaskId): { task: TaskView, progress: TaskProgressView } {
-    const task = this.#deps.tasks.getTask(taskId)
-    if (task === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
-    if (task.state === 'failed') throw task.failure ?? new DfError('DF_ERR_TASK_FAILED', `task ${taskId} failed`)
-    const progress = this.#deps.progress.getTask(taskId)
-    if (progress === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} has no progress yet`, { details: { taskId } })
-    return { task, progress }
+    return mustGetSchedulableTask(this.#deps.tasks, this.#deps.progress, taskId)
   }
-}
-
-function mustGetClient (progress: TaskProgressView, taskId: TaskId, cid: ClientId): ClientProgressView {
-  const client = progress.getClient(cid)
-  if (client === undefined) throw new DfError('DF_ERR_TASK_CLIENT_NOT_FOUND', `no cid ${cid} in task ${taskId}`, { details: { taskId, cid } })
-  return client
 }
