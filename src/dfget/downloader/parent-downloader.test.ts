@@ -196,8 +196,9 @@ test('pieces come rarest first from the parents, at most three at once from one 
   assert.equal(last?.request.received?.peerPieces, 6)
   last?.answer.resolve(answer({ pieceCount: 8 }))
   assert.deepEqual(await outcome, { kind: 'complete' })
-  // Syncs for the whole file: the first, the long-poll that the final one replaced, the final one.
-  assert.ok(control.syncs.length <= 3, `${control.syncs.length} syncs`)
+  // Syncs for the whole file: the first, one per milestone bitmap (a quarter, a half, three
+  // quarters), the long-poll that the final one replaced, the final one.
+  assert.ok(control.syncs.length <= 6, `${control.syncs.length} syncs`)
 })
 
 test('a parent serving a corrupt piece is dropped and reported at once, and its pieces come from elsewhere', async (t) => {
@@ -235,21 +236,23 @@ test('a supernode that stops answering is retried after 200 and 400 ms, then the
   await settle()
   fetches.succeed(0)
   await settle()
+  // The open sync (it carries the first milestone's bitmap) fails, and so do the retries.
+  const base = control.syncs.length - 1
   const unreachable = new DfError('DF_ERR_NETWORK', 'connection refused')
-  control.syncs[1]?.answer.reject(unreachable)
+  control.syncs[base]?.answer.reject(unreachable)
   await settle()
-  assert.equal(control.syncs.length, 2, 'no retry before its pause')
+  assert.equal(control.syncs.length, base + 1, 'no retry before its pause')
   clock.advance(199); await settle()
-  assert.equal(control.syncs.length, 2)
+  assert.equal(control.syncs.length, base + 1)
   clock.advance(1); await settle()
-  assert.equal(control.syncs.length, 3)
-  control.syncs[2]?.answer.reject(unreachable)
+  assert.equal(control.syncs.length, base + 2)
+  control.syncs[base + 1]?.answer.reject(unreachable)
   await settle()
   clock.advance(400); await settle()
-  assert.equal(control.syncs.length, 4)
+  assert.equal(control.syncs.length, base + 3)
   control.nextMove = { kind: 'moved', task: { taskId: 'a'.repeat(64), fileLengthBytes: 3 * PIECE_BYTES, pieceSizeBytes: PIECE_BYTES, pieceCount: 3, cdnStatus: 'success', dataUrl: 'http://127.0.0.1:2/tasks/t/data' } }
   const before = fetches.calls.length
-  control.syncs[3]?.answer.reject(unreachable)
+  control.syncs[base + 2]?.answer.reject(unreachable)
   await settle()
   assert.equal(control.moves.length, 1)
   assert.deepEqual(control.moves[0], { heldPieces: [fetches.calls[0]?.piece.pieceNum], skipCurrent: true })

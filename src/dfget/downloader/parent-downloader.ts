@@ -121,6 +121,9 @@ export class ParentDownloader {
   #lastProgressMs = 0
   #fatal: Error | undefined
   #woken = false
+  /** The held count at which the supernode hears the bitmap next (a quarter, a half, three quarters). */
+  #nextMilestone = 0
+  #milestoneDue = false
   #wake: () => void = () => { this.#woken = true }
 
   constructor (deps: ParentDownloaderDeps, options: ParentDownloaderOptions) {
@@ -134,6 +137,7 @@ export class ParentDownloader {
     this.#digests = new Array<string | undefined>(options.pieceCount).fill(undefined)
     this.#held = new PieceBitset(options.pieceCount)
     this.#cdnOffset = Math.floor(this.#random() * options.pieceCount)
+    this.#nextMilestone = Math.max(1, Math.ceil(options.pieceCount / 4))
   }
 
   /** Failed fetches so far, by source. */
@@ -201,8 +205,8 @@ export class ParentDownloader {
           }
         }
       }
-      // Failures go at once: the open long-poll makes way for a sync that carries them.
-      if (this.#failures.length > 0 && this.#sync !== undefined && !this.#sync.urgent) this.#sync.abort.abort()
+      // Failures go at once, and the bitmap at its milestones: the open long-poll makes way for a sync that carries them.
+      if ((this.#failures.length > 0 || this.#milestoneDue) && this.#sync !== undefined && !this.#sync.urgent) this.#sync.abort.abort()
       if (this.#sync === undefined && clock.now() >= syncPauseUntilMs) this.#startSync(signal)
       this.#pollParents(signal)
       this.#schedule(signal)
@@ -214,6 +218,7 @@ export class ParentDownloader {
   /** Starts a sync: a long-poll, or (with failures to tell) one answered at once. */
   #startSync (signal: AbortSignal): void {
     const failures = this.#failures.splice(0)
+    this.#milestoneDue = false
     const abort = new AbortController()
     const urgent = failures.length > 0
     const request: SyncTaskRequest = {
@@ -415,6 +420,10 @@ export class ParentDownloader {
       }
       this.#lastProgressMs = this.#deps.clock.now()
       this.#held.add(piece.pieceNum)
+      if (this.#held.count >= this.#nextMilestone && !this.#held.isFull) {
+        this.#milestoneDue = true
+        this.#nextMilestone += Math.max(1, Math.ceil(this.#pieceCount / 4))
+      }
       this.#deps.onPieceVerified?.(piece.pieceNum)
     } catch (err) {
       const code = pieceFailureCode(err, signal, (fatal) => { this.#fatal ??= fatal })

@@ -9,7 +9,7 @@
  *
  * A sync with `waitMs` long-polls on the task's events and answers when the answer is worth
  * a request: a batch of new digests (the first as soon as there is one, then about a
- * twelfth of the file, and the rest when the CDN holds it all), a cid left without parents
+ * eighth of the file, and the rest when the CDN holds it all), a cid left without parents
  * that can now get one, or the end of the wait. So a download makes a number of syncs that
  * does not grow with its piece count.
  */
@@ -158,7 +158,7 @@ export class TaskSync {
     const cached = progress.cachedCount
     if (cached <= digestsKnown) return false
     if (digestsKnown === 0 || cached === progress.pieceCount) return true
-    return cached - digestsKnown >= Math.max(1, Math.ceil(progress.pieceCount / 12))
+    return cached - digestsKnown >= Math.max(1, Math.ceil(progress.pieceCount / 8))
   }
 
   /** True when the cid has no parent and one can be assigned now. */
