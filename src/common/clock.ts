@@ -7,19 +7,28 @@ export interface TimerHandle {
   cancel(): void
 }
 
+/** How a timer relates to the process's life. */
+export interface TimerOptions {
+  /**
+   * A work timer (true: the piece loop's waits, retries) keeps the process alive while it
+   * runs, like the I/O it stands in for; a housekeeping timer (the default) never does.
+   */
+  readonly ref?: boolean
+}
+
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number
-  /** Runs `fn` after `delayMs`; the timer never keeps the process alive. */
-  setTimeout(fn: () => void, delayMs: number): TimerHandle
+  /** Runs `fn` after `delayMs`; only a work timer (`ref: true`) keeps the process alive. */
+  setTimeout(fn: () => void, delayMs: number, options?: TimerOptions): TimerHandle
 }
 
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout (fn, delayMs) {
+  setTimeout (fn, delayMs, options) {
     const timer = setTimeout(fn, delayMs)
-    timer.unref()
+    if (options?.ref !== true) timer.unref()
     return { cancel: () => { clearTimeout(timer) } }
   },
 }
@@ -60,7 +69,7 @@ export class ManualClock implements Clock {
     return this.#nowMs
   }
 
-  setTimeout (fn: () => void, delayMs: number): TimerHandle {
+  setTimeout (fn: () => void, delayMs: number, _options?: TimerOptions): TimerHandle {
     const timer = new ManualTimer(this.#nowMs + delayMs, this.#seq++, fn)
     this.#push(timer)
     return timer

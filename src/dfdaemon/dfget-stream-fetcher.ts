@@ -209,7 +209,7 @@ export class DfgetStreamFetcher implements P2pFetcher {
     this.#hosted.push(server)
     let running = true
     void server.whenStopped().then(() => { running = false })
-    return { handle: { peerId: server.peerId, port: server.port, localUrl: server.localUrl, localStreams: server.localStreams() }, isRunning: () => running }
+    return { handle: { peerId: server.peerId, port: server.port, localUrl: server.localUrl, localStreams: server.localStreams(), localPieces: server.localPieces() }, isRunning: () => running }
   }
 }
 

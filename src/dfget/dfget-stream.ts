@@ -31,7 +31,7 @@ import { createCid } from './cid.js'
 import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
-import { P2pDownloader } from './downloader/p2p-downloader.js'
+import { PieceLoopRunner, resolveControlProtocol } from './downloader/piece-loop-runner.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { StreamShare } from './downloader/stream-share.js'
@@ -118,11 +118,15 @@ export class DfgetStreamRun {
     this.#stats.expectedLengthBytes = task.fileLengthBytes
     // A peer server hosted by this process (dfdaemon) takes the pieces without a copy.
     const streamStore = peerServer.localStreams ?? tools.resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
+    // v2: a piece leaving the window leaves this host's have feed (the stream store); the
+    // supernode hears of it at the next sync, not per piece.
+    const protocol = config.pattern === 'cdn' ? 'v1' : resolveControlProtocol()
     const share = new StreamShare({
       store: streamStore,
       logger: this.#logger,
       clock: this.#clock,
       reportEvicted: async (pieceNum) => {
+        if (protocol === 'v2') return
         await registration.client.reportPiece(task.taskId, window.rangeOf(pieceNum), { cid: this.#cid, result: 'evicted' })
       },
     }, {
@@ -151,10 +155,12 @@ export class DfgetStreamRun {
       try {
         // Pieces are hashed on the event loop: a digest worker holds copies of every piece in
         // its own heap (about 50 MB more at peak), and the window already bounds the rate.
-        const p2p = new P2pDownloader({
+        const p2p = new PieceLoopRunner({
           logger: this.#logger,
           clock: this.#clock,
           locator: supernodes,
+          plane: tools.plane,
+          headers: bearerHeaders(config.token),
           writer: window,
           window,
           fetcher: new PieceFetcher({ plane: tools.plane, writer: window, limiter: tools.limiter }, {
@@ -164,8 +170,12 @@ export class DfgetStreamRun {
           }),
           stats: this.#stats,
           onSupernodeChange: (next) => { registration = next },
-        }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs })
+        }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs, windowPieces: config.windowPieces, protocol })
         const outcome = await p2p.run(signal)
+        if (outcome.kind === 'sourceChanged') {
+          // Pieces of the old version already went to the reader: the stream cannot go on.
+          throw new DfError('DF_ERR_TASK_FAILED', 'the source changed while moving to another supernode', { cause: outcome.cause, details: { cause: outcome.cause.code } })
+        }
         if (outcome.kind === 'backSource') {
           if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
           this.#backSource = outcome.reason

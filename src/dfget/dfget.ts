@@ -24,7 +24,7 @@ import type { DfgetConfig } from './config.js'
 import { createHomeLayout, dataFilePath, ensureHomeDirs, type HomeLayout } from './home-layout.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
-import { P2pDownloader } from './downloader/p2p-downloader.js'
+import { PieceLoopRunner } from './downloader/piece-loop-runner.js'
 import { PieceFetcher } from './downloader/piece-fetcher.js'
 import { createRunDataPlane, type DataPlane } from './data-plane.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
@@ -184,13 +184,15 @@ export class Dfget {
     tools.source.pinVersion(task.sourceVersion)
     const writer = new TargetWriter({ dataPath: dataFilePath(this.#layout, task.taskId, this.#cid), geometry: { fileLengthBytes: task.fileLengthBytes, pieceSizeBytes: task.pieceSizeBytes } })
     let lease = running === undefined ? undefined : await this.#startLease(running, registration, writer.dataPath, tools.resources)
-    let p2p: P2pDownloader | undefined
+    lease?.announce(writer.verifiedPieces())
+    let p2p: PieceLoopRunner | undefined
     let peerRequest = request.peerRequest
     // The server that was starting takes the data file first, then the supernode learns its
     // port: nobody is sent here before the server can answer for the file.
     const joined = serverStart?.then(async (server) => {
       lease = await this.#startLease(server, registration, writer.dataPath, tools.resources)
       if (lease === undefined) return
+      lease.announce(writer.verifiedPieces())
       peerRequest = { ...request.peerRequest, port: server.port }
       await registration.client.registerPeer(peerRequest)
       p2p?.setPeerRequest(peerRequest)
@@ -201,10 +203,13 @@ export class Dfget {
     let published = false
     try {
       await writer.open()
-      p2p = new P2pDownloader({
+      p2p = new PieceLoopRunner({
         logger: this.#logger,
         clock: this.#clock,
         locator: supernodes,
+        plane: tools.plane,
+        headers: bearerHeaders(config.token),
+        onPieceVerified: (pieceNum) => { lease?.announce([pieceNum]) },
         writer,
         fetcher: new PieceFetcher({ plane: tools.plane, writer, limiter: tools.limiter }, {
           pieceTimeoutMs: PIECE_TIMEOUT_MS,
@@ -216,19 +221,19 @@ export class Dfget {
           registration = next
           lease?.setSupernodes([next.address.baseUrl])
         },
-      }, { registration, ...request, peerRequest, stallTimeoutMs: config.stallTimeoutMs })
+      }, { registration, ...request, peerRequest, stallTimeoutMs: config.stallTimeoutMs, ...(config.pattern === 'cdn' ? { protocol: 'v1' as const } : {}) })
       const outcome = await p2p.run(signal)
-      if (outcome.kind === 'backSource') {
+      if (outcome.kind === 'sourceChanged') {
+        if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
+        this.#backSource = 'supernodeLost'
+        // The pieces held are of the old version: keeping them would mix two versions.
+        this.#logger.warn('the source changed during the download: fetching the whole file again')
+        writer.resetVerified()
+        await tools.source.fetchWhole(writer, signal)
+      } else if (outcome.kind === 'backSource') {
         if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
         this.#backSource = outcome.reason
-        if (outcome.cause.details?.cause === 'DF_ERR_SOURCE_CHANGED') {
-          // The pieces held are of the old version: keeping them would mix two versions.
-          this.#logger.warn('the source changed during the download: fetching the whole file again')
-          writer.resetVerified()
-          await tools.source.fetchWhole(writer, signal)
-        } else {
-          await tools.source.fetchMissing(writer, signal)
-        }
+        await tools.source.fetchMissing(writer, signal)
       }
       await this.#verify(writer, tools.source, signal)
       await writer.publish(config.output, { keepData: true, ...(this.#deps.stdout === undefined ? {} : { stdout: this.#deps.stdout }) })
@@ -289,7 +294,7 @@ export class Dfget {
 
   async #startLease (peerServer: PeerServerHandle, registration: SupernodeRegistration, dataPath: string, resources: CloseStack): Promise<UploadLease | undefined> {
     const peerClient = resources.push(new PeerClient({ baseUrl: peerServer.localUrl }))
-    const lease = new UploadLease({ peerClient, clock: this.#clock, logger: this.#logger }, {
+    const lease = new UploadLease({ peerClient, announcer: peerServer.localPieces ?? peerClient, clock: this.#clock, logger: this.#logger }, {
       request: {
         taskId: registration.task.taskId,
         cid: this.#cid,

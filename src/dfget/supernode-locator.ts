@@ -59,7 +59,7 @@ export async function createSupernodeLocator (settings: LocatorSettings, logger:
 export interface SupernodeRegistration {
   readonly address: SupernodeAddress
   /** The calls a download makes after registering (an in-process stand-in in the fleet simulator). */
-  readonly client: Pick<SupernodeClient, 'registerPeer' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask'>
+  readonly client: Pick<SupernodeClient, 'registerPeer' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask' | 'syncTask'>
   readonly task: RegisterTaskResponse
 }
 

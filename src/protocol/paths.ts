@@ -15,6 +15,8 @@ export const SUPERNODE_PATHS = {
   task: '/api/v1/tasks/:taskId',
   taskPieces: '/api/v1/tasks/:taskId/pieces',
   taskPiece: '/api/v1/tasks/:taskId/pieces/:pieceRange',
+  /** Control protocol v2: a download's one exchange after registration (bitmap, parents, digests). */
+  taskSync: '/api/v2/tasks/:taskId/sync',
   /** The swarm dashboard page (HTML) and its built files. */
   dashboard: '/',
   dashboardAsset: '/dashboard/assets/:file',
@@ -37,9 +39,13 @@ export const PEER_PATHS = {
   metrics: '/metrics',
   /** Piece data of a task this host holds, read with Range (`?cid=` selects the download). */
   taskData: '/peer/tasks/:taskId/data',
+  /** Control protocol v2: the bitmap of a task this host holds, long-polled by its children (`?cid=&since=&waitMs=`). */
+  taskHaves: '/peer/tasks/:taskId/haves',
   /** Local control: register a file this host serves (called by dfget on the same host). */
   uploads: '/peer/uploads',
   upload: '/peer/uploads/:taskId',
+  /** Local control: pieces of a registered file that are verified now (`?cid=`). */
+  uploadPieces: '/peer/uploads/:taskId/pieces',
   /** Local control, stream mode: open a window store for a streaming download (taskId, cid). */
   streams: '/peer/streams',
   /** Local control, stream mode: close a stream's store (`?cid=`). */

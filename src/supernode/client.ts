@@ -12,6 +12,7 @@ import { parsePeerInfo, parsePeerList, type PeerInfo, type PeerList, type Regist
 import { parseRegisterTaskResponse, parseTaskInfo, parseTaskList, type RegisterTaskRequest, type RegisterTaskResponse, type TaskInfo, type TaskList } from '../protocol/messages/register-task.js'
 import { parsePullPieceTasksResponse, type PullPieceTasksResponse } from '../protocol/messages/pull-piece-task.js'
 import type { ReportPieceRequest, ReportPiecesRequest } from '../protocol/messages/report-piece.js'
+import { parseSyncTaskResponse, type SyncTaskRequest, type SyncTaskResponse } from '../protocol/messages/sync-task.js'
 import { parseDashboardSnapshot, type DashboardSnapshot } from '../protocol/messages/dashboard.js'
 import { parsePreheatInfo, parsePreheatList, type PreheatInfo, type PreheatList, type PreheatRequest } from '../protocol/messages/preheat.js'
 
@@ -102,6 +103,17 @@ export class SupernodeClient {
       json: request,
       ...(signal === undefined ? {} : { signal }),
     })
+  }
+
+  /** v2: syncs a download (bitmap, failures, received bytes) and gets its parents, CDN slots, grant and digests; with `waitMs` the supernode holds the request. */
+  async syncTask (taskId: TaskId | string, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    return await this.#http.requestJson({
+      method: 'POST',
+      url: this.#url(fillPath(SUPERNODE_PATHS.taskSync, { taskId })),
+      json: request,
+      timeoutMs: (request.waitMs ?? 0) + 15_000,
+      ...(signal === undefined ? {} : { signal }),
+    }, parseSyncTaskResponse)
   }
 
   /** Starts a preheat (warm the CDN cache with a file or an image's layers); answers at once. */

@@ -26,6 +26,7 @@ import { BufferPool } from '../common/buffer-pool.js'
 import { ReadHandles } from '../common/fs/read-handles.js'
 import { registerPeerRoutes } from './api/peer-routes.js'
 import { registerPieceRoutes } from './api/piece-routes.js'
+import { registerSyncRoutes } from './api/sync-routes.js'
 import { registerPreheatRoutes } from './api/preheat-routes.js'
 import { registerSystemRoutes } from './api/system-routes.js'
 import { registerTaskRoutes } from './api/task-routes.js'
@@ -51,6 +52,8 @@ import { ProgressManager } from './progress/progress-manager.js'
 import { TaskEvents } from './progress/task-events.js'
 import { createRandom, createSeededRandom, type Random } from './scheduler/random.js'
 import { Scheduler } from './scheduler/scheduler.js'
+import { ParentScheduler } from './scheduler/parent-scheduler.js'
+import { TaskSync } from './scheduler/task-sync.js'
 import { TaskManager } from './task/task-manager.js'
 import { collectProcessMetrics } from '../common/process-metrics.js'
 
@@ -75,6 +78,11 @@ export interface SupernodeAddresses {
   readonly downloadUrl: string
 }
 
+/** Control protocol v2: parents per downloading cid. */
+const PARENTS_PER_CLIENT = 4
+/** Control protocol v2: the longest a client goes without syncing (its long-poll). */
+const SYNC_INTERVAL_MS = 30_000
+
 export class Supernode {
   readonly config: SupernodeConfig
   readonly #log: Logger
@@ -94,6 +102,7 @@ export class Supernode {
   readonly #cdn: CdnManager
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
+  readonly #taskSync: TaskSync
   readonly #gc: GarbageCollector
   readonly #budget: CacheBudget
   readonly #dashboard: DashboardFeed
@@ -146,6 +155,15 @@ export class Supernode {
       { logger: logger.child({ component: 'scheduler' }), clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants },
       { maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3, peerDataProtocol: config.tlsData ? 'https' : 'http' },
     )
+    const parents = new ParentScheduler({ random }, { parentsPerClient: PARENTS_PER_CLIENT, maxChildrenPerParent: config.maxUploadsPerPeer + 3 })
+    this.#taskSync = new TaskSync(
+      { logger: logger.child({ component: 'sync' }), clock, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants, parents },
+      { supernodeMaxUploads: config.supernodeMaxUploads, supernodeFailureLimit: 3, syncIntervalMs: SYNC_INTERVAL_MS },
+    )
+    this.#progress.onRemoved((taskId, cid) => {
+      if (cid === undefined) parents.removeTask(taskId)
+      else { parents.removeClient(taskId, cid); this.#taskSync.forgetClient(taskId, cid) }
+    })
     this.#dashboard = new DashboardFeed({
       builder: new SnapshotBuilder({ clock, tasks: this.#tasks, dfgetTasks: this.#dfgetTasks, progress: this.#progress, peers: this.#peers, fetchTotals: async () => await this.#metrics.fetchByteTotals() }),
       events: this.#events,
@@ -208,6 +226,7 @@ export class Supernode {
     registerPeerRoutes(api, { peers: this.#peers })
     registerTaskRoutes(api, { tasks: this.#tasks })
     registerPieceRoutes(api, { scheduler: this.#scheduler })
+    registerSyncRoutes(api, { taskSync: this.#taskSync })
     registerDashboardRoutes(api, { feed: this.#dashboard, assets: new DashboardAssets(), token: config.token })
     registerPreheatRoutes(api, { preheats: this.#preheats })
     const dataDeps = { tasks: this.#tasks, progress: this.#progress, store: this.#store, metrics: this.#metrics, hotPieces: this.#hotPieces, buffers: new BufferPool({ maxIdleBytes: 16 * 1024 * 1024 }), readHandles: this.#readHandles, grants: this.#grants }
@@ -259,6 +278,12 @@ export class Supernode {
       })
       // Served from the package's own files: the page needs no network (test/api-doc.test.ts).
       await app.register(fastifySwaggerUi, { routePrefix: '/docs', theme: { title: 'Damselfly supernode API' } })
+      // Control requests per protocol version: a rollout's requests per host (docs/protocol.md).
+      app.addHook('onRequest', async (request) => {
+        const url = request.url
+        if (url.startsWith('/api/v2/')) this.#metrics.apiRequests.inc({ version: 'v2' })
+        else if (url.startsWith('/api/v1/')) this.#metrics.apiRequests.inc({ version: 'v1' })
+      })
     }
     return app
   }

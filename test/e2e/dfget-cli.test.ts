@@ -144,6 +144,8 @@ test('a download that waits with nothing else alive (the supernode answered "lim
     req.resume()
     req.once('end', () => {
       const url = req.url ?? ''
+      // A supernode of before control protocol v2: the client falls back to pulls (v1).
+      if (url.startsWith('/api/v2/')) return reply(404, { code: 'DF_ERR_ARG_ROUTE_NOT_FOUND', message: 'no such route' })
       if (req.method === 'POST' && url === '/api/v1/peers') return reply(200, { peerId: 'fake-peer-0001', ip: '127.0.0.1', port: 0, hostName: 'h', registeredAt: new Date().toISOString(), uploadsInFlight: 0, uploadedBytes: 0 })
       if (req.method === 'POST' && url === '/api/v1/tasks') return reply(200, { taskId: 'a'.repeat(64), fileLengthBytes: data.length, pieceSizeBytes: MiB, pieceCount: 4, cdnStatus: 'running', dataUrl: 'http://127.0.0.1:9/none' })
       if (req.method === 'GET' && url.startsWith('/api/v1/tasks/')) {

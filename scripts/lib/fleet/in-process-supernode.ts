@@ -65,7 +65,7 @@ export interface InProcessSupernodeOptions {
 }
 
 /** The control calls a host makes (the slice of SupernodeClient the piece loop uses). */
-export type ControlClient = Pick<SupernodeClient, 'registerPeer' | 'registerTask' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask'>
+export type ControlClient = Pick<SupernodeClient, 'registerPeer' | 'registerTask' | 'pullPieceTasks' | 'reportPiece' | 'reportPieces' | 'deleteTask' | 'syncTask'>
 
 export class InProcessSupernode {
   readonly cdn: SimulatedCdn
@@ -281,5 +281,10 @@ class SimulatedSupernodeClient implements ControlClient {
 
   async deleteTask (taskId: string, cid?: string): Promise<void> {
     await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.deleteTask(taskId, cid) })
+  }
+
+  /** The simulated supernode speaks control protocol v1 only: it answers v2 as a supernode from before v2 does. */
+  async syncTask (): Promise<never> {
+    throw new DfError('DF_ERR_ARG_ROUTE_NOT_FOUND', 'the simulated supernode serves control protocol v1 only')
   }
 }

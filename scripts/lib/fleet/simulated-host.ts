@@ -8,7 +8,9 @@
  * agent does; a failed host stops serving and stops its download. A download the loop
  * gives up on goes back to the source (a flow of the missing bytes from the origin).
  */
-import { P2pDownloader, type P2pOutcome } from '../../../src/dfget/downloader/p2p-downloader.js'
+import { P2pDownloader } from '../../../src/dfget/downloader/p2p-downloader.js'
+import type { PieceLoopOutcome } from '../../../src/dfget/downloader/piece-loop.js'
+import { SupernodeControl } from '../../../src/dfget/downloader/supernode-control.js'
 import type { FetchedPiece, PieceFetcher } from '../../../src/dfget/downloader/piece-fetcher.js'
 import type { FileGeometry, TargetWriter } from '../../../src/dfget/downloader/target-writer.js'
 import { TransferStats } from '../../../src/dfget/downloader/transfer-stats.js'
@@ -184,11 +186,12 @@ export class SimulatedHost {
         },
       }
       const fetcher = new SimulatedPieceFetcher({ network, clock, directory: this.#deps.directory }, this.host, this.target)
-      const p2p = new P2pDownloader({ logger, clock, locator, writer: this.target, fetcher, stats: this.stats }, {
-        registration, taskKey: task.taskId, peerRequest, taskRequest, stallTimeoutMs: this.#options.stallTimeoutMs,
+      const control = new SupernodeControl({ locator, logger }, { registration, taskKey: task.taskId, peerRequest, taskRequest })
+      const p2p = new P2pDownloader({ logger, clock, control, writer: this.target, fetcher, stats: this.stats }, {
+        cid: taskRequest.cid, stallTimeoutMs: this.#options.stallTimeoutMs,
       })
-      const outcome: P2pOutcome = await p2p.run(signal)
-      if (outcome.kind === 'backSource') {
+      const outcome: PieceLoopOutcome = await p2p.run(signal)
+      if (outcome.kind !== 'complete') {
         const missing = this.target.missingBytes
         await network.transfer(this.#deps.originHost, this.host, missing, signal)
         this.stats.addFromSource(missing)

@@ -9,50 +9,43 @@
  * numbered reason: the task failed at the supernode, or the supernode said finished with
  * pieces missing (downloadError); no verified piece for `stallTimeoutMs` (swarmStalled); the
  * supernode stopped answering and no other one took the task over (supernodeLost). When a
- * supernode stops answering the loop first registers with the next one, telling it which
- * pieces are already held, and goes on.
+ * supernode stops answering the loop first registers with the next one (SupernodeControl),
+ * telling it which pieces are already held, and goes on; a new supernode with another
+ * version of the source ends the loop `sourceChanged`.
+ *
+ * This is control protocol v1 (a pull per few pieces, a report per piece); new clients use
+ * v2 (ParentDownloader) and this loop serves supernodes without it and pattern cdn.
  */
 import type { Logger } from '../../common/log.js'
 import type { Clock } from '../../common/clock.js'
 import { DfError, isCode } from '../../protocol/errors.js'
 import type { BackSourceReason } from '../../protocol/result-codes.js'
 import { SUPERNODE_SOURCE_ID, type PieceTask, type PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
-import type { RegisterPeerRequest } from '../../protocol/messages/register-peer.js'
-import type { RegisterTaskRequest } from '../../protocol/messages/register-task.js'
 import { MAX_REPORTS_PER_BATCH, type ReportPieceRequest } from '../../protocol/messages/report-piece.js'
 import { formatPieceRange } from '../../protocol/piece-range.js'
-import type { SupernodeLocator, SupernodeRegistration } from '../supernode-locator.js'
-import type { PieceFetcher } from './piece-fetcher.js'
+import type { SupernodeRegistration } from '../supernode-locator.js'
+import { pieceFailureCode, type PieceLoopOutcome, type PieceFetchPort } from './piece-loop.js'
+import type { SupernodeControl } from './supernode-control.js'
 import type { TargetWriter } from './target-writer.js'
 import type { TransferStats } from './transfer-stats.js'
-
-/** How the piece loop ended. */
-export type P2pOutcome =
-  | { readonly kind: 'complete' }
-  | { readonly kind: 'backSource', readonly reason: BackSourceReason, readonly cause: DfError }
 
 export interface P2pDownloaderDeps {
   readonly logger: Logger
   readonly clock: Clock
-  readonly locator: Pick<SupernodeLocator, 'register'>
+  /** The supernode in charge, and the move to another one. */
+  readonly control: Pick<SupernodeControl, 'registration' | 'moveToNextSupernode'>
   readonly writer: Pick<TargetWriter, 'isComplete' | 'pieceCount' | 'verifiedCount' | 'isVerified' | 'rangeOf' | 'verifiedPieces' | 'geometry'>
   /**
    * Stream mode: the window's room. The loop holds no more pieces (in flight, queued) than
    * `freeSlots()`, and a full window is the reader's pause, not a stalled swarm.
    */
   readonly window?: { freeSlots(): number, whenFreed(): Promise<void> }
-  readonly fetcher: Pick<PieceFetcher, 'fetch'>
+  readonly fetcher: PieceFetchPort
   readonly stats: TransferStats
-  /** Called when another supernode took the task over. */
-  readonly onSupernodeChange?: (registration: SupernodeRegistration) => void
 }
 
 export interface P2pDownloaderOptions {
-  readonly registration: SupernodeRegistration
-  /** For re-registration on failover. */
-  readonly taskKey: string
-  readonly peerRequest: RegisterPeerRequest
-  readonly taskRequest: RegisterTaskRequest
+  readonly cid: string
   /** Fetches in flight. Default 6. */
   readonly maxInFlightPieces?: number
   /** Long-poll of a pull. Default 5000. */
@@ -93,30 +86,19 @@ export class P2pDownloader {
   readonly #registrationOf = new WeakMap<PieceTask, SupernodeRegistration>()
   /** Aborts the fetches handed out by the current supernode when we move to another. */
   #registrationFetches = new AbortController()
-  /** Set when a supernode we moved to has another version of the source than the pieces held. */
-  #sourceChanged: DfError | undefined
-  #registration: SupernodeRegistration
-  #peerRequest: RegisterPeerRequest
   #lastProgressMs = 0
   #fatal: Error | undefined
 
   constructor (deps: P2pDownloaderDeps, options: P2pDownloaderOptions) {
     this.#deps = deps
     this.#options = options
-    this.#registration = options.registration
-    this.#peerRequest = options.peerRequest
     this.#maxInFlight = options.maxInFlightPieces ?? 6
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 20_000
   }
 
   /** The supernode currently in charge. */
-  get registration (): SupernodeRegistration {
-    return this.#registration
-  }
-
-  /** The peer registration to repeat on failover, once it changed (the peer server's port became known). */
-  setPeerRequest (peerRequest: RegisterPeerRequest): void {
-    this.#peerRequest = peerRequest
+  get #registration (): SupernodeRegistration {
+    return this.#deps.control.registration
   }
 
   /** Failed fetches per source (peer id or "supernode"). */
@@ -125,7 +107,7 @@ export class P2pDownloader {
   }
 
   /** Runs the loop until complete or back-source. @throws DfError on fatal failures (write, abort) */
-  async run (signal: AbortSignal): Promise<P2pOutcome> {
+  async run (signal: AbortSignal): Promise<PieceLoopOutcome> {
     const controller = new AbortController()
     const runSignal = AbortSignal.any([signal, controller.signal])
     try {
@@ -137,7 +119,7 @@ export class P2pDownloader {
     }
   }
 
-  async #loop (signal: AbortSignal): Promise<P2pOutcome> {
+  async #loop (signal: AbortSignal): Promise<PieceLoopOutcome> {
     const { clock, writer } = this.#deps
     const pullWaitMs = this.#options.pullWaitMs ?? 5_000
     const maxSupernodeErrors = this.#options.maxSupernodeErrors ?? 3
@@ -200,13 +182,15 @@ export class P2pDownloader {
       if (isCode(err, 'DF_ERR_TASK_FAILED')) return this.#backSource('downloadError', err)
       if (isCode(err, 'DF_ERR_TASK_NOT_FOUND') || isCode(err, 'DF_ERR_TASK_CLIENT_NOT_FOUND')) {
         // The supernode forgot us (restarted): register again, with the pieces held.
-        if (!await this.#reRegister(new Set(), signal)) return this.#backSource('supernodeLost', this.#sourceChanged ?? asDfError(err))
+        const moved = await this.#move(false, signal)
+        if (moved !== undefined) return moved
         continue
       }
       supernodeErrors += 1
       this.#deps.logger.warn({ err, supernodeErrors }, 'pulling piece tasks failed')
       if (supernodeErrors >= maxSupernodeErrors) {
-        if (!await this.#reRegister(new Set([this.#registration.address.baseUrl]), signal)) return this.#backSource('supernodeLost', this.#sourceChanged ?? asDfError(err))
+        const moved = await this.#move(true, signal)
+        if (moved !== undefined) return moved
         supernodeErrors = 0
         continue
       }
@@ -218,7 +202,7 @@ export class P2pDownloader {
     const startedMs = this.#deps.clock.now()
     const { client, task } = this.#registration
     try {
-      const response = await client.pullPieceTasks(task.taskId, { cid: this.#options.taskRequest.cid, max, waitMs }, signal)
+      const response = await client.pullPieceTasks(task.taskId, { cid: this.#options.cid, max, waitMs }, signal)
       return { ok: true, response, tookMs: this.#deps.clock.now() - startedMs }
     } catch (err) {
       return { ok: false, err }
@@ -261,12 +245,8 @@ export class P2pDownloader {
       this.#lastProgressMs = this.#deps.clock.now()
       this.#report(piece, { result: 'success', sourcePeerId: fetched.fromSupernode ? SUPERNODE_SOURCE_ID : piece.sourcePeerId, costMs: fetched.costMs })
     } catch (err) {
-      if (signal.aborted) return
-      if (isCode(err, 'DF_ERR_TASK_WRITE_FAILED') || isCode(err, 'DF_ERR_INTERNAL_INVARIANT')) {
-        this.#fatal ??= err as DfError
-        return
-      }
-      const code = err instanceof DfError ? err.code : 'DF_ERR_INTERNAL'
+      const code = pieceFailureCode(err, signal, (fatal) => { this.#fatal ??= fatal })
+      if (code === undefined) return
       const source = piece.sourcePeerId
       if (this.#registrationOf.get(piece) !== this.#registration) {
         // Handed out by a supernode we left (it died with the fetch in flight): the new one
@@ -314,7 +294,7 @@ export class P2pDownloader {
 
   async #sendReports (registration: SupernodeRegistration, batch: readonly QueuedReport[]): Promise<void> {
     const { client, task } = registration
-    const cid = this.#options.taskRequest.cid
+    const cid = this.#options.cid
     const baseUrl = registration.address.baseUrl
     if (batch.length > 1 && !this.#noBatchReports.has(baseUrl)) {
       try {
@@ -335,49 +315,21 @@ export class P2pDownloader {
     }
   }
 
-  /** Registers with the next supernode (skipping `skip`); false when none took the task. */
-  async #reRegister (skip: ReadonlySet<string>, signal: AbortSignal): Promise<boolean> {
-    const { writer, logger } = this.#deps
-    try {
-      const registration = await this.#deps.locator.register(this.#options.taskKey, this.#peerRequest, {
-        ...this.#options.taskRequest,
-        heldPieces: writer.verifiedPieces(),
-      }, { skip, signal })
-      const geometry = writer.geometry
-      const heldVersion = this.#registration.task.sourceVersion
-      if (heldVersion !== undefined && registration.task.sourceVersion !== undefined && registration.task.sourceVersion !== heldVersion) {
-        // The source changed meanwhile: the pieces held are of the old version and must not
-        // be completed with new ones. The caller starts over from the source.
-        logger.warn({ url: registration.address.baseUrl }, 'the new supernode has another version of the source')
-        this.#sourceChanged = new DfError('DF_ERR_TASK_FAILED', 'the source changed while moving to another supernode', { details: { cause: 'DF_ERR_SOURCE_CHANGED' } })
-        // It registered our old pieces as held: take them back so nobody is sent to them.
-        await registration.client.deleteTask(registration.task.taskId, this.#options.taskRequest.cid).catch((err: unknown) => {
-          logger.debug({ err }, 'could not leave the new supernode\'s task')
-        })
-        return false
-      }
-      if (geometry === undefined || registration.task.fileLengthBytes !== geometry.fileLengthBytes || registration.task.pieceSizeBytes !== geometry.pieceSizeBytes) {
-        logger.warn({ url: registration.address.baseUrl }, 'the new supernode has another geometry for the task')
-        return false
-      }
-      logger.info({ url: registration.address.baseUrl, heldPieces: writer.verifiedCount }, 'moved to another supernode')
-      this.#registration = registration
-      // Pieces queued from the old supernode point at its data server: ask the new one.
-      this.#queue.length = 0
-      // Its fetches in flight would hold their piece numbers while the new supernode hands
-      // the same pieces out again (and would count them as running until they time out).
-      this.#registrationFetches.abort()
-      this.#registrationFetches = new AbortController()
-      this.#deps.onSupernodeChange?.(registration)
-      return true
-    } catch (err) {
-      if (signal.aborted) throw abortError(signal)
-      logger.warn({ err }, 'no other supernode took the task over')
-      return false
-    }
+  /** Moves to another supernode (SupernodeControl); the loop's end when none took the task or the source changed. */
+  async #move (skipCurrent: boolean, signal: AbortSignal): Promise<PieceLoopOutcome | undefined> {
+    const moved = await this.#deps.control.moveToNextSupernode(this.#deps.writer.verifiedPieces(), skipCurrent, signal)
+    if (moved.kind === 'sourceChanged') return { kind: 'sourceChanged', cause: moved.cause }
+    if (moved.kind === 'none') return this.#backSource('supernodeLost', moved.cause)
+    // Pieces queued from the old supernode point at its data server: ask the new one.
+    this.#queue.length = 0
+    // Its fetches in flight would hold their piece numbers while the new supernode hands
+    // the same pieces out again (and would count them as running until they time out).
+    this.#registrationFetches.abort()
+    this.#registrationFetches = new AbortController()
+    return undefined
   }
 
-  #backSource (reason: BackSourceReason, cause: DfError): P2pOutcome {
+  #backSource (reason: BackSourceReason, cause: DfError): PieceLoopOutcome {
     this.#deps.logger.warn({ reason, code: cause.code, message: cause.message }, 'the swarm cannot finish the download')
     return { kind: 'backSource', reason, cause }
   }
@@ -391,10 +343,6 @@ export class P2pDownloader {
       timer?.cancel()
     }
   }
-}
-
-function asDfError (err: unknown): DfError {
-  return err instanceof DfError ? err : new DfError('DF_ERR_NETWORK', 'the supernode is unreachable', { cause: err })
 }
 
 function abortError (signal: AbortSignal): Error {

@@ -8,6 +8,9 @@ import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
 import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
 import { parsePeerStatus, type PeerStatus, type RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
+import { parsePeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+import type { ParentPort } from '../downloader/piece-loop.js'
+import { PIECE_GRANT_HEADER } from '../../protocol/piece-grant.js'
 
 export interface PeerClientOptions extends HttpClientOptions {
   /** The peer server's base URL, e.g. "http://127.0.0.1:40123". */
@@ -36,6 +39,11 @@ export class PeerClient {
   /** Withdraws a data file. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND when it was not registered */
   async unregisterUpload (taskId: string, cid: string): Promise<void> {
     await this.#http.requestVoid({ method: 'DELETE', url: `${this.baseUrl}${fillPath(PEER_PATHS.upload, { taskId })}`, query: { cid }, timeoutMs: 5_000 })
+  }
+
+  /** v2: tells the peer server which pieces of a registered data file are verified now. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND */
+  async announcePieces (taskId: string, cid: string, pieceNums: readonly number[]): Promise<void> {
+    await this.#http.requestVoid({ method: 'POST', url: `${this.baseUrl}${fillPath(PEER_PATHS.uploadPieces, { taskId })}`, query: { cid }, json: { pieces: pieceNums }, timeoutMs: 5_000 })
   }
 
   /** Stream mode: opens (or refreshes) this cid's window store. @throws DF_ERR_UPLOAD_STORE_FULL */
@@ -75,6 +83,28 @@ export class PeerClient {
     await this.#http.close()
   }
 }
+
+/**
+ * v2: the have feeds of a download's parents over HTTP (the `havesUrl` the supernode's sync
+ * gives): a request answers at once when `since` is older than the parent's bitmap, else
+ * when it changes or after `waitMs`. The grant is the child's piece grant; `headers` (the
+ * shared token) go with every request. Errors are DfErrors (DF_ERR_UPLOAD_TASK_NOT_FOUND
+ * when the parent no longer serves the download).
+ */
+export function createHttpParentPort (http: Pick<HttpClient, 'requestJson'>, headers: Readonly<Record<string, string>> = {}): ParentPort {
+  return {
+    fetchHaves: async (parent, since, waitMs, grant, signal) => await http.requestJson({
+      url: parent.havesUrl,
+      query: { since, waitMs },
+      headers: grant === undefined ? headers : { ...headers, [PIECE_GRANT_HEADER]: grant },
+      timeoutMs: waitMs + 10_000,
+      signal,
+    }, parsePeerHavesResponse),
+  }
+}
+
+/** v2: how a dfget announces its verified pieces to its host's peer server (PeerClient over loopback, or `PeerServer.localPieces()` in process). */
+export type PieceAnnouncer = Pick<PeerClient, 'announcePieces'>
 
 /**
  * The stream-store calls of a streaming dfget. Over loopback HTTP that is a PeerClient; a

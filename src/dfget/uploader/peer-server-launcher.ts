@@ -14,7 +14,7 @@ import type { Logger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePeerId, type PeerId } from '../../protocol/ids.js'
 import { createHomeLayout, ensureHomeDirs, type HomeLayout } from '../home-layout.js'
-import { PeerClient, type StreamStoreClient } from './peer-client.js'
+import { PeerClient, type PieceAnnouncer, type StreamStoreClient } from './peer-client.js'
 import { readPeerServerState, releaseStartLock, tryAcquireStartLock } from './peer-server-state.js'
 
 /** A running peer server of this host. */
@@ -34,6 +34,8 @@ export interface PeerServerHandle {
   readonly localUrl: string
   /** The server runs in this process: stream pieces go to its store directly, not over HTTP. */
   readonly localStreams?: StreamStoreClient
+  /** The server runs in this process: verified pieces are announced to it directly (v2). */
+  readonly localPieces?: PieceAnnouncer
 }
 
 /** Finds (or starts) this host's peer server. The seam a test uses to hand dfget an in-process server. */

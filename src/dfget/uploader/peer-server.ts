@@ -44,10 +44,13 @@ import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { PeerMetrics } from './peer-metrics.js'
 import { loadCaCert } from '../ca-cert.js'
 import { addStreamRoutes } from './stream-routes.js'
+import { addHaveRoutes } from './have-routes.js'
+import { PieceAvailability } from './piece-availability.js'
+import { pieceCount } from '../../protocol/piece-range.js'
 import { AgentServer } from '../agent/agent-server.js'
 import type { DataPlane } from '../data-plane.js'
 import type { PeerServerConfig } from './peer-server-config.js'
-import type { StreamStoreClient } from './peer-client.js'
+import type { PieceAnnouncer, StreamStoreClient } from './peer-client.js'
 import { collectProcessMetrics } from '../../common/process-metrics.js'
 
 /** Why a peer server stopped. */
@@ -87,6 +90,8 @@ const READ_CHUNK_BYTES = 512 * 1024
 const SERVICE_DOWN_TIMEOUT_MS = 3_000
 /** A stream store nobody put into, refreshed or read from this long belongs to a dfget that died (a live one refreshes it every 20 s, also while its reader pauses). */
 const STREAM_IDLE_MS = 60_000
+/** A child's have feed answers at most this often (changes in between go together). */
+const HAVES_COALESCE_MS = 20
 
 export class PeerServer {
   readonly #logger: Logger
@@ -96,6 +101,8 @@ export class PeerServer {
   readonly #registry: UploadRegistry
   /** Stream mode: the windows' pieces of this host's streaming dfgets, in memory. */
   readonly #pieces: PieceStore
+  /** Control protocol v2: what each served download holds now, for the children's have feeds. */
+  readonly #availability: PieceAvailability
   readonly #garbageCollector: Pick<GarbageCollector, 'add'> | undefined
   readonly #runLogger: Logger | undefined
   readonly #dataPlane: DataPlane | undefined
@@ -126,6 +133,7 @@ export class PeerServer {
     this.#layout = createHomeLayout(options.homeDir)
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
     this.#pieces = new PieceStore({ clock: this.#clock })
+    this.#availability = new PieceAvailability({ clock: this.#clock }, { coalesceMs: HAVES_COALESCE_MS })
     this.#garbageCollector = deps.garbageCollector
     this.#runLogger = deps.runLogger
     this.#dataPlane = deps.dataPlane
@@ -166,7 +174,7 @@ export class PeerServer {
       // Listening before the state file names this server: a dfget that finds the file finds the socket.
       const agent = new AgentServer({
         logger: this.#logger,
-        peerServer: { peerId: this.#peerId, port: this.port, localUrl: this.localUrl, localStreams: this.localStreams() },
+        peerServer: { peerId: this.#peerId, port: this.port, localUrl: this.localUrl, localStreams: this.localStreams(), localPieces: this.localPieces() },
         buffers: this.#buffers,
         ...(this.#garbageCollector === undefined ? {} : { garbageCollector: this.#garbageCollector }),
         ...(this.#runLogger === undefined ? {} : { runLogger: this.#runLogger }),
@@ -206,23 +214,41 @@ export class PeerServer {
    */
   localStreams (): StreamStoreClient {
     const pieces = this.#pieces
+    const availability = this.#availability
     const touch = (): void => { this.#registry.touchActivity() }
     return {
       openStream: async (request) => {
         pieces.open({ ...request, taskId: parseTaskId(request.taskId, 'body.taskId'), cid: parseClientId(request.cid, 'body.cid'), grantKeys: parseGrantKeys(request.grantKeys, 'body.grantKeys') })
+        availability.open(request.taskId, request.cid, pieceCount(request.fileLengthBytes, request.pieceSizeBytes), 'stream')
         touch()
       },
       putStreamPiece: async (taskId, cid, pieceNum, bytes) => {
         pieces.put(taskId, cid, pieceNum, bytes)
+        availability.add(taskId, cid, [pieceNum])
         touch()
         this.#garbageCollector?.add(Buffer.isBuffer(bytes) ? bytes.length : bytes.reduce((sum, chunk) => sum + chunk.length, 0))
       },
       dropStreamPiece: async (taskId, cid, pieceNum) => {
         pieces.drop(taskId, cid, pieceNum)
+        availability.remove(taskId, cid, pieceNum)
       },
       closeStream: async (taskId, cid) => {
         if (!pieces.close(taskId, cid)) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'no stream of that task and cid is open here')
+        availability.close(taskId, cid)
         touch()
+      },
+    }
+  }
+
+  /**
+   * Control protocol v2, for a dfget in this process: announces verified pieces of a
+   * registered data file without a request through loopback (have-routes.ts is the HTTP way).
+   */
+  localPieces (): PieceAnnouncer {
+    return {
+      announcePieces: async (taskId, cid, pieceNums) => {
+        if (!this.#availability.has(taskId, cid)) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'register the upload first')
+        this.#availability.add(taskId, cid, pieceNums)
       },
     }
   }
@@ -255,6 +281,7 @@ export class PeerServer {
   async #stop (reason: PeerServerStopReason): Promise<void> {
     this.#closing ??= (async () => {
       this.#timer?.cancel()
+      this.#availability.closeAll()
       try {
         await this.#agent?.close()
         await this.#tlsApp?.close()
@@ -280,6 +307,7 @@ export class PeerServer {
       }
       this.#readHandles.forget(resolve(body.path)) // a new file at that path
       this.#registry.register({ ...body, taskId, cid, grantKeys: parseGrantKeys(body.grantKeys, 'body.grantKeys') })
+      this.#availability.open(taskId, cid, pieceCount(body.fileLengthBytes, body.pieceSizeBytes), 'file')
       return reply.status(204).send()
     })
     app.delete(PEER_PATHS.upload, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
@@ -289,6 +317,16 @@ export class PeerServer {
       return reply.status(204).send()
     })
     addStreamRoutes(app, { streams: this.localStreams(), requireLoopback })
+    addHaveRoutes(app, {
+      availability: this.#availability,
+      requireLoopback,
+      authorize: (request) => {
+        const stream = this.#pieces.getForRead(request.params.taskId, request.query.cid ?? '')
+        const entry = stream === undefined ? this.#registry.getForRead(request.params.taskId, request.query.cid ?? '') : undefined
+        if (stream === undefined && entry === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid')
+        this.#requireGrant(request, stream?.grantKeys ?? entry?.grantKeys)
+      },
+    })
     app.get(PEER_PATHS.taskData, async (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply) => {
       return await this.#serveData(request, reply)
     })
@@ -395,6 +433,7 @@ export class PeerServer {
     this.#metrics.countExpired(expired)
     for (const entry of expired) await this.#discard(entry, 'expired')
     for (const stream of this.#pieces.takeExpired(STREAM_IDLE_MS)) {
+      this.#availability.close(stream.taskId, stream.cid)
       // Its dfget went away without closing it: the supernode must stop sending peers here.
       this.#logger.info({ taskId: stream.taskId, cid: stream.cid }, 'stream store expired')
       await Promise.all(stream.supernodes.map(async (baseUrl) => {
@@ -433,6 +472,7 @@ export class PeerServer {
 
   /** Stops serving a file (its open handle goes after the reads in flight). */
   #unregister (taskId: string, cid: string): UploadEntry | undefined {
+    this.#availability.close(taskId, cid)
     const entry = this.#registry.unregister(taskId, cid)
     if (entry !== undefined) this.#readHandles.forget(entry.path)
     return entry
@@ -440,6 +480,7 @@ export class PeerServer {
 
   async #discard (entry: UploadEntry, why: string): Promise<void> {
     this.#logger.info({ taskId: entry.taskId, cid: entry.cid, why }, 'data file removed')
+    this.#availability.close(entry.taskId, entry.cid)
     this.#readHandles.forget(entry.path)
     await rm(entry.path, { force: true })
     await Promise.all(entry.supernodes.map(async (baseUrl) => {

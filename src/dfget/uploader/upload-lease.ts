@@ -4,14 +4,24 @@
  * for --expiretime and stops after --alivetime without work, so a long download keeps
  * both from happening under it). `release()` stops refreshing and leaves the file served
  * until it expires; `withdraw()` also unregisters it (failure paths).
+ *
+ * Control protocol v2: the lease also announces the file's verified pieces to the peer
+ * server (which tells this host's children through its have feed), one request at a time
+ * with the pieces verified meanwhile together; pieces announced before the registration
+ * go with the first announcement after it.
  */
 import type { Clock, TimerHandle } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { RegisterUploadRequest } from '../../protocol/messages/peer-upload.js'
-import type { PeerClient } from './peer-client.js'
+import type { PeerClient, PieceAnnouncer } from './peer-client.js'
 
 export class UploadLease {
   readonly #peerClient: PeerClient
+  readonly #announcer: PieceAnnouncer
+  #toAnnounce: number[] = []
+  #announcing = false
+  /** Registered and not withdrawn: announcements go on after `release()` (the file stays served). */
+  #registered = false
   readonly #clock: Clock
   readonly #logger: Logger
   readonly #refreshIntervalMs: number
@@ -19,8 +29,9 @@ export class UploadLease {
   #timer: TimerHandle | undefined
   #active = false
 
-  constructor (deps: { peerClient: PeerClient, clock: Clock, logger: Logger }, options: { request: RegisterUploadRequest, refreshIntervalMs: number }) {
+  constructor (deps: { peerClient: PeerClient, announcer?: PieceAnnouncer, clock: Clock, logger: Logger }, options: { request: RegisterUploadRequest, refreshIntervalMs: number }) {
     this.#peerClient = deps.peerClient
+    this.#announcer = deps.announcer ?? deps.peerClient
     this.#clock = deps.clock
     this.#logger = deps.logger
     this.#request = options.request
@@ -31,7 +42,29 @@ export class UploadLease {
   async start (): Promise<void> {
     await this.#peerClient.registerUpload(this.#request)
     this.#active = true
+    this.#registered = true
     this.#schedule()
+    this.#flushAnnouncements()
+  }
+
+  /** Verified pieces of the file, servable now (v2). Never throws; a failed announcement is logged. */
+  announce (pieceNums: readonly number[]): void {
+    if (pieceNums.length === 0) return
+    for (const pieceNum of pieceNums) this.#toAnnounce.push(pieceNum)
+    this.#flushAnnouncements()
+  }
+
+  #flushAnnouncements (): void {
+    if (!this.#registered || this.#announcing || this.#toAnnounce.length === 0) return
+    const batch = this.#toAnnounce
+    this.#toAnnounce = []
+    this.#announcing = true
+    this.#announcer.announcePieces(this.#request.taskId, this.#request.cid, batch).catch((err: unknown) => {
+      this.#logger.debug({ err, pieces: batch.length }, 'could not announce verified pieces')
+    }).finally(() => {
+      this.#announcing = false
+      this.#flushAnnouncements()
+    })
   }
 
   /** Another supernode took the task over: the peer server must know whom to tell when it goes. */
@@ -49,6 +82,7 @@ export class UploadLease {
   /** Stops refreshing and unregisters the file. Never throws. */
   async withdraw (): Promise<void> {
     const wasActive = this.#active
+    this.#registered = false
     this.release()
     if (!wasActive) return
     try {

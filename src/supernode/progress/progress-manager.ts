@@ -14,6 +14,7 @@ import { DfError } from '../../protocol/errors.js'
 import type { Logger } from '../../common/log.js'
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
+import type { PieceBitset } from '../../protocol/piece-bitset.js'
 import { TaskProgress, type HandOut, type PieceSource, type TaskProgressView } from './task-progress.js'
 import type { TaskEvents } from './task-events.js'
 
@@ -36,6 +37,7 @@ export class ProgressManager {
   readonly #tasks = new Map<TaskId, TaskProgress>()
   readonly #peerUploads = new Map<PeerId, number>()
   #timedOutHandOuts = 0
+  readonly #removalListeners: ((taskId: TaskId, cid: ClientId | undefined) => void)[] = []
 
   constructor (deps: { clock: Clock, events: TaskEvents, logger: Logger }, options: ProgressManagerOptions) {
     this.#clock = deps.clock
@@ -56,7 +58,13 @@ export class ProgressManager {
     if (task === undefined) return
     this.#release(task.releaseAll())
     this.#tasks.delete(taskId)
+    for (const listener of this.#removalListeners) listener(taskId, undefined)
     this.#events.notify(taskId)
+  }
+
+  /** Calls `listener` when a cid leaves a task (`cid`), or the task goes (`cid` undefined). */
+  onRemoved (listener: (taskId: TaskId, cid: ClientId | undefined) => void): void {
+    this.#removalListeners.push(listener)
   }
 
   getTask (taskId: TaskId): TaskProgressView | undefined {
@@ -86,7 +94,16 @@ export class ProgressManager {
     const task = this.#tasks.get(taskId)
     if (task === undefined) return
     this.#release(task.removeClient(cid))
+    for (const listener of this.#removalListeners) listener(taskId, cid)
     this.#events.notify(taskId)
+  }
+
+  /**
+   * Control protocol v2: `held` is what `cid` holds now (its coarse bitmap sync). Pieces in
+   * it become holdings (and received); holdings not in it go (stream mode's window moved).
+   */
+  syncHoldings (taskId: TaskId, cid: ClientId, held: PieceBitset): void {
+    if (this.#mustGet(taskId).setHoldings(cid, held)) this.#events.notify(taskId)
   }
 
   /** A peer left (service down): nobody is sent to it any more; its hand-outs are released. */

@@ -11,7 +11,7 @@
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
 import type { TimerHandle } from '../../common/clock.js'
-import { PieceBitset } from './piece-bitset.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
 
 /** Where a hand-out tells a cid to fetch a piece. */
 export type PieceSource =
@@ -33,7 +33,7 @@ export interface ClientProgressView {
   readonly cid: ClientId
   readonly peerId: PeerId
   /** Pieces this cid can serve now. */
-  readonly held: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size'>>
+  readonly held: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size' | 'isFull'>>
   /** Pieces this cid has received (stream mode may have evicted some since). */
   readonly done: Readonly<Pick<PieceBitset, 'has' | 'count' | 'size' | 'firstMissing' | 'isFull' | 'toBytes'>>
   /** Stream mode window in pieces, when set. */
@@ -183,6 +183,21 @@ export class TaskProgress implements TaskProgressView {
       else holders.push(cid)
     }
     return true
+  }
+
+  /** Makes `cid`'s holdings exactly `held` (a v2 bitmap sync). Returns true when they changed. */
+  setHoldings (cid: ClientId, held: Pick<PieceBitset, 'has' | 'size'>): boolean {
+    const client = this.#clients.get(cid)
+    if (client === undefined || held.size !== this.pieceCount) return false
+    let changed = false
+    for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
+      const has = held.has(pieceNum)
+      if (has === client.held.has(pieceNum) && (!has || client.done.has(pieceNum))) continue
+      if (has) this.addHolding(cid, pieceNum, true)
+      else this.removeHolding(cid, pieceNum)
+      changed = true
+    }
+    return changed
   }
 
   /** `cid` no longer holds the piece (stream-mode eviction, or its peer left). */

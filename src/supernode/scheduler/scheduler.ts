@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks'
 import type { Clock } from '../../common/clock.js'
 import { formatBaseUrl } from '../../common/http/server.js'
 import type { Logger } from '../../common/log.js'
-import { DfError, invalidArgument } from '../../protocol/errors.js'
+import { invalidArgument } from '../../protocol/errors.js'
 import { parsePeerId, type ClientId, type PeerId, type TaskId } from '../../protocol/ids.js'
 import type { PieceTask, PullPieceTasksResponse } from '../../protocol/messages/pull-piece-task.js'
 import type { ReportPieceRequest } from '../../protocol/messages/report-piece.js'
@@ -31,6 +31,7 @@ import type { ClientProgressView, PieceSource, TaskProgressView } from '../progr
 import { SUPERNODE_SOURCE_ID } from '../../protocol/messages/pull-piece-task.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
 import { choosePieces } from './piece-policy.js'
+import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
 import type { Random } from './random.js'
 
 export interface SchedulerOptions {
@@ -184,18 +185,11 @@ export class Scheduler {
   }
 
   #mustGetTask (taskId: TaskId): { task: TaskView, progress: TaskProgressView } {
-    const task = this.#deps.tasks.getTask(taskId)
-    if (task === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } })
-    if (task.state === 'failed') throw task.failure ?? new DfError('DF_ERR_TASK_FAILED', `task ${taskId} failed`)
-    const progress = this.#deps.progress.getTask(taskId)
-    if (progress === undefined) throw new DfError('DF_ERR_TASK_NOT_FOUND', `task ${taskId} has no progress yet`, { details: { taskId } })
-    return { task, progress }
+    return mustGetSchedulableTask(this.#deps.tasks, this.#deps.progress, taskId)
   }
 
   #mustGetClient (progress: TaskProgressView, taskId: TaskId, cid: ClientId): ClientProgressView {
-    const client = progress.getClient(cid)
-    if (client === undefined) throw new DfError('DF_ERR_TASK_CLIENT_NOT_FOUND', `no cid ${cid} in task ${taskId}`, { details: { taskId, cid } })
-    return client
+    return mustGetClient(progress, taskId, cid)
   }
 }
 

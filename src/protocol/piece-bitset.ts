@@ -1,6 +1,7 @@
 /**
  * A fixed-size set of piece numbers, one bit per piece, with a running count. Used for the
- * pieces a cid holds, the pieces it has received, and the pieces the CDN has cached.
+ * pieces a cid holds, the pieces it has received, and the pieces the CDN has cached; on the
+ * wire (control protocol v2) a bitmap travels as the base64 of `toBytes()`.
  * Invariant: `count` always equals the number of set bits.
  */
 
@@ -20,6 +21,25 @@ export class PieceBitset {
   static full (size: number): PieceBitset {
     const bitset = new PieceBitset(size)
     for (let pieceNum = 0; pieceNum < size; pieceNum++) bitset.add(pieceNum)
+    return bitset
+  }
+
+  /**
+   * A bitset of `size` from its wire form (base64 of `toBytes()`); undefined when the text
+   * is not the bitmap of `size` pieces (wrong length, or bits set past `size`).
+   */
+  static fromBase64 (text: string, size: number): PieceBitset | undefined {
+    const bytes = Buffer.from(text, 'base64')
+    if (bytes.length !== Math.ceil(size / 8)) return undefined
+    const bitset = new PieceBitset(size)
+    for (let index = 0; index < bytes.length; index++) {
+      const byte = bytes[index] ?? 0
+      if (byte === 0) continue
+      for (let bit = 0; bit < 8; bit++) {
+        if ((byte & (1 << bit)) === 0) continue
+        if (!bitset.add(index * 8 + bit)) return undefined
+      }
+    }
     return bitset
   }
 
@@ -73,6 +93,11 @@ export class PieceBitset {
   /** A copy of the bits: bit `p % 8` (least significant first) of byte `floor(p / 8)` is piece `p`. */
   toBytes (): Uint8Array {
     return this.#bits.slice()
+  }
+
+  /** The wire form: base64 of `toBytes()`. */
+  toBase64 (): string {
+    return Buffer.from(this.#bits.buffer, this.#bits.byteOffset, this.#bits.byteLength).toString('base64')
   }
 
   /** Every piece number in the set, ascending. */

@@ -18,3 +18,13 @@ test('a bitset counts, finds the first missing piece and ignores out-of-range nu
   assert.equal(PieceBitset.full(13).firstMissing(), 13)
   assert.equal(new PieceBitset(0).isFull, true)
 })
+
+test('a bitset travels as base64 and a bitmap of another size or with bits past the end is refused', () => {
+  const bitset = new PieceBitset(13)
+  for (const pieceNum of [0, 5, 12]) bitset.add(pieceNum)
+  const text = bitset.toBase64()
+  assert.deepEqual(PieceBitset.fromBase64(text, 13)?.toArray(), [0, 5, 12])
+  assert.equal(PieceBitset.fromBase64(text, 17), undefined)
+  assert.equal(PieceBitset.fromBase64(Buffer.from([0, 0xff]).toString('base64'), 13), undefined)
+  assert.equal(PieceBitset.fromBase64('', 0)?.count, 0)
+})

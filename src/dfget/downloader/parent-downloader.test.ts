@@ -1,0 +1,291 @@
+/**
+ * ManualClock tests of the v2 piece loop. The loop's I/O goes through its ports
+ * (piece-loop.ts), so these tests drive it with an in-process transport — a scripted
+ * supernode (ControlPort), parents' bitmaps (ParentPort), and fetches the test completes or
+ * fails — the seam the fleet simulator uses. Time moves only when the test advances it.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ManualClock } from '../../common/clock.js'
+import { createSilentLogger } from '../../common/log.js'
+import { DfError } from '../../protocol/errors.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
+import { rangeOfPiece, type ByteRange } from '../../protocol/piece-range.js'
+import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
+import type { PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+import type { Parent, SyncTaskRequest, SyncTaskResponse } from '../../protocol/messages/sync-task.js'
+import { createSeededRandom } from '../../supernode/scheduler/random.js'
+import { ParentDownloader } from './parent-downloader.js'
+import type { ControlPort, ParentPort, PieceFetchPort, SupernodeMove } from './piece-loop.js'
+import type { FetchedPiece } from './piece-fetcher.js'
+import { TransferStats } from './transfer-stats.js'
+
+const PIECE_BYTES = 16
+const DIGEST = `sha256:${'a'.repeat(64)}`
+
+/** The download's target, in memory. */
+class MemoryTarget {
+  readonly pieceCount: number
+  readonly #verified: PieceBitset
+  constructor (pieceCount: number) {
+    this.pieceCount = pieceCount
+    this.#verified = new PieceBitset(pieceCount)
+  }
+
+  get isComplete (): boolean { return this.#verified.isFull }
+  isVerified (pieceNum: number): boolean { return this.#verified.has(pieceNum) }
+  rangeOf (pieceNum: number): ByteRange { return rangeOfPiece(pieceNum, PIECE_BYTES, this.pieceCount * PIECE_BYTES) }
+  verifiedPieces (): number[] { return this.#verified.toArray() }
+  markVerified (pieceNum: number): void { this.#verified.add(pieceNum) }
+}
+
+interface Pending<T> { readonly resolve: (value: T) => void, readonly reject: (err: unknown) => void }
+
+/** Waits on a promise that settles when the test says, or rejects when `signal` aborts. */
+function pending<T> (signal: AbortSignal, into: (handle: Pending<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    signal.addEventListener('abort', () => { reject(new DfError('DF_ERR_INTERNAL', 'aborted', { cause: signal.reason })) }, { once: true })
+    into({ resolve, reject })
+  })
+}
+
+/** A scripted supernode: every sync waits for the test's answer. */
+class ScriptedControl implements ControlPort {
+  readonly syncs: { readonly request: SyncTaskRequest, readonly answer: Pending<SyncTaskResponse> }[] = []
+  readonly moves: { heldPieces: readonly number[], skipCurrent: boolean }[] = []
+  nextMove: SupernodeMove = { kind: 'none', cause: new DfError('DF_ERR_NETWORK', 'no other supernode') }
+
+  async sync (request: SyncTaskRequest, signal: AbortSignal): Promise<SyncTaskResponse> {
+    return await pending(signal, (answer) => { this.syncs.push({ request, answer }) })
+  }
+
+  async moveToNextSupernode (heldPieces: readonly number[], skipCurrent: boolean): Promise<SupernodeMove> {
+    this.moves.push({ heldPieces: [...heldPieces], skipCurrent })
+    return this.nextMove
+  }
+}
+
+/** Parents' bitmaps, answered at once. */
+class StaticParents implements ParentPort {
+  readonly held = new Map<string, number[]>()
+  constructor (readonly pieceCount: number) {}
+  async fetchHaves (parent: Parent, since: number, waitMs: number, _grant: string | undefined, signal: AbortSignal): Promise<PeerHavesResponse> {
+    if (since > 0) return await pending(signal, () => {}) // no change: held until the loop lets go
+    const bitset = new PieceBitset(this.pieceCount)
+    for (const pieceNum of this.held.get(parent.cid) ?? []) bitset.add(pieceNum)
+    return { seq: 1, held: bitset.toBase64(), complete: bitset.isFull }
+  }
+}
+
+/** Fetches that the test completes or fails; counts the most in flight from each source. */
+class ScriptedFetches implements PieceFetchPort {
+  readonly calls: { readonly piece: PieceTask, readonly result: Pending<FetchedPiece> }[] = []
+  readonly #running = new Map<string, number>()
+  readonly maxRunning = new Map<string, number>()
+  constructor (readonly target: MemoryTarget) {}
+  async fetch (piece: PieceTask, signal: AbortSignal): Promise<FetchedPiece> {
+    const source = piece.sourcePeerId
+    const running = (this.#running.get(source) ?? 0) + 1
+    this.#running.set(source, running)
+    this.maxRunning.set(source, Math.max(running, this.maxRunning.get(source) ?? 0))
+    try {
+      return await pending(signal, (result) => { this.calls.push({ piece, result }) })
+    } finally {
+      this.#running.set(source, (this.#running.get(source) ?? 1) - 1)
+    }
+  }
+
+  succeed (index: number): void {
+    const call = this.calls[index]
+    assert.ok(call !== undefined, `no fetch #${index}`)
+    this.target.markVerified(call.piece.pieceNum)
+    call.result.resolve({ bytes: PIECE_BYTES, costMs: 1, fromSupernode: call.piece.sourceKind === 'supernode' })
+  }
+}
+
+function parent (cid: string): Parent {
+  return { peerId: `peer-${cid}`, cid, url: `http://127.0.0.1:1/peer/tasks/t/data?cid=${cid}`, havesUrl: `http://127.0.0.1:1/peer/tasks/t/haves?cid=${cid}`, complete: false }
+}
+
+function answer (overrides: Partial<SyncTaskResponse> & { pieceCount: number }): SyncTaskResponse {
+  const { pieceCount, ...rest } = overrides
+  return {
+    parents: [],
+    supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 2, cachedAll: true },
+    digestsFrom: 0,
+    digests: new Array<string>(pieceCount).fill(DIGEST),
+    syncAfterMs: 30_000,
+    ...rest,
+  }
+}
+
+/** Lets promise callbacks run (the loop reacts to every settled promise before the next step). */
+async function settle (): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => { setImmediate(resolve) })
+}
+
+function setUp (pieceCount: number, options: { stallTimeoutMs?: number, window?: { una: number, windowPieces: number } } = {}) {
+  const clock = new ManualClock()
+  const target = new MemoryTarget(pieceCount)
+  const control = new ScriptedControl()
+  const parents = new StaticParents(pieceCount)
+  const fetches = new ScriptedFetches(target)
+  const window = options.window
+  const loop = new ParentDownloader({
+    logger: createSilentLogger(),
+    clock,
+    control,
+    parents,
+    fetcher: fetches,
+    writer: target,
+    stats: new TransferStats(),
+    random: createSeededRandom(7),
+    ...(window === undefined ? {} : { window: { freeSlots: () => window.windowPieces, whenFreed: async () => await new Promise<void>(() => {}), una: window.una } }),
+  }, { cid: 'child', pieceCount, stallTimeoutMs: options.stallTimeoutMs ?? 20_000, ...(window === undefined ? {} : { windowPieces: window.windowPieces }) })
+  const controller = new AbortController()
+  const outcome = loop.run(controller.signal)
+  outcome.catch(() => {})
+  return { clock, target, control, parents, fetches, outcome, controller }
+}
+
+test('with nothing to fetch the loop waits on one sync, then backs off to the source after the stall timeout', async (t) => {
+  const { clock, control, fetches, outcome, controller } = setUp(4, { stallTimeoutMs: 20_000 })
+  t.after(() => { controller.abort() })
+  await settle()
+  assert.equal(control.syncs.length, 1)
+  assert.equal(control.syncs[0]?.request.waitMs, 30_000)
+  // 19.9 s of nothing: still the one long-poll, no fetch, no busy loop of requests.
+  for (let i = 0; i < 199; i++) { clock.advance(100); await settle() }
+  assert.equal(control.syncs.length, 1)
+  assert.equal(fetches.calls.length, 0)
+  clock.advance(100)
+  await settle()
+  const ended = await outcome
+  assert.equal(ended.kind, 'backSource')
+  assert.equal(ended.kind === 'backSource' ? ended.reason : '', 'swarmStalled')
+})
+
+test('pieces come rarest first from the parents, at most three at once from one parent, and the CDN only serves what no parent holds, within its slots', async (t) => {
+  const { control, parents, fetches, target, outcome, controller } = setUp(8)
+  t.after(() => { controller.abort() })
+  parents.held.set('a', [0, 1, 2, 3, 4, 5])
+  parents.held.set('b', [0, 1, 2])
+  await settle()
+  control.syncs[0]?.answer.resolve(answer({ pieceCount: 8, parents: [parent('a'), parent('b')], supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 1, cachedAll: true } }))
+  await settle()
+  const started = fetches.calls.map((call) => ({ pieceNum: call.piece.pieceNum, from: call.piece.sourcePeerId }))
+  // Pieces 3-5 are the rarest (one holder): first, from a; then 0-2 from b (a is at its limit).
+  assert.deepEqual(started.slice(0, 3).map((s) => s.pieceNum).sort(), [3, 4, 5])
+  assert.ok(started.slice(0, 3).every((s) => s.from === 'peer-a'))
+  assert.deepEqual(started.slice(3).map((s) => s.from), ['peer-b', 'peer-b', 'peer-b'])
+  assert.equal(started.length, 6, 'six in flight at most')
+  for (let round = 0; round < 8 && !target.isComplete; round++) {
+    for (let i = 0; i < fetches.calls.length; i++) if (!target.isVerified(fetches.calls[i]?.piece.pieceNum ?? -1)) { fetches.succeed(i); break }
+    await settle()
+  }
+  assert.equal(target.isComplete, true)
+  // Pieces 6 and 7, which no parent holds, came from the CDN, one at a time (its one slot).
+  assert.deepEqual(fetches.calls.filter((call) => call.piece.sourcePeerId === 'supernode').map((call) => call.piece.pieceNum).sort(), [6, 7])
+  assert.equal(fetches.maxRunning.get('supernode'), 1)
+  assert.ok((fetches.maxRunning.get('peer-a') ?? 0) <= 3 && (fetches.maxRunning.get('peer-b') ?? 0) <= 3)
+  await settle()
+  const last = control.syncs.at(-1)
+  assert.equal(last?.request.complete, true)
+  assert.equal(PieceBitset.fromBase64(last?.request.held ?? '', 8)?.isFull, true)
+  assert.equal(last?.request.received?.supernodePieces, 2)
+  assert.equal(last?.request.received?.peerPieces, 6)
+  last?.answer.resolve(answer({ pieceCount: 8 }))
+  assert.deepEqual(await outcome, { kind: 'complete' })
+  // Syncs for the whole file: the first, one per milestone bitmap (a quarter, a half, three
+  // quarters), the long-poll that the final one replaced, the final one.
+  assert.ok(control.syncs.length <= 6, `${control.syncs.length} syncs`)
+})
+
+test('a parent serving a corrupt piece is dropped and reported at once, and its pieces come from elsewhere', async (t) => {
+  const { control, parents, fetches, outcome, controller } = setUp(2)
+  t.after(() => { controller.abort() })
+  parents.held.set('liar', [0, 1])
+  await settle()
+  control.syncs[0]?.answer.resolve(answer({ pieceCount: 2, parents: [parent('liar')] }))
+  await settle()
+  assert.deepEqual(fetches.calls.map((call) => call.piece.sourcePeerId), ['peer-liar', 'peer-liar'])
+  fetches.calls[0]?.result.reject(new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', 'bad bytes'))
+  await settle()
+  // The open long-poll made way for a sync that carries the failure, answered at once.
+  const urgent = control.syncs.at(-1)
+  assert.equal(urgent?.request.waitMs, 0)
+  assert.deepEqual(urgent?.request.failures, [{ sourcePeerId: 'peer-liar', pieceNum: 0, reason: 'DF_ERR_PIECE_DIGEST_MISMATCH' }])
+  // Piece 0 is fetched again (the CDN holds it; no parent left does), not from the liar.
+  const again = fetches.calls.slice(2).map((call) => ({ pieceNum: call.piece.pieceNum, from: call.piece.sourcePeerId }))
+  assert.deepEqual(again, [{ pieceNum: 0, from: 'supernode' }])
+  // The supernode's next parents: the liar is never used again, even when named.
+  parents.held.set('honest', [0, 1])
+  urgent?.answer.resolve(answer({ pieceCount: 2, parents: [parent('liar'), parent('honest')] }))
+  fetches.calls[1]?.result.reject(new DfError('DF_ERR_NETWORK', 'reset'))
+  await settle()
+  assert.ok(fetches.calls.slice(3).every((call) => call.piece.sourcePeerId !== 'peer-liar'))
+  controller.abort()
+  await assert.rejects(outcome)
+})
+
+test('a supernode that stops answering is retried after 200 and 400 ms, then the loop moves to the next with the pieces held', async (t) => {
+  const { clock, control, fetches, outcome, controller } = setUp(3)
+  t.after(() => { controller.abort() })
+  await settle()
+  control.syncs[0]?.answer.resolve(answer({ pieceCount: 3, digests: [DIGEST, DIGEST, DIGEST], supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 1, cachedAll: true } }))
+  await settle()
+  fetches.succeed(0)
+  await settle()
+  // The open sync (it carries the first milestone's bitmap) fails, and so do the retries.
+  const base = control.syncs.length - 1
+  const unreachable = new DfError('DF_ERR_NETWORK', 'connection refused')
+  control.syncs[base]?.answer.reject(unreachable)
+  await settle()
+  assert.equal(control.syncs.length, base + 1, 'no retry before its pause')
+  clock.advance(199); await settle()
+  assert.equal(control.syncs.length, base + 1)
+  clock.advance(1); await settle()
+  assert.equal(control.syncs.length, base + 2)
+  control.syncs[base + 1]?.answer.reject(unreachable)
+  await settle()
+  clock.advance(400); await settle()
+  assert.equal(control.syncs.length, base + 3)
+  control.nextMove = { kind: 'moved', task: { taskId: 'a'.repeat(64), fileLengthBytes: 3 * PIECE_BYTES, pieceSizeBytes: PIECE_BYTES, pieceCount: 3, cdnStatus: 'success', dataUrl: 'http://127.0.0.1:2/tasks/t/data' } }
+  const before = fetches.calls.length
+  control.syncs[base + 2]?.answer.reject(unreachable)
+  await settle()
+  assert.equal(control.moves.length, 1)
+  assert.deepEqual(control.moves[0], { heldPieces: [fetches.calls[0]?.piece.pieceNum], skipCurrent: true })
+  // The new supernode's first sync: the loop goes on from the pieces held.
+  const first = control.syncs.at(-1)
+  assert.equal(PieceBitset.fromBase64(first?.request.held ?? '', 3)?.count, 1)
+  first?.answer.resolve(answer({ pieceCount: 3, supernode: { url: 'http://127.0.0.1:2/tasks/t/data', slots: 2, cachedAll: true } }))
+  await settle()
+  const moved = fetches.calls.slice(before)
+  assert.ok(moved.length > 0 && moved.every((call) => call.piece.url === 'http://127.0.0.1:2/tasks/t/data'))
+  controller.abort()
+  await assert.rejects(outcome)
+})
+
+test('a new supernode with another version of the source ends the loop with the typed outcome sourceChanged', async () => {
+  const { control, outcome } = setUp(2)
+  await settle()
+  control.nextMove = { kind: 'sourceChanged', cause: new DfError('DF_ERR_SOURCE_CHANGED', 'the source changed') }
+  control.syncs[0]?.answer.reject(new DfError('DF_ERR_TASK_NOT_FOUND', 'restarted'))
+  await settle()
+  const ended = await outcome
+  assert.equal(ended.kind, 'sourceChanged')
+  assert.equal(control.moves[0]?.skipCurrent, false, 'a supernode that forgot the task is asked again first')
+})
+
+test('a stream window limits the pieces chosen to [una, una + window)', async (t) => {
+  const { control, parents, fetches, controller, outcome } = setUp(10, { window: { una: 4, windowPieces: 2 } })
+  t.after(() => { controller.abort() })
+  parents.held.set('a', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  await settle()
+  control.syncs[0]?.answer.resolve(answer({ pieceCount: 10, parents: [parent('a')] }))
+  await settle()
+  assert.deepEqual(fetches.calls.map((call) => call.piece.pieceNum).sort(), [4, 5])
+  controller.abort()
+  await assert.rejects(outcome)
+})

@@ -1,0 +1,124 @@
+/**
+ * PieceAvailability (control protocol v2): which pieces of each served download (task and
+ * cid) this host can serve now, for the children that long-poll its have feed
+ * (`GET /peer/tasks/{id}/haves`). Owned by the peer server: a file download's dfget
+ * announces its verified pieces (in batches), a stream's store adds and drops window
+ * pieces, and withdrawing the upload closes the entry.
+ *
+ * Every change bumps the entry's sequence number at once; the children waiting on it are
+ * woken after `coalesceMs`, so a host verifying many pieces a second answers each child a
+ * few times a second, not once per piece.
+ */
+import type { Clock, TimerHandle } from '../../common/clock.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
+import type { PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
+
+interface Entry {
+  readonly held: PieceBitset
+  /** A file download (it never loses a piece): complete once every piece is held. */
+  readonly isFile: boolean
+  seq: number
+  readonly waiters: Set<() => void>
+  flush: TimerHandle | undefined
+}
+
+/** A waiting have request ended: the bitmap, or nothing (the download is no longer served). */
+export type HavesAnswer = PeerHavesResponse | undefined
+
+export class PieceAvailability {
+  readonly #clock: Clock
+  readonly #coalesceMs: number
+  readonly #entries = new Map<string, Entry>()
+
+  constructor (deps: { clock: Clock }, options: { coalesceMs: number }) {
+    this.#clock = deps.clock
+    this.#coalesceMs = options.coalesceMs
+  }
+
+  /** Starts tracking a download of `pieceCount` pieces (kept when it is open with that size). */
+  open (taskId: string, cid: string, pieceCount: number, kind: 'file' | 'stream'): void {
+    const key = keyOf(taskId, cid)
+    const existing = this.#entries.get(key)
+    if (existing !== undefined && existing.held.size === pieceCount) return
+    if (existing !== undefined) this.close(taskId, cid)
+    this.#entries.set(key, { held: new PieceBitset(pieceCount), isFile: kind === 'file', seq: 1, waiters: new Set(), flush: undefined })
+  }
+
+  /** True when the download is tracked. */
+  has (taskId: string, cid: string): boolean {
+    return this.#entries.has(keyOf(taskId, cid))
+  }
+
+  /** Pieces now servable. Unknown downloads and out-of-range numbers are ignored. */
+  add (taskId: string, cid: string, pieceNums: Iterable<number>): void {
+    const entry = this.#entries.get(keyOf(taskId, cid))
+    if (entry === undefined) return
+    let changed = false
+    for (const pieceNum of pieceNums) if (entry.held.add(pieceNum)) changed = true
+    if (changed) this.#changed(entry)
+  }
+
+  /** A piece is no longer servable (it left a stream's window). */
+  remove (taskId: string, cid: string, pieceNum: number): void {
+    const entry = this.#entries.get(keyOf(taskId, cid))
+    if (entry !== undefined && entry.held.delete(pieceNum)) this.#changed(entry)
+  }
+
+  /** Stops tracking; waiting children get no bitmap (the download is gone). */
+  close (taskId: string, cid: string): void {
+    const key = keyOf(taskId, cid)
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return
+    this.#entries.delete(key)
+    entry.flush?.cancel()
+    for (const wake of [...entry.waiters]) wake()
+  }
+
+  /** Stops tracking everything (the server closes). */
+  closeAll (): void {
+    for (const key of [...this.#entries.keys()]) {
+      const [taskId = '', cid = ''] = key.split('/')
+      this.close(taskId, cid)
+    }
+  }
+
+  /**
+   * The bitmap once its sequence number passes `since`, or after `waitMs` (the same bitmap
+   * again); undefined when the download is not (or no longer) tracked.
+   */
+  async waitForChange (taskId: string, cid: string, since: number, waitMs: number, signal?: AbortSignal): Promise<HavesAnswer> {
+    const key = keyOf(taskId, cid)
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.seq > since || waitMs <= 0) return answerOf(entry)
+    await new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimeout(() => { done() }, waitMs)
+      const done = (): void => {
+        timer.cancel()
+        entry.waiters.delete(done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      entry.waiters.add(done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+    return this.#entries.get(key) === entry ? answerOf(entry) : undefined
+  }
+
+  #changed (entry: Entry): void {
+    entry.seq += 1
+    if (entry.flush !== undefined || entry.waiters.size === 0) return
+    entry.flush = this.#clock.setTimeout(() => {
+      entry.flush = undefined
+      for (const wake of [...entry.waiters]) wake()
+    }, this.#coalesceMs)
+  }
+}
+
+function answerOf (entry: Entry): PeerHavesResponse {
+  return { seq: entry.seq, held: entry.held.toBase64(), complete: entry.isFile && entry.held.isFull }
+}
+
+function keyOf (taskId: string, cid: string): string {
+  return `${taskId}/${cid}`
+}

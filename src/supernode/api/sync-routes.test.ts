@@ -1,0 +1,58 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { isCode } from '../../protocol/errors.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
+import { createTestData, startOrigin } from '../../../test/harness/origin.js'
+import { startTestSupernode } from '../../../test/harness/supernode.js'
+
+const MiB = 1024 * 1024
+
+test('v2 sync: parents on other hosts with their feeds, the CDN slots, the grant and the digests; a corrupt parent is nobody\'s parent any more', async (t) => {
+  const origin = await startOrigin({ files: { '/m.bin': { data: createTestData(6 * MiB, 81) } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const url = origin.url('/m.bin')
+  let taskId = ''
+  for (const n of [1, 2, 3]) {
+    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
+    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
+  }
+  const empty = new PieceBitset(6).toBase64()
+  const first = await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: 0, waitMs: 10_000 })
+  assert.deepEqual(first.parents.map((parent) => parent.cid).sort(), ['c2', 'c3'])
+  const c2 = first.parents.find((parent) => parent.cid === 'c2')
+  assert.equal(c2?.url, `http://127.0.0.1:4002/peer/tasks/${taskId}/data?cid=c2`)
+  assert.equal(c2?.havesUrl, `http://127.0.0.1:4002/peer/tasks/${taskId}/haves?cid=c2`)
+  assert.ok(first.supernode.slots >= 1)
+  assert.ok(first.supernode.url.endsWith(`/tasks/${taskId}/data`))
+  assert.ok(first.grant !== undefined)
+  assert.equal(first.digestsFrom, 0)
+  assert.ok(first.digests.some((digest) => /^sha256:[0-9a-f]{64}$/.test(digest)))
+  // c1 says c2 served a corrupt piece: c2 is nobody's parent in this task any more.
+  const after = await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: 0, failures: [{ sourcePeerId: 'p2', pieceNum: 1, reason: 'DF_ERR_PIECE_DIGEST_MISMATCH' }] })
+  assert.deepEqual(after.parents.map((parent) => parent.cid), ['c3'])
+  const other = await sn.client.syncTask(taskId, { cid: 'c3', held: empty, digestsFrom: 0, digestsKnown: 0 })
+  assert.deepEqual(other.parents.map((parent) => parent.cid), ['c1'])
+  // A finished cid: its bitmap full, it needs no parents, and the others see it complete.
+  await sn.client.syncTask(taskId, { cid: 'c1', held: PieceBitset.full(6).toBase64(), digestsFrom: 6, digestsKnown: 6, complete: true, received: { supernodePieces: 6, supernodeBytes: 6 * MiB, peerPieces: 0, peerBytes: 0 } })
+  const seeded = await sn.client.syncTask(taskId, { cid: 'c3', held: empty, digestsFrom: 0, digestsKnown: 0 })
+  assert.equal(seeded.parents.find((parent) => parent.cid === 'c1')?.complete, true)
+  const info = await sn.client.getTask(taskId)
+  assert.equal(info.clients.find((client) => client.cid === 'c1')?.status, 'success')
+  assert.equal(info.clients.find((client) => client.cid === 'c1')?.bytesFromSupernode, 6 * MiB)
+  const metrics = await sn.client.fetchMetricsText()
+  assert.match(metrics, /dragonfly_supernode_api_requests_total\{version="v2"\} 5/)
+  assert.match(metrics, /dragonfly_supernode_piece_reports_total\{source="peer",result="failed"\} 1/)
+})
+
+test('v2 sync refuses a bitmap of another size, an unknown cid and an unknown task with codes', async (t) => {
+  const origin = await startOrigin({ files: { '/n.bin': { data: createTestData(3 * MiB, 82) } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  await sn.client.registerPeer({ peerId: 'p1', port: 4001 })
+  const { taskId } = await sn.client.registerTask({ peerId: 'p1', cid: 'c1', url: origin.url('/n.bin') })
+  await assert.rejects(sn.client.syncTask(taskId, { cid: 'c1', held: new PieceBitset(30).toBase64(), digestsFrom: 0, digestsKnown: 0 }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.details?.field === 'body.held')
+  await assert.rejects(sn.client.syncTask(taskId, { cid: 'nobody', held: new PieceBitset(3).toBase64(), digestsFrom: 0, digestsKnown: 0 }), (err: unknown) => isCode(err, 'DF_ERR_TASK_CLIENT_NOT_FOUND') && err.remote?.status === 404)
+  await assert.rejects(sn.client.syncTask('0'.repeat(64), { cid: 'c1', held: '', digestsFrom: 0, digestsKnown: 0 }), (err: unknown) => isCode(err, 'DF_ERR_TASK_NOT_FOUND'))
+  await assert.rejects(sn.client.syncTask(taskId, { cid: 'c1', held: new PieceBitset(3).toBase64(), digestsFrom: 0, digestsKnown: 0, waitMs: 90_000 }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.details?.field === 'body.waitMs')
+})

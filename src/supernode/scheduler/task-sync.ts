@@ -1,0 +1,230 @@
+/**
+ * TaskSync: the supernode's half of control protocol v2 (`POST /api/v2/tasks/{id}/sync`,
+ * docs/protocol.md). One sync applies what the cid says — its bitmap (coarse holdings, the
+ * tracker's view at parent granularity), the parents that failed it (blacklisted for it;
+ * a corrupt one distrusted for the task), what it received (byte counts and metrics), that
+ * it is complete — and answers with its parents (ParentScheduler), the CDN as the parent of
+ * last resort with the cid's share of the task's upload slots, the piece grant and the
+ * digests the cid lacks.
+ *
+ * A sync with `waitMs` long-polls on the task's events and answers when the answer is worth
+ * a request: a batch of new digests (the first as soon as there is one, then about a
+ * eighth of the file, and the rest when the CDN holds it all), a cid left without parents
+ * that can now get one, or the end of the wait. So a download makes a number of syncs that
+ * does not grow with its piece count.
+ */
+import type { Clock } from '../../common/clock.js'
+import { formatBaseUrl } from '../../common/http/server.js'
+import type { Logger } from '../../common/log.js'
+import { invalidArgument } from '../../protocol/errors.js'
+import type { ClientId, TaskId } from '../../protocol/ids.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
+import { SUPERNODE_SOURCE_ID } from '../../protocol/messages/pull-piece-task.js'
+import type { Parent, SyncTaskRequest, SyncTaskResponse } from '../../protocol/messages/sync-task.js'
+import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
+import type { DfgetTaskManager } from '../dfget-task/dfget-task-manager.js'
+import type { PieceGrants } from '../access/piece-grants.js'
+import type { SupernodeMetrics } from '../metrics.js'
+import type { PeerManager } from '../peer/peer-manager.js'
+import type { ProgressManager } from '../progress/progress-manager.js'
+import type { TaskEvents } from '../progress/task-events.js'
+import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
+import type { TaskManager, TaskView } from '../task/task-manager.js'
+import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
+import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
+
+export interface TaskSyncOptions {
+  /** Most uploads in flight from the supernode, per task: shared out as CDN slots. */
+  readonly supernodeMaxUploads: number
+  /** Failures of the supernode after which a cid is not sent to it again. */
+  readonly supernodeFailureLimit: number
+  /** How long a client may go without syncing (it long-polls this long). */
+  readonly syncIntervalMs: number
+}
+
+export interface TaskSyncDeps {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly tasks: Pick<TaskManager, 'getTask' | 'touch'>
+  readonly progress: Pick<ProgressManager, 'getTask' | 'syncHoldings' | 'applyReport'>
+  readonly peers: Pick<PeerManager, 'isServing' | 'getPeer'>
+  readonly dfgetTasks: Pick<DfgetTaskManager, 'addBytes' | 'finish'>
+  readonly events: Pick<TaskEvents, 'waitFor'>
+  readonly metrics: Pick<SupernodeMetrics, 'pieceReports' | 'pieceReportBytes' | 'syncAnswers'>
+  readonly dataUrlOf: (taskId: TaskId) => string
+  readonly grants: Pick<PieceGrants, 'issue'>
+  readonly parents: ParentScheduler
+}
+
+type Received = NonNullable<SyncTaskRequest['received']>
+const NOTHING_RECEIVED: Received = { supernodePieces: 0, supernodeBytes: 0, peerPieces: 0, peerBytes: 0 }
+/** Why a sync was answered (the metric label). */
+type SyncAnswer = 'now' | 'digests' | 'parents' | 'timeout'
+
+export class TaskSync {
+  readonly #deps: TaskSyncDeps
+  readonly #options: TaskSyncOptions
+  /** What each cid said it received at its last sync (to count the growth). */
+  readonly #received = new Map<string, Received>()
+
+  constructor (deps: TaskSyncDeps, options: TaskSyncOptions) {
+    this.#deps = deps
+    this.#options = options
+  }
+
+  /**
+   * Applies a sync of `cid` and answers it (after long-polling up to `waitMs`).
+   * @throws DF_ERR_TASK_NOT_FOUND, DF_ERR_TASK_CLIENT_NOT_FOUND, DF_ERR_TASK_FAILED,
+   *   DF_ERR_ARG_INVALID (a bitmap of another size, a piece number past the end)
+   */
+  async sync (taskId: TaskId, cid: ClientId, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    const answerNow = this.#apply(taskId, cid, request)
+    const deadlineMs = this.#deps.clock.now() + (answerNow ? 0 : Math.min(request.waitMs ?? 0, this.#options.syncIntervalMs))
+    let why: SyncAnswer = 'now'
+    for (;;) {
+      const { task, progress } = this.#mustGetTask(taskId)
+      const client = mustGetClient(progress, taskId, cid)
+      if (!answerNow) {
+        if (this.#hasDigestBatch(progress, request.digestsKnown)) why = 'digests'
+        else if (this.#parentsArrived(taskId, progress, client)) why = 'parents'
+      }
+      const remainingMs = deadlineMs - this.#deps.clock.now()
+      if (answerNow || why !== 'now' || remainingMs <= 0 || signal?.aborted === true) {
+        if (!answerNow && why === 'now') why = 'timeout'
+        this.#deps.metrics.syncAnswers.inc({ why })
+        return this.#answer(task, progress, client, request.digestsFrom)
+      }
+      const reason = await this.#deps.events.waitFor(taskId, remainingMs, signal)
+      if (reason === 'closed' || reason === 'aborted') {
+        const current = this.#mustGetTask(taskId)
+        this.#deps.metrics.syncAnswers.inc({ why: 'timeout' })
+        return this.#answer(current.task, current.progress, mustGetClient(current.progress, taskId, cid), request.digestsFrom)
+      }
+    }
+  }
+
+  /** Forgets what a cid said it received (it left the task). */
+  forgetClient (taskId: TaskId, cid: ClientId): void {
+    this.#received.delete(`${taskId}/${cid}`)
+  }
+
+  /** Applies the request; true when it must be answered at once (failures, complete). */
+  #apply (taskId: TaskId, cid: ClientId, request: SyncTaskRequest): boolean {
+    const { progress } = this.#mustGetTask(taskId)
+    mustGetClient(progress, taskId, cid)
+    const held = PieceBitset.fromBase64(request.held, progress.pieceCount)
+    if (held === undefined) throw invalidArgument('body.held', `is not a bitmap of ${progress.pieceCount} pieces`)
+    const deps = this.#deps
+    deps.progress.syncHoldings(taskId, cid, held)
+    for (const failure of request.failures ?? []) {
+      const pieceNum = failure.pieceNum ?? 0
+      if (pieceNum >= progress.pieceCount) throw invalidArgument('body.failures.pieceNum', `is past the last piece (${progress.pieceCount - 1})`)
+      deps.progress.applyReport(taskId, cid, pieceNum, 'failed', failure.sourcePeerId, this.#options.supernodeFailureLimit, failure.reason)
+      deps.metrics.pieceReports.inc({ source: failure.sourcePeerId === SUPERNODE_SOURCE_ID ? 'supernode' : 'peer', result: 'failed' })
+      if (failure.sourcePeerId !== SUPERNODE_SOURCE_ID) {
+        for (const parentCid of deps.parents.parentsOf(taskId, cid)) {
+          if (progress.getClient(parentCid)?.peerId === failure.sourcePeerId) deps.parents.drop(taskId, cid, parentCid)
+        }
+      }
+      deps.logger.debug({ taskId, cid, pieceNum, peerId: failure.sourcePeerId, reason: failure.reason }, 'piece failed at its source')
+    }
+    if (request.received !== undefined) this.#count(taskId, cid, request.received)
+    if (request.complete === true || held.isFull) {
+      deps.dfgetTasks.finish(taskId, cid)
+      deps.parents.releaseParents(taskId, cid)
+    }
+    deps.tasks.touch(taskId)
+    return (request.failures?.length ?? 0) > 0 || request.complete === true
+  }
+
+  /** Counts the growth of what the cid received since its last sync. */
+  #count (taskId: TaskId, cid: ClientId, received: Received): void {
+    const key = `${taskId}/${cid}`
+    const before = this.#received.get(key) ?? NOTHING_RECEIVED
+    this.#received.set(key, received)
+    const { metrics, dfgetTasks } = this.#deps
+    const supernodePieces = Math.max(0, received.supernodePieces - before.supernodePieces)
+    const supernodeBytes = Math.max(0, received.supernodeBytes - before.supernodeBytes)
+    const peerPieces = Math.max(0, received.peerPieces - before.peerPieces)
+    const peerBytes = Math.max(0, received.peerBytes - before.peerBytes)
+    if (supernodePieces > 0) metrics.pieceReports.inc({ source: 'supernode', result: 'success' }, supernodePieces)
+    if (peerPieces > 0) metrics.pieceReports.inc({ source: 'peer', result: 'success' }, peerPieces)
+    if (supernodeBytes > 0) { metrics.pieceReportBytes.inc({ source: 'supernode' }, supernodeBytes); dfgetTasks.addBytes(taskId, cid, 'supernode', supernodeBytes) }
+    if (peerBytes > 0) { metrics.pieceReportBytes.inc({ source: 'peer' }, peerBytes); dfgetTasks.addBytes(taskId, cid, 'peer', peerBytes) }
+  }
+
+  /** True when enough new digests are known to be worth an answer. */
+  #hasDigestBatch (progress: TaskProgressView, digestsKnown: number): boolean {
+    const cached = progress.cachedCount
+    if (cached <= digestsKnown) return false
+    if (digestsKnown === 0 || cached === progress.pieceCount) return true
+    return cached - digestsKnown >= Math.max(1, Math.ceil(progress.pieceCount / 8))
+  }
+
+  /** True when the cid has no parent and one can be assigned now. */
+  #parentsArrived (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): boolean {
+    if (client.held.isFull) return false
+    const current = this.#deps.parents.parentsOf(taskId, client.cid).filter((parentCid) => this.#isEligible(progress, client, parentCid))
+    if (current.length > 0) return false
+    return this.#assign(taskId, progress, client).length > 0
+  }
+
+  #answer (task: TaskView, progress: TaskProgressView, client: ClientProgressView, digestsFrom: number): SyncTaskResponse {
+    const taskId = task.taskId
+    const parentCids = client.held.isFull ? [] : this.#assign(taskId, progress, client)
+    const parents: Parent[] = []
+    for (const parentCid of parentCids) {
+      const parent = progress.getClient(parentCid)
+      const peer = parent === undefined ? undefined : this.#deps.peers.getPeer(parent.peerId)
+      if (parent === undefined || peer === undefined) continue
+      const base = formatBaseUrl(peer.ip, peer.port)
+      const query = `?cid=${encodeURIComponent(parentCid)}`
+      parents.push({
+        peerId: parent.peerId,
+        cid: parentCid,
+        url: `${base}${fillPath(PEER_PATHS.taskData, { taskId })}${query}`,
+        havesUrl: `${base}${fillPath(PEER_PATHS.taskHaves, { taskId })}${query}`,
+        complete: parent.held.isFull,
+      })
+    }
+    const from = Math.min(Math.max(0, digestsFrom), progress.pieceCount)
+    const digests: string[] = []
+    let last = from - 1
+    for (let pieceNum = from; pieceNum < progress.pieceCount; pieceNum++) if (progress.digestOf(pieceNum) !== undefined) last = pieceNum
+    for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
+    return {
+      parents,
+      supernode: { url: this.#deps.dataUrlOf(taskId), slots: this.#slotsOf(progress, client), cachedAll: progress.cachedCount === progress.pieceCount },
+      grant: this.#deps.grants.issue(taskId, client.peerId, client.cid),
+      digestsFrom: from,
+      digests,
+      syncAfterMs: this.#options.syncIntervalMs,
+    }
+  }
+
+  /** The cid's share of the task's CDN upload slots (none once the supernode failed it too often). */
+  #slotsOf (progress: TaskProgressView, client: ClientProgressView): number {
+    if (client.isBlacklisted(SUPERNODE_SOURCE_ID)) return 0
+    let downloading = 0
+    for (const other of progress.clients()) if (!other.done.isFull) downloading += 1
+    return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, downloading)))
+  }
+
+  #assign (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): readonly ClientId[] {
+    const candidates = function * (): Iterable<ParentCandidate> {
+      for (const other of progress.clients()) yield { cid: other.cid, peerId: other.peerId, heldCount: other.held.count, isComplete: other.held.isFull }
+    }
+    return this.#deps.parents.assign(taskId, client, candidates(), (candidate) => this.#isEligible(progress, client, candidate.cid), (cid) => progress.getClient(cid)?.peerId)
+  }
+
+  /** A parent must be a cid of the task whose peer serves, that this cid did not report, and not distrusted. */
+  #isEligible (progress: TaskProgressView, client: ClientProgressView, parentCid: ClientId): boolean {
+    const parent = progress.getClient(parentCid)
+    if (parent === undefined || parent.peerId === client.peerId) return false
+    return this.#deps.peers.isServing(parent.peerId) && !client.isBlacklisted(parent.peerId) && !progress.isDistrusted(parent.peerId)
+  }
+
+  #mustGetTask (taskId: TaskId): { task: TaskView, progress: TaskProgressView } {
+    return mustGetSchedulableTask(this.#deps.tasks, this.#deps.progress, taskId)
+  }
+}
