@@ -16,6 +16,10 @@ import { startTestPeer } from './harness/peer.js'
 import { createTmpDir } from './harness/tmp-dir.js'
 import { createSilentLogger } from '../src/common/log.js'
 import { resolveDfgetConfig, runDfget } from '../src/dfget/index.js'
+import { CONTROL_PROTOCOL_ENV } from '../src/dfget/downloader/piece-loop-runner.js'
+
+// This file measures control protocol v2, which new clients speak when asked (it is opt-in).
+process.env[CONTROL_PROTOCOL_ENV] = 'v2'
 
 const MiB = 1024 * 1024
 const HOSTS = 6
