@@ -14,6 +14,14 @@ import { readProcMemoryBytes, runStreamingDfget } from '../harness/stream-proces
 
 const MiB = 1024 * 1024
 const PEAK_LIMIT_BYTES = 160 * 1000 * 1000
+/**
+ * The host agent's bound: about 80 MB idle (Node, fastify, undici), then while it streams the
+ * 16-piece window (16 MiB here), its pool's idle buffers (16 MiB), pieces in flight to the
+ * window and to the other streamers, and the hashing thread. On a quiet machine it peaks at
+ * 130-140 MB; on a loaded CI machine, where pieces stay in flight longer, at up to 165 MB.
+ * A stream that held the file would pass 330 MB (256 MiB + the idle agent).
+ */
+const AGENT_PEAK_LIMIT_BYTES = 200 * 1000 * 1000
 
 /** Peak memory of the peer server of `home` (its PID is in the state file). */
 async function peerServerPeakBytes (home: string): Promise<number> {
@@ -52,7 +60,7 @@ test('4 streaming dfgets of a 256 MiB file started together: right bytes, bounde
   const peerPeaks = await Promise.all(homes.slice(0, 4).map(peerServerPeakBytes))
   t.diagnostic(`peer servers peaked at ${peerPeaks.map((bytes) => (bytes / MiB).toFixed(1)).join(', ')} MiB`)
   for (const [i, run] of runs.entries()) assert.ok(run.peakRssBytes < PEAK_LIMIT_BYTES, `dfget ${i} peaked at ${(run.peakRssBytes / MiB).toFixed(1)} MiB`)
-  for (const peak of peerPeaks) assert.ok(peak < PEAK_LIMIT_BYTES, `a peer server peaked at ${(peak / MiB).toFixed(1)} MiB`)
+  for (const peak of peerPeaks) assert.ok(peak < AGENT_PEAK_LIMIT_BYTES, `a peer server peaked at ${(peak / MiB).toFixed(1)} MiB`)
   t.diagnostic(`supernode share ${(fromSupernode / total).toFixed(3)}`)
   assert.ok(fromSupernode <= 0.75 * total, `the supernode sent ${fromSupernode} of ${total} piece bytes`)
 
