@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, metricValue, spawnWith, stopChild, type SpawnOptions } from './processes.js'
+import { BIN, exitedAndRead, metricValue, spawnWith, stopChild, type SpawnOptions } from './processes.js'
 
 export interface StartedDfdaemon {
   readonly child: ChildProcess
@@ -83,6 +83,6 @@ export async function runCommand (command: string, args: readonly string[], env:
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const code = await new Promise<number>((resolve) => child.once('exit', (c) => { resolve(c ?? 1) }))
-  return { code, output, wallMs: performance.now() - started }
+  const { code } = await exitedAndRead(child)
+  return { code: code ?? 1, output, wallMs: performance.now() - started }
 }

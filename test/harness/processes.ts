@@ -65,8 +65,26 @@ export async function spawnSupernode (homeDir: string, extraArgs: readonly strin
   })
 }
 
+/**
+ * The exit of a child whose output is being read, once that output is read too: the line a
+ * program writes just before it exits may still be in the pipe when 'exit' fires ('close'
+ * comes after it). A grandchild that kept the pipe open gets `graceMs` after the exit.
+ */
+export async function exitedAndRead (child: ChildProcess, graceMs = 2_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+  const closed = new Promise<void>((resolve) => child.once('close', () => { resolve() }))
+  const exit = child.exitCode !== null || child.signalCode !== null
+    ? { code: child.exitCode, signal: child.signalCode }
+    : await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => { resolve({ code, signal }) }))
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([closed, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs) })])
+  clearTimeout(timer)
+  return exit
+}
+
 export interface DfgetRun {
+  /** The exit status; 1 when a signal ended the process (then `signal` names it). */
   readonly exitCode: number
+  readonly signal?: NodeJS.Signals
   readonly stderr: string
   readonly wallMs: number
 }
@@ -77,8 +95,8 @@ export async function runDfgetProcess (args: readonly string[], options: { env?:
   const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const exitCode = await new Promise<number>((resolve) => child.once('exit', (code) => { resolve(code ?? 1) }))
-  return { exitCode, stderr, wallMs: performance.now() - started }
+  const { code, signal } = await exitedAndRead(child)
+  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, wallMs: performance.now() - started }
 }
 
 /**
@@ -95,7 +113,7 @@ export async function runToExit (name: 'supernode' | 'dfget' | 'dfdaemon', args:
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   let killed = false
   const killer = setTimeout(() => { killed = true; child.kill('SIGKILL') }, timeoutMs)
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => { resolve(exitCode) }))
+  const { code } = await exitedAndRead(child)
   clearTimeout(killer)
   return { exitCode: killed ? -1 : code ?? 1, stdout, stderr }
 }

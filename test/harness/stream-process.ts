@@ -7,10 +7,12 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { BIN } from './processes.js'
+import { BIN, exitedAndRead } from './processes.js'
 
 export interface StreamingRun {
+  /** The exit status; 1 when a signal ended the process (then `signal` names it). */
   readonly exitCode: number
+  readonly signal?: NodeJS.Signals
   readonly stderr: string
   readonly sha256: string
   readonly bytes: number
@@ -61,13 +63,13 @@ export async function runStreamingDfget (args: readonly string[], options: { pau
       })()
     }
   })
-  const exitCode = await new Promise<number>((resolve) => child.once('close', (code) => { resolve(code ?? 1) }))
+  const { code, signal } = await exitedAndRead(child)
   clearInterval(sampler)
-  return { exitCode, stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
+  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
 }
 
 /** Runs bin/dfget (any mode) to completion with its peak memory sampled, like runStreamingDfget. */
-export async function runDfgetWithPeakMemory (args: readonly string[]): Promise<{ exitCode: number, stderr: string, wallMs: number, peakRssBytes: number }> {
+export async function runDfgetWithPeakMemory (args: readonly string[]): Promise<{ exitCode: number, signal?: NodeJS.Signals, stderr: string, wallMs: number, peakRssBytes: number }> {
   const started = performance.now()
   const child = spawn(BIN('dfget'), args, { stdio: ['ignore', 'ignore', 'pipe'] })
   const pid = child.pid ?? 0
@@ -77,7 +79,7 @@ export async function runDfgetWithPeakMemory (args: readonly string[]): Promise<
   const sampler = setInterval(() => {
     readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
   }, 100)
-  const exitCode = await new Promise<number>((resolve) => child.once('close', (code) => { resolve(code ?? 1) }))
+  const { code, signal } = await exitedAndRead(child)
   clearInterval(sampler)
-  return { exitCode, stderr, wallMs: performance.now() - started, peakRssBytes: peak }
+  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, wallMs: performance.now() - started, peakRssBytes: peak }
 }

@@ -156,13 +156,13 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
             const want = expected.get(file.path) ?? ''
             if (kind === 'dfget-stream') {
               const run = await runStreamingDfget(args)
-              record = judgeRun(run.exitCode, run.stderr, () => run.sha256 === want)
+              record = judgeRun(run, () => run.sha256 === want)
               if (record.outcome === 'ok') bytesVerified += run.bytes
             } else {
               const out = join(dir.path, `out-${id}-${n}`)
               const run = await runDfgetProcess([...args, '-o', out])
               const got = run.exitCode === 0 ? sha256(await readFile(out)) : ''
-              record = judgeRun(run.exitCode, run.stderr, () => got === want)
+              record = judgeRun(run, () => got === want)
               if (record.outcome === 'ok') bytesVerified += file.data.length
               await rm(out, { force: true })
             }
@@ -276,7 +276,8 @@ export async function runSoak (options: SoakOptions): Promise<SoakReport> {
  * printed a stack or ended without the one-line `dfget: error DF_ERR_…` (a signal, say);
  * else a clean failure, counted by exit status and code.
  */
-function judgeRun (exitCode: number, stderr: string, bytesMatch: () => boolean): Omit<DownloadRecord, 'kind' | 'atMs' | 'wallMs'> {
+function judgeRun ({ exitCode, signal, stderr }: { exitCode: number, signal?: NodeJS.Signals, stderr: string }, bytesMatch: () => boolean): Omit<DownloadRecord, 'kind' | 'atMs' | 'wallMs'> {
+  if (signal !== undefined) return { outcome: 'crashed', reason: `killed by ${signal}: ${stderr.slice(-300)}` }
   if (exitCode === 0) return bytesMatch() ? { outcome: 'ok' } : { outcome: 'corrupt', reason: 'sha256 mismatch' }
   const code = /^dfget: error (DF_ERR_[A-Z_]+)/m.exec(stderr)?.[1]
   if (code === undefined || STACK_LINE.test(stderr)) return { outcome: 'crashed', reason: `exit ${exitCode}: ${stderr.slice(-300)}` }
