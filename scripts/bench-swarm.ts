@@ -20,7 +20,7 @@ import { parseSize } from '../src/common/rate-limiter.js'
 import { ROOT } from '../test/harness/processes.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import { computeKumarRossBound, parseRateBitsPerSec } from './lib/swarm/bound.js'
-import { SYSTEM_NAMES, cpuBusyBetween, readCpuTimes, sha256File, type SwarmContext, type SystemName, type SystemResult, type SystemRunner } from './lib/swarm/context.js'
+import { AGENT_MODES, SYSTEM_NAMES, cpuBusyBetween, readCpuTimes, sha256File, type AgentMode, type SwarmContext, type SystemName, type SystemResult, type SystemRunner } from './lib/swarm/context.js'
 import { ensureTools, toolsFor } from './lib/swarm/debian-tools.js'
 import { Lab, listLabNamespaces, removeStaleLabs } from './lib/swarm/lab.js'
 import { completionStats, renderChart, renderMarkdown, type SwarmBenchResult, type SwarmRunResult } from './lib/swarm/report.js'
@@ -30,7 +30,7 @@ import { runHttpBaseline } from './lib/swarm/system-http.js'
 
 const USAGE = `usage: npm run bench -- swarm [--hosts 10 | --hosts 6,10,18] [--rate 100mbit] [--down-rate none]
                       [--size 128MiB] [--systems damselfly,bittorrent,http] [--shaper htb|htb1|tbf]
-                      [--timeout SECONDS] [--wait-idle SECONDS] [--agents running|cold] [--no-docs]
+                      [--timeout SECONDS] [--wait-idle SECONDS] [--agents warm|running|cold] [--no-docs]
   Runs as root. Host 1 = origin, host 2 = supernode (and BitTorrent seed), hosts 3..N download.`
 
 const RUNNERS: Record<SystemName, SystemRunner> = { damselfly: runDamselfly, bittorrent: runBitTorrentBaseline, http: runHttpBaseline }
@@ -49,8 +49,8 @@ interface Settings {
   readonly timeoutMs: number | undefined
   readonly writeDocs: boolean
   readonly waitIdleMs: number
-  /** Damselfly's host agents: already running before the clock (as a host daemon), or started by the first dfget. */
-  readonly agents: 'running' | 'cold'
+  /** Damselfly's host agents (AGENT_MODES). */
+  readonly agents: AgentMode
 }
 
 function parseSettings (argv: readonly string[]): Settings | string {
@@ -89,7 +89,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (!['htb', 'htb1', 'tbf'].includes(values.shaper)) return `--shaper: ${values.shaper} (htb, htb1 or tbf)`
   const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout)
   if (timeoutSec !== undefined && !(timeoutSec > 0)) return '--timeout: seconds, > 0'
-  if (values.agents !== 'running' && values.agents !== 'cold') return `--agents: ${values.agents} (running or cold)`
+  if (!(AGENT_MODES as readonly string[]).includes(values.agents)) return `--agents: ${values.agents} (${AGENT_MODES.join(', ')})`
   const waitIdleSec = Number(values['wait-idle'])
   if (!(waitIdleSec >= 0)) return '--wait-idle: seconds, >= 0'
   return {
@@ -102,7 +102,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
     timeoutMs: timeoutSec === undefined ? undefined : timeoutSec * 1000,
     writeDocs: !values['no-docs'],
     waitIdleMs: waitIdleSec * 1000,
-    agents: values.agents,
+    agents: values.agents as AgentMode,
   }
 }
 

@@ -5,6 +5,8 @@
 // Accept-Ranges, like a CDN or object store. It counts the body bytes it sent, so the bench
 // can report "bytes read from the origin": GET /_stats gives {requests, bytesSent} (requests
 // for the file, body bytes sent) and POST /_stats/reset zeroes them. Prints "origin ready http://IP:PORT<path>" on stdout.
+// GET /_warm/<n>.bin is <n> MiB (1..64) of bytes made from <n>, not counted: the bench warms
+// long-lived host agents with it before the clock (`--agents warm`).
 import { createServer } from 'node:http'
 import { createReadStream, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -38,6 +40,13 @@ const server = createServer((req, res) => {
   if (url.pathname === '/_stats/reset' && req.method === 'POST') {
     stats.requests = 0; stats.bytesSent = 0
     res.writeHead(204).end()
+    return
+  }
+  const warm = /^\/_warm\/([1-9]\d?)\.bin$/.exec(url.pathname)
+  if (warm !== null && Number(warm[1]) <= 64) {
+    const body = Buffer.alloc(Number(warm[1]) * 1024 * 1024, `warm-${warm[1]}-`)
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) })
+    res.end(req.method === 'HEAD' ? undefined : body)
     return
   }
   if (url.pathname !== values.path) { res.writeHead(404).end(); return }

@@ -28,10 +28,19 @@ export interface SwarmContext {
   readonly fileSha256: string
   /** Deadline for one system's downloads. */
   readonly timeoutMs: number
-  /** Damselfly: the hosts' agents run before the clock (a host daemon), or the first dfget starts them. */
-  readonly agents: 'running' | 'cold'
+  /** Damselfly: how the hosts' agents start (AGENT_MODES). */
+  readonly agents: AgentMode
   readonly log: (message: string) => void
 }
+
+/**
+ * Damselfly's host agents: `warm`, running before the clock and each having made one earlier
+ * download of another file (a host daemon that has worked before: its JIT has compiled the
+ * byte path); `running`, started just before the clock (a fresh daemon, which spends its first
+ * seconds of work compiling); `cold`, started by the first dfget.
+ */
+export const AGENT_MODES = ['warm', 'running', 'cold'] as const
+export type AgentMode = typeof AGENT_MODES[number]
 
 /** One downloader's outcome. */
 export interface PeerOutcome {
