@@ -11,7 +11,7 @@
  * docs/benchmarks.md. Needs root. Teardown (also on Ctrl-C and on failure) stops every
  * process it started and deletes every namespace it made. See docs/benchmarks-lab.md.
  */
-import { randomFillSync } from 'node:crypto'
+import { randomBytes, randomFillSync } from 'node:crypto'
 import { access, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -30,7 +30,7 @@ import { runHttpBaseline } from './lib/swarm/system-http.js'
 
 const USAGE = `usage: npm run bench -- swarm [--hosts 10 | --hosts 6,10,18] [--rate 100mbit] [--down-rate none]
                       [--size 128MiB] [--systems damselfly,bittorrent,http] [--shaper htb|htb1|tbf]
-                      [--timeout SECONDS] [--wait-idle SECONDS] [--agents warm|running|cold] [--no-docs]
+                      [--timeout SECONDS] [--wait-idle SECONDS] [--agents warm|running|cold] [--private] [--no-docs]
   Runs as root. Host 1 = origin, host 2 = supernode (and BitTorrent seed), hosts 3..N download.`
 
 const RUNNERS: Record<SystemName, SystemRunner> = { damselfly: runDamselfly, bittorrent: runBitTorrentBaseline, http: runHttpBaseline }
@@ -51,6 +51,8 @@ interface Settings {
   readonly waitIdleMs: number
   /** Damselfly's host agents (AGENT_MODES). */
   readonly agents: AgentMode
+  /** The file is private: the origin wants a bearer token, every dfget sends it (Damselfly only). */
+  readonly private: boolean
 }
 
 function parseSettings (argv: readonly string[]): Settings | string {
@@ -69,6 +71,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         'no-docs': { type: 'boolean', default: false },
         'wait-idle': { type: 'string', default: '120' },
         agents: { type: 'string', default: 'running' },
+        private: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
     }).values
@@ -89,6 +92,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (!['htb', 'htb1', 'tbf'].includes(values.shaper)) return `--shaper: ${values.shaper} (htb, htb1 or tbf)`
   const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout)
   if (timeoutSec !== undefined && !(timeoutSec > 0)) return '--timeout: seconds, > 0'
+  if (values.private && systems.some((s) => s !== 'damselfly')) return '--private: only with --systems damselfly (the baselines send no credentials)'
   if (!(AGENT_MODES as readonly string[]).includes(values.agents)) return `--agents: ${values.agents} (${AGENT_MODES.join(', ')})`
   const waitIdleSec = Number(values['wait-idle'])
   if (!(waitIdleSec >= 0)) return '--wait-idle: seconds, >= 0'
@@ -103,6 +107,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
     writeDocs: !values['no-docs'],
     waitIdleMs: waitIdleSec * 1000,
     agents: values.agents as AgentMode,
+    private: values.private,
   }
 }
 
@@ -234,7 +239,9 @@ async function runOneN (hosts: number, settings: Settings, work: string, originF
     log(`N=${downloaders}: starting ${hosts} hosts (${lab.ip(1)}..${lab.ip(hosts)}), upload ${settings.upRate}, download ${settings.downRate}, namespaces ${lab.prefix}-h1..h${hosts}`)
     await lab.start()
     await lab.setCpuRoles(new Map([[1, 'origin'], [2, 'supernode'], ...Array.from({ length: downloaders }, (_, k) => [k + 3, 'hosts'] as const)]))
-    const origin = lab.spawn(1, process.execPath, [ORIGIN_SERVER, '--listen', lab.ip(1), '--port', String(ORIGIN_PORT), '--file', originFile])
+    // A private file: a token of this run only, for the origin and the dfgets' --header.
+    const originToken = settings.private ? randomBytes(16).toString('hex') : undefined
+    const origin = lab.spawn(1, process.execPath, [ORIGIN_SERVER, '--listen', lab.ip(1), '--port', String(ORIGIN_PORT), '--file', originFile, ...(originToken === undefined ? [] : ['--token', originToken])])
     const ready = await lab.waitForLine(origin, /origin ready (\S+)/, 10_000, 'origin')
     const workDir = join(work, `n${downloaders}`)
     await mkdir(workDir, { recursive: true })
@@ -250,6 +257,7 @@ async function runOneN (hosts: number, settings: Settings, work: string, originF
       fileSha256,
       timeoutMs,
       agents: settings.agents,
+      ...(originToken === undefined ? {} : { originHeaders: [`Authorization: Bearer ${originToken}`] }),
       log,
     }
     log(`N=${downloaders}: bound ${(bound.boundMs / 1000).toFixed(2)} s; origin ${context.originUrl}`)

@@ -5,6 +5,7 @@
 // Accept-Ranges, like a CDN or object store. It counts the body bytes it sent, so the bench
 // can report "bytes read from the origin": GET /_stats gives {requests, bytesSent} (requests
 // for the file, body bytes sent) and POST /_stats/reset zeroes them. Prints "origin ready http://IP:PORT<path>" on stdout.
+// With --token T the file wants `Authorization: Bearer T` (401 without, 403 with another).
 // GET /_warm/<n>.bin is <n> MiB (1..64) of bytes made from <n>, not counted: the bench warms
 // long-lived host agents with it before the clock (`--agents warm`).
 import { createServer } from 'node:http'
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '8080' },
     file: { type: 'string' },
     path: { type: 'string', default: '/data.bin' },
+    token: { type: 'string' },
   },
 })
 if (values.file === undefined) {
@@ -51,6 +53,10 @@ const server = createServer((req, res) => {
   }
   if (url.pathname !== values.path) { res.writeHead(404).end(); return }
   if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405, { allow: 'GET, HEAD' }).end(); return }
+  if (values.token !== undefined && req.headers.authorization !== `Bearer ${values.token}`) {
+    res.writeHead(req.headers.authorization === undefined ? 401 : 403, req.headers.authorization === undefined ? { 'www-authenticate': 'Bearer' } : {}).end()
+    return
+  }
   stats.requests++
   const headers = { 'accept-ranges': 'bytes', etag, 'last-modified': lastModified, 'content-type': 'application/octet-stream' }
   let start = 0

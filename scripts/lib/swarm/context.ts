@@ -30,6 +30,8 @@ export interface SwarmContext {
   readonly timeoutMs: number
   /** Damselfly: how the hosts' agents start (AGENT_MODES). */
   readonly agents: AgentMode
+  /** `--private`: the headers every download of the file must send (credentials: never logged). */
+  readonly originHeaders?: readonly string[]
   readonly log: (message: string) => void
 }
 

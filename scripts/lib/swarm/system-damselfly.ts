@@ -44,6 +44,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     const startMs = performance.now()
     const procs = context.peerHosts.map((i, k) => lab.spawn(i, BIN('dfget'), [
       '-u', context.originUrl, '-o', outputs[k] ?? '', '-n', node, '--home', homes[k] ?? '', '--ip', lab.ip(i),
+      ...(context.originHeaders ?? []).flatMap((header) => ['--header', header]),
     ]))
     const exits = await waitForAll(lab, procs, startMs, context.timeoutMs)
     const uploadTimeline = await stopSampler()
@@ -82,7 +83,7 @@ export async function runDamselfly (context: SwarmContext): Promise<SystemResult
     ]
     return {
       system: 'damselfly',
-      variant: AGENT_VARIANT[context.agents],
+      variant: context.originHeaders === undefined ? AGENT_VARIANT[context.agents] : `${AGENT_VARIANT[context.agents]}, private file (each host proves its access)`,
       peers,
       originReadBytes,
       supernodeServedBytes: hasMetric ? supernodeMetric : fromSummaries('bytesFromSupernode'),
