@@ -70,7 +70,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         timeout: { type: 'string' },
         'no-docs': { type: 'boolean', default: false },
         'wait-idle': { type: 'string', default: '120' },
-        agents: { type: 'string', default: 'running' },
+        agents: { type: 'string', default: 'warm' },
         private: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
