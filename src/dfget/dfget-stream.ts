@@ -18,21 +18,16 @@ import { createHash } from 'node:crypto'
 import type { Logger } from '../common/log.js'
 import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
-import { CloseStack } from '../common/lifecycle.js'
 import { redactUrl } from '../common/http/redact-url.js'
-import { bearerHeaders } from '../common/http/auth.js'
-import { RateLimiter } from '../common/rate-limiter.js'
-import { createRunDataPlane, type DataPlane } from './data-plane.js'
 import { DfError } from '../protocol/errors.js'
-import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
+import type { BackSourceReason } from '../protocol/result-codes.js'
 import type { DfgetConfig } from './config.js'
 import type { DfgetDeps, DfgetResult } from './dfget.js'
 import { createCid } from './cid.js'
-import { createHomeLayout, ensureHomeDirs } from './home-layout.js'
+import { abortReason, createPieceLoop, mapRunFailure, openRun, runResult, type RunTools } from './download-run.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
-import { PieceLoopRunner, resolveControlProtocol } from './downloader/piece-loop-runner.js'
-import { PieceFetcher } from './downloader/piece-fetcher.js'
+import { resolveControlProtocol } from './downloader/piece-loop-runner.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { StreamShare } from './downloader/stream-share.js'
 import { StreamWindow } from './downloader/stream-window.js'
@@ -48,10 +43,6 @@ export interface DfgetStream {
   /** Settles after the body was delivered (every byte handed to the reader and verified). */
   readonly result: Promise<DfgetResult>
 }
-
-const PIECE_TIMEOUT_MS = 15_000
-
-interface Tools { readonly plane: DataPlane, readonly http: DataPlane['http'], readonly limiter: RateLimiter, readonly resources: CloseStack }
 
 export class DfgetStreamRun {
   readonly #config: DfgetConfig
@@ -76,29 +67,23 @@ export class DfgetStreamRun {
   async start (): Promise<DfgetStream> {
     const config = this.#config
     const cancel = new AbortController()
-    const signals = [this.#deps.signal, cancel.signal, config.timeoutMs > 0 ? AbortSignal.timeout(config.timeoutMs) : undefined].filter((s) => s !== undefined)
-    const signal = AbortSignal.any(signals)
-    const resources = new CloseStack()
+    const tools = await openRun(config, this.#deps, cancel.signal)
+    const { signal, resources } = tools
     try {
-      await ensureHomeDirs(createHomeLayout(config.homeDir))
-      const plane = this.#deps.dataPlane ?? resources.push(await createRunDataPlane(config.caCertPath))
-      const http = plane.http
-      const rates = [config.localLimitBytesPerSec, config.totalLimitBytesPerSec].filter((rate) => rate > 0)
-      const tools: Tools = { plane, http, limiter: new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates)), resources }
       const started = config.pattern === 'source'
         ? await this.#startFromSource(tools, 'userSpecified', signal)
         : await this.#startThroughSwarm(tools, signal, cancel)
-      const result = started.done.then(() => this.#result(started.lengthBytes), (err: unknown) => { throw this.#mapFailure(err, signal) })
+      const result = started.done.then(() => runResult(config, { taskId: this.#taskId, cid: this.#cid, lengthBytes: started.lengthBytes, startedMs: this.#startedMs, stats: this.#stats, backSource: this.#backSource }), (err: unknown) => { throw mapRunFailure(err, signal, config) })
         .finally(async () => { await resources.close() })
       result.catch(() => {}) // the body carries the failure too; a caller may read only the body
       return { lengthBytes: started.lengthBytes, body: started.body, result }
     } catch (err) {
       await resources.close()
-      throw this.#mapFailure(err, signal)
+      throw mapRunFailure(err, signal, config)
     }
   }
 
-  async #startThroughSwarm (tools: Tools, signal: AbortSignal, cancel: AbortController): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
+  async #startThroughSwarm (tools: RunTools, signal: AbortSignal, cancel: AbortController): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
     const config = this.#config
     const locator = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
     const peerServer = await locator.locate(signal)
@@ -155,22 +140,10 @@ export class DfgetStreamRun {
       try {
         // Pieces are hashed on the event loop: a digest worker holds copies of every piece in
         // its own heap (about 50 MB more at peak), and the window already bounds the rate.
-        const p2p = new PieceLoopRunner({
-          logger: this.#logger,
-          clock: this.#clock,
-          locator: supernodes,
-          plane: tools.plane,
-          headers: bearerHeaders(config.token),
-          writer: window,
+        const p2p = createPieceLoop({ config, tools, logger: this.#logger, clock: this.#clock, stats: this.#stats, supernodes, registration, request, protocol }, window, {
           window,
-          fetcher: new PieceFetcher({ plane: tools.plane, writer: window, limiter: tools.limiter }, {
-            pieceTimeoutMs: PIECE_TIMEOUT_MS,
-            cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
-            headers: bearerHeaders(config.token),
-          }),
-          stats: this.#stats,
           onSupernodeChange: (next) => { registration = next },
-        }, { registration, ...request, stallTimeoutMs: config.stallTimeoutMs, windowPieces: config.windowPieces, protocol })
+        })
         const outcome = await p2p.run(signal)
         if (outcome.kind === 'sourceChanged') {
           // Pieces of the old version already went to the reader: the stream cannot go on.
@@ -181,13 +154,13 @@ export class DfgetStreamRun {
           this.#backSource = outcome.reason
           // Segments small enough that every parallel request writes inside the window.
           const segmentBytes = Math.max(task.pieceSizeBytes, Math.floor(config.windowPieces / 4) * task.pieceSizeBytes)
-          const source = new SourceDownloader({ http: tools.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers, segmentBytes })
+          const source = new SourceDownloader({ http: tools.plane.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers, segmentBytes })
           await source.fetchMissing(window, signal)
         }
         await window.whenDelivered()
       } catch (err) {
         // The stream's own failure (a digest mismatch, a cancel by the reader) says more than the abort it caused.
-        const failure = window.failure ?? this.#mapFailure(err, signal)
+        const failure = window.failure ?? mapRunFailure(err, signal, config)
         window.fail(failure)
         throw failure
       } finally {
@@ -203,10 +176,10 @@ export class DfgetStreamRun {
   }
 
   /** The whole file from the source in one request, checked on the way (length, md5, digest). */
-  async #startFromSource (tools: Tools, reason: BackSourceReason, signal: AbortSignal): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
+  async #startFromSource (tools: RunTools, reason: BackSourceReason, signal: AbortSignal): Promise<{ lengthBytes: number, body: Readable, done: Promise<void> }> {
     this.#backSource = reason
     const config = this.#config
-    const source = new SourceDownloader({ http: tools.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers })
+    const source = new SourceDownloader({ http: tools.plane.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: config.url, headers: config.headers })
     const response = await source.openWhole(signal)
     const declared = Number(response.headers['content-length'] ?? Number.NaN)
     const lengthBytes = Number.isFinite(declared) ? declared : -1
@@ -262,40 +235,4 @@ export class DfgetStreamRun {
   #checkedDigest (): string | undefined {
     return this.#deps.readerVerifiesDigest === true ? undefined : this.#config.digest
   }
-
-  #result (lengthBytes: number): DfgetResult {
-    return {
-      url: this.#config.url,
-      output: this.#config.output,
-      taskId: this.#taskId,
-      cid: this.#cid,
-      lengthBytes,
-      durationMs: Date.now() - this.#startedMs,
-      bytesFromSource: this.#stats.bytesFromSource,
-      bytesFromSupernode: this.#stats.bytesFromSupernode,
-      bytesFromPeers: this.#stats.bytesFromPeers,
-      backSourceReason: BACK_SOURCE_REASONS[this.#backSource],
-      backSourceReasonName: this.#backSource,
-    }
-  }
-
-  /** A deadline becomes DF_ERR_TIMEOUT; anything not a DfError becomes one. */
-  #mapFailure (err: unknown, signal: AbortSignal): DfError {
-    const reason: unknown = signal.reason
-    if (signal.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
-      return new DfError('DF_ERR_TIMEOUT', `the download did not finish within ${this.#config.timeoutMs / 1000} s (--timeout)`, { cause: err })
-    }
-    if (err instanceof DfError) return err
-    if (signal.aborted) return abortReason(signal)
-    return new DfError('DF_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err })
-  }
-
-}
-
-
-function abortReason (signal: AbortSignal): DfError {
-  const reason: unknown = signal.reason
-  if (reason instanceof DfError) return reason
-  if (reason instanceof Error && reason.name === 'TimeoutError') return new DfError('DF_ERR_TIMEOUT', 'the download did not finish in time (--timeout)', { cause: reason })
-  return new DfError('DF_ERR_INTERNAL', 'aborted', { cause: reason })
 }

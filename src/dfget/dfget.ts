@@ -12,21 +12,19 @@ import type { Writable } from 'node:stream'
 import type { Logger } from '../common/log.js'
 import { createSilentLogger } from '../common/log.js'
 import { systemClock, type Clock } from '../common/clock.js'
-import { CloseStack } from '../common/lifecycle.js'
-import { bearerHeaders } from '../common/http/auth.js'
+import type { CloseStack } from '../common/lifecycle.js'
 import { tempPathFor } from '../common/fs/atomic-write.js'
-import { RateLimiter } from '../common/rate-limiter.js'
 import { DfError } from '../protocol/errors.js'
 import type { ClientId } from '../protocol/ids.js'
 import { createCid } from './cid.js'
-import { BACK_SOURCE_REASONS, type BackSourceReason } from '../protocol/result-codes.js'
+import type { BackSourceReason } from '../protocol/result-codes.js'
 import type { DfgetConfig } from './config.js'
-import { createHomeLayout, dataFilePath, ensureHomeDirs, type HomeLayout } from './home-layout.js'
+import { createHomeLayout, dataFilePath, type HomeLayout } from './home-layout.js'
 import type { SupernodeLocator, SupernodeRegistration } from './supernode-locator.js'
 import { createPeerServerLauncher, isFinalRegistrationError, registerWithSupernodes, swarmFailed, type SwarmRegistration } from './swarm-join.js'
-import { PieceLoopRunner } from './downloader/piece-loop-runner.js'
-import { PieceFetcher } from './downloader/piece-fetcher.js'
-import { createRunDataPlane, type DataPlane } from './data-plane.js'
+import type { PieceLoopRunner } from './downloader/piece-loop-runner.js'
+import type { DataPlane } from './data-plane.js'
+import { createPieceLoop, mapRunFailure, openRun, runResult, type RunTools } from './download-run.js'
 import { SourceDownloader } from './downloader/source-downloader.js'
 import { TargetWriter } from './downloader/target-writer.js'
 import { TransferStats } from './downloader/transfer-stats.js'
@@ -84,8 +82,6 @@ export interface DfgetResult {
   readonly backSourceReasonName: BackSourceReason
 }
 
-const PIECE_TIMEOUT_MS = 15_000
-
 export class Dfget {
   readonly #config: DfgetConfig
   readonly #logger: Logger
@@ -110,44 +106,22 @@ export class Dfget {
   /** Downloads the URL to the output. @throws DfError */
   async run (): Promise<DfgetResult> {
     const startedMs = Date.now()
-    const signals = [this.#deps.signal, this.#config.timeoutMs > 0 ? AbortSignal.timeout(this.#config.timeoutMs) : undefined].filter((s) => s !== undefined)
-    const signal = AbortSignal.any(signals)
-    const resources = new CloseStack()
+    const tools = await openRun(this.#config, this.#deps)
+    const { signal } = tools
     try {
-      await ensureHomeDirs(this.#layout)
-      const plane = this.#deps.dataPlane ?? resources.push(await createRunDataPlane(this.#config.caCertPath))
-      const http = plane.http
-      const rates = [this.#config.localLimitBytesPerSec, this.#config.totalLimitBytesPerSec].filter((rate) => rate > 0)
-      const limiter = new RateLimiter(rates.length === 0 ? 0 : Math.min(...rates))
-      const source = new SourceDownloader({ http, logger: this.#logger, limiter, stats: this.#stats }, { url: this.#config.url, headers: this.#config.headers })
+      const source = new SourceDownloader({ http: tools.plane.http, logger: this.#logger, limiter: tools.limiter, stats: this.#stats }, { url: this.#config.url, headers: this.#config.headers })
       const lengthBytes = this.#config.pattern === 'source'
         ? await this.#downloadWholeFromSource(source, 'userSpecified', signal)
-        : await this.#downloadThroughSwarm({ plane, limiter, source, resources }, signal)
-      return {
-        url: this.#config.url,
-        output: this.#config.output,
-        taskId: this.#taskId,
-        cid: this.#cid,
-        lengthBytes,
-        durationMs: Date.now() - startedMs,
-        bytesFromSource: this.#stats.bytesFromSource,
-        bytesFromSupernode: this.#stats.bytesFromSupernode,
-        bytesFromPeers: this.#stats.bytesFromPeers,
-        backSourceReason: BACK_SOURCE_REASONS[this.#backSource],
-        backSourceReasonName: this.#backSource,
-      }
+        : await this.#downloadThroughSwarm({ ...tools, source }, signal)
+      return runResult(this.#config, { taskId: this.#taskId, cid: this.#cid, lengthBytes, startedMs, stats: this.#stats, backSource: this.#backSource })
     } catch (err) {
-      const reason: unknown = signal.reason
-      if (signal.aborted && reason instanceof Error && reason.name === 'TimeoutError') {
-        throw new DfError('DF_ERR_TIMEOUT', `the download did not finish within ${this.#config.timeoutMs / 1000} s (--timeout)`, { cause: err })
-      }
-      throw err
+      throw mapRunFailure(err, signal, this.#config)
     } finally {
-      await resources.close()
+      await tools.resources.close()
     }
   }
 
-  async #downloadThroughSwarm (tools: { plane: DataPlane, limiter: RateLimiter, source: SourceDownloader, resources: CloseStack }, signal: AbortSignal): Promise<number> {
+  async #downloadThroughSwarm (tools: RunTools & { source: SourceDownloader }, signal: AbortSignal): Promise<number> {
     const config = this.#config
     const locatorOfPeerServer = this.#deps.peerServerLocator ?? createPeerServerLauncher(config, this.#logger)
     // A running peer server is used at once. One that must be started starts once the task
@@ -203,25 +177,13 @@ export class Dfget {
     let published = false
     try {
       await writer.open()
-      p2p = new PieceLoopRunner({
-        logger: this.#logger,
-        clock: this.#clock,
-        locator: supernodes,
-        plane: tools.plane,
-        headers: bearerHeaders(config.token),
+      p2p = createPieceLoop({ config, tools, logger: this.#logger, clock: this.#clock, stats: this.#stats, supernodes, registration, request: { ...request, peerRequest } }, writer, {
         onPieceVerified: (pieceNum) => { lease?.announce([pieceNum]) },
-        writer,
-        fetcher: new PieceFetcher({ plane: tools.plane, writer, limiter: tools.limiter }, {
-          pieceTimeoutMs: PIECE_TIMEOUT_MS,
-          cdnDataUrl: config.pattern === 'cdn' ? task.dataUrl : undefined,
-          headers: bearerHeaders(config.token),
-        }),
-        stats: this.#stats,
         onSupernodeChange: (next) => {
           registration = next
           lease?.setSupernodes([next.address.baseUrl])
         },
-      }, { registration, ...request, peerRequest, stallTimeoutMs: config.stallTimeoutMs, ...(config.pattern === 'cdn' ? { protocol: 'v1' as const } : {}) })
+      })
       const outcome = await p2p.run(signal)
       if (outcome.kind === 'sourceChanged') {
         if (!config.backSourceAllowed) throw swarmFailed(outcome.cause)
