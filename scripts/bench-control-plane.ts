@@ -4,14 +4,16 @@
  * 5,000 simulated clients (scripts/lib/control-plane/simulated-swarm.ts) register on that
  * one task and run the piece loop through SupernodeClient, reporting success for every piece
  * handed out without moving data. Reports registrations/s, pulls/s, reports/s, latency
- * percentiles, and the supernode's RSS (now and peak) and CPU time. The target (p99 pull
- * latency < 20 ms with 5,000 peers on a 2-core machine) is reported, not asserted.
+ * percentiles, the supernode's RSS (now and peak) and CPU time, and the machine's 1-minute
+ * load average at the start and end of each run (the machine is shared: other work there
+ * moves the tail latencies). The target (p99 pull latency < 20 ms with 20,000 peers on a
+ * 2-core machine, issue 17) is reported, not asserted.
  *
  *   npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--no-docs]
  */
 import { setMaxListeners } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseSize } from '../src/common/rate-limiter.js'
@@ -24,6 +26,8 @@ import { runSimulatedSwarm, type SimulatedSwarmResult } from './lib/control-plan
 
 const USAGE = 'usage: npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--timeout SECONDS] [--no-docs]'
 const P99_TARGET_MS = 20
+/** The fleet size the target is set for (issue 17): a smaller run says nothing about it. */
+const TARGET_PEERS = 20_000
 
 interface ProcessUsage {
   readonly rssBytes: number
@@ -43,6 +47,8 @@ interface ControlPlaneRun extends SimulatedSwarmResult {
   readonly scheduleTime: ScheduleTime | undefined
   readonly supernodeBefore: ProcessUsage
   readonly supernodeAfter: ProcessUsage
+  /** The machine's 1-minute load average when the run started and when it ended. */
+  readonly loadAverage: { readonly start: number, readonly end: number }
   readonly error?: string
 }
 
@@ -115,6 +121,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
       const pid = supernode.child.pid ?? 0
       try {
         const before = await readUsage(pid)
+        const loadAtStart = loadavg()[0] ?? Number.NaN
         console.log(`control-plane: ${peers} simulated peers, concurrency ${concurrency}, supernode pid ${pid} (RSS ${(before.rssBytes / 2 ** 20).toFixed(0)} MiB at start)`)
         const signal = AbortSignal.timeout(timeoutMs)
         setMaxListeners(0, signal) // every in-flight request of every simulated client listens on it
@@ -128,13 +135,14 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
           signal,
         })
         const after = await readUsage(pid)
+        const loadAverage = { start: loadAtStart, end: loadavg()[0] ?? Number.NaN }
         const metricsClient = new SupernodeClient({ baseUrl: supernode.apiUrl })
         const scheduleTime = parseScheduleTime(await metricsClient.fetchMetricsText().catch(() => ''))
         await metricsClient.close()
         const incomplete = result.finishedClients < peers ? `${peers - result.finishedClients} of ${peers} clients did not finish` : undefined
         if (incomplete !== undefined || result.errors > 0) failed = true
-        runs.push({ ...result, scheduleTime, supernodeBefore: before, supernodeAfter: after, ...(incomplete === undefined ? {} : { error: incomplete }) })
-        console.log(`control-plane: ${peers} peers: ${result.registrationsPerSec.toFixed(0)} registrations/s, ${result.pullsPerSec.toFixed(0)} pulls/s, ${result.reportsPerSec.toFixed(0)} reports/s, pull p99 ${result.pull.p99Ms.toFixed(1)} ms, peak RSS ${(after.peakRssBytes / 2 ** 20).toFixed(0)} MiB, errors ${result.errors}${result.firstError === undefined ? '' : ` (${result.firstError})`}`)
+        runs.push({ ...result, scheduleTime, supernodeBefore: before, supernodeAfter: after, loadAverage, ...(incomplete === undefined ? {} : { error: incomplete }) })
+        console.log(`control-plane: ${peers} peers: ${result.registrationsPerSec.toFixed(0)} registrations/s, ${result.pullsPerSec.toFixed(0)} pulls/s, ${result.reportsPerSec.toFixed(0)} reports/s, pull p99 ${result.pull.p99Ms.toFixed(1)} ms, peak RSS ${(after.peakRssBytes / 2 ** 20).toFixed(0)} MiB, supernode CPU ${(after.cpuSeconds - before.cpuSeconds).toFixed(1)} s, load ${loadAverage.start.toFixed(1)}→${loadAverage.end.toFixed(1)}, errors ${result.errors}${result.firstError === undefined ? '' : ` (${result.firstError})`}`)
       } finally {
         await stopChild(supernode.child)
       }
@@ -169,18 +177,19 @@ function renderMarkdown (r: { date: string, machine: string, command: string, si
     '',
     `Run ${r.date} on ${r.machine}. Command: \`${r.command}\`.`,
     '',
-    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. At most ${r.concurrency} requests are in flight at once over all clients; latency is from sending a request to its answer (queueing in the supernode included); the scheduler time is the supernode's own \`dragonfly_supernode_schedule_duration_milliseconds\`. The load generator shares the machine's cores with the supernode.`,
+    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. At most ${r.concurrency} requests are in flight at once over all clients; latency is from sending a request to its answer (queueing in the supernode included); the scheduler time is the supernode's own \`dragonfly_supernode_schedule_duration_milliseconds\`. The load generator shares the machine's cores with the supernode, and other work on the machine shares them too: its 1-minute load average at the start and end of each run is in the last column.`,
     '',
-    '| simulated peers | registrations/s (peer + task) | register p99 (peer / task) | pulls/s | reports/s | pull p50 | pull p99 | scheduler time per pull, mean (p99 ≤) | report p99 | pull outcomes (pieces / wait / limited / finished) | supernode RSS after (peak) | supernode CPU | errors |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| simulated peers | registrations/s (peer + task) | register p99 (peer / task) | pulls/s | reports/s | pull p50 | pull p99 | scheduler time per pull, mean (p99 ≤) | report p99 | pull outcomes (pieces / wait / limited / finished) | supernode RSS after (peak) | supernode CPU | errors | machine load (start → end) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const run of r.runs) {
     const o = run.outcomes
-    lines.push(`| ${run.peers}${run.error === undefined ? '' : ` (${run.error})`} | ${run.registrationsPerSec.toFixed(0)} | ${ms(run.registerPeer.p99Ms)} / ${ms(run.registerTask.p99Ms)} | ${run.pullsPerSec.toFixed(0)} | ${run.reportsPerSec.toFixed(0)} | ${ms(run.pull.p50Ms)} | ${ms(run.pull.p99Ms)} | ${run.scheduleTime === undefined ? '—' : `${run.scheduleTime.meanMs.toFixed(2)} ms (${run.scheduleTime.p99AtMostMs} ms)`} | ${ms(run.report.p99Ms)} | ${o.pieces} / ${o.wait} / ${o.limited} / ${o.finished} | ${mib(run.supernodeAfter.rssBytes)} (${mib(run.supernodeAfter.peakRssBytes)}) | ${(run.supernodeAfter.cpuSeconds - run.supernodeBefore.cpuSeconds).toFixed(1)} s in ${((run.registrationMs + run.pieceLoopMs) / 1000).toFixed(1)} s | ${run.errors}${run.firstError === undefined ? '' : ` (${run.firstError.slice(0, 120)})`} |`)
+    lines.push(`| ${run.peers}${run.error === undefined ? '' : ` (${run.error})`} | ${run.registrationsPerSec.toFixed(0)} | ${ms(run.registerPeer.p99Ms)} / ${ms(run.registerTask.p99Ms)} | ${run.pullsPerSec.toFixed(0)} | ${run.reportsPerSec.toFixed(0)} | ${ms(run.pull.p50Ms)} | ${ms(run.pull.p99Ms)} | ${run.scheduleTime === undefined ? '—' : `${run.scheduleTime.meanMs.toFixed(2)} ms (${run.scheduleTime.p99AtMostMs} ms)`} | ${ms(run.report.p99Ms)} | ${o.pieces} / ${o.wait} / ${o.limited} / ${o.finished} | ${mib(run.supernodeAfter.rssBytes)} (${mib(run.supernodeAfter.peakRssBytes)}) | ${(run.supernodeAfter.cpuSeconds - run.supernodeBefore.cpuSeconds).toFixed(1)} s in ${((run.registrationMs + run.pieceLoopMs) / 1000).toFixed(1)} s | ${run.errors}${run.firstError === undefined ? '' : ` (${run.firstError.slice(0, 120)})`} | ${run.loadAverage.start.toFixed(1)} → ${run.loadAverage.end.toFixed(1)} |`)
   }
   const largest = [...r.runs].sort((a, b) => b.peers - a.peers)[0]
   if (largest !== undefined) {
-    lines.push('', `Target: p99 pull latency < ${P99_TARGET_MS} ms with 5,000 peers on this 2-core machine (reported, not asserted): **${ms(largest.pull.p99Ms)} with ${largest.peers} peers** — ${largest.pull.p99Ms < P99_TARGET_MS ? 'met' : 'not met'}.`)
+    const verdict = largest.peers < TARGET_PEERS ? `not measured (the largest run has fewer than ${TARGET_PEERS.toLocaleString('en-US')} peers)` : largest.pull.p99Ms < P99_TARGET_MS ? 'met' : 'not met'
+    lines.push('', `Target: p99 pull latency < ${P99_TARGET_MS} ms with ${TARGET_PEERS.toLocaleString('en-US')} peers on this 2-core machine (issue 17; reported, not asserted): **${ms(largest.pull.p99Ms)} with ${largest.peers} peers** — ${verdict}.`)
   }
   lines.push('')
   return lines.join('\n')

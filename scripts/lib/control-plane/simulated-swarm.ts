@@ -42,10 +42,16 @@ export interface LatencySummary {
   readonly maxMs: number
 }
 
-/** A FIFO counting semaphore. */
+/**
+ * A FIFO counting semaphore. Its queue is an array read from a moving head, so taking the
+ * next waiter is O(1): with every simulated client queued (20,000), `Array#shift` copied the
+ * whole queue on each release and was a quarter of the load generator's CPU, delaying the
+ * answers it was timing.
+ */
 class Semaphore {
   #free: number
-  readonly #waiting: (() => void)[] = []
+  #waiting: (() => void)[] = []
+  #head = 0
 
   constructor (slots: number) {
     this.#free = slots
@@ -60,11 +66,22 @@ class Semaphore {
   }
 
   release (): void {
-    const next = this.#waiting.shift()
-    if (next === undefined) this.#free++
-    else next()
+    const next = this.#waiting[this.#head]
+    if (next === undefined) {
+      this.#free++
+      return
+    }
+    this.#waiting[this.#head++] = noop
+    // Drop the consumed front once it is most of the array (amortised O(1)).
+    if (this.#head >= 1024 && this.#head * 2 >= this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#head)
+      this.#head = 0
+    }
+    next()
   }
 }
+
+function noop (): void {}
 
 export interface SimulatedSwarmOptions {
   readonly apiUrl: string

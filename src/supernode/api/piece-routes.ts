@@ -26,23 +26,25 @@ export function registerPieceRoutes (app: FastifyInstance, deps: { scheduler: Sc
       response: { 200: PullPieceTasksResponseSchema, ...ERRORS },
     },
   }, async (request, reply) => {
-    const disconnected = new AbortController()
-    const onClose = (): void => { if (!reply.raw.writableFinished) disconnected.abort() }
-    reply.raw.once('close', onClose)
     const taskId = parseTaskId(request.params.taskId)
     const cid = parseClientId(request.query.cid, 'querystring.cid')
+    // Only a long-poll can outlive its client; a pull without waitMs is answered before any
+    // 'close' could be seen, so it skips the controller and listener (most of a busy swarm's pulls).
+    const disconnected = (request.query.waitMs ?? 0) > 0 ? new AbortController() : undefined
+    const onClose = (): void => { if (!reply.raw.writableFinished) disconnected?.abort() }
+    if (disconnected !== undefined) reply.raw.once('close', onClose)
     try {
-      const outcome = await scheduler.pull(taskId, cid, request.query, disconnected.signal)
+      const outcome = await scheduler.pull(taskId, cid, request.query, disconnected?.signal)
       if (outcome.result === 'pieces') {
         // The client left while we held its pull, or the answer never reached it: nobody
         // will fetch these pieces, so they go back at once instead of at the piece timeout.
         const cancel = (): void => { scheduler.cancelHandOuts(taskId, cid, outcome.pieces.map((piece) => piece.pieceNum)) }
-        if (disconnected.signal.aborted || reply.raw.destroyed) cancel()
+        if (disconnected?.signal.aborted === true || reply.raw.destroyed) cancel()
         else reply.raw.once('close', () => { if (!reply.raw.writableFinished) cancel() })
       }
       return outcome
     } finally {
-      reply.raw.off('close', onClose)
+      if (disconnected !== undefined) reply.raw.off('close', onClose)
     }
   })
 

@@ -56,8 +56,8 @@ export interface TaskProgressView {
   isCached(pieceNum: number): boolean
   digestOf(pieceNum: number): PieceDigest | undefined
   holderCount(pieceNum: number): number
-  /** The cids holding the piece, in no particular order. */
-  holdersOf(pieceNum: number): readonly ClientId[]
+  /** The cids holding the piece (their progress, so a scan needs no lookup per holder), in no particular order. */
+  holdersOf(pieceNum: number): readonly ClientProgressView[]
   inFlightCount(pieceNum: number): number
   supernodeInFlightCount(pieceNum: number): number
   getClient(cid: ClientId): ClientProgressView | undefined
@@ -112,7 +112,7 @@ export class TaskProgress implements TaskProgressView {
   readonly #digests: (PieceDigest | undefined)[]
   readonly #cached: PieceBitset
   /** Per piece, the cids holding it: an array so the scheduler can start scanning at a random holder. */
-  readonly #holders: (ClientId[] | undefined)[]
+  readonly #holders: (ClientProgress[] | undefined)[]
   readonly #inFlight: Uint32Array
   readonly #supernodeInFlight: Uint32Array
   readonly #clients = new Map<ClientId, ClientProgress>()
@@ -125,7 +125,7 @@ export class TaskProgress implements TaskProgressView {
     this.pieceCount = pieceCount
     this.#digests = new Array<PieceDigest | undefined>(pieceCount).fill(undefined)
     this.#cached = new PieceBitset(pieceCount)
-    this.#holders = new Array<ClientId[] | undefined>(pieceCount).fill(undefined)
+    this.#holders = new Array<ClientProgress[] | undefined>(pieceCount).fill(undefined)
     this.#inFlight = new Uint32Array(pieceCount)
     this.#supernodeInFlight = new Uint32Array(pieceCount)
   }
@@ -135,7 +135,7 @@ export class TaskProgress implements TaskProgressView {
   isCached (pieceNum: number): boolean { return this.#cached.has(pieceNum) }
   digestOf (pieceNum: number): PieceDigest | undefined { return this.#digests[pieceNum] }
   holderCount (pieceNum: number): number { return this.#holders[pieceNum]?.length ?? 0 }
-  holdersOf (pieceNum: number): readonly ClientId[] { return this.#holders[pieceNum] ?? [] }
+  holdersOf (pieceNum: number): readonly ClientProgressView[] { return this.#holders[pieceNum] ?? [] }
   inFlightCount (pieceNum: number): number { return this.#inFlight[pieceNum] ?? 0 }
   supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
   getClient (cid: ClientId): ClientProgressView | undefined { return this.#clients.get(cid) }
@@ -179,8 +179,8 @@ export class TaskProgress implements TaskProgressView {
     if (this.#distrusted.has(client.peerId)) return true
     if (client.held.add(pieceNum)) {
       const holders = this.#holders[pieceNum]
-      if (holders === undefined) this.#holders[pieceNum] = [cid]
-      else holders.push(cid)
+      if (holders === undefined) this.#holders[pieceNum] = [client]
+      else holders.push(client)
     }
     return true
   }
@@ -206,9 +206,9 @@ export class TaskProgress implements TaskProgressView {
     if (client === undefined || !client.held.delete(pieceNum)) return
     const holders = this.#holders[pieceNum]
     if (holders === undefined) return
-    const index = holders.indexOf(cid)
+    const index = holders.indexOf(client)
     // Swap-remove: holder order carries no meaning.
-    if (index >= 0) { holders[index] = holders[holders.length - 1] ?? cid; holders.pop() }
+    if (index >= 0) { holders[index] = holders[holders.length - 1] ?? client; holders.pop() }
     if (holders.length === 0) this.#holders[pieceNum] = undefined
   }
 

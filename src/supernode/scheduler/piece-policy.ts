@@ -139,14 +139,13 @@ function pickPeer (input: PolicyInput, pieceNum: number, addedPeerLoad: Readonly
   let bestLoad = Number.POSITIVE_INFINITY
   let eligible = 0
   for (let step = 0; step < count && eligible < HOLDERS_SAMPLED; step++) {
-    const holderCid = holders[(start + step) % count]
-    if (holderCid === undefined || holderCid === client.cid) continue
-    const holder = progress.getClient(holderCid)
-    if (holder === undefined || client.isBlacklisted(holder.peerId) || !input.isPeerLive(holder.peerId)) continue
+    const holder = holders[(start + step) % count]
+    if (holder === undefined || holder.cid === client.cid) continue
+    if (client.isBlacklisted(holder.peerId) || !input.isPeerLive(holder.peerId)) continue
     eligible += 1
     const load = input.uploadsInFlightOf(holder.peerId) + (addedPeerLoad.get(holder.peerId) ?? 0)
     if (load >= input.maxUploadsPerPeer || load >= bestLoad) continue
-    best = { peerId: holder.peerId, cid: holderCid }
+    best = { peerId: holder.peerId, cid: holder.cid }
     bestLoad = load
     if (load === 0) break
   }
