@@ -3,8 +3,15 @@
  * download a few parents, the CDN's upload slots and the piece digests (ControlPort.sync);
  * the loop reads each parent's have feed (ParentPort) and chooses the pieces itself —
  * rarest first among what its parents hold, at most `maxInFlightPerParent` from one parent,
- * and from the CDN (within its slots, each host in its own order so that hosts take
- * different pieces from the seed) the pieces no parent holds. Every verified piece is
+ * and from the CDN (within its slots) the pieces of its CDN share: the supernode leases
+ * each piece the swarm does not have yet to one host, so each piece leaves the CDN about
+ * once and the hosts trade the rest. A piece no parent holds and outside the share waits
+ * for the parents, unless the download went `cdnFallbackMs` without work (a lessee that
+ * died, a parent graph that does not reach it): then the CDN serves it. When the share is
+ * used up and pieces no parent holds remain, the next sync says `cdnWanted` (the supernode
+ * answers it when the share can grow). A supernode that sends no share (before shares, or
+ * a stream) leaves the host to walk the CDN's pieces from a place of its own, as before.
+ * Every verified piece is
  * announced to this host's peer server (`onPieceVerified`), which tells this host's own
  * children through its have feed; the supernode hears about it only in the next sync.
  *
@@ -63,6 +70,8 @@ export interface ParentDownloaderOptions {
   readonly havesWaitMs?: number
   /** Consecutive failed syncs before moving to the next supernode. Default 3. */
   readonly maxSupernodeErrors?: number
+  /** Without work this long, the CDN serves pieces outside this host's share. Default 2 s. */
+  readonly cdnFallbackMs?: number
 }
 
 /** A parent as this download sees it. */
@@ -109,6 +118,12 @@ export class ParentDownloader {
   readonly #parents = new Map<string, ParentState>()
   #supernode: SyncTaskResponse['supernode'] | undefined
   #supernodeInFlight = 0
+  /** This host's CDN share (undefined: the supernode sent none, every piece no parent holds may come from the CDN). */
+  #cdnShare: PieceBitset | undefined
+  /** The last answer brought share pieces this host lacked (a used-up share then asks for more, once). */
+  #shareFresh = false
+  /** The share is used up and pieces no parent holds remain. */
+  #cdnWanted = false
   #cdnRetryAtMs = 0
   #cdnFailures = 0
   #grant: string | undefined
@@ -226,8 +241,10 @@ export class ParentDownloader {
       held: this.#held.toBase64(),
       digestsFrom: this.#digestsFrom,
       digestsKnown: this.#digestsKnown,
-      waitMs: urgent ? 0 : (this.#options.syncWaitMs ?? 30_000),
+      // Another supernode took the task over: its first answer (parents, slots, share) is due at once, not at its next batch of digests.
+      waitMs: urgent || (this.#supernode === undefined && this.#digestsKnown > 0) ? 0 : (this.#options.syncWaitMs ?? 30_000),
       received: { ...this.#received },
+      ...(this.#cdnWanted ? { cdnWanted: true } : {}),
       ...(urgent ? { failures } : {}),
     }
     const done = this.#deps.control.sync(request, AbortSignal.any([signal, abort.signal])).then(
@@ -268,6 +285,9 @@ export class ParentDownloader {
   #applySync (response: SyncTaskResponse): void {
     this.#grant = response.grant
     this.#supernode = response.supernode
+    const share = response.supernode.cdnPieces === undefined ? undefined : PieceBitset.fromBase64(response.supernode.cdnPieces, this.#pieceCount)
+    this.#cdnShare = share
+    this.#shareFresh = share !== undefined && share.toArray().some((pieceNum) => !this.#held.has(pieceNum))
     for (const [index, digest] of response.digests.entries()) {
       const pieceNum = response.digestsFrom + index
       if (digest === '' || pieceNum >= this.#pieceCount || this.#digests[pieceNum] !== undefined) continue
@@ -294,6 +314,7 @@ export class ParentDownloader {
     for (const state of this.#parents.values()) state.stop.abort()
     this.#parents.clear()
     this.#supernode = undefined
+    this.#cdnShare = undefined
     this.#grant = undefined
     this.#failures = []
   }
@@ -364,7 +385,19 @@ export class ParentDownloader {
     const supernode = this.#supernode
     const now = this.#deps.clock.now()
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
-    const cdn = buckets[0] ?? []
+    let cdn = buckets[0] ?? []
+    const share = window === undefined ? this.#cdnShare : undefined
+    if (share !== undefined) {
+      const mine = cdn.filter((pieceNum) => share.has(pieceNum))
+      const starved = this.#inflight.size === 0 && now - this.#lastProgressMs >= (this.#options.cdnFallbackMs ?? 2_000)
+      this.#cdnWanted = mine.length === 0 && cdn.length > 0
+      if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
+        // The share is used up: the bitmap goes now, with the wish for more.
+        this.#shareFresh = false
+        this.#milestoneDue = true
+      }
+      cdn = mine.length > 0 || !starved ? mine : cdn
+    }
     // Each host walks the CDN's pieces from a place of its own (a file: anywhere in it; a
     // stream: that far into its window), so hosts starting together take different pieces
     // from the seed and trade them, instead of all fetching the same ones.
@@ -457,6 +490,7 @@ export class ParentDownloader {
     let next = 1_000
     if (this.#sync === undefined && syncPauseUntilMs > now) next = Math.min(next, syncPauseUntilMs - now)
     if (this.#cdnRetryAtMs > now) next = Math.min(next, this.#cdnRetryAtMs - now)
+    if (this.#cdnWanted) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
     for (const state of this.#parents.values()) {
       if (!state.polling && !state.dropped && !state.complete && state.retryAtMs > now) next = Math.min(next, state.retryAtMs - now)
       if (!state.dropped && state.held === undefined) next = Math.min(next, Math.max(1, state.addedAtMs + FIRST_HAVES_GRACE_MS - now))
