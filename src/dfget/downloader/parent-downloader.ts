@@ -101,6 +101,8 @@ const MAX_FEED_ERRORS = 3
  * might hold: a seed's pieces should come from the parents, not the seed, whenever they can.
  */
 const FIRST_HAVES_GRACE_MS = 500
+/** A stream whose reader waits for a piece no parent holds (nor its share) gets it from the CDN after this long without a piece. */
+const STREAM_UNA_FALLBACK_MS = 300
 
 export class ParentDownloader {
   readonly #deps: ParentDownloaderDeps
@@ -124,6 +126,8 @@ export class ParentDownloader {
   #shareFresh = false
   /** The share is used up and pieces no parent holds remain. */
   #cdnWanted = false
+  /** Stream: when the CDN serves the reader's next piece, which no parent holds and is not in the share. */
+  #unaFallbackAtMs: number | undefined
   #cdnRetryAtMs = 0
   #cdnFailures = 0
   #grant: string | undefined
@@ -386,22 +390,28 @@ export class ParentDownloader {
     const now = this.#deps.clock.now()
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
     let cdn = buckets[0] ?? []
-    const share = window === undefined ? this.#cdnShare : undefined
+    const share = this.#cdnShare
     if (share !== undefined) {
       const mine = cdn.filter((pieceNum) => share.has(pieceNum))
-      const starved = this.#inflight.size === 0 && now - this.#lastProgressMs >= (this.#options.cdnFallbackMs ?? 2_000)
+      const quietMs = now - this.#lastProgressMs
+      const starved = this.#inflight.size === 0 && quietMs >= (this.#options.cdnFallbackMs ?? 2_000)
       this.#cdnWanted = mine.length === 0 && cdn.length > 0
       if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
         // The share is used up: the bitmap goes now, with the wish for more.
         this.#shareFresh = false
         this.#milestoneDue = true
       }
-      cdn = mine.length > 0 || !starved ? mine : cdn
+      // A stream's reader waits for una: when no parent holds it and nothing came for a while, the CDN serves it.
+      const unaWaits = window !== undefined && cdn[0] === window.una && !share.has(window.una)
+      this.#unaFallbackAtMs = unaWaits && quietMs < STREAM_UNA_FALLBACK_MS ? this.#lastProgressMs + STREAM_UNA_FALLBACK_MS : undefined
+      if (starved) cdn = mine.length > 0 ? mine : cdn
+      else if (unaWaits && quietMs >= STREAM_UNA_FALLBACK_MS) cdn = [window.una, ...mine]
+      else cdn = mine
     }
     // Each host walks the CDN's pieces from a place of its own (a file: anywhere in it; a
-    // stream: that far into its window), so hosts starting together take different pieces
-    // from the seed and trade them, instead of all fetching the same ones.
-    const from = window === undefined ? this.#cdnOffset : low + this.#cdnOffset % Math.max(1, high - low)
+    // stream without a share: that far into its window), so hosts starting together take
+    // different pieces from the seed and trade them, instead of all fetching the same ones.
+    const from = window === undefined ? this.#cdnOffset : share !== undefined ? low : low + this.#cdnOffset % Math.max(1, high - low)
     let first = 0
     while (first < cdn.length && (cdn[first] ?? 0) < from) first += 1
     for (let i = 0; i < cdn.length && room > 0 && this.#supernodeInFlight < supernode.slots; i++) {
@@ -490,7 +500,8 @@ export class ParentDownloader {
     let next = 1_000
     if (this.#sync === undefined && syncPauseUntilMs > now) next = Math.min(next, syncPauseUntilMs - now)
     if (this.#cdnRetryAtMs > now) next = Math.min(next, this.#cdnRetryAtMs - now)
-    if (this.#cdnWanted) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
+    if (this.#cdnWanted && this.#inflight.size === 0) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
+    if (this.#unaFallbackAtMs !== undefined) next = Math.min(next, Math.max(1, this.#unaFallbackAtMs - now))
     for (const state of this.#parents.values()) {
       if (!state.polling && !state.dropped && !state.complete && state.retryAtMs > now) next = Math.min(next, state.retryAtMs - now)
       if (!state.dropped && state.held === undefined) next = Math.min(next, Math.max(1, state.addedAtMs + FIRST_HAVES_GRACE_MS - now))

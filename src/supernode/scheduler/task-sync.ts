@@ -226,16 +226,12 @@ export class TaskSync {
     for (let pieceNum = from; pieceNum < progress.pieceCount; pieceNum++) if (progress.digestOf(pieceNum) !== undefined) last = pieceNum
     for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
     const slots = this.#slotsOf(progress, client)
-    // A stream takes what its window needs from the CDN when no parent holds it: no share.
-    let cdnPieces: string | undefined
-    if (client.windowPieces === undefined) {
-      const share = new PieceBitset(progress.pieceCount)
-      if (!client.held.isFull && slots > 0) for (const pieceNum of this.#shareOf(taskId, progress, client)) share.add(pieceNum)
-      cdnPieces = share.toBase64()
-    }
+    const share = new PieceBitset(progress.pieceCount)
+    if (!client.held.isFull && slots > 0) for (const pieceNum of this.#shareOf(taskId, progress, client)) share.add(pieceNum)
+    const cdnPieces = share.toBase64()
     return {
       parents,
-      supernode: { url: this.#deps.dataUrlOf(taskId), slots, cachedAll: progress.cachedCount === progress.pieceCount, ...(cdnPieces === undefined ? {} : { cdnPieces }) },
+      supernode: { url: this.#deps.dataUrlOf(taskId), slots, cachedAll: progress.cachedCount === progress.pieceCount, cdnPieces },
       grant: this.#deps.grants.issue(taskId, client.peerId, client.cid),
       digestsFrom: from,
       digests,
@@ -251,9 +247,13 @@ export class TaskSync {
     return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, downloading)))
   }
 
-  /** True when the cid's share of the CDN can grow now (pieces nobody holds or leases). */
+  /**
+   * True when the cid's share of the CDN can grow now (pieces nobody holds or leases). Only
+   * once the CDN holds the whole file: before, the batches of digests bring the new pieces
+   * (an answer per newly cached piece would cost requests per piece).
+   */
   #cdnArrived (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): boolean {
-    if (client.held.isFull || client.windowPieces !== undefined || client.isBlacklisted(SUPERNODE_SOURCE_ID)) return false
+    if (progress.cachedCount < progress.pieceCount || client.held.isFull || client.isBlacklisted(SUPERNODE_SOURCE_ID)) return false
     const leases = this.#leasesOf(taskId, progress)
     for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
       if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum) && !client.held.has(pieceNum)) return true
