@@ -6,8 +6,9 @@
  * and from the CDN (within its slots) the pieces of its CDN share: the supernode leases
  * each piece the swarm does not have yet to one host, so each piece leaves the CDN about
  * once and the hosts trade the rest. A piece no parent holds and outside the share waits
- * for the parents, unless the download went `cdnFallbackMs` without work (a lessee that
- * died, a parent graph that does not reach it): then the CDN serves it. When the share is
+ * for the parents, unless the download went `cdnFallbackMs` without work once the CDN holds
+ * the file (a lessee that died, a parent graph that does not reach it): then the CDN
+ * serves it; a stream's next piece for its reader after 300 ms. When the share is
  * used up and pieces no parent holds remain, the next sync says `cdnWanted` (the supernode
  * answers it when the share can grow). A supernode that sends no share (before shares, or
  * a stream) leaves the host to walk the CDN's pieces from a place of its own, as before.
@@ -394,7 +395,8 @@ export class ParentDownloader {
     if (share !== undefined) {
       const mine = cdn.filter((pieceNum) => share.has(pieceNum))
       const quietMs = now - this.#lastProgressMs
-      const starved = this.#inflight.size === 0 && quietMs >= (this.#options.cdnFallbackMs ?? 2_000)
+      // Starved: no work for a while once the CDN holds the file (before, a slow CDN is why, and the digest batches bring more share).
+      const starved = supernode.cachedAll && this.#inflight.size === 0 && quietMs >= (this.#options.cdnFallbackMs ?? 2_000)
       this.#cdnWanted = mine.length === 0 && cdn.length > 0
       if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
         // The share is used up: the bitmap goes now, with the wish for more.
@@ -500,7 +502,7 @@ export class ParentDownloader {
     let next = 1_000
     if (this.#sync === undefined && syncPauseUntilMs > now) next = Math.min(next, syncPauseUntilMs - now)
     if (this.#cdnRetryAtMs > now) next = Math.min(next, this.#cdnRetryAtMs - now)
-    if (this.#cdnWanted && this.#inflight.size === 0) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
+    if (this.#cdnWanted && this.#supernode?.cachedAll === true && this.#inflight.size === 0) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
     if (this.#unaFallbackAtMs !== undefined) next = Math.min(next, Math.max(1, this.#unaFallbackAtMs - now))
     for (const state of this.#parents.values()) {
       if (!state.polling && !state.dropped && !state.complete && state.retryAtMs > now) next = Math.min(next, state.retryAtMs - now)
