@@ -123,7 +123,7 @@ export class ParentDownloader {
   #supernodeInFlight = 0
   /** This host's CDN share (undefined: the supernode sent none, every piece no parent holds may come from the CDN). */
   #cdnShare: PieceBitset | undefined
-  /** The last answer brought share pieces this host lacked (a used-up share then asks for more, once). */
+  /** An answer brought share pieces this host lacked, new to its share (a used-up share then asks for more, once). */
   #shareFresh = false
   /** The share is used up and pieces no parent holds remain. */
   #cdnWanted = false
@@ -291,8 +291,10 @@ export class ParentDownloader {
     this.#grant = response.grant
     this.#supernode = response.supernode
     const share = response.supernode.cdnPieces === undefined ? undefined : PieceBitset.fromBase64(response.supernode.cdnPieces, this.#pieceCount)
+    const before = this.#cdnShare
     this.#cdnShare = share
-    this.#shareFresh = share !== undefined && share.toArray().some((pieceNum) => !this.#held.has(pieceNum))
+    // Only a share that grew may ask for more when used up (an answer with the same share must not start a round of syncs).
+    if (share !== undefined && share.toArray().some((pieceNum) => !this.#held.has(pieceNum) && before?.has(pieceNum) !== true)) this.#shareFresh = true
     for (const [index, digest] of response.digests.entries()) {
       const pieceNum = response.digestsFrom + index
       if (digest === '' || pieceNum >= this.#pieceCount || this.#digests[pieceNum] !== undefined) continue

@@ -255,6 +255,10 @@ export class TaskSync {
   #cdnArrived (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): boolean {
     if (progress.cachedCount < progress.pieceCount || client.held.isFull || client.isBlacklisted(SUPERNODE_SOURCE_ID)) return false
     const leases = this.#leasesOf(taskId, progress)
+    // A share still at its size (a stream's lies ahead of its window) does not grow: nothing to answer.
+    let mine = 0
+    for (const [pieceNum, lease] of leases) if (lease.cid === client.cid && !client.held.has(pieceNum)) mine += 1
+    if (mine >= this.#shareTarget(progress)) return false
     for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
       if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum) && !client.held.has(pieceNum)) return true
     }
@@ -263,7 +267,8 @@ export class TaskSync {
 
   /**
    * The CDN pieces leased to `client`: those it has and lacks still, then new ones up to its share — cached, held by no cid, leased to nobody — walked from a random
-   * place so that cids sharing out a file take different parts of it.
+   * place so that cids sharing out a file take different parts of it (a stream: from the
+   * first piece it lacks, in order, so its window meets its share).
    */
   #shareOf (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): number[] {
     const leases = this.#leasesOf(taskId, progress)
@@ -275,10 +280,8 @@ export class TaskSync {
       lease.untilMs = untilMs
       share.push(pieceNum)
     }
-    let downloading = 0
-    for (const other of progress.clients()) if (!other.held.isFull) downloading += 1
-    const target = Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, downloading))
-    const start = Math.floor(this.#random() * progress.pieceCount)
+    const target = this.#shareTarget(progress)
+    const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
     for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
       const pieceNum = (start + i) % progress.pieceCount
       if (!progress.isCached(pieceNum) || progress.holderCount(pieceNum) > 0 || leases.has(pieceNum) || client.held.has(pieceNum)) continue
@@ -287,6 +290,13 @@ export class TaskSync {
     }
     if (leases.size === 0) this.#leases.delete(taskId)
     return share
+  }
+
+  /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
+  #shareTarget (progress: TaskProgressView): number {
+    let downloading = 0
+    for (const other of progress.clients()) if (!other.held.isFull) downloading += 1
+    return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, downloading))
   }
 
   /** The task's leases, without those that ended (the piece is held, the cid left, completed or stopped syncing). */
