@@ -6,9 +6,9 @@
  * and from the CDN (within its slots) the pieces of its CDN share: the supernode leases
  * each piece the swarm does not have yet to one host, so each piece leaves the CDN about
  * once and the hosts trade the rest. A piece no parent holds and outside the share waits
- * for the parents, unless the download went `cdnFallbackMs` without work once the CDN holds
- * the file (a lessee that died, a parent graph that does not reach it): then the CDN
- * serves it; a stream's next piece for its reader after 300 ms. When the share is
+ * for the parents, unless the parents could not help for `cdnFallbackMs` once the CDN holds
+ * the file (a lessee that died, a parent graph that does not reach it), or for 300 ms in a
+ * stream (its reader waits): then the CDN serves it. When the share is
  * used up and pieces no parent holds remain, the next sync says `cdnWanted` (the supernode
  * answers it when the share can grow). A supernode that sends no share (before shares, or
  * a stream) leaves the host to walk the CDN's pieces from a place of its own, as before.
@@ -102,8 +102,8 @@ const MAX_FEED_ERRORS = 3
  * might hold: a seed's pieces should come from the parents, not the seed, whenever they can.
  */
 const FIRST_HAVES_GRACE_MS = 500
-/** A stream whose reader waits for a piece no parent holds (nor its share) gets it from the CDN after this long without a piece. */
-const STREAM_UNA_FALLBACK_MS = 300
+/** A stream whose parents cannot help this long takes the pieces of its window from the CDN (its reader waits). */
+const STREAM_FALLBACK_MS = 300
 
 export class ParentDownloader {
   readonly #deps: ParentDownloaderDeps
@@ -127,8 +127,10 @@ export class ParentDownloader {
   #shareFresh = false
   /** The share is used up and pieces no parent holds remain. */
   #cdnWanted = false
-  /** Stream: when the CDN serves the reader's next piece, which no parent holds and is not in the share. */
-  #unaFallbackAtMs: number | undefined
+  /** Since when the parents could not help (none serves this download or holds a piece it needs). */
+  #parentsIdleSinceMs: number | undefined
+  /** When the CDN serves pieces outside the share, the parents being idle so long. */
+  #fallbackAtMs: number | undefined
   #cdnRetryAtMs = 0
   #cdnFailures = 0
   #grant: string | undefined
@@ -389,28 +391,32 @@ export class ParentDownloader {
         room -= 1
       }
     }
-    const supernode = this.#supernode
     const now = this.#deps.clock.now()
+    // The parents can help while one of them serves this download or holds a piece it needs.
+    let fromParents = 0
+    for (const state of live) fromParents += state.inFlight
+    if (fromParents > 0 || buckets.slice(1).some((bucket) => bucket.length > 0)) this.#parentsIdleSinceMs = undefined
+    else this.#parentsIdleSinceMs ??= now
+    const supernode = this.#supernode
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
     let cdn = buckets[0] ?? []
     const share = this.#cdnShare
     if (share !== undefined) {
       const mine = cdn.filter((pieceNum) => share.has(pieceNum))
-      const quietMs = now - this.#lastProgressMs
-      // Starved: no work for a while once the CDN holds the file (before, a slow CDN is why, and the digest batches bring more share).
-      const starved = supernode.cachedAll && this.#inflight.size === 0 && quietMs >= (this.#options.cdnFallbackMs ?? 2_000)
+      // Starved: the parents could not help for a while — a file once the CDN holds it (before, a
+      // slow CDN is why, and the digest batches bring more share); a stream, whose reader waits, soon.
+      const fallbackMs = window !== undefined ? STREAM_FALLBACK_MS : supernode.cachedAll ? this.#options.cdnFallbackMs ?? 2_000 : Number.POSITIVE_INFINITY
+      const idleSinceMs = this.#parentsIdleSinceMs
+      const starved = idleSinceMs !== undefined && now - idleSinceMs >= fallbackMs
+      this.#fallbackAtMs = idleSinceMs !== undefined && !starved && cdn.length > mine.length && Number.isFinite(fallbackMs) ? idleSinceMs + fallbackMs : undefined
       this.#cdnWanted = mine.length === 0 && cdn.length > 0
       if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
         // The share is used up: the bitmap goes now, with the wish for more.
         this.#shareFresh = false
         this.#milestoneDue = true
       }
-      // A stream's reader waits for una: when no parent holds it and nothing came for a while, the CDN serves it.
-      const unaWaits = window !== undefined && cdn[0] === window.una && !share.has(window.una)
-      this.#unaFallbackAtMs = unaWaits && quietMs < STREAM_UNA_FALLBACK_MS ? this.#lastProgressMs + STREAM_UNA_FALLBACK_MS : undefined
-      if (starved) cdn = mine.length > 0 ? mine : cdn
-      else if (unaWaits && quietMs >= STREAM_UNA_FALLBACK_MS) cdn = [window.una, ...mine]
-      else cdn = mine
+      // A file takes its share first; a stream what its reader needs first (the window, lowest first).
+      cdn = !starved ? mine : window === undefined && mine.length > 0 ? mine : cdn
     }
     // Each host walks the CDN's pieces from a place of its own (a file: anywhere in it; a
     // stream without a share: that far into its window), so hosts starting together take
@@ -504,8 +510,7 @@ export class ParentDownloader {
     let next = 1_000
     if (this.#sync === undefined && syncPauseUntilMs > now) next = Math.min(next, syncPauseUntilMs - now)
     if (this.#cdnRetryAtMs > now) next = Math.min(next, this.#cdnRetryAtMs - now)
-    if (this.#cdnWanted && this.#supernode?.cachedAll === true && this.#inflight.size === 0) next = Math.min(next, Math.max(1, this.#lastProgressMs + (this.#options.cdnFallbackMs ?? 2_000) - now))
-    if (this.#unaFallbackAtMs !== undefined) next = Math.min(next, Math.max(1, this.#unaFallbackAtMs - now))
+    if (this.#fallbackAtMs !== undefined) next = Math.min(next, Math.max(1, this.#fallbackAtMs - now))
     for (const state of this.#parents.values()) {
       if (!state.polling && !state.dropped && !state.complete && state.retryAtMs > now) next = Math.min(next, state.retryAtMs - now)
       if (!state.dropped && state.held === undefined) next = Math.min(next, Math.max(1, state.addedAtMs + FIRST_HAVES_GRACE_MS - now))
