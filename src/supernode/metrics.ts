@@ -57,7 +57,7 @@ export class SupernodeMetrics {
     this.pieceReportBytes = new Counter({ name: 'dragonfly_supernode_piece_report_size_bytes_total', help: 'Piece bytes clients reported received, by source.', labelNames: ['source'], registers })
     this.registrations = new Counter({ name: 'dragonfly_supernode_registrations_total', help: 'Task registrations of clients.', registers })
     this.pullOutcomes = new Counter({ name: 'dragonfly_supernode_pull_outcomes_total', help: 'Answers to piece pulls, by outcome.', labelNames: ['result'], registers })
-    this.syncAnswers = new Counter({ name: 'dragonfly_supernode_sync_answers_total', help: 'Control protocol v2: syncs answered, by why (now, digests, parents, timeout).', labelNames: ['why'], registers })
+    this.syncAnswers = new Counter({ name: 'dragonfly_supernode_sync_answers_total', help: 'Control protocol v2: syncs answered, by why (now, digests, parents, cdn, timeout).', labelNames: ['why'], registers })
     this.apiRequests = new Counter({ name: 'dragonfly_supernode_api_requests_total', help: 'Requests to the API\'s /api/v1 and /api/v2 routes, by protocol version.', labelNames: ['version'], registers })
     this.preheats = new Counter({ name: 'dragonfly_supernode_preheats_total', help: 'Finished preheats, by type (file, image) and status (success, failed).', labelNames: ['type', 'status'], registers })
     this.cacheEvictions = new Counter({ name: 'dragonfly_supernode_cdn_cache_evictions_total', help: 'CDN cache files deleted by GC, by reason (expired, size, free_space).', labelNames: ['reason'], registers })

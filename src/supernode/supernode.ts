@@ -157,11 +157,11 @@ export class Supernode {
     )
     const parents = new ParentScheduler({ random }, { parentsPerClient: PARENTS_PER_CLIENT, maxChildrenPerParent: config.maxUploadsPerPeer + 3 })
     this.#taskSync = new TaskSync(
-      { logger: logger.child({ component: 'sync' }), clock, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants, parents },
-      { supernodeMaxUploads: config.supernodeMaxUploads, supernodeFailureLimit: 3, syncIntervalMs: SYNC_INTERVAL_MS },
+      { logger: logger.child({ component: 'sync' }), clock, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks: this.#dfgetTasks, events: this.#events, metrics: this.#metrics, dataUrlOf, grants: this.#grants, parents, random },
+      { supernodeMaxUploads: config.supernodeMaxUploads, supernodeFailureLimit: 3, syncIntervalMs: SYNC_INTERVAL_MS, peerDataProtocol: config.tlsData ? 'https' : 'http' },
     )
     this.#progress.onRemoved((taskId, cid) => {
-      if (cid === undefined) parents.removeTask(taskId)
+      if (cid === undefined) { parents.removeTask(taskId); this.#taskSync.forgetTask(taskId) }
       else { parents.removeClient(taskId, cid); this.#taskSync.forgetClient(taskId, cid) }
     })
     this.#dashboard = new DashboardFeed({

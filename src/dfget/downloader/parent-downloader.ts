@@ -3,8 +3,16 @@
  * download a few parents, the CDN's upload slots and the piece digests (ControlPort.sync);
  * the loop reads each parent's have feed (ParentPort) and chooses the pieces itself —
  * rarest first among what its parents hold, at most `maxInFlightPerParent` from one parent,
- * and from the CDN (within its slots, each host in its own order so that hosts take
- * different pieces from the seed) the pieces no parent holds. Every verified piece is
+ * and from the CDN (within its slots) the pieces of its CDN share: the supernode leases
+ * each piece the swarm does not have yet to one host, so each piece leaves the CDN about
+ * once and the hosts trade the rest. A piece no parent holds and outside the share waits
+ * for the parents, unless the parents could not help for `cdnFallbackMs` once the CDN holds
+ * the file (a lessee that died, a parent graph that does not reach it), or for 300 ms in a
+ * stream (its reader waits): then the CDN serves it. When the share is
+ * used up and pieces no parent holds remain, the next sync says `cdnWanted` (the supernode
+ * answers it when the share can grow). A supernode that sends no share (before shares, or
+ * a stream) leaves the host to walk the CDN's pieces from a place of its own, as before.
+ * Every verified piece is
  * announced to this host's peer server (`onPieceVerified`), which tells this host's own
  * children through its have feed; the supernode hears about it only in the next sync.
  *
@@ -63,6 +71,8 @@ export interface ParentDownloaderOptions {
   readonly havesWaitMs?: number
   /** Consecutive failed syncs before moving to the next supernode. Default 3. */
   readonly maxSupernodeErrors?: number
+  /** Without work this long, the CDN serves pieces outside this host's share. Default 2 s. */
+  readonly cdnFallbackMs?: number
 }
 
 /** A parent as this download sees it. */
@@ -92,6 +102,8 @@ const MAX_FEED_ERRORS = 3
  * might hold: a seed's pieces should come from the parents, not the seed, whenever they can.
  */
 const FIRST_HAVES_GRACE_MS = 500
+/** A stream whose parents cannot help this long takes the pieces of its window from the CDN (its reader waits). */
+const STREAM_FALLBACK_MS = 300
 
 export class ParentDownloader {
   readonly #deps: ParentDownloaderDeps
@@ -109,6 +121,16 @@ export class ParentDownloader {
   readonly #parents = new Map<string, ParentState>()
   #supernode: SyncTaskResponse['supernode'] | undefined
   #supernodeInFlight = 0
+  /** This host's CDN share (undefined: the supernode sent none, every piece no parent holds may come from the CDN). */
+  #cdnShare: PieceBitset | undefined
+  /** An answer brought share pieces this host lacked, new to its share (a used-up share then asks for more, once). */
+  #shareFresh = false
+  /** The share is used up and pieces no parent holds remain. */
+  #cdnWanted = false
+  /** Since when the parents could not help (none serves this download or holds a piece it needs). */
+  #parentsIdleSinceMs: number | undefined
+  /** When the CDN serves pieces outside the share, the parents being idle so long. */
+  #fallbackAtMs: number | undefined
   #cdnRetryAtMs = 0
   #cdnFailures = 0
   #grant: string | undefined
@@ -226,8 +248,10 @@ export class ParentDownloader {
       held: this.#held.toBase64(),
       digestsFrom: this.#digestsFrom,
       digestsKnown: this.#digestsKnown,
-      waitMs: urgent ? 0 : (this.#options.syncWaitMs ?? 30_000),
+      // Another supernode took the task over: its first answer (parents, slots, share) is due at once, not at its next batch of digests.
+      waitMs: urgent || (this.#supernode === undefined && this.#digestsKnown > 0) ? 0 : (this.#options.syncWaitMs ?? 30_000),
       received: { ...this.#received },
+      ...(this.#cdnWanted ? { cdnWanted: true } : {}),
       ...(urgent ? { failures } : {}),
     }
     const done = this.#deps.control.sync(request, AbortSignal.any([signal, abort.signal])).then(
@@ -268,6 +292,11 @@ export class ParentDownloader {
   #applySync (response: SyncTaskResponse): void {
     this.#grant = response.grant
     this.#supernode = response.supernode
+    const share = response.supernode.cdnPieces === undefined ? undefined : PieceBitset.fromBase64(response.supernode.cdnPieces, this.#pieceCount)
+    const before = this.#cdnShare
+    this.#cdnShare = share
+    // Only a share that grew may ask for more when used up (an answer with the same share must not start a round of syncs).
+    if (share !== undefined && share.toArray().some((pieceNum) => !this.#held.has(pieceNum) && before?.has(pieceNum) !== true)) this.#shareFresh = true
     for (const [index, digest] of response.digests.entries()) {
       const pieceNum = response.digestsFrom + index
       if (digest === '' || pieceNum >= this.#pieceCount || this.#digests[pieceNum] !== undefined) continue
@@ -294,6 +323,7 @@ export class ParentDownloader {
     for (const state of this.#parents.values()) state.stop.abort()
     this.#parents.clear()
     this.#supernode = undefined
+    this.#cdnShare = undefined
     this.#grant = undefined
     this.#failures = []
   }
@@ -361,14 +391,37 @@ export class ParentDownloader {
         room -= 1
       }
     }
-    const supernode = this.#supernode
     const now = this.#deps.clock.now()
+    // The parents can help while one of them serves this download or holds a piece it needs.
+    let fromParents = 0
+    for (const state of live) fromParents += state.inFlight
+    if (fromParents > 0 || buckets.slice(1).some((bucket) => bucket.length > 0)) this.#parentsIdleSinceMs = undefined
+    else this.#parentsIdleSinceMs ??= now
+    const supernode = this.#supernode
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
-    const cdn = buckets[0] ?? []
+    let cdn = buckets[0] ?? []
+    const share = this.#cdnShare
+    if (share !== undefined) {
+      const mine = cdn.filter((pieceNum) => share.has(pieceNum))
+      // Starved: the parents could not help for a while — a file once the CDN holds it (before, a
+      // slow CDN is why, and the digest batches bring more share); a stream, whose reader waits, soon.
+      const fallbackMs = window !== undefined ? STREAM_FALLBACK_MS : supernode.cachedAll ? this.#options.cdnFallbackMs ?? 2_000 : Number.POSITIVE_INFINITY
+      const idleSinceMs = this.#parentsIdleSinceMs
+      const starved = idleSinceMs !== undefined && now - idleSinceMs >= fallbackMs
+      this.#fallbackAtMs = idleSinceMs !== undefined && !starved && cdn.length > mine.length && Number.isFinite(fallbackMs) ? idleSinceMs + fallbackMs : undefined
+      this.#cdnWanted = mine.length === 0 && cdn.length > 0
+      if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
+        // The share is used up: the bitmap goes now, with the wish for more.
+        this.#shareFresh = false
+        this.#milestoneDue = true
+      }
+      // A file takes its share first; a stream what its reader needs first (the window, lowest first).
+      cdn = !starved ? mine : window === undefined && mine.length > 0 ? mine : cdn
+    }
     // Each host walks the CDN's pieces from a place of its own (a file: anywhere in it; a
-    // stream: that far into its window), so hosts starting together take different pieces
-    // from the seed and trade them, instead of all fetching the same ones.
-    const from = window === undefined ? this.#cdnOffset : low + this.#cdnOffset % Math.max(1, high - low)
+    // stream without a share: that far into its window), so hosts starting together take
+    // different pieces from the seed and trade them, instead of all fetching the same ones.
+    const from = window === undefined ? this.#cdnOffset : share !== undefined ? low : low + this.#cdnOffset % Math.max(1, high - low)
     let first = 0
     while (first < cdn.length && (cdn[first] ?? 0) < from) first += 1
     for (let i = 0; i < cdn.length && room > 0 && this.#supernodeInFlight < supernode.slots; i++) {
@@ -457,6 +510,7 @@ export class ParentDownloader {
     let next = 1_000
     if (this.#sync === undefined && syncPauseUntilMs > now) next = Math.min(next, syncPauseUntilMs - now)
     if (this.#cdnRetryAtMs > now) next = Math.min(next, this.#cdnRetryAtMs - now)
+    if (this.#fallbackAtMs !== undefined) next = Math.min(next, Math.max(1, this.#fallbackAtMs - now))
     for (const state of this.#parents.values()) {
       if (!state.polling && !state.dropped && !state.complete && state.retryAtMs > now) next = Math.min(next, state.retryAtMs - now)
       if (!state.dropped && state.held === undefined) next = Math.min(next, Math.max(1, state.addedAtMs + FIRST_HAVES_GRACE_MS - now))

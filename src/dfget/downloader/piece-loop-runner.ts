@@ -1,12 +1,10 @@
 /**
  * PieceLoopRunner: the piece loop of one download, in the control protocol the client
- * speaks — v1 (P2pDownloader: pulls and per-piece reports) by default; v2
- * (ParentDownloader: parents, have feeds, a few syncs per download) when the environment
- * says `DAMSELFLY_CONTROL_PROTOCOL=v2`, falling back to v1 for pattern cdn and for a
+ * speaks — v2 (ParentDownloader: parents, have feeds, CDN shares, a few syncs per
+ * download) by default; v1 (P2pDownloader: pulls and per-piece reports) when the
+ * environment says `DAMSELFLY_CONTROL_PROTOCOL=v1`, for pattern cdn, and against a
  * supernode without the v2 routes (its first sync answers 404 DF_ERR_ARG_ROUTE_NOT_FOUND).
- * v2 is opt-in until its CDN hand-out matches v1's: in the 8-host loopback swarm the
- * supernode sent 57 % of the bytes under v2 (each host picks CDN pieces from a partial
- * view), against under a fifth under v1 (docs/protocol.md). The file pipeline and stream mode both run their download through it.
+ * The file pipeline and stream mode both run their download through it.
  */
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
@@ -26,12 +24,12 @@ import type { TransferStats } from './transfer-stats.js'
 /** A control protocol version. */
 export type ControlProtocol = 'v1' | 'v2'
 
-/** The environment variable that makes new clients speak v2 (`DAMSELFLY_CONTROL_PROTOCOL=v2`). */
+/** The environment variable that chooses the protocol of new downloads (`DAMSELFLY_CONTROL_PROTOCOL=v1` for the old one). */
 export const CONTROL_PROTOCOL_ENV = 'DAMSELFLY_CONTROL_PROTOCOL'
 
-/** The protocol new downloads speak: v1 unless the environment says v2. */
+/** The protocol new downloads speak: v2 unless the environment says v1. */
 export function resolveControlProtocol (env: NodeJS.ProcessEnv = process.env): ControlProtocol {
-  return env[CONTROL_PROTOCOL_ENV] === 'v2' ? 'v2' : 'v1'
+  return env[CONTROL_PROTOCOL_ENV] === 'v1' ? 'v1' : 'v2'
 }
 
 export interface PieceLoopRunnerDeps {

@@ -28,6 +28,7 @@ export const SyncTaskRequestSchema = Type.Object({
   digestsKnown: Type.Integer({ minimum: 0, description: 'how many piece digests the client knows' }),
   waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SYNC_WAIT_MS, description: 'long-poll: hold the request until a batch of digests, a change of parents the client needs, or this long; default 0' })),
   complete: Type.Optional(Type.Boolean({ description: 'every piece is verified (the final sync of a download)' })),
+  cdnWanted: Type.Optional(Type.Boolean({ description: 'the client used up its CDN share and lacks pieces no parent holds: a long-poll is answered as soon as the share can grow' })),
   failures: Type.Optional(Type.Array(Type.Object({
     sourcePeerId: Type.String({ maxLength: 128, description: 'the parent peer (or "supernode") at fault' }),
     pieceNum: Type.Optional(Type.Integer({ minimum: 0, description: 'the piece that failed; absent when the parent\'s have feed failed' })),
@@ -57,6 +58,7 @@ export const SyncTaskResponseSchema = Type.Object({
     url: Type.String({ description: 'the task file on the supernode\'s download port (the CDN)' }),
     slots: Type.Integer({ minimum: 0, description: 'how many pieces this cid may fetch from the CDN at once' }),
     cachedAll: Type.Boolean({ description: 'the CDN holds the whole file' }),
+    cdnPieces: Type.Optional(Type.String({ maxLength: 1_500_000, description: 'this client\'s CDN share, a bitmap as `held`: the pieces nobody in the swarm has yet that this client (and no other) fetches from the CDN; the rest come from parents (the CDN serves them only to a client its parents leave without work)' })),
   }),
   grant: Type.Optional(Type.String({ maxLength: 2048, description: 'the piece grant for every parent and the CDN (x-damselfly-grant)' })),
   digestsFrom: Type.Integer({ minimum: 0 }),

@@ -56,3 +56,40 @@ test('v2 sync refuses a bitmap of another size, an unknown cid and an unknown ta
   await assert.rejects(sn.client.syncTask('0'.repeat(64), { cid: 'c1', held: '', digestsFrom: 0, digestsKnown: 0 }), (err: unknown) => isCode(err, 'DF_ERR_TASK_NOT_FOUND'))
   await assert.rejects(sn.client.syncTask(taskId, { cid: 'c1', held: new PieceBitset(3).toBase64(), digestsFrom: 0, digestsKnown: 0, waitMs: 90_000 }), (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID') && err.details?.field === 'body.waitMs')
 })
+
+test('v2 sync shares the CDN out: each piece the swarm lacks is leased to one cid; a cid that wants more gets the share of one that left', async (t) => {
+  const origin = await startOrigin({ files: { '/s.bin': { data: createTestData(8 * MiB, 83) } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t)
+  const url = origin.url('/s.bin')
+  let taskId = ''
+  for (const n of [1, 2, 3, 4]) {
+    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
+    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
+  }
+  const empty = new PieceBitset(8).toBase64()
+  for (let known = 0; !(await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: known, waitMs: 10_000 })).supernode.cachedAll;) known += 1
+  const shares = new Map<string, number[]>()
+  for (const cid of ['c1', 'c2', 'c3', 'c4']) {
+    const answer = await sn.client.syncTask(taskId, { cid, held: empty, digestsFrom: 0, digestsKnown: 8 })
+    const share = PieceBitset.fromBase64(answer.supernode.cdnPieces ?? '', 8)
+    assert.ok(share !== undefined, `${cid} got a share`)
+    shares.set(cid, share.toArray())
+  }
+  const all = [...shares.values()].flat().sort((a, b) => a - b)
+  assert.deepEqual(all, [0, 1, 2, 3, 4, 5, 6, 7], `every piece leased once: ${JSON.stringify([...shares])}`)
+  // c1 fetched its share: the pieces are in the swarm now, and nobody else's to lend; it wants more and waits.
+  const c1Held = new PieceBitset(8)
+  for (const pieceNum of shares.get('c1') ?? []) c1Held.add(pieceNum)
+  const started = Date.now()
+  const waited = await sn.client.syncTask(taskId, { cid: 'c1', held: c1Held.toBase64(), digestsFrom: 8, digestsKnown: 8, cdnWanted: true, waitMs: 300 })
+  assert.ok(Date.now() - started >= 250, 'nothing to hand out: the long-poll waited')
+  assert.equal(PieceBitset.fromBase64(waited.supernode.cdnPieces ?? '', 8)?.count, 0)
+  // c2 leaves: its share goes to c1, whose long-poll is answered at once.
+  const wanting = sn.client.syncTask(taskId, { cid: 'c1', held: c1Held.toBase64(), digestsFrom: 8, digestsKnown: 8, cdnWanted: true, waitMs: 10_000 })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await sn.client.deleteTask(taskId, 'c2')
+  const grown = PieceBitset.fromBase64((await wanting).supernode.cdnPieces ?? '', 8)
+  assert.deepEqual(grown?.toArray(), shares.get('c2'))
+  assert.match(await sn.client.fetchMetricsText(), /dragonfly_supernode_sync_answers_total\{why="cdn"\} 1/)
+})

@@ -7,6 +7,14 @@
  * last resort with the cid's share of the task's upload slots, the piece grant and the
  * digests the cid lacks.
  *
+ * CDN shares: the supernode hands out the pieces the swarm does not have yet, each to one
+ * cid at a time (a lease, in the answer's `cdnPieces`), so that each piece leaves the CDN
+ * about once and the hosts trade the rest; a host sees only its few parents and cannot
+ * tell this itself. A cid's share is about its part of the file (the pieces over the
+ * downloading cids, at most a quarter of the file at once); a lease ends when some cid
+ * holds the piece, when its cid leaves, completes or stops syncing. A sync saying
+ * `cdnWanted` (its share is used up) is answered as soon as there is more to hand out.
+ *
  * A sync with `waitMs` long-polls on the task's events and answers when the answer is worth
  * a request: a batch of new digests (the first as soon as there is one, then about a
  * eighth of the file, and the rest when the CDN holds it all), a cid left without parents
@@ -31,6 +39,7 @@ import type { TaskEvents } from '../progress/task-events.js'
 import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
 import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
+import type { Random } from './random.js'
 import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
 
 export interface TaskSyncOptions {
@@ -40,6 +49,8 @@ export interface TaskSyncOptions {
   readonly supernodeFailureLimit: number
   /** How long a client may go without syncing (it long-polls this long). */
   readonly syncIntervalMs: number
+  /** The scheme of the parents' piece and have URLs (https when the data ports speak TLS). Default http. */
+  readonly peerDataProtocol?: 'http' | 'https'
 }
 
 export interface TaskSyncDeps {
@@ -54,22 +65,34 @@ export interface TaskSyncDeps {
   readonly dataUrlOf: (taskId: TaskId) => string
   readonly grants: Pick<PieceGrants, 'issue'>
   readonly parents: ParentScheduler
+  /** A float in [0, 1): where a CDN share starts its walk over the pieces. Default Math.random. */
+  readonly random?: Random
 }
 
 type Received = NonNullable<SyncTaskRequest['received']>
 const NOTHING_RECEIVED: Received = { supernodePieces: 0, supernodeBytes: 0, peerPieces: 0, peerBytes: 0 }
 /** Why a sync was answered (the metric label). */
-type SyncAnswer = 'now' | 'digests' | 'parents' | 'timeout'
+type SyncAnswer = 'now' | 'digests' | 'parents' | 'cdn' | 'timeout'
+/** A piece of the CDN handed to one cid: nobody else is sent to the CDN for it while the lease holds. */
+interface CdnLease { readonly cid: ClientId, untilMs: number }
+/** A lease outlives its cid's last sync by the sync interval and this margin. */
+const LEASE_MARGIN_MS = 10_000
+/** A cid's share is at most this fraction of the file at once (cids registering one by one do not take it all). */
+const MIN_SHARE_DIVISOR = 4
 
 export class TaskSync {
   readonly #deps: TaskSyncDeps
   readonly #options: TaskSyncOptions
   /** What each cid said it received at its last sync (to count the growth). */
   readonly #received = new Map<string, Received>()
+  /** Per task: the CDN pieces handed to a cid (piece number → lease). */
+  readonly #leases = new Map<TaskId, Map<number, CdnLease>>()
+  readonly #random: Random
 
   constructor (deps: TaskSyncDeps, options: TaskSyncOptions) {
     this.#deps = deps
     this.#options = options
+    this.#random = deps.random ?? Math.random
   }
 
   /**
@@ -87,6 +110,7 @@ export class TaskSync {
       if (!answerNow) {
         if (this.#hasDigestBatch(progress, request.digestsKnown)) why = 'digests'
         else if (this.#parentsArrived(taskId, progress, client)) why = 'parents'
+        else if (request.cdnWanted === true && this.#cdnArrived(taskId, progress, client)) why = 'cdn'
       }
       const remainingMs = deadlineMs - this.#deps.clock.now()
       if (answerNow || why !== 'now' || remainingMs <= 0 || signal?.aborted === true) {
@@ -106,6 +130,12 @@ export class TaskSync {
   /** Forgets what a cid said it received (it left the task). */
   forgetClient (taskId: TaskId, cid: ClientId): void {
     this.#received.delete(`${taskId}/${cid}`)
+    this.#releaseLeases(taskId, cid)
+  }
+
+  /** Forgets a task's CDN leases (the task left). */
+  forgetTask (taskId: TaskId): void {
+    this.#leases.delete(taskId)
   }
 
   /** Applies the request; true when it must be answered at once (failures, complete). */
@@ -132,7 +162,10 @@ export class TaskSync {
     if (request.complete === true || held.isFull) {
       deps.dfgetTasks.finish(taskId, cid)
       deps.parents.releaseParents(taskId, cid)
+      this.#releaseLeases(taskId, cid)
     }
+    // A cid that failed the CDN gives its share back (another cid may fetch it).
+    if ((request.failures ?? []).some((failure) => failure.sourcePeerId === SUPERNODE_SOURCE_ID)) this.#releaseLeases(taskId, cid)
     deps.tasks.touch(taskId)
     return (request.failures?.length ?? 0) > 0 || request.complete === true
   }
@@ -177,7 +210,7 @@ export class TaskSync {
       const parent = progress.getClient(parentCid)
       const peer = parent === undefined ? undefined : this.#deps.peers.getPeer(parent.peerId)
       if (parent === undefined || peer === undefined) continue
-      const base = formatBaseUrl(peer.ip, peer.port)
+      const base = formatBaseUrl(peer.ip, peer.port, this.#options.peerDataProtocol ?? 'http')
       const query = `?cid=${encodeURIComponent(parentCid)}`
       parents.push({
         peerId: parent.peerId,
@@ -192,9 +225,13 @@ export class TaskSync {
     let last = from - 1
     for (let pieceNum = from; pieceNum < progress.pieceCount; pieceNum++) if (progress.digestOf(pieceNum) !== undefined) last = pieceNum
     for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
+    const slots = this.#slotsOf(progress, client)
+    const share = new PieceBitset(progress.pieceCount)
+    if (!client.held.isFull && slots > 0) for (const pieceNum of this.#shareOf(taskId, progress, client)) share.add(pieceNum)
+    const cdnPieces = share.toBase64()
     return {
       parents,
-      supernode: { url: this.#deps.dataUrlOf(taskId), slots: this.#slotsOf(progress, client), cachedAll: progress.cachedCount === progress.pieceCount },
+      supernode: { url: this.#deps.dataUrlOf(taskId), slots, cachedAll: progress.cachedCount === progress.pieceCount, cdnPieces },
       grant: this.#deps.grants.issue(taskId, client.peerId, client.cid),
       digestsFrom: from,
       digests,
@@ -208,6 +245,81 @@ export class TaskSync {
     let downloading = 0
     for (const other of progress.clients()) if (!other.done.isFull) downloading += 1
     return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, downloading)))
+  }
+
+  /**
+   * True when the cid's share of the CDN can grow now (pieces nobody holds or leases). Only
+   * once the CDN holds the whole file: before, the batches of digests bring the new pieces
+   * (an answer per newly cached piece would cost requests per piece).
+   */
+  #cdnArrived (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): boolean {
+    if (progress.cachedCount < progress.pieceCount || client.held.isFull || client.isBlacklisted(SUPERNODE_SOURCE_ID)) return false
+    const leases = this.#leasesOf(taskId, progress)
+    // A share still at its size (a stream's lies ahead of its window) does not grow: nothing to answer.
+    let mine = 0
+    for (const [pieceNum, lease] of leases) if (lease.cid === client.cid && !client.held.has(pieceNum)) mine += 1
+    if (mine >= this.#shareTarget(progress)) return false
+    for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
+      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum) && !client.held.has(pieceNum)) return true
+    }
+    return false
+  }
+
+  /**
+   * The CDN pieces leased to `client`: those it has and lacks still, then new ones up to its share — cached, held by no cid, leased to nobody — walked from a random
+   * place so that cids sharing out a file take different parts of it (a stream: from the
+   * first piece it lacks, in order, so its window meets its share).
+   */
+  #shareOf (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): number[] {
+    const leases = this.#leasesOf(taskId, progress)
+    const untilMs = this.#deps.clock.now() + this.#options.syncIntervalMs + LEASE_MARGIN_MS
+    const share: number[] = []
+    for (const [pieceNum, lease] of leases) {
+      if (lease.cid !== client.cid) continue
+      if (client.held.has(pieceNum)) { leases.delete(pieceNum); continue }
+      lease.untilMs = untilMs
+      share.push(pieceNum)
+    }
+    const target = this.#shareTarget(progress)
+    const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
+    for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
+      const pieceNum = (start + i) % progress.pieceCount
+      if (!progress.isCached(pieceNum) || progress.holderCount(pieceNum) > 0 || leases.has(pieceNum) || client.held.has(pieceNum)) continue
+      leases.set(pieceNum, { cid: client.cid, untilMs })
+      share.push(pieceNum)
+    }
+    if (leases.size === 0) this.#leases.delete(taskId)
+    return share
+  }
+
+  /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
+  #shareTarget (progress: TaskProgressView): number {
+    let downloading = 0
+    for (const other of progress.clients()) if (!other.held.isFull) downloading += 1
+    return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, downloading))
+  }
+
+  /** The task's leases, without those that ended (the piece is held, the cid left, completed or stopped syncing). */
+  #leasesOf (taskId: TaskId, progress: TaskProgressView): Map<number, CdnLease> {
+    let leases = this.#leases.get(taskId)
+    if (leases === undefined) {
+      leases = new Map()
+      this.#leases.set(taskId, leases)
+      return leases
+    }
+    const now = this.#deps.clock.now()
+    for (const [pieceNum, lease] of leases) {
+      const holder = progress.getClient(lease.cid)
+      if (lease.untilMs <= now || holder === undefined || holder.held.isFull || progress.holderCount(pieceNum) > 0) leases.delete(pieceNum)
+    }
+    return leases
+  }
+
+  #releaseLeases (taskId: TaskId, cid: ClientId): void {
+    const leases = this.#leases.get(taskId)
+    if (leases === undefined) return
+    for (const [pieceNum, lease] of leases) if (lease.cid === cid) leases.delete(pieceNum)
+    if (leases.size === 0) this.#leases.delete(taskId)
   }
 
   #assign (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): readonly ClientId[] {
