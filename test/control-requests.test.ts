@@ -18,7 +18,7 @@ import { createSilentLogger } from '../src/common/log.js'
 import { resolveDfgetConfig, runDfget } from '../src/dfget/index.js'
 import { CONTROL_PROTOCOL_ENV } from '../src/dfget/downloader/piece-loop-runner.js'
 
-// This file measures control protocol v2 (the default; set here so that an environment asking for v1 does not change what it measures).
+// This file measures control protocol v2, which new clients speak when asked (it is opt-in).
 process.env[CONTROL_PROTOCOL_ENV] = 'v2'
 
 const MiB = 1024 * 1024
