@@ -29,6 +29,8 @@ declare const document: {
   querySelector(selector: string): { readonly textContent: string | null } | null
 }
 const hasRows = ({ selector, hosts }: { selector: string, hosts: number }): boolean => [...document.querySelectorAll(selector)].length === hosts
+// A row can show before the task's geometry is known at the supernode (0 pieces until then).
+const knowsPieceCount = (selector: string): boolean => Number([...document.querySelectorAll(selector)][0]?.dataset.pieceCount ?? 0) > 0
 const isSomeMapFilling = (selector: string): boolean => [...document.querySelectorAll(selector)]
   .some((row) => Number(row.dataset.donePieces) > 0 && Number(row.dataset.donePieces) < Number(row.dataset.pieceCount))
 const areAllMapsFull = ({ selector, hosts }: { selector: string, hosts: number }): boolean => {
@@ -71,6 +73,7 @@ test('the dashboard shows the task and its 4 peers, their piece maps filling in 
   await page.waitForSelector('tr.task-row', { timeout: 20_000 })
   // The newest task is selected by itself; its four peers appear with piece maps.
   await page.waitForFunction(hasRows, { selector: PEER_ROWS, hosts: HOSTS }, { timeout: 20_000 })
+  await page.waitForFunction(knowsPieceCount, PEER_ROWS, { timeout: 20_000, polling: 100 })
   const pieceCount = Number(await page.locator(PEER_ROWS).first().getAttribute('data-piece-count'))
   assert.equal(pieceCount, 64)
   // Live: a map seen part-filled, later full.
