@@ -89,10 +89,7 @@ export class ProgressManager {
   /** The CDN wrote a piece and computed its digest: it can be handed out from now on. */
   markCached (taskId: TaskId, pieceNum: number, digest: PieceDigest): void {
     const task = this.#tasks.get(taskId)
-    if (task?.markCached(pieceNum, digest) !== true) return
-    // The last piece lets the supernode hand a piece out twice (piece-policy.ts): everyone may use that.
-    if (task.cachedCount === task.pieceCount) this.#events.notify(taskId)
-    else this.#events.notify(taskId, { piece: { pieceNum, slots: this.#supernodeSlotsOf(task) } })
+    if (task?.markCached(pieceNum, digest) === true) this.#events.notify(taskId, { piece: { pieceNum, slots: this.#supernodeSlotsOf(task) } })
   }
 
   /** Adds a cid to a task (again: updates it), marking `heldPieces` as held. */
