@@ -73,11 +73,19 @@ interface Waiter {
   readonly interest: WaitInterest | undefined
 }
 
+/** The waiters of one task, indexed so that a change finds those it wakes without a scan of all. */
+interface TaskWaiters {
+  /** Every waiter, in the order they started waiting (a Set keeps insertion order). */
+  readonly all: Set<Waiter>
+  /** The waiters without an interest (control protocol v2): every change wakes them. */
+  readonly plain: Set<Waiter>
+  readonly byCid: Map<ClientId, Set<Waiter>>
+}
+
 /** The wake-up bus of one supernode. */
 export class TaskEvents {
   readonly #clock: Clock
-  /** Per task, its waiters in the order they started waiting (a Set keeps insertion order). */
-  readonly #waiters = new Map<TaskId, Set<Waiter>>()
+  readonly #waiters = new Map<TaskId, TaskWaiters>()
   readonly #listeners = new Set<(taskId: TaskId) => void>()
   readonly #credits = new WeakMap<WaitInterest, Credit>()
   #closed = false
@@ -93,17 +101,19 @@ export class TaskEvents {
     if (waiters === undefined) return
     if (change === undefined) {
       this.#waiters.delete(taskId)
-      for (const waiter of waiters) waiter.wake('notified')
+      for (const waiter of waiters.all) waiter.wake('notified')
       return
     }
     const visited = new Set<ClientId>()
     let pieceSlots = change.piece?.slots ?? 0
     let freedSlots = change.freedSlots ?? 0
     const woken: { waiter: Waiter, credit: Credit | undefined }[] = []
-    for (const waiter of waiters) {
+    for (const waiter of waiters.plain) woken.push({ waiter, credit: undefined })
+    for (const waiter of change.cid === undefined ? [] : waiters.byCid.get(change.cid) ?? []) woken.push({ waiter, credit: undefined })
+    for (const waiter of waiters.all) {
+      if (pieceSlots <= 0 && freedSlots <= 0) break
       const interest = waiter.interest
-      if (interest === undefined || interest.cid === change.cid) { woken.push({ waiter, credit: undefined }); continue }
-      if (pieceSlots <= 0 && freedSlots <= 0) continue
+      if (interest === undefined || interest.cid === change.cid) continue
       if (pieceSlots > 0 && change.piece !== undefined && interest.needs(change.piece.pieceNum)) {
         const pieceNum = change.piece.pieceNum
         pieceSlots -= 1
@@ -124,7 +134,7 @@ export class TaskEvents {
     const credit = this.#credits.get(interest)
     if (credit === undefined) return
     this.#credits.delete(interest)
-    for (const waiter of this.#waiters.get(taskId) ?? []) {
+    for (const waiter of this.#waiters.get(taskId)?.all ?? []) {
       if (waiter.interest === undefined || credit.visited.has(waiter.interest.cid)) continue
       if (!credit.matches(waiter.interest)) continue
       this.#wake(waiter, credit)
@@ -144,13 +154,13 @@ export class TaskEvents {
 
   /** Number of requests waiting on `taskId` (for tests and task info). */
   countWaiters (taskId: TaskId): number {
-    return this.#waiters.get(taskId)?.size ?? 0
+    return this.#waiters.get(taskId)?.all.size ?? 0
   }
 
   /** Number of requests waiting on any task (a gauge for operators). */
   countAllWaiters (): number {
     let count = 0
-    for (const waiters of this.#waiters.values()) count += waiters.size
+    for (const waiters of this.#waiters.values()) count += waiters.all.size
     return count
   }
 
@@ -164,19 +174,25 @@ export class TaskEvents {
     if (signal?.aborted === true) return 'aborted'
     return await new Promise<WakeReason>((resolve) => {
       let waiters = this.#waiters.get(taskId)
-      if (waiters === undefined) { waiters = new Set(); this.#waiters.set(taskId, waiters) }
+      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
       const timer = this.#clock.setTimeout(() => { finish('timeout') }, Math.max(0, timeoutMs))
       const onAbort = (): void => { finish('aborted') }
       const finish = (reason: WakeReason): void => {
         timer.cancel()
         signal?.removeEventListener('abort', onAbort)
         const current = this.#waiters.get(taskId)
-        current?.delete(waiter)
-        if (current?.size === 0) this.#waiters.delete(taskId)
+        if (current !== undefined) this.#remove(taskId, current, waiter)
         resolve(reason)
       }
       const waiter: Waiter = { wake: finish, interest }
-      waiters.add(waiter)
+      waiters.all.add(waiter)
+      if (interest === undefined) {
+        waiters.plain.add(waiter)
+      } else {
+        const ofCid = waiters.byCid.get(interest.cid)
+        if (ofCid === undefined) waiters.byCid.set(interest.cid, new Set([waiter]))
+        else ofCid.add(waiter)
+      }
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
@@ -186,7 +202,19 @@ export class TaskEvents {
     this.#closed = true
     const all = [...this.#waiters.values()]
     this.#waiters.clear()
-    for (const waiters of all) for (const waiter of waiters) waiter.wake('closed')
+    for (const waiters of all) for (const waiter of waiters.all) waiter.wake('closed')
+  }
+
+  #remove (taskId: TaskId, waiters: TaskWaiters, waiter: Waiter): void {
+    if (!waiters.all.delete(waiter)) return
+    if (waiter.interest === undefined) {
+      waiters.plain.delete(waiter)
+    } else {
+      const ofCid = waiters.byCid.get(waiter.interest.cid)
+      ofCid?.delete(waiter)
+      if (ofCid?.size === 0) waiters.byCid.delete(waiter.interest.cid)
+    }
+    if (waiters.all.size === 0) this.#waiters.delete(taskId)
   }
 
   #wake (waiter: Waiter, credit: Credit | undefined): void {
