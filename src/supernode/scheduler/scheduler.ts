@@ -6,11 +6,12 @@
  * it waits for a change in the task that it can use (TaskEvents, told which pieces the cid
  * needs and whether it was limited: a piece it lacks cached or reported, an upload slot
  * freed, its own progress, a peer leaving, the task failing), re-evaluates, and at `waitMs`
- * answers 'wait' or 'limited'. A wake-up it cannot use goes on to the next waiter. Normal flow is never an error; only an unknown task or cid, or a failed task,
- * is. Every hand-out is recorded in ProgressManager (which releases it after the piece
- * timeout); every report updates progress, the cid's byte counts, the serving peer's
- * upload count and the metrics. Every piece handed out carries the cid's piece grant for
- * the task (access/piece-grants.ts), which its source checks.
+ * answers 'wait' or 'limited'. A wake-up it cannot use goes on to the next waiter. Normal
+ * flow is never an error; only an unknown task or cid, or a failed task, is. Every
+ * hand-out is recorded in ProgressManager (which releases it after the piece timeout);
+ * every report updates progress, the cid's byte counts, the serving peer's upload count
+ * and the metrics. Every piece handed out carries the cid's piece grant for the task
+ * (access/piece-grants.ts), which its source checks.
  */
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../../common/clock.js'
