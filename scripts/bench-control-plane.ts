@@ -9,7 +9,11 @@
  * moves the tail latencies). The target (p99 pull latency < 20 ms with 20,000 peers on a
  * 2-core machine, issue 17) is reported, not asserted.
  *
- *   npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--no-docs]
+ *   npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--wait-ms 0] [--no-docs]
+ *
+ * With --wait-ms, every pull long-polls up to that long (as dfget does) over a connection of
+ * its own: pull latency then includes the waiting, and the supernode's CPU shows what waking
+ * the waiters costs.
  */
 import { setMaxListeners } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -24,7 +28,7 @@ import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
 import { processCpuMs } from './lib/process-cpu.js'
 import { runSimulatedSwarm, type SimulatedSwarmResult } from './lib/control-plane/simulated-swarm.js'
 
-const USAGE = 'usage: npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--timeout SECONDS] [--no-docs]'
+const USAGE = 'usage: npm run bench -- control-plane [--peers 1000,5000] [--size 16MiB] [--concurrency 64] [--max 4] [--wait-ms 0] [--timeout SECONDS] [--no-docs]'
 const P99_TARGET_MS = 20
 /** The fleet size the target is set for (issue 17): a smaller run says nothing about it. */
 const TARGET_PEERS = 20_000
@@ -87,6 +91,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
         size: { type: 'string', default: '16MiB' },
         concurrency: { type: 'string', default: '64' },
         max: { type: 'string', default: '4' },
+        'wait-ms': { type: 'string', default: '0' },
         timeout: { type: 'string', default: '600' },
         'no-docs': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -105,7 +110,8 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
   const concurrency = Number(values.concurrency)
   const maxPiecesPerPull = Number(values.max)
   const timeoutMs = Number(values.timeout) * 1000
-  if (peerCounts.some((n) => !Number.isInteger(n) || n < 1) || sizeBytes < 1 || !(concurrency >= 1) || !(maxPiecesPerPull >= 1 && maxPiecesPerPull <= 64) || !(timeoutMs > 0)) {
+  const waitMs = Number(values['wait-ms'])
+  if (peerCounts.some((n) => !Number.isInteger(n) || n < 1) || sizeBytes < 1 || !(concurrency >= 1) || !(maxPiecesPerPull >= 1 && maxPiecesPerPull <= 64) || !(timeoutMs > 0) || !(Number.isInteger(waitMs) && waitMs >= 0)) {
     console.error(`bench control-plane: bad option\n${USAGE}`)
     return 2
   }
@@ -122,7 +128,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
       try {
         const before = await readUsage(pid)
         const loadAtStart = loadavg()[0] ?? Number.NaN
-        console.log(`control-plane: ${peers} simulated peers, concurrency ${concurrency}, supernode pid ${pid} (RSS ${(before.rssBytes / 2 ** 20).toFixed(0)} MiB at start)`)
+        console.log(`control-plane: ${peers} simulated peers, concurrency ${concurrency}${waitMs > 0 ? `, pulls long-poll up to ${waitMs} ms` : ''}, supernode pid ${pid} (RSS ${(before.rssBytes / 2 ** 20).toFixed(0)} MiB at start)`)
         const signal = AbortSignal.timeout(timeoutMs)
         setMaxListeners(0, signal) // every in-flight request of every simulated client listens on it
         const result = await runSimulatedSwarm({
@@ -132,6 +138,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
           concurrency,
           maxPiecesPerPull,
           maxBackoffMs: 50,
+          waitMs,
           signal,
         })
         const after = await readUsage(pid)
@@ -158,10 +165,10 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
   if (runs.length > 0) {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, node ${process.version}`
     const command = `npm run bench -- control-plane ${argv.join(' ')}`.trim()
-    const markdown = renderMarkdown({ date, machine, command, sizeBytes, concurrency, maxPiecesPerPull, runs })
+    const markdown = renderMarkdown({ date, machine, command, sizeBytes, concurrency, maxPiecesPerPull, waitMs, runs })
     await mkdir(join(ROOT, 'bench/results'), { recursive: true })
     const base = `control-plane-${date.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z')}`
-    await writeFile(join(ROOT, 'bench/results', `${base}.json`), `${JSON.stringify({ date, machine, command, sizeBytes, concurrency, maxPiecesPerPull, runs }, null, 2)}\n`)
+    await writeFile(join(ROOT, 'bench/results', `${base}.json`), `${JSON.stringify({ date, machine, command, sizeBytes, concurrency, maxPiecesPerPull, waitMs, runs }, null, 2)}\n`)
     await writeFile(join(ROOT, 'bench/results', `${base}.md`), markdown)
     if (!values['no-docs']) await writeBenchmarkSection('control-plane', markdown)
     console.log(`\n${markdown}\nWrote bench/results/${base}.json and .md${values['no-docs'] ? '' : ' and the control-plane section of docs/benchmarks.md'}.`)
@@ -169,7 +176,7 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
   return failed ? 1 : 0
 }
 
-function renderMarkdown (r: { date: string, machine: string, command: string, sizeBytes: number, concurrency: number, maxPiecesPerPull: number, runs: readonly ControlPlaneRun[] }): string {
+function renderMarkdown (r: { date: string, machine: string, command: string, sizeBytes: number, concurrency: number, maxPiecesPerPull: number, waitMs: number, runs: readonly ControlPlaneRun[] }): string {
   const ms = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '—')
   const mib = (x: number): string => `${(x / 2 ** 20).toFixed(0)} MiB`
   const lines = [
@@ -177,7 +184,7 @@ function renderMarkdown (r: { date: string, machine: string, command: string, si
     '',
     `Run ${r.date} on ${r.machine}. Command: \`${r.command}\`.`,
     '',
-    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. At most ${r.concurrency} requests are in flight at once over all clients; latency is from sending a request to its answer (queueing in the supernode included); the scheduler time is the supernode's own \`dragonfly_supernode_schedule_duration_milliseconds\`. The load generator shares the machine's cores with the supernode, and other work on the machine shares them too: its 1-minute load average at the start and end of each run is in the last column.`,
+    `One real supernode process; simulated clients in one Node process use SupernodeClient against it, all on one task (a ${(r.sizeBytes / 2 ** 20).toFixed(0)} MiB file from a loopback origin): each registers its peer and its cid, then pulls work (up to ${r.maxPiecesPerPull} pieces per pull) and reports success for every piece it is handed, without moving data, until the supernode says finished. ${r.waitMs > 0 ? `Every pull long-polls up to ${r.waitMs} ms for work over a connection of its own, as dfget does (its latency includes the waiting); at most ${r.concurrency} other requests are in flight at once` : `At most ${r.concurrency} requests are in flight at once over all clients`}; latency is from sending a request to its answer (queueing in the supernode included); the scheduler time is the supernode's own \`dragonfly_supernode_schedule_duration_milliseconds\`. The load generator shares the machine's cores with the supernode, and other work on the machine shares them too: its 1-minute load average at the start and end of each run is in the last column.`,
     '',
     '| simulated peers | registrations/s (peer + task) | register p99 (peer / task) | pulls/s | reports/s | pull p50 | pull p99 | scheduler time per pull, mean (p99 ≤) | report p99 | pull outcomes (pieces / wait / limited / finished) | supernode RSS after (peak) | supernode CPU | errors | machine load (start → end) |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -125,7 +125,7 @@ export class Supernode {
     const random = deps.random ?? (config.randomSeed === undefined ? createRandom() : createSeededRandom(config.randomSeed))
     this.#metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count, countWaitingPulls: () => this.#events.countAllWaiters(), cacheUsedBytes: () => this.#budget.usedBytes })
     this.#events = new TaskEvents({ clock })
-    this.#progress = new ProgressManager({ clock, events: this.#events, logger: logger.child({ component: 'progress' }) }, { pieceTimeoutMs: config.pieceTimeoutMs })
+    this.#progress = new ProgressManager({ clock, events: this.#events, logger: logger.child({ component: 'progress' }) }, { pieceTimeoutMs: config.pieceTimeoutMs, maxUploadsPerPeer: config.maxUploadsPerPeer, supernodeMaxUploads: config.supernodeMaxUploads })
     this.#peers = new PeerManager({ clock, logger: logger.child({ component: 'peers' }), progress: this.#progress })
     this.#dfgetTasks = new DfgetTaskManager({ clock })
     this.#readHandles = new ReadHandles({ clock })

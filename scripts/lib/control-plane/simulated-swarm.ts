@@ -93,6 +93,11 @@ export interface SimulatedSwarmOptions {
   readonly maxPiecesPerPull: number
   /** Longest pause after a `wait` or `limited` answer. */
   readonly maxBackoffMs: number
+  /**
+   * Long-poll: each pull waits up to this long for work (dfget's waitMs). Pulls then hold a
+   * connection of their own each (like a fleet of hosts) and no slot of `concurrency`.
+   */
+  readonly waitMs?: number | undefined
   readonly signal: AbortSignal
 }
 
@@ -118,6 +123,8 @@ export interface SimulatedSwarmResult {
 export async function runSimulatedSwarm (options: SimulatedSwarmOptions): Promise<SimulatedSwarmResult> {
   const client = new SupernodeClient({ baseUrl: options.apiUrl, connectionsPerOrigin: options.concurrency, timeoutMs: 120_000, keepAliveTimeoutMs: 30_000 })
   const slots = new Semaphore(options.concurrency)
+  const waitMs = options.waitMs ?? 0
+  const longPolls = waitMs > 0 ? new SupernodeClient({ baseUrl: options.apiUrl, connectionsPerOrigin: options.peers, timeoutMs: 120_000, keepAliveTimeoutMs: 30_000 }) : undefined
   const recorders = { registerPeer: new LatencyRecorder(), registerTask: new LatencyRecorder(), pull: new LatencyRecorder(), report: new LatencyRecorder() }
   const outcomes: Record<PullPieceTasksResponse['result'], number> = { pieces: 0, wait: 0, limited: 0, finished: 0 }
   let errors = 0
@@ -164,7 +171,13 @@ export async function runSimulatedSwarm (options: SimulatedSwarmOptions): Promis
       while (!options.signal.aborted) {
         let answer: PullPieceTasksResponse
         try {
-          answer = await timed(recorders.pull, async () => await client.pullPieceTasks(taskId, { cid, max: options.maxPiecesPerPull }, options.signal))
+          if (longPolls === undefined) {
+            answer = await timed(recorders.pull, async () => await client.pullPieceTasks(taskId, { cid, max: options.maxPiecesPerPull }, options.signal))
+          } else {
+            const start = performance.now()
+            answer = await longPolls.pullPieceTasks(taskId, { cid, max: options.maxPiecesPerPull, waitMs }, options.signal)
+            recorders.pull.record(performance.now() - start)
+          }
           failuresInARow = 0
         } catch (err) {
           noteError(err)
@@ -210,6 +223,7 @@ export async function runSimulatedSwarm (options: SimulatedSwarmOptions): Promis
     }
   } finally {
     await client.close()
+    await longPolls?.close()
   }
 }
 

@@ -96,7 +96,7 @@ export class InProcessSupernode {
     this.#options = options
     const metrics = new SupernodeMetrics({ countPeers: () => this.#peers.count, countTasks: () => this.#tasks.count, countWaitingPulls: () => this.#events.countAllWaiters() })
     this.#events = new TaskEvents({ clock })
-    this.#progress = new ProgressManager({ clock, events: this.#events, logger }, { pieceTimeoutMs: options.pieceTimeoutMs })
+    this.#progress = new ProgressManager({ clock, events: this.#events, logger }, { pieceTimeoutMs: options.pieceTimeoutMs, maxUploadsPerPeer: options.maxUploadsPerPeer, supernodeMaxUploads: options.supernodeMaxUploads })
     this.#peers = new PeerManager({ clock, logger, progress: this.#progress })
     const dfgetTasks = new DfgetTaskManager({ clock })
     this.cdn = new SimulatedCdn({ network: deps.network, progress: this.#progress }, options)

@@ -3,7 +3,9 @@
  * CDN has cached, and per-cid blacklists — for every task (DESIGN.md §4). It is the single
  * owner of that state: the CDN marks cached pieces, the scheduler records hand-outs and
  * applies reports, the peer manager tells it when a peer leaves. Every change that could
- * unblock a waiting client wakes the task's long-polls through TaskEvents.
+ * unblock a waiting client wakes the task's long-polls through TaskEvents: the common ones
+ * (a piece cached or reported, a hand-out ended) say what changed, so that only the waiters
+ * that can use it wake (TaskChange); the rare ones wake every waiter.
  *
  * It also owns the upload load of every peer (hand-outs in flight with that peer as
  * source, across tasks) and the hand-out timeout: a hand-out not reported within
@@ -16,11 +18,15 @@ import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
 import type { PieceBitset } from '../../protocol/piece-bitset.js'
 import { TaskProgress, type HandOut, type PieceSource, type TaskProgressView } from './task-progress.js'
-import type { TaskEvents } from './task-events.js'
+import type { TaskChange, TaskEvents } from './task-events.js'
 
 export interface ProgressManagerOptions {
   /** A hand-out not reported within this time is released. */
   readonly pieceTimeoutMs: number
+  /** Most uploads in flight from one peer (the scheduler's limit): bounds the wake-ups for a new holder. Unbounded when not set. */
+  readonly maxUploadsPerPeer?: number | undefined
+  /** Upload slots of the supernode per task (the scheduler's limit): bounds the wake-ups for a cached piece. Unbounded when not set. */
+  readonly supernodeMaxUploads?: number | undefined
 }
 
 /** What a report did to the progress, for accounting. */
@@ -34,6 +40,8 @@ export class ProgressManager {
   readonly #events: TaskEvents
   readonly #log: Logger
   readonly #pieceTimeoutMs: number
+  readonly #maxUploadsPerPeer: number
+  readonly #supernodeMaxUploads: number
   readonly #tasks = new Map<TaskId, TaskProgress>()
   readonly #peerUploads = new Map<PeerId, number>()
   #timedOutHandOuts = 0
@@ -44,6 +52,8 @@ export class ProgressManager {
     this.#events = deps.events
     this.#log = deps.logger
     this.#pieceTimeoutMs = options.pieceTimeoutMs
+    this.#maxUploadsPerPeer = options.maxUploadsPerPeer ?? Number.POSITIVE_INFINITY
+    this.#supernodeMaxUploads = options.supernodeMaxUploads ?? Number.POSITIVE_INFINITY
   }
 
   /** Starts tracking a task of `pieceCount` pieces, replacing any earlier progress of it. */
@@ -78,7 +88,8 @@ export class ProgressManager {
 
   /** The CDN wrote a piece and computed its digest: it can be handed out from now on. */
   markCached (taskId: TaskId, pieceNum: number, digest: PieceDigest): void {
-    if (this.#tasks.get(taskId)?.markCached(pieceNum, digest) === true) this.#events.notify(taskId)
+    const task = this.#tasks.get(taskId)
+    if (task?.markCached(pieceNum, digest) === true) this.#events.notify(taskId, { piece: { pieceNum, slots: this.#supernodeSlotsOf(task) } })
   }
 
   /** Adds a cid to a task (again: updates it), marking `heldPieces` as held. */
@@ -177,7 +188,7 @@ export class ProgressManager {
         break
     }
     if (handOut !== undefined) this.#release([handOut])
-    this.#events.notify(taskId)
+    this.#events.notify(taskId, this.#changeOfReport(task, cid, pieceNum, result, handOut))
     return { handOut }
   }
 
@@ -186,7 +197,7 @@ export class ProgressManager {
     const handOut = this.#tasks.get(taskId)?.takeHandOut(cid, pieceNum)
     if (handOut === undefined) return
     this.#release([handOut])
-    this.#events.notify(taskId)
+    this.#events.notify(taskId, { cid, freedSlots: 1 })
   }
 
   /** Cancels every hand-out timer. Idempotent. */
@@ -202,7 +213,7 @@ export class ProgressManager {
     this.#timedOutHandOuts += 1
     this.#log.warn({ taskId, cid, pieceNum, peerId: sourceIdOf(handOut.source) }, 'hand-out not reported in time; released')
     this.#release([handOut])
-    this.#events.notify(taskId)
+    this.#events.notify(taskId, { cid, freedSlots: 1 })
   }
 
   /** Cancels the timers of released hand-outs and takes them off their peers' loads. */
@@ -214,6 +225,28 @@ export class ProgressManager {
       if (load > 0) this.#peerUploads.set(handOut.source.peerId, load)
       else this.#peerUploads.delete(handOut.source.peerId)
     }
+  }
+
+  /**
+   * Whom a report can give work (TaskEvents): its own cid; for a new holding, the cids that
+   * need the piece, up to the holder's free upload slots; for an evicted one, those that
+   * need it, up to the supernode's free slots (it steps in for a piece no peer holds); for an
+   * ended hand-out, one 'limited' cid per freed slot. A failure (blacklists, distrust) wakes
+   * everyone: it is rare and can move many cids to another source.
+   */
+  #changeOfReport (task: TaskProgress, cid: ClientId, pieceNum: number, result: 'success' | 'failed' | 'cached' | 'evicted', handOut: HandOut | undefined): TaskChange | undefined {
+    if (result === 'failed') return undefined
+    const freedSlots = handOut === undefined ? 0 : 1
+    if (result === 'evicted') return { cid, freedSlots, piece: { pieceNum, slots: this.#supernodeSlotsOf(task) } }
+    const holder = task.getClient(cid)
+    if (holder === undefined || !holder.held.has(pieceNum)) return { cid, freedSlots }
+    const slots = Math.max(1, this.#maxUploadsPerPeer - this.uploadsInFlightOf(holder.peerId))
+    return { cid, freedSlots, piece: { pieceNum, slots } }
+  }
+
+  /** Free upload slots of the supernode for `task` (at least 1: a woken waiter that cannot use it passes it on). */
+  #supernodeSlotsOf (task: TaskProgressView): number {
+    return Math.max(1, this.#supernodeMaxUploads - task.supernodeUploads)
   }
 
   #mustGet (taskId: TaskId): TaskProgress {

@@ -1,33 +1,145 @@
 /**
  * Wake-ups for long-polls. Whenever something a waiting client might care about changes in
  * a task (a piece cached by the CDN, a piece reported, a hand-out released, a peer leaving,
- * the task failing), the owner of that change calls `notify(taskId)`; every waiter of the
- * task is woken once and re-evaluates. It carries no data: waiters read the state they need.
+ * the task failing), the owner of that change calls `notify(taskId, change)`. It carries no
+ * data: woken waiters read the state they need and re-evaluate.
+ *
+ * A change without a description (the task failed or went, a cid or a peer left, a v2
+ * bitmap sync, a failed piece) wakes every waiter of the task. A described change wakes
+ * only the waiters that can use it, so that one report in a task with thousands of waiting
+ * pulls costs a few wake-ups, not thousands (issue 17):
+ * - the waiters of the cid whose own state changed (`change.cid`);
+ * - for a piece that gained a source with `slots` free upload slots: at most `slots`
+ *   waiters that need the piece (WaitInterest.needs);
+ * - for `freedSlots` upload slots freed on a source: at most that many waiters whose last
+ *   answer was 'limited' (a 'wait' answer means no needed piece exists: a free slot cannot
+ *   help it);
+ * - waiters that gave no interest (control protocol v2) wake on every change, as before.
+ * Waiters are taken in the order they started waiting and a woken one waits again at the
+ * end, so the wake-ups go round the waiters and nobody starves. A waiter woken by a bounded
+ * wake-up that finds no work in it calls `decline`: the wake-up passes to the next waiter
+ * that matches and has not seen this change, so nobody sleeps past a change that would give
+ * it work while the waiters before it in line turn that change down.
  */
 import type { Clock } from '../../common/clock.js'
-import type { TaskId } from '../../protocol/ids.js'
+import type { ClientId, TaskId } from '../../protocol/ids.js'
+import type { ClientProgressView } from './task-progress.js'
 
 /** Why a wait ended. */
 export type WakeReason = 'notified' | 'timeout' | 'aborted' | 'closed'
 
+/** What a waiting pull can use (control protocol v1), so that only relevant changes wake it. */
+export interface WaitInterest {
+  readonly cid: ClientId
+  /** True when its last answer was 'limited': a piece it needs exists, its sources are at their limits. */
+  readonly limited: boolean
+  /** Whether a new source of `pieceNum` could give it work (it lacks the piece, in its window). */
+  needs(pieceNum: number): boolean
+}
+
+/** The interest of a waiting pull of `client`: a new source of a piece it lacks (in its window), or a freed slot when it was `limited`. */
+export function waitInterestOf (client: ClientProgressView, limited: boolean): WaitInterest {
+  return {
+    cid: client.cid,
+    limited,
+    needs: (pieceNum) => {
+      if (client.done.has(pieceNum) || client.isFetching(pieceNum)) return false
+      if (client.windowPieces === undefined) return true
+      const first = client.done.firstMissing()
+      return pieceNum >= first && pieceNum < first + client.windowPieces
+    },
+  }
+}
+
+/** What changed in a task; see the module header for whom each part wakes. */
+export interface TaskChange {
+  /** A cid whose own progress changed. */
+  readonly cid?: ClientId | undefined
+  /** A piece that gained a source (a holder, or the CDN's cache), and that source's free upload slots. */
+  readonly piece?: { readonly pieceNum: number, readonly slots: number } | undefined
+  /** Upload slots freed on sources of the task (hand-outs ended). */
+  readonly freedSlots?: number | undefined
+}
+
+/** A bounded wake-up a waiter holds until it uses or declines it. */
+interface Credit {
+  readonly matches: (interest: WaitInterest) => boolean
+  /** The cids this change has woken so far (shared by every wake-up of one change). */
+  readonly visited: Set<ClientId>
+}
+
+interface Waiter {
+  readonly wake: (reason: WakeReason) => void
+  readonly interest: WaitInterest | undefined
+}
+
+/** The waiters of one task, indexed so that a change finds those it wakes without a scan of all. */
+interface TaskWaiters {
+  /** Every waiter, in the order they started waiting (a Set keeps insertion order). */
+  readonly all: Set<Waiter>
+  /** The waiters without an interest (control protocol v2): every change wakes them. */
+  readonly plain: Set<Waiter>
+  readonly byCid: Map<ClientId, Set<Waiter>>
+}
+
 /** The wake-up bus of one supernode. */
 export class TaskEvents {
   readonly #clock: Clock
-  readonly #waiters = new Map<TaskId, Set<(reason: WakeReason) => void>>()
+  readonly #waiters = new Map<TaskId, TaskWaiters>()
   readonly #listeners = new Set<(taskId: TaskId) => void>()
+  readonly #credits = new WeakMap<WaitInterest, Credit>()
   #closed = false
 
   constructor (deps: { clock: Clock }) {
     this.#clock = deps.clock
   }
 
-  /** Wakes every waiter of `taskId`. */
-  notify (taskId: TaskId): void {
+  /** Wakes the waiters of `taskId` that `change` can give work; all of them without `change`. */
+  notify (taskId: TaskId, change?: TaskChange): void {
     for (const listener of this.#listeners) listener(taskId)
     const waiters = this.#waiters.get(taskId)
     if (waiters === undefined) return
-    this.#waiters.delete(taskId)
-    for (const wake of waiters) wake('notified')
+    if (change === undefined) {
+      this.#waiters.delete(taskId)
+      for (const waiter of waiters.all) waiter.wake('notified')
+      return
+    }
+    const visited = new Set<ClientId>()
+    let pieceSlots = change.piece?.slots ?? 0
+    let freedSlots = change.freedSlots ?? 0
+    const woken: { waiter: Waiter, credit: Credit | undefined }[] = []
+    for (const waiter of waiters.plain) woken.push({ waiter, credit: undefined })
+    for (const waiter of change.cid === undefined ? [] : waiters.byCid.get(change.cid) ?? []) woken.push({ waiter, credit: undefined })
+    for (const waiter of waiters.all) {
+      if (pieceSlots <= 0 && freedSlots <= 0) break
+      const interest = waiter.interest
+      if (interest === undefined || interest.cid === change.cid) continue
+      if (pieceSlots > 0 && change.piece !== undefined && interest.needs(change.piece.pieceNum)) {
+        const pieceNum = change.piece.pieceNum
+        pieceSlots -= 1
+        woken.push({ waiter, credit: { matches: (other) => other.needs(pieceNum), visited } })
+      } else if (freedSlots > 0 && interest.limited) {
+        freedSlots -= 1
+        woken.push({ waiter, credit: { matches: (other) => other.limited, visited } })
+      }
+    }
+    for (const { waiter, credit } of woken) this.#wake(waiter, credit)
+  }
+
+  /**
+   * The waiter of `interest` found no work after a bounded wake-up: the wake-up goes to the
+   * next waiter it matches that it has not woken yet. No-op when it was not woken that way.
+   */
+  decline (taskId: TaskId, interest: WaitInterest): void {
+    const credit = this.#credits.get(interest)
+    if (credit === undefined) return
+    this.#credits.delete(interest)
+    for (const waiter of this.#waiters.get(taskId)?.all ?? []) {
+      if (waiter.interest === undefined || credit.visited.has(waiter.interest.cid)) continue
+      if (!credit.matches(waiter.interest)) continue
+      this.#wake(waiter, credit)
+      return
+    }
   }
 
   /**
@@ -42,37 +154,45 @@ export class TaskEvents {
 
   /** Number of requests waiting on `taskId` (for tests and task info). */
   countWaiters (taskId: TaskId): number {
-    return this.#waiters.get(taskId)?.size ?? 0
+    return this.#waiters.get(taskId)?.all.size ?? 0
   }
 
   /** Number of requests waiting on any task (a gauge for operators). */
   countAllWaiters (): number {
     let count = 0
-    for (const waiters of this.#waiters.values()) count += waiters.size
+    for (const waiters of this.#waiters.values()) count += waiters.all.size
     return count
   }
 
   /**
-   * Resolves at the next `notify(taskId)`, after `timeoutMs`, when `signal` aborts, or when
-   * the bus closes — whichever comes first. Never rejects.
+   * Resolves when a `notify(taskId)` wakes this waiter (every notify when `interest` is not
+   * given; see the module header), after `timeoutMs`, when `signal` aborts, or when the bus
+   * closes — whichever comes first. Never rejects.
    */
-  async waitFor (taskId: TaskId, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> {
+  async waitFor (taskId: TaskId, timeoutMs: number, signal?: AbortSignal, interest?: WaitInterest): Promise<WakeReason> {
     if (this.#closed) return 'closed'
     if (signal?.aborted === true) return 'aborted'
     return await new Promise<WakeReason>((resolve) => {
       let waiters = this.#waiters.get(taskId)
-      if (waiters === undefined) { waiters = new Set(); this.#waiters.set(taskId, waiters) }
+      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
       const timer = this.#clock.setTimeout(() => { finish('timeout') }, Math.max(0, timeoutMs))
       const onAbort = (): void => { finish('aborted') }
       const finish = (reason: WakeReason): void => {
         timer.cancel()
         signal?.removeEventListener('abort', onAbort)
         const current = this.#waiters.get(taskId)
-        current?.delete(finish)
-        if (current?.size === 0) this.#waiters.delete(taskId)
+        if (current !== undefined) this.#remove(taskId, current, waiter)
         resolve(reason)
       }
-      waiters.add(finish)
+      const waiter: Waiter = { wake: finish, interest }
+      waiters.all.add(waiter)
+      if (interest === undefined) {
+        waiters.plain.add(waiter)
+      } else {
+        const ofCid = waiters.byCid.get(interest.cid)
+        if (ofCid === undefined) waiters.byCid.set(interest.cid, new Set([waiter]))
+        else ofCid.add(waiter)
+      }
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
@@ -82,6 +202,26 @@ export class TaskEvents {
     this.#closed = true
     const all = [...this.#waiters.values()]
     this.#waiters.clear()
-    for (const waiters of all) for (const wake of waiters) wake('closed')
+    for (const waiters of all) for (const waiter of waiters.all) waiter.wake('closed')
+  }
+
+  #remove (taskId: TaskId, waiters: TaskWaiters, waiter: Waiter): void {
+    if (!waiters.all.delete(waiter)) return
+    if (waiter.interest === undefined) {
+      waiters.plain.delete(waiter)
+    } else {
+      const ofCid = waiters.byCid.get(waiter.interest.cid)
+      ofCid?.delete(waiter)
+      if (ofCid?.size === 0) waiters.byCid.delete(waiter.interest.cid)
+    }
+    if (waiters.all.size === 0) this.#waiters.delete(taskId)
+  }
+
+  #wake (waiter: Waiter, credit: Credit | undefined): void {
+    if (credit !== undefined && waiter.interest !== undefined) {
+      credit.visited.add(waiter.interest.cid)
+      this.#credits.set(waiter.interest, credit)
+    }
+    waiter.wake('notified')
   }
 }

@@ -3,13 +3,15 @@
  * piece reports — the two halves of the piece loop (DESIGN.md §4 workflow 2).
  *
  * A pull evaluates the piece policy once; when nothing can be handed out it long-polls:
- * it waits for a change in the task (TaskEvents: a piece cached, reported or released, a
- * peer leaving, the task failing), re-evaluates, and at `waitMs` answers 'wait' or
- * 'limited'. Normal flow is never an error; only an unknown task or cid, or a failed task,
- * is. Every hand-out is recorded in ProgressManager (which releases it after the piece
- * timeout); every report updates progress, the cid's byte counts, the serving peer's
- * upload count and the metrics. Every piece handed out carries the cid's piece grant for
- * the task (access/piece-grants.ts), which its source checks.
+ * it waits for a change in the task that it can use (TaskEvents, told which pieces the cid
+ * needs and whether it was limited: a piece it lacks cached or reported, an upload slot
+ * freed, its own progress, a peer leaving, the task failing), re-evaluates, and at `waitMs`
+ * answers 'wait' or 'limited'. A wake-up it cannot use goes on to the next waiter. Normal
+ * flow is never an error; only an unknown task or cid, or a failed task, is. Every
+ * hand-out is recorded in ProgressManager (which releases it after the piece timeout);
+ * every report updates progress, the cid's byte counts, the serving peer's upload count
+ * and the metrics. Every piece handed out carries the cid's piece grant for the task
+ * (access/piece-grants.ts), which its source checks.
  */
 import { performance } from 'node:perf_hooks'
 import type { Clock } from '../../common/clock.js'
@@ -26,7 +28,7 @@ import type { PieceSourceLabel, SupernodeMetrics } from '../metrics.js'
 import type { PieceGrants } from '../access/piece-grants.js'
 import type { PeerManager } from '../peer/peer-manager.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
-import type { TaskEvents } from '../progress/task-events.js'
+import { waitInterestOf, type TaskEvents, type WaitInterest } from '../progress/task-events.js'
 import type { ClientProgressView, PieceSource, TaskProgressView } from '../progress/task-progress.js'
 import { SUPERNODE_SOURCE_ID } from '../../protocol/messages/pull-piece-task.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
@@ -55,7 +57,7 @@ export interface SchedulerDeps {
   readonly progress: Pick<ProgressManager, 'getTask' | 'recordHandOut' | 'applyReport' | 'uploadsInFlightOf' | 'releaseHandOut'>
   readonly peers: Pick<PeerManager, 'isServing' | 'getPeer' | 'addUploadedBytes'>
   readonly dfgetTasks: Pick<DfgetTaskManager, 'addBytes' | 'finish'>
-  readonly events: Pick<TaskEvents, 'waitFor'>
+  readonly events: Pick<TaskEvents, 'waitFor' | 'decline'>
   readonly metrics: Pick<SupernodeMetrics, 'scheduleDurationMs' | 'pieceReports' | 'pieceReportBytes' | 'pullOutcomes'>
   /** The task file's URL on the supernode's download port. */
   readonly dataUrlOf: (taskId: TaskId) => string
@@ -82,14 +84,17 @@ export class Scheduler {
   async pull (taskId: TaskId, cid: ClientId, query: { max?: number | undefined, waitMs?: number | undefined }, signal?: AbortSignal): Promise<PullPieceTasksResponse> {
     const maxPieces = query.max ?? this.#options.defaultMaxPieces
     const deadlineMs = this.#deps.clock.now() + (query.waitMs ?? 0)
+    let interest: WaitInterest | undefined
     for (;;) {
       const outcome = this.#evaluate(taskId, cid, maxPieces)
+      if (interest !== undefined && outcome.result !== 'pieces') this.#deps.events.decline(taskId, interest)
       const remainingMs = deadlineMs - this.#deps.clock.now()
       if (outcome.result === 'pieces' || outcome.result === 'finished' || remainingMs <= 0 || signal?.aborted === true) {
         this.#deps.metrics.pullOutcomes.inc({ result: outcome.result })
         return outcome
       }
-      const reason = await this.#deps.events.waitFor(taskId, remainingMs, signal)
+      interest = waitInterestOf(this.#mustGetClient(this.#mustGetTask(taskId).progress, taskId, cid), outcome.result === 'limited')
+      const reason = await this.#deps.events.waitFor(taskId, remainingMs, signal, interest)
       if (reason === 'closed' || reason === 'aborted') {
         this.#deps.metrics.pullOutcomes.inc({ result: outcome.result })
         return outcome

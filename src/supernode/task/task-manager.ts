@@ -402,7 +402,12 @@ export class TaskManager {
     this.#apply(task, 'lengthKnown')
     task.completion = geometry.completion
     geometry.completion.then(
-      () => { if (this.#isCurrent(task) && task.state === 'running') this.#apply(task, 'cached') },
+      () => {
+        if (!this.#isCurrent(task) || task.state !== 'running') return
+        this.#apply(task, 'cached')
+        // A whole cache lets the supernode send a piece twice (piece-policy.ts): a limited pull may now get one.
+        this.#deps.events.notify(task.taskId)
+      },
       (err: unknown) => { if (this.#isCurrent(task) && task.state === 'running') this.#fail(task, err) },
     )
     return role
