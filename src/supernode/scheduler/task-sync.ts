@@ -280,7 +280,7 @@ export class TaskSync {
       lease.untilMs = untilMs
       share.push(pieceNum)
     }
-    const target = this.#shareTarget(progress)
+    const target = Math.min(this.#shareTarget(progress), share.length + this.#fairNewLeases(progress, leases, client))
     const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
     for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
       const pieceNum = (start + i) % progress.pieceCount
@@ -290,6 +290,25 @@ export class TaskSync {
     }
     if (leases.size === 0) this.#leases.delete(taskId)
     return share
+  }
+
+  /**
+   * How many new pieces one answer may lend: the free ones (cached, held and leased by
+   * nobody) over this cid and the downloading cids that hold no lease. While a cold CDN
+   * fills, a batch of digests wakes every cid's sync at once, and the first answered took
+   * the whole batch (in the swarm lab one host got 46 MiB from the CDN, another none, and
+   * the others waited for that one host's uplink).
+   */
+  #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
+    let free = 0
+    for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
+      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)) free += 1
+    }
+    const lessees = new Set<ClientId>()
+    for (const lease of leases.values()) lessees.add(lease.cid)
+    let sharing = 1
+    for (const other of progress.clients()) if (other.cid !== client.cid && !other.held.isFull && !lessees.has(other.cid)) sharing += 1
+    return Math.ceil(free / sharing)
   }
 
   /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
