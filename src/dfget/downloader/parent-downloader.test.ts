@@ -321,29 +321,3 @@ test('with a CDN share the CDN serves only the share; the rest waits for the par
   control.syncs.at(-1)?.answer.resolve(answer({ pieceCount: 6 }))
   assert.deepEqual(await outcome, { kind: 'complete' })
 })
-
-test('endgame: a file lacking at most a quarter, its CDN share used up, takes from the CDN the pieces its busy parents hold, over the parents\' room', async (t) => {
-  const { control, parents, fetches, target, controller } = setUp(16)
-  t.after(() => { controller.abort() })
-  parents.held.set('a', Array.from({ length: 16 }, (_, i) => i))
-  await settle()
-  const noShare = new PieceBitset(16).toBase64()
-  control.syncs[0]?.answer.resolve(answer({ pieceCount: 16, parents: [parent('a')], supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 1, cachedAll: true, cdnPieces: noShare } }))
-  await settle()
-  const fromCdn = (): number => fetches.calls.filter((call) => call.piece.sourcePeerId === 'supernode').length
-  // Two at once from the one parent; the CDN waits while more than a quarter is lacking.
-  for (let verified = 0; verified < 11; verified++) {
-    assert.equal(fromCdn(), 0, `no CDN fetch with ${verified} pieces held`)
-    const index = fetches.calls.findIndex((call) => !target.isVerified(call.piece.pieceNum))
-    fetches.succeed(index)
-    await settle()
-  }
-  assert.equal(fetches.maxRunning.get('peer-a'), 2)
-  // 11 held, 5 lacking (more than a quarter): still none from the CDN.
-  assert.equal(fromCdn(), 0)
-  fetches.succeed(fetches.calls.findIndex((call) => !target.isVerified(call.piece.pieceNum)))
-  await settle()
-  // 12 held, 4 lacking, 2 of them in flight from a: one of the others comes from the CDN (its one slot).
-  assert.equal(fromCdn(), 1)
-  assert.equal(fetches.maxRunning.get('supernode'), 1)
-})

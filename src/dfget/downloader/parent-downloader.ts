@@ -61,7 +61,7 @@ export interface ParentDownloaderOptions {
   readonly windowPieces?: number | undefined
   /** Fetches in flight: this many, or 2 per parent with a bitmap when that is more, at most 16. Default 6. */
   readonly maxInFlightPieces?: number
-  /** Fetches in flight from one parent. Default 2 (with 7 children at 3 each, a parent's uplink was split 21 ways and every child's last pieces came late). */
+  /** Fetches in flight from one parent. Default 2 (7 children at 3 each split a parent's uplink up to 21 ways, each child's pieces coming late). */
   readonly maxInFlightPerParent?: number
   /** Back-source after this long without a verified piece. Default 20 s. */
   readonly stallTimeoutMs?: number
@@ -102,8 +102,6 @@ const MAX_FEED_ERRORS = 3
  * might hold: a seed's pieces should come from the parents, not the seed, whenever they can.
  */
 const FIRST_HAVES_GRACE_MS = 500
-/** A file lacking at most this fraction of its pieces (1 / this) is in its endgame: the CDN serves what busy parents hold. */
-const ENDGAME_DIVISOR = 4
 /** Most fetches in flight when the parents are many (2 per parent). */
 const MAX_IN_FLIGHT_WITH_PARENTS = 16
 /** A stream whose parents cannot help this long takes the pieces of its window from the CDN (its reader waits). */
@@ -378,8 +376,7 @@ export class ParentDownloader {
     // 2 of 8 hosts uploading at full rate, the rest idle, the last host at 2.4x the bound).
     let room = Math.max(this.#maxInFlight, Math.min(MAX_IN_FLIGHT_WITH_PARENTS, 2 * live.length)) - this.#inflight.size
     if (window !== undefined) room = Math.min(room, window.freeSlots() - this.#inflight.size)
-    // A file goes on without room: its endgame may still take from the CDN.
-    if (room <= 0 && (window !== undefined || this.#supernodeInFlight >= (this.#supernode?.slots ?? 0))) return
+    if (room <= 0) return
     const low = window === undefined ? 0 : window.una
     const high = window === undefined ? this.#pieceCount : Math.min(this.#pieceCount, window.una + (this.#options.windowPieces ?? this.#pieceCount))
     // Buckets by rarity (how many parents hold the piece); bucket 0 is for the CDN.
@@ -391,20 +388,6 @@ export class ParentDownloader {
       for (const state of live) if (state.held?.has(pieceNum) === true) holders += 1
       buckets[holders]?.push(pieceNum)
     }
-    // Endgame: a file whose CDN share is used up and that lacks at most a quarter takes its
-    // rarest pieces (one holder first) from the CDN, within its slots and over the parents'
-    // room: in the swarm lab at N=8 the last pieces were held by one host, which sent them to
-    // every child at once while the others' uplinks idled (the last host 3-4 s after the rest).
-    const supernode = this.#supernode
-    const share = this.#cdnShare
-    const now = this.#deps.clock.now()
-    if (window === undefined && supernode !== undefined && supernode.cachedAll && share !== undefined && now >= this.#cdnRetryAtMs &&
-      this.#pieceCount - this.#held.count <= Math.ceil(this.#pieceCount / ENDGAME_DIVISOR) && !(buckets[0] ?? []).some((pieceNum) => share.has(pieceNum))) {
-      for (const bucket of buckets.slice(1)) {
-        const start = Math.floor(this.#random() * bucket.length)
-        for (let i = 0; i < bucket.length && this.#supernodeInFlight < supernode.slots; i++) this.#start(bucket[(start + i) % bucket.length] ?? 0, undefined, signal)
-      }
-    }
     // A stream takes its parents' pieces lowest first (the reader waits for una); a file rarest first.
     const order = window === undefined ? buckets.slice(1) : [buckets.slice(1).flat().sort((a, b) => a - b)]
     for (const bucket of order) {
@@ -412,7 +395,6 @@ export class ParentDownloader {
       const start = window === undefined ? Math.floor(this.#random() * bucket.length) : 0
       for (let i = 0; i < bucket.length && room > 0; i++) {
         const pieceNum = bucket[(start + i) % bucket.length] ?? 0
-        if (this.#inflight.has(pieceNum)) continue
         let best: ParentState | undefined
         for (const state of live) {
           if (state.inFlight >= this.#maxPerParent || state.held?.has(pieceNum) !== true) continue
@@ -423,13 +405,16 @@ export class ParentDownloader {
         room -= 1
       }
     }
+    const now = this.#deps.clock.now()
     // The parents can help while one of them serves this download or holds a piece it needs.
     let fromParents = 0
     for (const state of live) fromParents += state.inFlight
     if (fromParents > 0 || buckets.slice(1).some((bucket) => bucket.length > 0)) this.#parentsIdleSinceMs = undefined
     else this.#parentsIdleSinceMs ??= now
+    const supernode = this.#supernode
     if (supernode === undefined || now < this.#cdnRetryAtMs || this.#awaitsFirstHaves(now)) return
     let cdn = buckets[0] ?? []
+    const share = this.#cdnShare
     if (share !== undefined) {
       const mine = cdn.filter((pieceNum) => share.has(pieceNum))
       // Starved: the parents could not help for a while — a file once the CDN holds it (before, a
