@@ -17,7 +17,8 @@
  *
  * A sync with `waitMs` long-polls on the task's events and answers when the answer is worth
  * a request: a batch of new digests (the first as soon as there is one, then as many as
- * are known up to about an eighth of the file, and the rest when the CDN holds it all), a cid left without parents
+ * are known, from a quarter of an eighth of the file up to an eighth, and the rest when
+ * the CDN holds it all), a cid left without parents
  * that can now get one, or the end of the wait. So a download makes a number of syncs that
  * does not grow with its piece count.
  */
@@ -191,10 +192,11 @@ export class TaskSync {
     const cached = progress.cachedCount
     if (cached <= digestsKnown) return false
     if (digestsKnown === 0 || cached === progress.pieceCount) return true
-    // Batches double up to an eighth of the file (1, 2, 4 … pieces known): with a first batch
-    // of an eighth, the hosts of the swarm lab (128 pieces) waited 1.3 s for the CDN to cache
-    // 16 more pieces while the supernode's uplink idled.
-    return cached - digestsKnown >= Math.max(1, Math.min(digestsKnown, Math.ceil(progress.pieceCount / 8)))
+    // Batches grow with what is known, from a quarter of an eighth of the file up to an eighth:
+    // with a first batch of an eighth, the hosts of the swarm lab (128 pieces) waited 1.3 s for
+    // the CDN to cache 16 more pieces while the supernode's uplink idled.
+    const eighth = Math.max(1, Math.ceil(progress.pieceCount / 8))
+    return cached - digestsKnown >= Math.max(Math.ceil(eighth / 4), Math.min(digestsKnown, eighth))
   }
 
   /** True when the cid has no parent and one can be assigned now. */
