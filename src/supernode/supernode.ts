@@ -78,8 +78,12 @@ export interface SupernodeAddresses {
   readonly downloadUrl: string
 }
 
-/** Control protocol v2: parents per downloading cid. */
-const PARENTS_PER_CLIENT = 4
+/**
+ * Control protocol v2: parents per downloading cid. Enough that a swarm of up to 9 hosts is
+ * a full mesh (with 4, in the swarm lab at N=8, a host that registered last was nobody's
+ * parent and uploaded nothing while others sent 1.6 copies: last host 2.15x the bound).
+ */
+const PARENTS_PER_CLIENT = 8
 /** Control protocol v2: the longest a client goes without syncing (its long-poll). */
 const SYNC_INTERVAL_MS = 30_000
 

@@ -59,9 +59,9 @@ export interface ParentDownloaderOptions {
   readonly pieceCount: number
   /** Stream mode: the window in pieces. */
   readonly windowPieces?: number | undefined
-  /** Fetches in flight. Default 6. */
+  /** Fetches in flight: this many, or 2 per parent with a bitmap when that is more, at most 16. Default 6. */
   readonly maxInFlightPieces?: number
-  /** Fetches in flight from one parent. Default 3. */
+  /** Fetches in flight from one parent. Default 2 (7 children at 3 each split a parent's uplink up to 21 ways, each child's pieces coming late). */
   readonly maxInFlightPerParent?: number
   /** Back-source after this long without a verified piece. Default 20 s. */
   readonly stallTimeoutMs?: number
@@ -102,6 +102,8 @@ const MAX_FEED_ERRORS = 3
  * might hold: a seed's pieces should come from the parents, not the seed, whenever they can.
  */
 const FIRST_HAVES_GRACE_MS = 500
+/** Most fetches in flight when the parents are many (2 per parent). */
+const MAX_IN_FLIGHT_WITH_PARENTS = 16
 /** A stream whose parents cannot help this long takes the pieces of its window from the CDN (its reader waits). */
 const STREAM_FALLBACK_MS = 300
 
@@ -154,7 +156,7 @@ export class ParentDownloader {
     this.#random = deps.random ?? Math.random
     this.#pieceCount = options.pieceCount
     this.#maxInFlight = options.maxInFlightPieces ?? 6
-    this.#maxPerParent = options.maxInFlightPerParent ?? 3
+    this.#maxPerParent = options.maxInFlightPerParent ?? 2
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 20_000
     this.#digests = new Array<string | undefined>(options.pieceCount).fill(undefined)
     this.#held = new PieceBitset(options.pieceCount)
@@ -358,13 +360,25 @@ export class ParentDownloader {
   /** Starts fetches while slots are free: rarest first from parents, then the CDN. */
   #schedule (signal: AbortSignal): void {
     const window = this.#deps.window
-    let room = this.#maxInFlight - this.#inflight.size
+    const live: ParentState[] = []
+    for (const state of this.#parents.values()) if (!state.dropped && state.held !== undefined) live.push(state)
+    // In a random order: a piece goes to the holder with the fewest of this host's fetches, and
+    // ties went to the parent given first, the same for every child (in the swarm lab two
+    // hosts uploaded 154 and 169 MiB, others 82-89 MiB, and the last host waited on them).
+    for (let i = live.length - 1; i > 0; i--) {
+      const j = Math.floor(this.#random() * (i + 1))
+      const other = live[j]
+      const here = live[i]
+      if (other !== undefined && here !== undefined) { live[i] = other; live[j] = here }
+    }
+    // With many parents, fetches in flight grow with them: slots all taken by the one or two
+    // parents holding the rarest pieces leave the others' uplinks idle (the swarm lab at N=8:
+    // 2 of 8 hosts uploading at full rate, the rest idle, the last host at 2.4x the bound).
+    let room = Math.max(this.#maxInFlight, Math.min(MAX_IN_FLIGHT_WITH_PARENTS, 2 * live.length)) - this.#inflight.size
     if (window !== undefined) room = Math.min(room, window.freeSlots() - this.#inflight.size)
     if (room <= 0) return
     const low = window === undefined ? 0 : window.una
     const high = window === undefined ? this.#pieceCount : Math.min(this.#pieceCount, window.una + (this.#options.windowPieces ?? this.#pieceCount))
-    const live: ParentState[] = []
-    for (const state of this.#parents.values()) if (!state.dropped && state.held !== undefined) live.push(state)
     // Buckets by rarity (how many parents hold the piece); bucket 0 is for the CDN.
     const buckets: number[][] = Array.from({ length: live.length + 1 }, () => [])
     const { writer } = this.#deps

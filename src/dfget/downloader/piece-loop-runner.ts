@@ -5,9 +5,9 @@
  * environment says `DAMSELFLY_CONTROL_PROTOCOL=v2`, falling back to v1 for pattern cdn and
  * against a supernode without the v2 routes (its first sync answers 404
  * DF_ERR_ARG_ROUTE_NOT_FOUND). v2 passes every scenario test, but it is opt-in until it is as
- * fast as v1 in the swarm lab: at N=8, 100 Mbit/s, 128 MiB its last host came in at 2.0-2.4x
- * the bound against v1's 1.23-1.34x in the same hour, with 60 % more host CPU per GiB
- * (docs/protocol.md).
+ * fast as v1 in the swarm lab: at N=8, 100 Mbit/s, 128 MiB its last host came in at 1.4-1.5x
+ * the bound against v1's 1.24x in the same minutes, with 30 % more host CPU per GiB
+ * (docs/protocol.md; 2.0-2.4x and 60 % before issue 17).
  * The file pipeline and stream mode both run their download through it.
  */
 import type { Clock } from '../../common/clock.js'

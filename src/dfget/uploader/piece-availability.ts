@@ -6,8 +6,11 @@
  * pieces, and withdrawing the upload closes the entry.
  *
  * Every change bumps the entry's sequence number at once; the children waiting on it are
- * woken after `coalesceMs`, so a host verifying many pieces a second answers each child a
- * few times a second, not once per piece.
+ * woken after `coalesceMs` (`fileCoalesceMs` for a file download), and a child asking
+ * again while a change is being held back waits for it too, so a host verifying many
+ * pieces a second answers each child a few times a second, not once per piece. (In the
+ * swarm lab, 8 hosts of 7 children each answering about once per piece cost the hosts
+ * 8.6-10.5 CPU-s per GiB against v1's 5.3.)
  */
 import type { Clock, TimerHandle } from '../../common/clock.js'
 import { PieceBitset } from '../../protocol/piece-bitset.js'
@@ -28,11 +31,13 @@ export type HavesAnswer = PeerHavesResponse | undefined
 export class PieceAvailability {
   readonly #clock: Clock
   readonly #coalesceMs: number
+  readonly #fileCoalesceMs: number
   readonly #entries = new Map<string, Entry>()
 
-  constructor (deps: { clock: Clock }, options: { coalesceMs: number }) {
+  constructor (deps: { clock: Clock }, options: { coalesceMs: number, fileCoalesceMs?: number }) {
     this.#clock = deps.clock
     this.#coalesceMs = options.coalesceMs
+    this.#fileCoalesceMs = options.fileCoalesceMs ?? options.coalesceMs
   }
 
   /** Starts tracking a download of `pieceCount` pieces (kept when it is open with that size). */
@@ -90,7 +95,8 @@ export class PieceAvailability {
     const key = keyOf(taskId, cid)
     const entry = this.#entries.get(key)
     if (entry === undefined) return undefined
-    if (entry.seq > since || waitMs <= 0) return answerOf(entry)
+    // A change being held back (flush pending) goes with the others at the flush.
+    if ((entry.seq > since && entry.flush === undefined) || waitMs <= 0) return answerOf(entry)
     await new Promise<void>((resolve) => {
       const timer = this.#clock.setTimeout(() => { done() }, waitMs)
       const done = (): void => {
@@ -107,11 +113,11 @@ export class PieceAvailability {
 
   #changed (entry: Entry): void {
     entry.seq += 1
-    if (entry.flush !== undefined || entry.waiters.size === 0) return
+    if (entry.flush !== undefined) return
     entry.flush = this.#clock.setTimeout(() => {
       entry.flush = undefined
       for (const wake of [...entry.waiters]) wake()
-    }, this.#coalesceMs)
+    }, entry.isFile ? this.#fileCoalesceMs : this.#coalesceMs)
   }
 }
 

@@ -16,8 +16,9 @@
  * `cdnWanted` (its share is used up) is answered as soon as there is more to hand out.
  *
  * A sync with `waitMs` long-polls on the task's events and answers when the answer is worth
- * a request: a batch of new digests (the first as soon as there is one, then about a
- * eighth of the file, and the rest when the CDN holds it all), a cid left without parents
+ * a request: a batch of new digests (the first as soon as there is one, then as many as
+ * are known, from a quarter of an eighth of the file up to an eighth, and the rest when
+ * the CDN holds it all), a cid left without parents
  * that can now get one, or the end of the wait. So a download makes a number of syncs that
  * does not grow with its piece count.
  */
@@ -191,7 +192,11 @@ export class TaskSync {
     const cached = progress.cachedCount
     if (cached <= digestsKnown) return false
     if (digestsKnown === 0 || cached === progress.pieceCount) return true
-    return cached - digestsKnown >= Math.max(1, Math.ceil(progress.pieceCount / 8))
+    // Batches grow with what is known, from a quarter of an eighth of the file up to an eighth:
+    // with a first batch of an eighth, the hosts of the swarm lab (128 pieces) waited 1.3 s for
+    // the CDN to cache 16 more pieces while the supernode's uplink idled.
+    const eighth = Math.max(1, Math.ceil(progress.pieceCount / 8))
+    return cached - digestsKnown >= Math.max(Math.ceil(eighth / 4), Math.min(digestsKnown, eighth))
   }
 
   /** True when the cid has no parent and one can be assigned now. */
@@ -280,7 +285,7 @@ export class TaskSync {
       lease.untilMs = untilMs
       share.push(pieceNum)
     }
-    const target = this.#shareTarget(progress)
+    const target = Math.min(this.#shareTarget(progress), share.length + this.#fairNewLeases(progress, leases, client))
     const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
     for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
       const pieceNum = (start + i) % progress.pieceCount
@@ -290,6 +295,25 @@ export class TaskSync {
     }
     if (leases.size === 0) this.#leases.delete(taskId)
     return share
+  }
+
+  /**
+   * How many new pieces one answer may lend: the free ones (cached, held and leased by
+   * nobody) over this cid and the downloading cids that hold no lease. While a cold CDN
+   * fills, a batch of digests wakes every cid's sync at once, and the first answered took
+   * the whole batch (in the swarm lab one host got 46 MiB from the CDN, another none, and
+   * the others waited for that one host's uplink).
+   */
+  #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
+    let free = 0
+    for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
+      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)) free += 1
+    }
+    const lessees = new Set<ClientId>()
+    for (const lease of leases.values()) lessees.add(lease.cid)
+    let sharing = 1
+    for (const other of progress.clients()) if (other.cid !== client.cid && !other.held.isFull && !lessees.has(other.cid)) sharing += 1
+    return Math.ceil(free / sharing)
   }
 
   /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
