@@ -59,10 +59,11 @@ test('six hosts make a few supernode requests each, and twice the pieces cost no
   const small = await runSwarm(t, 24, 41)
   const large = await runSwarm(t, 48, 42)
   t.diagnostic(`supernode requests per host: ${small.perHost.toFixed(1)} for 24 pieces, ${large.perHost.toFixed(1)} for 48 pieces`)
-  // Registration (2), the first sync, at most a dozen digest batches while the CDN fills
-  // (cold here), the final sync and the long-poll it replaced: whatever the pieces.
-  assert.ok(small.perHost <= 18, `${small.perHost} requests per host for 24 pieces`)
-  assert.ok(large.perHost <= 18, `${large.perHost} requests per host for 48 pieces`)
+  // Registration (2), the first sync, about a dozen digest batches while the CDN fills
+  // (cold here), the final sync and the long-poll it replaced: whatever the pieces. The
+  // limit is issue 17's: at most 20 control requests per host (about 16-18 measured).
+  assert.ok(small.perHost <= 20, `${small.perHost} requests per host for 24 pieces`)
+  assert.ok(large.perHost <= 20, `${large.perHost} requests per host for 48 pieces`)
   assert.ok(large.perHost <= small.perHost + 2, `${large.perHost} per host for 48 pieces vs ${small.perHost} for 24`)
   // The hosts traded pieces among themselves: the supernode did not serve everything.
   assert.ok(large.bytesFromPeers > 0, 'peers served each other')
