@@ -265,7 +265,7 @@ export class TaskSync {
     for (const [pieceNum, lease] of leases) if (lease.cid === client.cid && !client.held.has(pieceNum)) mine += 1
     if (mine >= this.#shareTarget(progress)) return false
     for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
-      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum) && !client.held.has(pieceNum)) return true
+      if (isLendable(progress, leases, pieceNum) && !client.held.has(pieceNum)) return true
     }
     return false
   }
@@ -289,7 +289,7 @@ export class TaskSync {
     const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
     for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
       const pieceNum = (start + i) % progress.pieceCount
-      if (!progress.isCached(pieceNum) || progress.holderCount(pieceNum) > 0 || leases.has(pieceNum) || client.held.has(pieceNum)) continue
+      if (!isLendable(progress, leases, pieceNum) || client.held.has(pieceNum)) continue
       leases.set(pieceNum, { cid: client.cid, untilMs })
       share.push(pieceNum)
     }
@@ -307,7 +307,7 @@ export class TaskSync {
   #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
     let free = 0
     for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
-      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)) free += 1
+      if (isLendable(progress, leases, pieceNum)) free += 1
     }
     const lessees = new Set<ClientId>()
     for (const lease of leases.values()) lessees.add(lease.cid)
@@ -363,4 +363,9 @@ export class TaskSync {
   #mustGetTask (taskId: TaskId): { task: TaskView, progress: TaskProgressView } {
     return mustGetSchedulableTask(this.#deps.tasks, this.#deps.progress, taskId)
   }
+}
+
+/** A piece the CDN can lend: cached, held by no cid, leased to nobody. */
+function isLendable (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, pieceNum: number): boolean {
+  return progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)
 }
