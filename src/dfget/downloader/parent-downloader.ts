@@ -253,7 +253,9 @@ export class ParentDownloader {
       // Another supernode took the task over: its first answer (parents, slots, share) is due at once, not at its next batch of digests.
       waitMs: urgent || (this.#supernode === undefined && this.#digestsKnown > 0) ? 0 : (this.#options.syncWaitMs ?? 30_000),
       received: { ...this.#received },
-      ...(this.#cdnWanted ? { cdnWanted: true } : {}),
+      // While the CDN fills, every long-poll asks for more: the supernode answers with a batch
+      // of newly cached pieces when this host's share runs low (no extra sync per batch).
+      ...(this.#cdnWanted || this.#supernode?.cachedAll === false ? { cdnWanted: true } : {}),
       ...(urgent ? { failures } : {}),
     }
     const done = this.#deps.control.sync(request, AbortSignal.any([signal, abort.signal])).then(
