@@ -271,7 +271,10 @@ export class P2pDownloader {
    */
   #report (piece: PieceTask, report: Omit<ReportPieceRequest, 'cid'>): void {
     const range = this.#deps.writer.rangeOf(piece.pieceNum)
-    this.#queuedReports.push({ registration: this.#registration, pieceNum: piece.pieceNum, pieceRange: formatPieceRange(range), report })
+    // To the supernode that handed the piece out: a fetch of one we left can still end well
+    // (the move's abort does not stop a piece being written), and the new one never sent us there.
+    const registration = this.#registrationOf.get(piece) ?? this.#registration
+    this.#queuedReports.push({ registration, pieceNum: piece.pieceNum, pieceRange: formatPieceRange(range), report })
     this.#flushReports()
   }
 

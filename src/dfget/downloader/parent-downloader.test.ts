@@ -6,48 +6,20 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { MemoryTarget, ScriptedFetches, pending, settle, type Pending } from '../../../test/harness/piece-loop-ports.js'
 import { ManualClock } from '../../common/clock.js'
 import { createSilentLogger } from '../../common/log.js'
 import { DfError } from '../../protocol/errors.js'
 import { PieceBitset } from '../../protocol/piece-bitset.js'
-import { rangeOfPiece, type ByteRange } from '../../protocol/piece-range.js'
-import type { PieceTask } from '../../protocol/messages/pull-piece-task.js'
 import type { PeerHavesResponse } from '../../protocol/messages/peer-haves.js'
 import type { Parent, SyncTaskRequest, SyncTaskResponse } from '../../protocol/messages/sync-task.js'
 import { createSeededRandom } from '../../supernode/scheduler/random.js'
 import { ParentDownloader } from './parent-downloader.js'
-import type { ControlPort, ParentPort, PieceFetchPort, SupernodeMove } from './piece-loop.js'
-import type { FetchedPiece } from './piece-fetcher.js'
+import type { ControlPort, ParentPort, SupernodeMove } from './piece-loop.js'
 import { TransferStats } from './transfer-stats.js'
 
 const PIECE_BYTES = 16
 const DIGEST = `sha256:${'a'.repeat(64)}`
-
-/** The download's target, in memory. */
-class MemoryTarget {
-  readonly pieceCount: number
-  readonly #verified: PieceBitset
-  constructor (pieceCount: number) {
-    this.pieceCount = pieceCount
-    this.#verified = new PieceBitset(pieceCount)
-  }
-
-  get isComplete (): boolean { return this.#verified.isFull }
-  isVerified (pieceNum: number): boolean { return this.#verified.has(pieceNum) }
-  rangeOf (pieceNum: number): ByteRange { return rangeOfPiece(pieceNum, PIECE_BYTES, this.pieceCount * PIECE_BYTES) }
-  verifiedPieces (): number[] { return this.#verified.toArray() }
-  markVerified (pieceNum: number): void { this.#verified.add(pieceNum) }
-}
-
-interface Pending<T> { readonly resolve: (value: T) => void, readonly reject: (err: unknown) => void }
-
-/** Waits on a promise that settles when the test says, or rejects when `signal` aborts. */
-function pending<T> (signal: AbortSignal, into: (handle: Pending<T>) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    signal.addEventListener('abort', () => { reject(new DfError('DF_ERR_INTERNAL', 'aborted', { cause: signal.reason })) }, { once: true })
-    into({ resolve, reject })
-  })
-}
 
 /** A scripted supernode: every sync waits for the test's answer. */
 class ScriptedControl implements ControlPort {
@@ -77,32 +49,6 @@ class StaticParents implements ParentPort {
   }
 }
 
-/** Fetches that the test completes or fails; counts the most in flight from each source. */
-class ScriptedFetches implements PieceFetchPort {
-  readonly calls: { readonly piece: PieceTask, readonly result: Pending<FetchedPiece> }[] = []
-  readonly #running = new Map<string, number>()
-  readonly maxRunning = new Map<string, number>()
-  constructor (readonly target: MemoryTarget) {}
-  async fetch (piece: PieceTask, signal: AbortSignal): Promise<FetchedPiece> {
-    const source = piece.sourcePeerId
-    const running = (this.#running.get(source) ?? 0) + 1
-    this.#running.set(source, running)
-    this.maxRunning.set(source, Math.max(running, this.maxRunning.get(source) ?? 0))
-    try {
-      return await pending(signal, (result) => { this.calls.push({ piece, result }) })
-    } finally {
-      this.#running.set(source, (this.#running.get(source) ?? 1) - 1)
-    }
-  }
-
-  succeed (index: number): void {
-    const call = this.calls[index]
-    assert.ok(call !== undefined, `no fetch #${index}`)
-    this.target.markVerified(call.piece.pieceNum)
-    call.result.resolve({ bytes: PIECE_BYTES, costMs: 1, fromSupernode: call.piece.sourceKind === 'supernode' })
-  }
-}
-
 function parent (cid: string): Parent {
   return { peerId: `peer-${cid}`, cid, url: `http://127.0.0.1:1/peer/tasks/t/data?cid=${cid}`, havesUrl: `http://127.0.0.1:1/peer/tasks/t/haves?cid=${cid}`, complete: false }
 }
@@ -119,14 +65,9 @@ function answer (overrides: Partial<SyncTaskResponse> & { pieceCount: number }):
   }
 }
 
-/** Lets promise callbacks run (the loop reacts to every settled promise before the next step). */
-async function settle (): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => { setImmediate(resolve) })
-}
-
 function setUp (pieceCount: number, options: { stallTimeoutMs?: number, window?: { una: number, windowPieces: number } } = {}) {
   const clock = new ManualClock()
-  const target = new MemoryTarget(pieceCount)
+  const target = new MemoryTarget(pieceCount, PIECE_BYTES)
   const control = new ScriptedControl()
   const parents = new StaticParents(pieceCount)
   const fetches = new ScriptedFetches(target)
