@@ -3,6 +3,10 @@
  * (in-process-supernode.ts) and the real host piece loop of every host (simulated-host.ts)
  * in one process, on one ManualClock, over a flow-level network (flow-network.ts).
  *
+ * The hosts speak control protocol v2 by default (`protocol: 'v1'` for the pulls and
+ * reports of v1): the supernode's TaskSync and ParentScheduler, each host's ParentDownloader
+ * and the have feeds between hosts (simulated-host.ts).
+ *
  * Layout, as in the swarm lab: host 0 is the origin, host 1 the supernode (its CDN reads
  * the origin once), hosts 2… download one file. Hosts join at `startDelayMs` plus a
  * seeded uniform share of `joinOverMs`; a seeded `failFraction` of them fails at a random
@@ -14,6 +18,7 @@
  * deterministic for a seed.
  */
 import { performance } from 'node:perf_hooks'
+import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
 import { ManualClock } from '../../../src/common/clock.js'
 import { createSilentLogger } from '../../../src/common/log.js'
 import { computePieceSizeBytes, pieceCount } from '../../../src/protocol/piece-range.js'
@@ -47,6 +52,8 @@ export interface FleetOptions {
   /** Share of the downloaders that fail during the run. */
   readonly failFraction: number
   readonly seed: number
+  /** The control protocol every host speaks. Default v2. */
+  readonly protocol?: ControlProtocol
   /** Payload share of the line rate. Default TCP_PAYLOAD_SHARE. */
   readonly payloadShare?: number
   /** Flow completions are rounded up to this. Default 1 ms. */
@@ -87,6 +94,7 @@ export interface FleetResult {
   readonly payloadShare: number
   readonly tickMs: number
   readonly seed: number
+  readonly protocol: ControlProtocol
   readonly serviceTime: 'measured' | 'none'
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | null
   readonly bound: Bound
@@ -107,6 +115,11 @@ export interface FleetResult {
   readonly controlRequests: number
   readonly controlRequestsPerHost: number
   readonly controlRequestsMaxPerHost: number
+  /** v2: syncs among the control requests. */
+  readonly syncs: number
+  /** v2: have requests between hosts (not the supernode's control traffic), in all and per downloader. */
+  readonly haveRequests: number
+  readonly haveRequestsPerHost: number
   /** Milliseconds spent in the real supernode code (see in-process-supernode.ts). */
   readonly supernodeCpuMs: number
   /** Pull evaluations of the scheduler (a waiting pull evaluates again at each event of its task). */
@@ -173,6 +186,8 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       taskUrl: 'http://origin.sim/fleet.bin',
       startAtMs: startMs + options.startDelayMs + random() * options.joinOverMs,
       stallTimeoutMs: options.stallTimeoutMs ?? 20_000,
+      protocol: options.protocol ?? 'v2',
+      seed: options.seed * 1_000_003 + i,
     })
     hosts.push(host)
     byPeerId.set(host.peerId, host)
@@ -223,11 +238,13 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
   let backSourcedHosts = 0
   let controlRequests = 0
   let controlRequestsMaxPerHost = 0
+  let haveRequests = 0
   let supernodeServed = 0
   let peersServed = 0
   let sourceServed = 0
   for (const host of hosts) {
     controlRequests += host.requests
+    haveRequests += host.haveRequests
     controlRequestsMaxPerHost = Math.max(controlRequestsMaxPerHost, host.requests)
     supernodeServed += host.stats.bytesFromSupernode
     peersServed += host.stats.bytesFromPeers
@@ -258,6 +275,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     payloadShare: share,
     tickMs,
     seed: options.seed,
+    protocol: options.protocol ?? 'v2',
     serviceTime: options.serviceTime ?? 'measured',
     labMachine: options.labMachine ?? null,
     bound,
@@ -277,6 +295,9 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     controlRequests,
     controlRequestsPerHost: controlRequests / downloaders,
     controlRequestsMaxPerHost,
+    syncs: supernode.syncs,
+    haveRequests,
+    haveRequestsPerHost: haveRequests / downloaders,
     supernodeCpuMs: supernode.cpuMs,
     pullEvaluations: supernode.evaluations,
     timedOutHandOuts: supernode.timedOutHandOuts,

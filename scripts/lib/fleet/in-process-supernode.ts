@@ -17,6 +17,15 @@
  * evaluation is one measured call. Registrations waiting for the CDN's first answer are
  * measured up to that wait.
  *
+ * Control protocol v2: TaskSync and ParentScheduler, wired as supernode.ts wires them (its
+ * parents per client and sync interval). A sync's long-poll is TaskSync's own loop on the
+ * task's events; its CPU is measured in spans: the synchronous part of the call (the sync
+ * applied, the first evaluation, an answer at once) as above, and after each wake-up from
+ * the moment the task's event resolves the wait until the next wait or the answer. The
+ * spans of syncs woken by one event follow each other on the one thread; a span ending at
+ * an answer also counts the little host-side code that runs before the answer is seen, so
+ * v2's supernode CPU is a slight overestimate.
+ *
  * Service time (`serviceTime: 'measured'`): the supernode is one thread. Each call waits
  * until the supernode is free, runs, and answers after the CPU it used, in simulated time;
  * so a supernode that has more work than time falls behind as the real one would (its
@@ -44,7 +53,12 @@ import { PeerManager } from '../../../src/supernode/peer/peer-manager.js'
 import { ProgressManager } from '../../../src/supernode/progress/progress-manager.js'
 import { TaskEvents } from '../../../src/supernode/progress/task-events.js'
 import type { Random } from '../../../src/supernode/scheduler/random.js'
+import { ParentScheduler } from '../../../src/supernode/scheduler/parent-scheduler.js'
 import { Scheduler } from '../../../src/supernode/scheduler/scheduler.js'
+import { TaskSync } from '../../../src/supernode/scheduler/task-sync.js'
+import { PARENTS_PER_CLIENT, SYNC_INTERVAL_MS } from '../../../src/supernode/supernode.js'
+import type { SyncTaskRequest, SyncTaskResponse } from '../../../src/protocol/messages/sync-task.js'
+import type { WakeReason } from '../../../src/supernode/progress/task-events.js'
 import { TaskManager } from '../../../src/supernode/task/task-manager.js'
 import type { FlowNetwork } from './flow-network.js'
 import { SimulatedCdn } from './simulated-cdn.js'
@@ -78,6 +92,10 @@ export class InProcessSupernode {
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
   readonly #grants: PieceGrants
+  readonly #taskSync: TaskSync
+  /** When the open span of v2 sync work began (performance.now()), if one is open. */
+  #spanStartedMs: number | undefined
+  #syncs = 0
   #keyDir: string | undefined
   #cpuMs = 0
   #requests = 0
@@ -112,6 +130,25 @@ export class InProcessSupernode {
       { logger, clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks, events: this.#events, metrics, dataUrlOf, grants: this.#grants },
       { maxUploadsPerPeer: options.maxUploadsPerPeer, supernodeMaxUploads: options.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
     )
+    const parents = new ParentScheduler({ random }, { parentsPerClient: PARENTS_PER_CLIENT, maxChildrenPerParent: options.maxUploadsPerPeer + 3 })
+    // TaskSync waits on the task's events through here: each wake-up opens a measured span (see the module header).
+    const events = {
+      waitFor: async (taskId: TaskId, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> => {
+        this.#chargeSpan()
+        const reason = await this.#events.waitFor(taskId, timeoutMs, signal)
+        if (options.serviceTime === 'measured') while (this.#clock.now() < this.#busyUntilMs) await this.#network.delay(this.#busyUntilMs - this.#clock.now())
+        this.#spanStartedMs ??= performance.now()
+        return reason
+      },
+    }
+    this.#taskSync = new TaskSync(
+      { logger, clock, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks, events, metrics, dataUrlOf, grants: this.#grants, parents, random },
+      { supernodeMaxUploads: options.supernodeMaxUploads, supernodeFailureLimit: 3, syncIntervalMs: SYNC_INTERVAL_MS },
+    )
+    this.#progress.onRemoved((taskId, cid) => {
+      if (cid === undefined) { parents.removeTask(taskId); this.#taskSync.forgetTask(taskId) }
+      else { parents.removeClient(taskId, cid); this.#taskSync.forgetClient(taskId, cid) }
+    })
   }
 
   /** Loads a new grant key (a temporary file, removed by close()). */
@@ -130,6 +167,8 @@ export class InProcessSupernode {
   get cpuMs (): number { return this.#cpuMs }
   /** Pull evaluations so far (a long-poll evaluates again at each event of its task). */
   get evaluations (): number { return this.#evaluations }
+  /** v2 syncs received so far. */
+  get syncs (): number { return this.#syncs }
   /** Control requests received so far. */
   get requests (): number { return this.#requests }
   /** Hand-outs released because nobody reported them in time. */
@@ -177,6 +216,30 @@ export class InProcessSupernode {
       const reason = await this.#events.waitFor(taskId, remainingMs, signal)
       if (reason === 'closed' || reason === 'aborted') return outcome
     }
+  }
+
+  /** The v2 sync route's work (api/sync-routes.ts): TaskSync's sync, its long-poll measured in spans (see the module header). */
+  async sync (taskIdText: string, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    this.#syncs++
+    const answer = this.#serve(() => this.#taskSync.sync(parseTaskId(taskIdText), parseClientId(request.cid, 'body.cid'), request, signal))
+    try {
+      return await answer
+    } finally {
+      // The span of the wake-up that answered (none when it answered at once: #serve measured it).
+      const usedMs = this.#chargeSpan()
+      if (usedMs > 0 && this.#options.serviceTime === 'measured') await this.#network.delay(usedMs)
+    }
+  }
+
+  /** Closes the open span of v2 sync work, if any: adds its CPU to the supernode's and keeps the supernode busy that long. Returns its CPU. */
+  #chargeSpan (): number {
+    const startedMs = this.#spanStartedMs
+    if (startedMs === undefined) return 0
+    this.#spanStartedMs = undefined
+    const ms = (performance.now() - startedMs) * this.#cpuShare
+    this.#cpuMs += ms
+    if (this.#options.serviceTime === 'measured') this.#busyUntilMs = Math.max(this.#busyUntilMs, this.#clock.now()) + ms
+    return ms
   }
 
   async report (taskIdText: string, range: ByteRange, report: ReportPieceRequest): Promise<void> {
@@ -230,6 +293,7 @@ export class InProcessSupernode {
 
   /** Runs `run`, adding the CPU of its synchronous part to the supernode's (see the module header). */
   #measured<T>(run: () => T, onUsed?: (ms: number) => void): T {
+    this.#chargeSpan()
     const startedMs = performance.now()
     if (startedMs - this.#sampledAtMs >= CPU_SAMPLE_INTERVAL_MS) {
       const used = process.cpuUsage(this.#sampledCpu)
@@ -283,8 +347,7 @@ class SimulatedSupernodeClient implements ControlClient {
     await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.deleteTask(taskId, cid) })
   }
 
-  /** The simulated supernode speaks control protocol v1 only: it answers v2 as a supernode from before v2 does. */
-  async syncTask (): Promise<never> {
-    throw new DfError('DF_ERR_ARG_ROUTE_NOT_FOUND', 'the simulated supernode serves control protocol v1 only')
+  async syncTask (taskId: string, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    return await this.#supernode.call(this.#host, this.#onRequest, async () => await this.#supernode.sync(taskId, request, signal), signal)
   }
 }
