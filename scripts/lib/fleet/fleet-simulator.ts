@@ -17,6 +17,7 @@
  * run it; repeat until every host is done. Nothing waits on real time, so a run is
  * deterministic for a seed.
  */
+import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
 import { ManualClock } from '../../../src/common/clock.js'
@@ -145,6 +146,9 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
   if (!Number.isInteger(options.hosts) || options.hosts < 3) throw new RangeError('hosts must be an integer ≥ 3 (origin, supernode, downloaders)')
   const wallStart = performance.now()
   const cpuStart = process.cpuUsage()
+  // Thousands of simulated hosts' requests listen on the same few signals (the process-wide default, restored at the end).
+  const maxListeners = EventEmitter.defaultMaxListeners
+  EventEmitter.defaultMaxListeners = 0
   const share = options.payloadShare ?? TCP_PAYLOAD_SHARE
   const tickMs = options.tickMs ?? 1
   const supernodeUp = options.supernodeUpBitsPerSec ?? options.upBitsPerSec
@@ -230,6 +234,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     for (const host of hosts) host.fail()
     await new Promise<void>((resolve) => { setImmediate(resolve) })
     await supernode.close()
+    EventEmitter.defaultMaxListeners = maxListeners
   }
 
   const times = new LatencyRecorder()
