@@ -26,7 +26,7 @@ import { LatencyRecorder } from './lib/control-plane/simulated-swarm.js'
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
                       [--latency 0.1ms] [--start-delay 0[,…]] [--join-over 0] [--fail 0%] [--seed 1]
-                      [--protocol v2|v1] [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--wall-limit 30m] [--no-docs]
+                      [--protocol v2|v1] [--haves-coalesce 200ms] [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--wall-limit 30m] [--no-docs]
   --hosts counts the origin and the supernode (as the swarm lab): --hosts 10 is 8 downloaders.`
 
 interface Settings {
@@ -42,6 +42,7 @@ interface Settings {
   readonly failFraction: number
   readonly seed: number
   readonly protocol: ControlProtocol
+  readonly havesCoalesceMs: number | undefined
   readonly serviceTime: 'measured' | 'none'
   readonly tickMs: number
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | undefined
@@ -76,6 +77,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
         fail: { type: 'string', default: '0%' },
         seed: { type: 'string', default: '1' },
         protocol: { type: 'string', default: 'v2' },
+        'haves-coalesce': { type: 'string' },
         'service-time': { type: 'string', default: 'measured' },
         tick: { type: 'string', default: '1ms' },
         'lab-machine': { type: 'string' },
@@ -110,6 +112,8 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (serviceTime !== 'measured' && serviceTime !== 'none') return '--service-time: measured or none'
   const protocol = values.protocol
   if (protocol !== 'v1' && protocol !== 'v2') return '--protocol: v2 or v1'
+  const havesCoalesceMs = values['haves-coalesce'] === undefined ? undefined : parseMs(values['haves-coalesce'])
+  if (values['haves-coalesce'] !== undefined && havesCoalesceMs === undefined) return '--haves-coalesce: a duration, like 200ms'
   let labMachine
   if (values['lab-machine'] !== undefined) {
     const match = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(values['lab-machine'].trim())
@@ -133,6 +137,7 @@ function parseSettings (argv: readonly string[]): Settings | string {
     failFraction: Number(fail[1]) / 100,
     seed,
     protocol,
+    havesCoalesceMs,
     serviceTime,
     tickMs,
     writeDocs: !values['no-docs'],
@@ -205,6 +210,7 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
       failFraction: settings.failFraction,
       seed: settings.seed,
       protocol: settings.protocol,
+      ...(settings.havesCoalesceMs === undefined ? {} : { fileHavesCoalesceMs: settings.havesCoalesceMs }),
       serviceTime: settings.serviceTime,
       tickMs: settings.tickMs,
       ...(settings.labMachine === undefined ? {} : { labMachine: settings.labMachine }),
@@ -254,7 +260,7 @@ function renderMarkdown (r: { date: string, machine: string, command: string, ru
     '',
   ]
   if (first !== undefined) {
-    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; control protocol ${first.protocol}; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
+    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; control protocol ${first.protocol}${first.protocol === 'v2' ? ` (a file's have feed coalesced over ${first.fileHavesCoalesceMs} ms)` : ''}; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
   }
   lines.push(
     '| hosts (downloaders) | start delay | bound | first | p50 | p99 | last | last / bound | origin read | served by supernode | control requests per host (max) | pull evaluations (v1) / syncs (v2) | have requests per host (v2) | supernode CPU | simulated in (CPU) |',

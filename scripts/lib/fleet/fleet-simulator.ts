@@ -20,6 +20,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
+import { FILE_HAVES_COALESCE_MS } from '../../../src/dfget/uploader/peer-server.js'
 import { ManualClock } from '../../../src/common/clock.js'
 import { createSilentLogger } from '../../../src/common/log.js'
 import { computePieceSizeBytes, pieceCount } from '../../../src/protocol/piece-range.js'
@@ -55,6 +56,8 @@ export interface FleetOptions {
   readonly seed: number
   /** The control protocol every host speaks. Default v2. */
   readonly protocol?: ControlProtocol
+  /** v2, a what-if: how long a host's have feed holds back a file's changes. Default the peer server's (200 ms). */
+  readonly fileHavesCoalesceMs?: number
   /** Payload share of the line rate. Default TCP_PAYLOAD_SHARE. */
   readonly payloadShare?: number
   /** Flow completions are rounded up to this. Default 1 ms. */
@@ -96,6 +99,7 @@ export interface FleetResult {
   readonly tickMs: number
   readonly seed: number
   readonly protocol: ControlProtocol
+  readonly fileHavesCoalesceMs: number
   readonly serviceTime: 'measured' | 'none'
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | null
   readonly bound: Bound
@@ -112,6 +116,9 @@ export interface FleetResult {
   readonly originReadBytes: number
   readonly originReadRatio: number
   readonly supernodeServedBytes: number
+  /** When the CDN held the whole file, and when the supernode's uplink sent its last piece (from the start). */
+  readonly cdnCachedAllMs: number | null
+  readonly supernodeLastUploadMs: number | null
   readonly peersServedBytes: number
   readonly controlRequests: number
   readonly controlRequestsPerHost: number
@@ -192,6 +199,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       stallTimeoutMs: options.stallTimeoutMs ?? 20_000,
       protocol: options.protocol ?? 'v2',
       seed: options.seed * 1_000_003 + i,
+      ...(options.fileHavesCoalesceMs === undefined ? {} : { fileHavesCoalesceMs: options.fileHavesCoalesceMs }),
     })
     hosts.push(host)
     byPeerId.set(host.peerId, host)
@@ -260,6 +268,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     if (host.outcome === 'backSource') backSourcedHosts++
     times.record(host.completedAtMs - startMs)
   }
+  const sinceStart = (ms: number | undefined): number | null => (ms === undefined ? null : ms - startMs)
   const cpu = process.cpuUsage(cpuStart)
   const originReadBytes = supernode.cdn.originReadBytes + sourceServed
   const lastMs = times.quantile(1)
@@ -281,6 +290,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     tickMs,
     seed: options.seed,
     protocol: options.protocol ?? 'v2',
+    fileHavesCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS,
     serviceTime: options.serviceTime ?? 'measured',
     labMachine: options.labMachine ?? null,
     bound,
@@ -296,6 +306,8 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     originReadBytes,
     originReadRatio: originReadBytes / options.fileSizeBytes,
     supernodeServedBytes: supernodeServed,
+    cdnCachedAllMs: sinceStart(supernode.cdn.cachedAllAtMs),
+    supernodeLastUploadMs: sinceStart(network.lastUploadEndOf(supernodeHost)),
     peersServedBytes: peersServed,
     controlRequests,
     controlRequestsPerHost: controlRequests / downloaders,

@@ -181,6 +181,8 @@ export interface SimulatedHostOptions {
   readonly protocol: ControlProtocol
   /** Seeds the v2 loop's random choices. */
   readonly seed: number
+  /** v2: how long the have feed holds back a file's changes (default the peer server's). */
+  readonly fileHavesCoalesceMs?: number
 }
 
 /** How a host's download ended. */
@@ -207,7 +209,7 @@ export class SimulatedHost {
     this.#options = options
     this.host = options.host
     this.peerId = `sim-host-${options.index}`
-    this.availability = new PieceAvailability({ clock: deps.clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: FILE_HAVES_COALESCE_MS })
+    this.availability = new PieceAvailability({ clock: deps.clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS })
   }
 
   /** The host goes down: it stops serving, and a download still running stops (outcome 'failed'). */
