@@ -123,8 +123,10 @@ export interface FleetResult {
   readonly controlRequests: number
   readonly controlRequestsPerHost: number
   readonly controlRequestsMaxPerHost: number
-  /** v2: syncs among the control requests. */
+  /** v2: syncs among the control requests; evaluations of waiting syncs woken by their task's events, and their supernode CPU. */
   readonly syncs: number
+  readonly syncWakeups: number
+  readonly syncWakeupCpuMs: number
   /** v2: have requests between hosts (not the supernode's control traffic), in all and per downloader. */
   readonly haveRequests: number
   readonly haveRequestsPerHost: number
@@ -313,6 +315,8 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     controlRequestsPerHost: controlRequests / downloaders,
     controlRequestsMaxPerHost,
     syncs: supernode.syncs,
+    syncWakeups: supernode.syncWakeups,
+    syncWakeupCpuMs: supernode.syncWakeupCpuMs,
     haveRequests,
     haveRequestsPerHost: haveRequests / downloaders,
     supernodeCpuMs: supernode.cpuMs,
