@@ -216,7 +216,8 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
       ...(settings.labMachine === undefined ? {} : { labMachine: settings.labMachine }),
       ...(settings.wallLimitMs === undefined ? {} : { maxWallMs: settings.wallLimitMs }),
     })
-    const lab = await findLab(hosts, settings.rate, settings.sizeBytes)
+    // The lab's result files do not say which control protocol its hosts spoke: v1 unless the lab ran with DAMSELFLY_CONTROL_PROTOCOL=v2.
+    const lab = settings.protocol === 'v1' ? await findLab(hosts, settings.rate, settings.sizeBytes) : undefined
     runs.push({ ...result, ...(lab === undefined ? {} : { lab }) })
     if (result.error !== undefined) failed = true
     console.log(`fleet: ${hosts} hosts (${result.downloaders} downloaders), ${formatBytes(settings.sizeBytes)} at ${settings.rate}: last ${s(result.lastMs)} (${Number.isFinite(result.lastOverBound) ? result.lastOverBound.toFixed(2) : '—'}× the bound ${s(result.boundMs)}), p50 ${s(result.p50Ms)}, p99 ${s(result.p99Ms)}, origin read ${result.originReadRatio.toFixed(2)}×, ${result.controlRequestsPerHost.toFixed(1)} control requests per host (${result.protocol}${result.protocol === 'v2' ? `, ${result.haveRequestsPerHost.toFixed(1)} have requests per host` : ''}), supernode CPU ${s(result.supernodeCpuMs)}${result.protocol === 'v2' ? ` (${s(result.syncWakeupCpuMs)} in ${result.syncWakeups} wake-ups of waiting syncs)` : ''}; simulated in ${s(result.wallMs)}${lab === undefined ? '' : `; lab ${s(lab.medianLastMs)} (${signedPercent(result.lastMs / lab.medianLastMs - 1)})`}${result.error === undefined ? '' : `; ERROR ${result.error}`}`)
