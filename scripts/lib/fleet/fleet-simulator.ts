@@ -240,6 +240,11 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       steps++
     }
     if (errors.length > 0) error ??= `${errors.length} hosts threw: ${String((errors[0] as Error).message)}`
+    if (error !== undefined) {
+      const phases = new Map<string, number>()
+      for (const host of hosts) if (host.phase !== 'done') phases.set(host.phase, (phases.get(host.phase) ?? 0) + 1)
+      error += ` (${[...phases].map(([phase, count]) => `${count} in ${phase}`).join(', ')}; the supernode: ${supernode.queueState})`
+    }
   } finally {
     for (const host of hosts) host.fail()
     await new Promise<void>((resolve) => { setImmediate(resolve) })

@@ -199,6 +199,11 @@ export class InProcessSupernode {
   get cpuMs (): number { return this.#cpuMs }
   /** Pull evaluations so far (a long-poll evaluates again at each event of its task). */
   get evaluations (): number { return this.#evaluations }
+  /** Service time: the thread's state, for a run that stopped early. */
+  get queueState (): string {
+    return `${this.#held ? 'busy' : 'free'}, ${this.#waiting.length} calls waiting, busy until ${Math.max(0, this.#busyUntilMs - this.#clock.now()).toFixed(1)} ms from now`
+  }
+
   /** v2 syncs received so far. */
   get syncs (): number { return this.#syncs }
   /** v2 evaluations of waiting syncs woken by their task's events, and their CPU (part of cpuMs). */

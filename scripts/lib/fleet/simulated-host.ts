@@ -200,6 +200,8 @@ export class SimulatedHost {
   readonly availability: PieceAvailability
   completedAtMs: number | undefined
   outcome: HostOutcome | undefined
+  /** Where its download is (a run stopped early says how many hosts were where). */
+  phase: 'joining' | 'registering' | 'piece loop' | 'back-source' | 'done' = 'joining'
   readonly #deps: SimulatedHostDeps
   readonly #options: SimulatedHostOptions
   readonly #controller = new AbortController()
@@ -230,6 +232,7 @@ export class SimulatedHost {
     const client = this.#deps.supernode.clientFor(this.host, () => { this.requests++ })
     try {
       await network.delay(this.#options.startAtMs - clock.now(), signal)
+      this.phase = 'registering'
       const peerRequest = { peerId: this.peerId, ip: `sim-${this.#options.index}.fleet`, port: 65_000, hostName: this.peerId }
       const cid = `sim-cid-${this.#options.index}`
       const taskRequest = { peerId: this.peerId, cid, url: this.#options.taskUrl }
@@ -248,6 +251,7 @@ export class SimulatedHost {
       const fetcher = new SimulatedPieceFetcher({ network, clock, directory: this.#deps.directory }, this.host, this.target)
       const control = new SupernodeControl({ locator, logger }, { registration, taskKey: task.taskId, peerRequest, taskRequest })
       let outcome: PieceLoopOutcome
+      this.phase = 'piece loop'
       if (this.#options.protocol === 'v2') {
         // As dfget does: the file is registered with this host's peer server, which serves each piece once verified.
         this.availability.open(task.taskId, cid, this.target.pieceCount, 'file')
@@ -263,6 +267,7 @@ export class SimulatedHost {
         }).run(signal)
       }
       if (outcome.kind !== 'complete') {
+        this.phase = 'back-source'
         const missing = this.target.missingBytes
         await network.transfer(this.#deps.originHost, this.host, missing, signal)
         this.stats.addFromSource(missing)
@@ -273,6 +278,7 @@ export class SimulatedHost {
         this.outcome = 'complete'
       }
       this.completedAtMs = clock.now()
+      this.phase = 'done'
     } catch (err) {
       if (this.outcome === 'failed') return
       throw err
