@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { parseDurationMs } from '../src/common/duration.js'
 import { parseSize } from '../src/common/rate-limiter.js'
 import { writeBenchmarkSection } from './lib/benchmarks-doc.js'
+import type { ControlProtocol } from '../src/dfget/downloader/piece-loop-runner.js'
 import { runFleet, type FleetResult } from './lib/fleet/fleet-simulator.js'
 import { parseRateBitsPerSec } from './lib/swarm/bound.js'
 import { formatBytes } from './lib/swarm/report.js'
@@ -25,7 +26,7 @@ import { LatencyRecorder } from './lib/control-plane/simulated-swarm.js'
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
                       [--latency 0.1ms] [--start-delay 0[,…]] [--join-over 0] [--fail 0%] [--seed 1]
-                      [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--wall-limit 30m] [--no-docs]
+                      [--protocol v2|v1] [--haves-coalesce 200ms] [--service-time measured|none] [--tick 1ms] [--lab-machine CORES:CPU_S_PER_GIB] [--wall-limit 30m] [--no-docs]
   --hosts counts the origin and the supernode (as the swarm lab): --hosts 10 is 8 downloaders.`
 
 interface Settings {
@@ -40,6 +41,8 @@ interface Settings {
   readonly joinOverMs: number
   readonly failFraction: number
   readonly seed: number
+  readonly protocol: ControlProtocol
+  readonly havesCoalesceMs: number | undefined
   readonly serviceTime: 'measured' | 'none'
   readonly tickMs: number
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | undefined
@@ -73,6 +76,8 @@ function parseSettings (argv: readonly string[]): Settings | string {
         'join-over': { type: 'string', default: '0' },
         fail: { type: 'string', default: '0%' },
         seed: { type: 'string', default: '1' },
+        protocol: { type: 'string', default: 'v2' },
+        'haves-coalesce': { type: 'string' },
         'service-time': { type: 'string', default: 'measured' },
         tick: { type: 'string', default: '1ms' },
         'lab-machine': { type: 'string' },
@@ -105,6 +110,10 @@ function parseSettings (argv: readonly string[]): Settings | string {
   if (!Number.isInteger(seed) || seed < 0) return '--seed: a non-negative integer'
   const serviceTime = values['service-time']
   if (serviceTime !== 'measured' && serviceTime !== 'none') return '--service-time: measured or none'
+  const protocol = values.protocol
+  if (protocol !== 'v1' && protocol !== 'v2') return '--protocol: v2 or v1'
+  const havesCoalesceMs = values['haves-coalesce'] === undefined ? undefined : parseMs(values['haves-coalesce'])
+  if (values['haves-coalesce'] !== undefined && havesCoalesceMs === undefined) return '--haves-coalesce: a duration, like 200ms'
   let labMachine
   if (values['lab-machine'] !== undefined) {
     const match = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(values['lab-machine'].trim())
@@ -127,6 +136,8 @@ function parseSettings (argv: readonly string[]): Settings | string {
     joinOverMs,
     failFraction: Number(fail[1]) / 100,
     seed,
+    protocol,
+    havesCoalesceMs,
     serviceTime,
     tickMs,
     writeDocs: !values['no-docs'],
@@ -198,15 +209,18 @@ export async function runFleetBench (argv: readonly string[]): Promise<number> {
       joinOverMs: settings.joinOverMs,
       failFraction: settings.failFraction,
       seed: settings.seed,
+      protocol: settings.protocol,
+      ...(settings.havesCoalesceMs === undefined ? {} : { fileHavesCoalesceMs: settings.havesCoalesceMs }),
       serviceTime: settings.serviceTime,
       tickMs: settings.tickMs,
       ...(settings.labMachine === undefined ? {} : { labMachine: settings.labMachine }),
       ...(settings.wallLimitMs === undefined ? {} : { maxWallMs: settings.wallLimitMs }),
     })
-    const lab = await findLab(hosts, settings.rate, settings.sizeBytes)
+    // The lab's result files do not say which control protocol its hosts spoke: v1 unless the lab ran with DAMSELFLY_CONTROL_PROTOCOL=v2.
+    const lab = settings.protocol === 'v1' ? await findLab(hosts, settings.rate, settings.sizeBytes) : undefined
     runs.push({ ...result, ...(lab === undefined ? {} : { lab }) })
     if (result.error !== undefined) failed = true
-    console.log(`fleet: ${hosts} hosts (${result.downloaders} downloaders), ${formatBytes(settings.sizeBytes)} at ${settings.rate}: last ${s(result.lastMs)} (${Number.isFinite(result.lastOverBound) ? result.lastOverBound.toFixed(2) : '—'}× the bound ${s(result.boundMs)}), p50 ${s(result.p50Ms)}, p99 ${s(result.p99Ms)}, origin read ${result.originReadRatio.toFixed(2)}×, ${result.controlRequestsPerHost.toFixed(1)} control requests per host, supernode CPU ${s(result.supernodeCpuMs)}; simulated in ${s(result.wallMs)}${lab === undefined ? '' : `; lab ${s(lab.medianLastMs)} (${signedPercent(result.lastMs / lab.medianLastMs - 1)})`}${result.error === undefined ? '' : `; ERROR ${result.error}`}`)
+    console.log(`fleet: ${hosts} hosts (${result.downloaders} downloaders), ${formatBytes(settings.sizeBytes)} at ${settings.rate}: last ${s(result.lastMs)} (${Number.isFinite(result.lastOverBound) ? result.lastOverBound.toFixed(2) : '—'}× the bound ${s(result.boundMs)}), p50 ${s(result.p50Ms)}, p99 ${s(result.p99Ms)}, origin read ${result.originReadRatio.toFixed(2)}×, ${result.controlRequestsPerHost.toFixed(1)} control requests per host (${result.protocol}${result.protocol === 'v2' ? `, ${result.haveRequestsPerHost.toFixed(1)} have requests per host` : ''}), supernode CPU ${s(result.supernodeCpuMs)}${result.protocol === 'v2' ? ` (${s(result.syncWakeupCpuMs)} in ${result.syncWakeups} wake-ups of waiting syncs)` : ''}; simulated in ${s(result.wallMs)}${lab === undefined ? '' : `; lab ${s(lab.medianLastMs)} (${signedPercent(result.lastMs / lab.medianLastMs - 1)})`}${result.error === undefined ? '' : `; ERROR ${result.error}`}`)
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, node ${process.version}`
@@ -243,18 +257,18 @@ function renderMarkdown (r: { date: string, machine: string, command: string, ru
     '',
     `Run ${r.date} on ${r.machine}. Command: \`${r.command}\`.`,
     '',
-    'The real supernode scheduler (with its ProgressManager, TaskManager, PeerManager) and every host\'s real piece loop (P2pDownloader) in one process on a ManualClock; links are a flow model (each transfer a flow sharing its uploader\'s and downloader\'s capacity), the CDN reads the origin once over its link. Times run from the common start to each host\'s last verified piece. Control requests are every call a host makes to the supernode (registration, pulls, reports). Supernode CPU is the process CPU spent in the real supernode code; with service time "measured" each call also takes that CPU in simulated time (one thread, in order). How it works and how to use it: [capacity-planning.md](capacity-planning.md).',
+    'The real supernode scheduler (with its ProgressManager, TaskManager, PeerManager; under control protocol v2 its TaskSync and ParentScheduler) and every host\'s real piece loop (v1: P2pDownloader; v2: ParentDownloader, with its peer server\'s real have feed) in one process on a ManualClock; links are a flow model (each transfer a flow sharing its uploader\'s and downloader\'s capacity), the CDN reads the origin once over its link. Times run from the common start to each host\'s last verified piece. Control requests are every call a host makes to the supernode (registration; v1: pulls, reports; v2: syncs); v2\'s have requests go from host to host and are counted apart. Supernode CPU is the process CPU spent in the real supernode code; with service time "measured" each call also takes that CPU in simulated time (one thread, in order). How it works and how to use it: [capacity-planning.md](capacity-planning.md).',
     '',
   ]
   if (first !== undefined) {
-    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
+    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; control protocol ${first.protocol}${first.protocol === 'v2' ? ` (a file's have feed coalesced over ${first.fileHavesCoalesceMs} ms)` : ''}; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
   }
   lines.push(
-    '| hosts (downloaders) | start delay | bound | first | p50 | p99 | last | last / bound | origin read | served by supernode | control requests per host (max) | pull evaluations | supernode CPU | simulated in (CPU) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| hosts (downloaders) | start delay | bound | first | p50 | p99 | last | last / bound | origin read | served by supernode | control requests per host (max) | pull evaluations (v1) / syncs (v2) | have requests per host (v2) | supernode CPU | simulated in (CPU) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   )
   for (const run of r.runs) {
-    lines.push(`| ${run.hosts} (${run.downloaders})${run.error === undefined ? '' : ` — ${run.error}`} | ${s(run.startDelayMs)} | ${s(run.boundMs)} | ${s(run.firstMs)} | ${s(run.p50Ms)} | ${s(run.p99Ms)} | ${s(run.lastMs)} | ${Number.isFinite(run.lastOverBound) ? `${run.lastOverBound.toFixed(2)}×` : '—'} | ${run.originReadRatio.toFixed(2)}× | ${formatBytes(run.supernodeServedBytes)} (${(run.supernodeServedBytes / (run.fileSizeBytes * run.downloaders) * 100).toFixed(1)} %) | ${run.controlRequestsPerHost.toFixed(1)} (${run.controlRequestsMaxPerHost}) | ${run.pullEvaluations} | ${s(run.supernodeCpuMs)} | ${s(run.wallMs)} (${s(run.processCpuMs)}) |`)
+    lines.push(`| ${run.hosts} (${run.downloaders})${run.error === undefined ? '' : ` — ${run.error}`} | ${s(run.startDelayMs)} | ${s(run.boundMs)} | ${s(run.firstMs)} | ${s(run.p50Ms)} | ${s(run.p99Ms)} | ${s(run.lastMs)} | ${Number.isFinite(run.lastOverBound) ? `${run.lastOverBound.toFixed(2)}×` : '—'} | ${run.originReadRatio.toFixed(2)}× | ${formatBytes(run.supernodeServedBytes)} (${(run.supernodeServedBytes / (run.fileSizeBytes * run.downloaders) * 100).toFixed(1)} %) | ${run.controlRequestsPerHost.toFixed(1)} (${run.controlRequestsMaxPerHost}) | ${run.protocol === 'v2' ? run.syncs : run.pullEvaluations} | ${run.protocol === 'v2' ? run.haveRequestsPerHost.toFixed(1) : '—'} | ${s(run.supernodeCpuMs)} | ${s(run.wallMs)} (${s(run.processCpuMs)}) |`)
   }
   if (withLab) {
     lines.push('', '| hosts (downloaders) | lab: last done (median of its runs) | simulator: last done | simulator / lab | lab result file |', '| --- | --- | --- | --- | --- |')

@@ -1,6 +1,7 @@
 /**
  * The fleet simulator (scripts/lib/fleet/): the real scheduler and piece loop on simulated
- * hosts. Small fleets, so the suite stays fast; `npm run bench -- fleet` runs the big ones.
+ * hosts, under control protocol v2 (its default) and v1. Small fleets, so the suite stays
+ * fast; `npm run bench -- fleet` runs the big ones.
  */
 import { strict as assert } from 'node:assert'
 import { test } from 'node:test'
@@ -21,8 +22,10 @@ const SMALL_FLEET: FleetOptions = {
   serviceTime: 'none',
 }
 
-test('every host of a 30-host fleet finishes, the origin is read once, and no host beats the Kumar–Ross bound', async () => {
-  const result = await runFleet(SMALL_FLEET)
+test('every host of a 30-host fleet finishes, the origin is read once, and no host beats the Kumar–Ross bound (v1)', async () => {
+  const result = await runFleet({ ...SMALL_FLEET, protocol: 'v1' })
+  assert.equal(result.protocol, 'v1')
+  assert.equal(result.haveRequests, 0)
   assert.equal(result.error, undefined)
   assert.equal(result.downloaders, 30)
   assert.equal(result.completedHosts, 30)
@@ -52,7 +55,8 @@ test('with slower uplinks the fleet takes longer, and the last host stays above 
   const slow = await runFleet({ ...SMALL_FLEET, upBitsPerSec: 100e6 })
   assert.equal(slow.completedHosts, 30)
   assert.ok(slow.boundMs <= slow.lastMs)
-  assert.ok(slow.lastMs > 5 * fast.lastMs, `100 Mbit/s: ${slow.lastMs} ms, 1 Gbit/s: ${fast.lastMs} ms`)
+  // The last host is later by at least most of what the bound grew (v2's fixed waits, a few hundred ms, are in both).
+  assert.ok(slow.lastMs - fast.lastMs > 0.9 * (slow.boundMs - fast.boundMs), `100 Mbit/s: ${slow.lastMs} ms, 1 Gbit/s: ${fast.lastMs} ms`)
 })
 
 test('hosts that fail during the run (some joining later) do not stop the others', async () => {
@@ -63,4 +67,26 @@ test('hosts that fail during the run (some joining later) do not stop the others
   assert.ok(result.boundMs <= result.lastMs)
   // Back-source is the last resort; the origin is read at most once more per host that took it.
   assert.ok(result.originReadBytes <= (1 + result.backSourcedHosts) * 8 * MIB)
+})
+
+test('v2: a dozen hosts finish, the origin is read once, and a host\'s supernode requests do not grow when the pieces double (v1\'s do)', async () => {
+  const dozen: FleetOptions = { ...SMALL_FLEET, hosts: 14 }
+  const [small, big] = [await runFleet({ ...dozen, fileSizeBytes: 32 * MIB }), await runFleet({ ...dozen, fileSizeBytes: 64 * MIB })]
+  for (const result of [small, big]) {
+    assert.equal(result.error, undefined)
+    assert.equal(result.protocol, 'v2')
+    assert.equal(result.completedHosts, 12)
+    assert.equal(result.backSourcedHosts, 0)
+    assert.equal(result.originReadBytes, result.fileSizeBytes)
+    assert.equal(result.supernodeServedBytes + result.peersServedBytes, 12 * result.fileSizeBytes)
+    assert.ok(result.boundMs <= result.lastMs)
+    assert.ok(result.syncs > 0 && result.pullEvaluations === 0)
+    assert.ok(result.haveRequestsPerHost > 0)
+  }
+  assert.equal(big.pieceCount, 2 * small.pieceCount)
+  // Registration (2) and syncs: well under one request per piece, even for the host that made most. Hosts trade bitmaps among themselves.
+  assert.ok(big.controlRequestsMaxPerHost < big.pieceCount / 2, `${big.controlRequestsMaxPerHost} requests by one host for ${big.pieceCount} pieces`)
+  assert.ok(big.controlRequestsPerHost <= small.controlRequestsPerHost + 1.5, `${small.pieceCount} pieces: ${small.controlRequestsPerHost} requests per host; ${big.pieceCount}: ${big.controlRequestsPerHost}`)
+  const v1 = [await runFleet({ ...dozen, fileSizeBytes: 32 * MIB, protocol: 'v1' }), await runFleet({ ...dozen, fileSizeBytes: 64 * MIB, protocol: 'v1' })]
+  assert.ok((v1[1]?.controlRequestsPerHost ?? 0) > 1.5 * (v1[0]?.controlRequestsPerHost ?? 0), `v1: ${v1.map((r) => r.controlRequestsPerHost).join(', ')} requests per host`)
 })

@@ -33,33 +33,49 @@ export const systemClock: Clock = {
   },
 }
 
+/** What a ManualClock's timers share: how many cancelled timers its heap still holds. */
+interface ManualTimerCounts {
+  cancelled: number
+}
+
+const NOTHING = (): void => {}
+
 /** A timer of ManualClock; a class, so that setting one allocates no closures. */
 class ManualTimer implements TimerHandle {
   readonly dueMs: number
   readonly seq: number
-  readonly fn: () => void
+  fn: () => void
   cancelled = false
+  readonly #counts: ManualTimerCounts
 
-  constructor (dueMs: number, seq: number, fn: () => void) {
+  constructor (dueMs: number, seq: number, fn: () => void, counts: ManualTimerCounts) {
     this.dueMs = dueMs
     this.seq = seq
     this.fn = fn
+    this.#counts = counts
   }
 
   cancel (): void {
+    if (this.cancelled) return
     this.cancelled = true
+    // A cancelled timer stays in the heap until it comes up: it lets go of what its function holds.
+    this.fn = NOTHING
+    this.#counts.cancelled++
   }
 }
 
 /**
  * A clock that moves only when told to; for tests and the fleet simulator. Timers live in a
  * binary heap ordered by due time, then by creation, so that hundreds of thousands of them
- * (one simulated fleet) cost O(log n) each.
+ * (one simulated fleet) cost O(log n) each. A cancelled timer is dropped when it comes up,
+ * or when cancelled timers are most of the heap (a fleet's long-polls set and cancel
+ * millions of far timers): then the heap is rebuilt without them.
  */
 export class ManualClock implements Clock {
   #nowMs: number
   #seq = 0
-  readonly #heap: ManualTimer[] = []
+  #heap: ManualTimer[] = []
+  readonly #counts: ManualTimerCounts = { cancelled: 0 }
 
   constructor (startMs = 1_700_000_000_000) {
     this.#nowMs = startMs
@@ -70,7 +86,8 @@ export class ManualClock implements Clock {
   }
 
   setTimeout (fn: () => void, delayMs: number, _options?: TimerOptions): TimerHandle {
-    const timer = new ManualTimer(this.#nowMs + delayMs, this.#seq++, fn)
+    const timer = new ManualTimer(this.#nowMs + delayMs, this.#seq++, fn, this.#counts)
+    if (this.#counts.cancelled > 4096 && 2 * this.#counts.cancelled > this.#heap.length) this.#compact()
     this.#push(timer)
     return timer
   }
@@ -97,7 +114,16 @@ export class ManualClock implements Clock {
   }
 
   #dropCancelled (): void {
-    while (this.#heap[0]?.cancelled === true) this.#pop()
+    while (this.#heap[0]?.cancelled === true) {
+      this.#pop()
+      this.#counts.cancelled--
+    }
+  }
+
+  /** Rebuilds the heap without its cancelled timers (a sorted array is a heap). */
+  #compact (): void {
+    this.#heap = this.#heap.filter((timer) => !timer.cancelled).sort((a, b) => (isEarlier(a, b) ? -1 : 1))
+    this.#counts.cancelled = 0
   }
 
   #push (timer: ManualTimer): void {

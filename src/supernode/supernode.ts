@@ -83,9 +83,9 @@ export interface SupernodeAddresses {
  * a full mesh (with 4, in the swarm lab at N=8, a host that registered last was nobody's
  * parent and uploaded nothing while others sent 1.6 copies: last host 2.15x the bound).
  */
-const PARENTS_PER_CLIENT = 8
+export const PARENTS_PER_CLIENT = 8
 /** Control protocol v2: the longest a client goes without syncing (its long-poll). */
-const SYNC_INTERVAL_MS = 30_000
+export const SYNC_INTERVAL_MS = 30_000
 
 export class Supernode {
   readonly config: SupernodeConfig

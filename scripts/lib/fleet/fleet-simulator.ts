@@ -3,6 +3,10 @@
  * (in-process-supernode.ts) and the real host piece loop of every host (simulated-host.ts)
  * in one process, on one ManualClock, over a flow-level network (flow-network.ts).
  *
+ * The hosts speak control protocol v2 by default (`protocol: 'v1'` for the pulls and
+ * reports of v1): the supernode's TaskSync and ParentScheduler, each host's ParentDownloader
+ * and the have feeds between hosts (simulated-host.ts).
+ *
  * Layout, as in the swarm lab: host 0 is the origin, host 1 the supernode (its CDN reads
  * the origin once), hosts 2… download one file. Hosts join at `startDelayMs` plus a
  * seeded uniform share of `joinOverMs`; a seeded `failFraction` of them fails at a random
@@ -13,7 +17,10 @@
  * run it; repeat until every host is done. Nothing waits on real time, so a run is
  * deterministic for a seed.
  */
+import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
+import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
+import { FILE_HAVES_COALESCE_MS } from '../../../src/dfget/uploader/peer-server.js'
 import { ManualClock } from '../../../src/common/clock.js'
 import { createSilentLogger } from '../../../src/common/log.js'
 import { computePieceSizeBytes, pieceCount } from '../../../src/protocol/piece-range.js'
@@ -47,6 +54,10 @@ export interface FleetOptions {
   /** Share of the downloaders that fail during the run. */
   readonly failFraction: number
   readonly seed: number
+  /** The control protocol every host speaks. Default v2. */
+  readonly protocol?: ControlProtocol
+  /** v2, a what-if: how long a host's have feed holds back a file's changes. Default the peer server's (200 ms). */
+  readonly fileHavesCoalesceMs?: number
   /** Payload share of the line rate. Default TCP_PAYLOAD_SHARE. */
   readonly payloadShare?: number
   /** Flow completions are rounded up to this. Default 1 ms. */
@@ -87,6 +98,8 @@ export interface FleetResult {
   readonly payloadShare: number
   readonly tickMs: number
   readonly seed: number
+  readonly protocol: ControlProtocol
+  readonly fileHavesCoalesceMs: number
   readonly serviceTime: 'measured' | 'none'
   readonly labMachine: { readonly cores: number, readonly cpuSecPerGiB: number } | null
   readonly bound: Bound
@@ -103,10 +116,20 @@ export interface FleetResult {
   readonly originReadBytes: number
   readonly originReadRatio: number
   readonly supernodeServedBytes: number
+  /** When the CDN held the whole file, and when the supernode's uplink sent its last piece (from the start). */
+  readonly cdnCachedAllMs: number | null
+  readonly supernodeLastUploadMs: number | null
   readonly peersServedBytes: number
   readonly controlRequests: number
   readonly controlRequestsPerHost: number
   readonly controlRequestsMaxPerHost: number
+  /** v2: syncs among the control requests; evaluations of waiting syncs woken by their task's events, and their supernode CPU. */
+  readonly syncs: number
+  readonly syncWakeups: number
+  readonly syncWakeupCpuMs: number
+  /** v2: have requests between hosts (not the supernode's control traffic), in all and per downloader. */
+  readonly haveRequests: number
+  readonly haveRequestsPerHost: number
   /** Milliseconds spent in the real supernode code (see in-process-supernode.ts). */
   readonly supernodeCpuMs: number
   /** Pull evaluations of the scheduler (a waiting pull evaluates again at each event of its task). */
@@ -132,6 +155,9 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
   if (!Number.isInteger(options.hosts) || options.hosts < 3) throw new RangeError('hosts must be an integer ≥ 3 (origin, supernode, downloaders)')
   const wallStart = performance.now()
   const cpuStart = process.cpuUsage()
+  // Thousands of simulated hosts' requests listen on the same few signals (the process-wide default, restored at the end).
+  const maxListeners = EventEmitter.defaultMaxListeners
+  EventEmitter.defaultMaxListeners = 0
   const share = options.payloadShare ?? TCP_PAYLOAD_SHARE
   const tickMs = options.tickMs ?? 1
   const supernodeUp = options.supernodeUpBitsPerSec ?? options.upBitsPerSec
@@ -173,6 +199,9 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       taskUrl: 'http://origin.sim/fleet.bin',
       startAtMs: startMs + options.startDelayMs + random() * options.joinOverMs,
       stallTimeoutMs: options.stallTimeoutMs ?? 20_000,
+      protocol: options.protocol ?? 'v2',
+      seed: options.seed * 1_000_003 + i,
+      ...(options.fileHavesCoalesceMs === undefined ? {} : { fileHavesCoalesceMs: options.fileHavesCoalesceMs }),
     })
     hosts.push(host)
     byPeerId.set(host.peerId, host)
@@ -211,10 +240,16 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
       steps++
     }
     if (errors.length > 0) error ??= `${errors.length} hosts threw: ${String((errors[0] as Error).message)}`
+    if (error !== undefined) {
+      const phases = new Map<string, number>()
+      for (const host of hosts) if (host.phase !== 'done') phases.set(host.phase, (phases.get(host.phase) ?? 0) + 1)
+      error += ` (${[...phases].map(([phase, count]) => `${count} in ${phase}`).join(', ')}; the supernode: ${supernode.queueState})`
+    }
   } finally {
     for (const host of hosts) host.fail()
     await new Promise<void>((resolve) => { setImmediate(resolve) })
     await supernode.close()
+    EventEmitter.defaultMaxListeners = maxListeners
   }
 
   const times = new LatencyRecorder()
@@ -223,11 +258,13 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
   let backSourcedHosts = 0
   let controlRequests = 0
   let controlRequestsMaxPerHost = 0
+  let haveRequests = 0
   let supernodeServed = 0
   let peersServed = 0
   let sourceServed = 0
   for (const host of hosts) {
     controlRequests += host.requests
+    haveRequests += host.haveRequests
     controlRequestsMaxPerHost = Math.max(controlRequestsMaxPerHost, host.requests)
     supernodeServed += host.stats.bytesFromSupernode
     peersServed += host.stats.bytesFromPeers
@@ -238,6 +275,7 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     if (host.outcome === 'backSource') backSourcedHosts++
     times.record(host.completedAtMs - startMs)
   }
+  const sinceStart = (ms: number | undefined): number | null => (ms === undefined ? null : ms - startMs)
   const cpu = process.cpuUsage(cpuStart)
   const originReadBytes = supernode.cdn.originReadBytes + sourceServed
   const lastMs = times.quantile(1)
@@ -258,6 +296,8 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     payloadShare: share,
     tickMs,
     seed: options.seed,
+    protocol: options.protocol ?? 'v2',
+    fileHavesCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS,
     serviceTime: options.serviceTime ?? 'measured',
     labMachine: options.labMachine ?? null,
     bound,
@@ -273,10 +313,17 @@ export async function runFleet (options: FleetOptions): Promise<FleetResult> {
     originReadBytes,
     originReadRatio: originReadBytes / options.fileSizeBytes,
     supernodeServedBytes: supernodeServed,
+    cdnCachedAllMs: sinceStart(supernode.cdn.cachedAllAtMs),
+    supernodeLastUploadMs: sinceStart(network.lastUploadEndOf(supernodeHost)),
     peersServedBytes: peersServed,
     controlRequests,
     controlRequestsPerHost: controlRequests / downloaders,
     controlRequestsMaxPerHost,
+    syncs: supernode.syncs,
+    syncWakeups: supernode.syncWakeups,
+    syncWakeupCpuMs: supernode.syncWakeupCpuMs,
+    haveRequests,
+    haveRequestsPerHost: haveRequests / downloaders,
     supernodeCpuMs: supernode.cpuMs,
     pullEvaluations: supernode.evaluations,
     timedOutHandOuts: supernode.timedOutHandOuts,

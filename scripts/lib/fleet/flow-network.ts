@@ -22,7 +22,9 @@
  *
  * A transfer costs one round trip (request to the uploader, first byte back) before its
  * bytes flow. Completion times are rounded up to `tickMs`, so that flows ending close
- * together end in one simulation step.
+ * together end in one simulation step; but not those of a stream (`noRoundTrip`: the CDN's
+ * read of the origin), whose pieces follow each other: rounded, a 1 GiB read at 10 Gbit/s
+ * in 256 pieces of 3.5 ms each took 1.02 s instead of 0.90 s.
  */
 import type { ManualClock, TimerHandle } from '../../../src/common/clock.js'
 import { DfError } from '../../../src/protocol/errors.js'
@@ -43,12 +45,16 @@ interface NetHost {
   readonly down: Set<Flow>
   failed: boolean
   uploadedBytes: number
+  /** When its last completed upload ended. */
+  lastUploadEndMs: number | undefined
 }
 
 interface Flow {
   readonly src: NetHost
   readonly dst: NetHost
   readonly bytes: number
+  /** A stream's piece: its end is not rounded to the tick. */
+  readonly exact: boolean
   remaining: number
   rateBytesPerMs: number
   updatedAtMs: number
@@ -76,13 +82,23 @@ export class FlowNetwork {
 
   /** Adds a host; returns its index. */
   addHost (link: LinkSpec): number {
-    this.#hosts.push({ link, up: new Set(), down: new Set(), failed: false, uploadedBytes: 0 })
+    this.#hosts.push({ link, up: new Set(), down: new Set(), failed: false, uploadedBytes: 0, lastUploadEndMs: undefined })
     return this.#hosts.length - 1
   }
 
   /** Payload bytes a host has sent so far (completed flows). */
   uploadedBytesOf (host: number): number {
     return this.#mustGet(host).uploadedBytes
+  }
+
+  /** The simulation's time. */
+  now (): number {
+    return this.#clock.now()
+  }
+
+  /** When the host's last completed upload ended (undefined before any). */
+  lastUploadEndOf (host: number): number | undefined {
+    return this.#mustGet(host).lastUploadEndMs
   }
 
   latencyOf (host: number): number {
@@ -100,7 +116,7 @@ export class FlowNetwork {
    * Moves `bytes` from `src` to `dst`: resolves when the last byte arrived. Rejects with
    * DF_ERR_NETWORK when either host fails (or has failed), and with the signal's reason
    * when it aborts. `noRoundTrip`: the bytes follow a request already answered (a stream
-   * that goes on), so they flow at once.
+   * that goes on), so they flow at once, and their end is not rounded to the tick.
    */
   async transfer (src: number, dst: number, bytes: number, signal?: AbortSignal, options: { noRoundTrip?: boolean } = {}): Promise<void> {
     const from = this.#mustGet(src)
@@ -113,6 +129,7 @@ export class FlowNetwork {
         src: from,
         dst: to,
         bytes,
+        exact: options.noRoundTrip === true,
         remaining: bytes,
         rateBytesPerMs: 0,
         updatedAtMs: this.#clock.now(),
@@ -160,7 +177,10 @@ export class FlowNetwork {
     this.#flows.delete(flow)
     flow.timer?.cancel()
     this.#activeFlows--
-    if (err === undefined) flow.src.uploadedBytes += flow.bytes
+    if (err === undefined) {
+      flow.src.uploadedBytes += flow.bytes
+      flow.src.lastUploadEndMs = this.#clock.now()
+    }
     this.#reshare(flow.src, flow.dst)
     flow.finish(err)
   }
@@ -196,7 +216,7 @@ export class FlowNetwork {
     flow.rateBytesPerMs = rate
     flow.timer?.cancel()
     const exactMs = Number.isFinite(rate) ? flow.remaining / rate : 0
-    const dueMs = Math.ceil((now + exactMs) / this.#tickMs) * this.#tickMs
+    const dueMs = flow.exact ? now + exactMs : Math.ceil((now + exactMs) / this.#tickMs) * this.#tickMs
     flow.timer = this.#clock.setTimeout(() => { flow.timer = undefined; this.#end(flow) }, Math.max(0, dueMs - now))
   }
 

@@ -17,8 +17,16 @@
  * evaluation is one measured call. Registrations waiting for the CDN's first answer are
  * measured up to that wait.
  *
+ * Control protocol v2: TaskSync and ParentScheduler, wired as supernode.ts wires them (its
+ * parents per client and sync interval). A sync's long-poll is TaskSync's own loop on the
+ * task's events; its CPU is measured in spans: the synchronous part of the call (the sync
+ * applied, the first evaluation, an answer at once) as above, and after each wake-up from
+ * the moment the woken sync looks its task up until it waits again or issues its answer's
+ * grant (the last call of an answer), so that no other code's time is counted.
+ *
  * Service time (`serviceTime: 'measured'`): the supernode is one thread. Each call waits
- * until the supernode is free, runs, and answers after the CPU it used, in simulated time;
+ * until the supernode is free (in a queue, in the order of asking; a woken sync's span too),
+ * runs, and answers after the CPU it used, in simulated time;
  * so a supernode that has more work than time falls behind as the real one would (its
  * queue grows, every host waits longer). 'none' answers at once (deterministic: the test's
  * mode).
@@ -27,7 +35,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ManualClock } from '../../../src/common/clock.js'
+import type { ManualClock, TimerHandle } from '../../../src/common/clock.js'
 import type { Logger } from '../../../src/common/log.js'
 import { DfError } from '../../../src/protocol/errors.js'
 import { parseClientId, parseTaskId, type TaskId } from '../../../src/protocol/ids.js'
@@ -44,7 +52,12 @@ import { PeerManager } from '../../../src/supernode/peer/peer-manager.js'
 import { ProgressManager } from '../../../src/supernode/progress/progress-manager.js'
 import { TaskEvents } from '../../../src/supernode/progress/task-events.js'
 import type { Random } from '../../../src/supernode/scheduler/random.js'
+import { ParentScheduler } from '../../../src/supernode/scheduler/parent-scheduler.js'
 import { Scheduler } from '../../../src/supernode/scheduler/scheduler.js'
+import { TaskSync } from '../../../src/supernode/scheduler/task-sync.js'
+import { PARENTS_PER_CLIENT, SYNC_INTERVAL_MS } from '../../../src/supernode/supernode.js'
+import type { SyncTaskRequest, SyncTaskResponse } from '../../../src/protocol/messages/sync-task.js'
+import type { WakeReason } from '../../../src/supernode/progress/task-events.js'
 import { TaskManager } from '../../../src/supernode/task/task-manager.js'
 import type { FlowNetwork } from './flow-network.js'
 import { SimulatedCdn } from './simulated-cdn.js'
@@ -78,12 +91,29 @@ export class InProcessSupernode {
   readonly #tasks: TaskManager
   readonly #scheduler: Scheduler
   readonly #grants: PieceGrants
+  readonly #taskSync: TaskSync
+  /** When the open span of v2 sync work began (performance.now()), if one is open. */
+  #spanStartedMs: number | undefined
+  /** Service time: a woken sync holds the thread (its span opens when it looks its task up). */
+  #wokenHolds = false
+  /** The span that ended with the last answer (its grant issued), for the answer's delay. */
+  #answerSpanMs = 0
+  /** Inside #measured: a span does not open (the call is measured as a whole). */
+  #measuring = false
+  #syncs = 0
+  #syncWakeups = 0
+  #syncWakeupCpuMs = 0
   #keyDir: string | undefined
   #cpuMs = 0
   #requests = 0
   #evaluations = 0
   /** Simulated time until which the supernode is busy. */
   #busyUntilMs = 0
+  /** Service time: the thread is taken (a call runs, or a sync's span is open). */
+  #held = false
+  /** Service time: the calls waiting for the thread, in order, and the timer that hands it to the first. */
+  readonly #waiting: (() => void)[] = []
+  #handOver: TimerHandle | undefined
   /** The share of wall time this process had a CPU lately, and when it was sampled. */
   #cpuShare = 1
   #sampledAtMs = performance.now()
@@ -112,6 +142,45 @@ export class InProcessSupernode {
       { logger, clock, random, tasks: this.#tasks, progress: this.#progress, peers: this.#peers, dfgetTasks, events: this.#events, metrics, dataUrlOf, grants: this.#grants },
       { maxUploadsPerPeer: options.maxUploadsPerPeer, supernodeMaxUploads: options.supernodeMaxUploads, defaultMaxPieces: 4, supernodeFailureLimit: 3 },
     )
+    const parents = new ParentScheduler({ random }, { parentsPerClient: PARENTS_PER_CLIENT, maxChildrenPerParent: options.maxUploadsPerPeer + 3 })
+    // TaskSync's long-poll, measured in spans (see the module header): a woken sync waits for the
+    // thread; its span opens when it looks its task up and closes when it waits again or issues its answer's grant.
+    const events = {
+      waitFor: async (taskId: TaskId, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> => {
+        this.#chargeSpan()
+        const reason = await this.#events.waitFor(taskId, timeoutMs, signal)
+        if (options.serviceTime === 'measured') {
+          await this.#acquire()
+          this.#wokenHolds = true
+        }
+        return reason
+      },
+    }
+    const tasks = {
+      getTask: (taskId: TaskId) => {
+        if (!this.#measuring && this.#spanStartedMs === undefined) {
+          this.#syncWakeups++
+          this.#spanStartedMs = performance.now()
+        }
+        return this.#tasks.getTask(taskId)
+      },
+      touch: (taskId: TaskId) => { this.#tasks.touch(taskId) },
+    }
+    const grants = {
+      issue: (...args: Parameters<PieceGrants['issue']>) => {
+        const grant = this.#grants.issue(...args)
+        this.#answerSpanMs = this.#chargeSpan()
+        return grant
+      },
+    }
+    this.#taskSync = new TaskSync(
+      { logger, clock, tasks, progress: this.#progress, peers: this.#peers, dfgetTasks, events, metrics, dataUrlOf, grants, parents, random },
+      { supernodeMaxUploads: options.supernodeMaxUploads, supernodeFailureLimit: 3, syncIntervalMs: SYNC_INTERVAL_MS },
+    )
+    this.#progress.onRemoved((taskId, cid) => {
+      if (cid === undefined) { parents.removeTask(taskId); this.#taskSync.forgetTask(taskId) }
+      else { parents.removeClient(taskId, cid); this.#taskSync.forgetClient(taskId, cid) }
+    })
   }
 
   /** Loads a new grant key (a temporary file, removed by close()). */
@@ -130,6 +199,16 @@ export class InProcessSupernode {
   get cpuMs (): number { return this.#cpuMs }
   /** Pull evaluations so far (a long-poll evaluates again at each event of its task). */
   get evaluations (): number { return this.#evaluations }
+  /** Service time: the thread's state, for a run that stopped early. */
+  get queueState (): string {
+    return `${this.#held ? 'busy' : 'free'}, ${this.#waiting.length} calls waiting, busy until ${Math.max(0, this.#busyUntilMs - this.#clock.now()).toFixed(1)} ms from now`
+  }
+
+  /** v2 syncs received so far. */
+  get syncs (): number { return this.#syncs }
+  /** v2 evaluations of waiting syncs woken by their task's events, and their CPU (part of cpuMs). */
+  get syncWakeups (): number { return this.#syncWakeups }
+  get syncWakeupCpuMs (): number { return this.#syncWakeupCpuMs }
   /** Control requests received so far. */
   get requests (): number { return this.#requests }
   /** Hand-outs released because nobody reported them in time. */
@@ -179,6 +258,36 @@ export class InProcessSupernode {
     }
   }
 
+  /** The v2 sync route's work (api/sync-routes.ts): TaskSync's sync, its long-poll measured in spans (see the module header). */
+  async sync (taskIdText: string, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    this.#syncs++
+    const answer = this.#serve(() => this.#taskSync.sync(parseTaskId(taskIdText), parseClientId(request.cid, 'body.cid'), request, signal))
+    try {
+      return await answer
+    } finally {
+      // The span of the wake-up that answered (none when it answered at once: #serve measured it).
+      const usedMs = this.#chargeSpan() + this.#answerSpanMs
+      this.#answerSpanMs = 0
+      if (usedMs > 0 && this.#options.serviceTime === 'measured') await this.#network.delay(usedMs)
+    }
+  }
+
+  /** Closes the open span of v2 sync work, if any: adds its CPU to the supernode's and keeps the supernode busy that long. Returns its CPU. */
+  #chargeSpan (): number {
+    const startedMs = this.#spanStartedMs
+    const holds = this.#wokenHolds
+    this.#spanStartedMs = undefined
+    this.#wokenHolds = false
+    const ms = startedMs === undefined ? 0 : (performance.now() - startedMs) * this.#cpuShare
+    this.#cpuMs += ms
+    this.#syncWakeupCpuMs += ms
+    if (this.#options.serviceTime === 'measured' && (startedMs !== undefined || holds)) {
+      this.#busyUntilMs = Math.max(this.#busyUntilMs, this.#clock.now()) + ms
+      this.#release()
+    }
+    return ms
+  }
+
   async report (taskIdText: string, range: ByteRange, report: ReportPieceRequest): Promise<void> {
     await this.#serve(() => { this.#reportOne(taskIdText, range, report) })
   }
@@ -219,17 +328,51 @@ export class InProcessSupernode {
    */
   async #serve<T>(run: () => T): Promise<Awaited<T>> {
     if (this.#options.serviceTime === 'none') return await this.#measured(run)
-    // Wait for the one thread; re-check after each wait (a call queued earlier may have run meanwhile).
-    while (this.#clock.now() < this.#busyUntilMs) await this.#network.delay(this.#busyUntilMs - this.#clock.now())
+    await this.#acquire()
     let usedMs = 0
-    const result = this.#measured(run, (ms) => { usedMs = ms })
-    this.#busyUntilMs = this.#clock.now() + usedMs
+    let result: T
+    try {
+      result = this.#measured(run, (ms) => { usedMs = ms })
+    } finally {
+      this.#busyUntilMs = this.#clock.now() + usedMs
+      this.#release()
+    }
     await this.#network.delay(usedMs)
     return await result
   }
 
+  /** Service time: waits for the supernode's one thread, in the order of asking (see the module header). */
+  async #acquire (): Promise<void> {
+    if (!this.#held && this.#waiting.length === 0 && this.#clock.now() >= this.#busyUntilMs) {
+      this.#held = true
+      return
+    }
+    await new Promise<void>((resolve) => {
+      this.#waiting.push(resolve)
+      this.#scheduleHandOver()
+    })
+  }
+
+  /** Service time: the thread is free from #busyUntilMs on; the first waiting call gets it then. */
+  #release (): void {
+    this.#held = false
+    this.#scheduleHandOver()
+  }
+
+  #scheduleHandOver (): void {
+    if (this.#held || this.#handOver !== undefined || this.#waiting.length === 0) return
+    this.#handOver = this.#clock.setTimeout(() => {
+      this.#handOver = undefined
+      const next = this.#waiting.shift()
+      if (next === undefined) return
+      this.#held = true
+      next()
+    }, Math.max(0, this.#busyUntilMs - this.#clock.now()))
+  }
+
   /** Runs `run`, adding the CPU of its synchronous part to the supernode's (see the module header). */
   #measured<T>(run: () => T, onUsed?: (ms: number) => void): T {
+    this.#chargeSpan()
     const startedMs = performance.now()
     if (startedMs - this.#sampledAtMs >= CPU_SAMPLE_INTERVAL_MS) {
       const used = process.cpuUsage(this.#sampledCpu)
@@ -237,9 +380,11 @@ export class InProcessSupernode {
       this.#sampledAtMs = startedMs
       this.#sampledCpu = process.cpuUsage()
     }
+    this.#measuring = true
     try {
       return run()
     } finally {
+      this.#measuring = false
       const ms = (performance.now() - startedMs) * this.#cpuShare
       this.#cpuMs += ms
       onUsed?.(ms)
@@ -283,8 +428,7 @@ class SimulatedSupernodeClient implements ControlClient {
     await this.#supernode.call(this.#host, this.#onRequest, async () => { await this.#supernode.deleteTask(taskId, cid) })
   }
 
-  /** The simulated supernode speaks control protocol v1 only: it answers v2 as a supernode from before v2 does. */
-  async syncTask (): Promise<never> {
-    throw new DfError('DF_ERR_ARG_ROUTE_NOT_FOUND', 'the simulated supernode serves control protocol v1 only')
+  async syncTask (taskId: string, request: SyncTaskRequest, signal?: AbortSignal): Promise<SyncTaskResponse> {
+    return await this.#supernode.call(this.#host, this.#onRequest, async () => await this.#supernode.sync(taskId, request, signal), signal)
   }
 }

@@ -26,11 +26,17 @@ export class SimulatedCdn implements Pick<CdnManager, 'prepareTask' | 'abortTask
   readonly #preparing = new Map<TaskId, Promise<CdnTaskGeometry>>()
   readonly #downloads = new Map<TaskId, AbortController>()
   #originReadBytes = 0
+  #cachedAllAtMs: number | undefined
 
   constructor (deps: { network: FlowNetwork, progress: Pick<ProgressManager, 'createTask' | 'markCached'> }, options: SimulatedCdnOptions) {
     this.#network = deps.network
     this.#progress = deps.progress
     this.#options = options
+  }
+
+  /** When the CDN held the whole file (undefined before). */
+  get cachedAllAtMs (): number | undefined {
+    return this.#cachedAllAtMs
   }
 
   /** Bytes the origin has sent to the CDN (the origin's reads). */
@@ -77,6 +83,7 @@ export class SimulatedCdn implements Pick<CdnManager, 'prepareTask' | 'abortTask
           this.#originReadBytes += bytes
           this.#progress.markCached(taskId, pieceNum, simulatedDigest(pieceNum))
         }
+        this.#cachedAllAtMs = this.#network.now()
       } finally {
         this.#downloads.delete(taskId)
       }

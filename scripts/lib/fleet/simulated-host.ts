@@ -7,9 +7,25 @@
  * simulated one). A host serves what it holds from the moment a piece is verified, as the
  * agent does; a failed host stops serving and stops its download. A download the loop
  * gives up on goes back to the source (a flow of the missing bytes from the origin).
+ *
+ * Control protocol v2 (the default): the real ParentDownloader in place of P2pDownloader,
+ * with the real SupernodeControl for its syncs, and each host's have feed the real
+ * PieceAvailability of its peer server (its coalescing of 200 ms for a file): a child's
+ * have request (SimulatedParentPort) goes to the parent's host after the network's
+ * latency each way, waits there as the route does, and is counted apart from the
+ * supernode's requests. A verified piece is announced to the host's own feed at once (the
+ * real announcement is a loopback request). Have answers and requests move no modelled
+ * bytes (a bitmap of a 1 GiB file is 32 bytes).
  */
 import { P2pDownloader } from '../../../src/dfget/downloader/p2p-downloader.js'
-import type { PieceLoopOutcome } from '../../../src/dfget/downloader/piece-loop.js'
+import { ParentDownloader } from '../../../src/dfget/downloader/parent-downloader.js'
+import type { ParentPort, PieceLoopOutcome } from '../../../src/dfget/downloader/piece-loop.js'
+import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
+import { PieceAvailability } from '../../../src/dfget/uploader/piece-availability.js'
+import { FILE_HAVES_COALESCE_MS, HAVES_COALESCE_MS } from '../../../src/dfget/uploader/peer-server.js'
+import type { PeerHavesResponse } from '../../../src/protocol/messages/peer-haves.js'
+import type { Parent } from '../../../src/protocol/messages/sync-task.js'
+import { createSeededRandom } from '../../../src/supernode/scheduler/random.js'
 import { SupernodeControl } from '../../../src/dfget/downloader/supernode-control.js'
 import type { FetchedPiece, PieceFetcher } from '../../../src/dfget/downloader/piece-fetcher.js'
 import type { FileGeometry, TargetWriter } from '../../../src/dfget/downloader/target-writer.js'
@@ -113,6 +129,37 @@ export class SimulatedPieceFetcher implements Pick<PieceFetcher, 'fetch'> {
   }
 }
 
+/** A parent's have feed over the flow network (see the module header): `onRequest` counts the child's have requests. */
+export class SimulatedParentPort implements ParentPort {
+  readonly #network: FlowNetwork
+  readonly #directory: SourceDirectory
+  readonly #host: number
+  readonly #taskId: string
+  readonly #onRequest: () => void
+
+  constructor (deps: { network: FlowNetwork, directory: SourceDirectory }, host: number, taskId: string, onRequest: () => void) {
+    this.#network = deps.network
+    this.#directory = deps.directory
+    this.#host = host
+    this.#taskId = taskId
+    this.#onRequest = onRequest
+  }
+
+  async fetchHaves (parent: Parent, since: number, waitMs: number, _grant: string | undefined, signal: AbortSignal): Promise<PeerHavesResponse> {
+    const peer = this.#directory.hostOfPeer(parent.peerId)
+    if (peer === undefined) throw new DfError('DF_ERR_NETWORK', `no simulated host for peer ${parent.peerId}`)
+    this.#onRequest()
+    const tripMs = this.#network.latencyOf(this.#host) + this.#network.latencyOf(peer.host)
+    await this.#network.delay(tripMs, signal)
+    if (this.#network.isFailed(peer.host)) throw new DfError('DF_ERR_NETWORK', 'simulated host is down')
+    const answer = await peer.availability.waitForChange(this.#taskId, parent.cid, since, waitMs, signal)
+    signal.throwIfAborted()
+    if (answer === undefined) throw new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'this peer does not serve that task for that cid (any more)')
+    await this.#network.delay(tripMs, signal)
+    return answer
+  }
+}
+
 export interface SimulatedHostDeps {
   readonly network: FlowNetwork
   readonly clock: ManualClock
@@ -130,6 +177,12 @@ export interface SimulatedHostOptions {
   /** Simulated time at which the host starts its download (joins). */
   readonly startAtMs: number
   readonly stallTimeoutMs: number
+  /** The control protocol its dfget speaks. */
+  readonly protocol: ControlProtocol
+  /** Seeds the v2 loop's random choices. */
+  readonly seed: number
+  /** v2: how long the have feed holds back a file's changes (default the peer server's). */
+  readonly fileHavesCoalesceMs?: number
 }
 
 /** How a host's download ended. */
@@ -141,8 +194,14 @@ export class SimulatedHost {
   readonly stats = new TransferStats()
   target: SimulatedTarget = new SimulatedTarget({ fileLengthBytes: 0, pieceSizeBytes: 1 })
   requests = 0
+  /** v2: have requests to its parents (host to host, not the supernode's). */
+  haveRequests = 0
+  /** v2: the have feed of this host's peer server. */
+  readonly availability: PieceAvailability
   completedAtMs: number | undefined
   outcome: HostOutcome | undefined
+  /** Where its download is (a run stopped early says how many hosts were where). */
+  phase: 'joining' | 'registering' | 'piece loop' | 'back-source' | 'done' = 'joining'
   readonly #deps: SimulatedHostDeps
   readonly #options: SimulatedHostOptions
   readonly #controller = new AbortController()
@@ -152,12 +211,15 @@ export class SimulatedHost {
     this.#options = options
     this.host = options.host
     this.peerId = `sim-host-${options.index}`
+    this.availability = new PieceAvailability({ clock: deps.clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS })
   }
 
   /** The host goes down: it stops serving, and a download still running stops (outcome 'failed'). */
   fail (): void {
     if (this.#deps.network.isFailed(this.host)) return
     this.#deps.network.failHost(this.host)
+    // Its peer server is gone: the children waiting on its have feed get no bitmap.
+    this.availability.closeAll()
     if (this.outcome !== undefined) return
     this.outcome = 'failed'
     this.#controller.abort(new DfError('DF_ERR_NETWORK', 'simulated host failed'))
@@ -170,6 +232,7 @@ export class SimulatedHost {
     const client = this.#deps.supernode.clientFor(this.host, () => { this.requests++ })
     try {
       await network.delay(this.#options.startAtMs - clock.now(), signal)
+      this.phase = 'registering'
       const peerRequest = { peerId: this.peerId, ip: `sim-${this.#options.index}.fleet`, port: 65_000, hostName: this.peerId }
       const cid = `sim-cid-${this.#options.index}`
       const taskRequest = { peerId: this.peerId, cid, url: this.#options.taskUrl }
@@ -187,20 +250,35 @@ export class SimulatedHost {
       }
       const fetcher = new SimulatedPieceFetcher({ network, clock, directory: this.#deps.directory }, this.host, this.target)
       const control = new SupernodeControl({ locator, logger }, { registration, taskKey: task.taskId, peerRequest, taskRequest })
-      const p2p = new P2pDownloader({ logger, clock, control, writer: this.target, fetcher, stats: this.stats }, {
-        cid: taskRequest.cid, stallTimeoutMs: this.#options.stallTimeoutMs,
-      })
-      const outcome: PieceLoopOutcome = await p2p.run(signal)
+      let outcome: PieceLoopOutcome
+      this.phase = 'piece loop'
+      if (this.#options.protocol === 'v2') {
+        // As dfget does: the file is registered with this host's peer server, which serves each piece once verified.
+        this.availability.open(task.taskId, cid, this.target.pieceCount, 'file')
+        const parents = new SimulatedParentPort({ network, directory: this.#deps.directory }, this.host, task.taskId, () => { this.haveRequests++ })
+        outcome = await new ParentDownloader({
+          logger, clock, control, parents, fetcher, writer: this.target, stats: this.stats,
+          random: createSeededRandom(this.#options.seed),
+          onPieceVerified: (pieceNum) => { this.availability.add(task.taskId, cid, [pieceNum]) },
+        }, { cid, pieceCount: this.target.pieceCount, stallTimeoutMs: this.#options.stallTimeoutMs }).run(signal)
+      } else {
+        outcome = await new P2pDownloader({ logger, clock, control, writer: this.target, fetcher, stats: this.stats }, {
+          cid: taskRequest.cid, stallTimeoutMs: this.#options.stallTimeoutMs,
+        }).run(signal)
+      }
       if (outcome.kind !== 'complete') {
+        this.phase = 'back-source'
         const missing = this.target.missingBytes
         await network.transfer(this.#deps.originHost, this.host, missing, signal)
         this.stats.addFromSource(missing)
         for (let i = 0; i < this.target.pieceCount; i++) this.target.markVerified(i)
+        this.availability.add(task.taskId, cid, this.target.verifiedPieces())
         this.outcome = 'backSource'
       } else {
         this.outcome = 'complete'
       }
       this.completedAtMs = clock.now()
+      this.phase = 'done'
     } catch (err) {
       if (this.outcome === 'failed') return
       throw err

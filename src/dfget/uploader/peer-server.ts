@@ -91,9 +91,9 @@ const SERVICE_DOWN_TIMEOUT_MS = 3_000
 /** A stream store nobody put into, refreshed or read from this long belongs to a dfget that died (a live one refreshes it every 20 s, also while its reader pauses). */
 const STREAM_IDLE_MS = 60_000
 /** A child's have feed answers at most this often (changes in between go together): a stream's, whose reader waits … */
-const HAVES_COALESCE_MS = 20
+export const HAVES_COALESCE_MS = 20
 /** … and a file's (each answer is a request per child; a few a second keep the children busy). */
-const FILE_HAVES_COALESCE_MS = 200
+export const FILE_HAVES_COALESCE_MS = 200
 
 export class PeerServer {
   readonly #logger: Logger
