@@ -92,7 +92,7 @@ export async function runStreamBench (context: StreamBenchContext): Promise<Stre
   return result
 }
 
-export async function writeStreamBenchSection (result: StreamBenchResult, header: { date: string, machine: string, speed?: string, rounds: number }): Promise<string> {
+export async function writeStreamBenchSection (result: StreamBenchResult, header: { date: string, machine: string, speed?: string, rounds: number }, options: { writeDocs?: boolean } = {}): Promise<string> {
   const median = (xs: readonly number[]): number => {
     const s = [...xs].sort((a, b) => a - b)
     const mid = Math.floor(s.length / 2)
@@ -113,6 +113,6 @@ export async function writeStreamBenchSection (result: StreamBenchResult, header
     '',
     `Command: \`npm run bench -- --only stream --size ${formatMiB(size).replace(' ', '')}\`.`,
   ].join('\n')
-  await writeBenchmarkSection('loopback-stream', markdown)
+  if (options.writeDocs !== false) await writeBenchmarkSection('loopback-stream', markdown)
   return markdown
 }

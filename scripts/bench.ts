@@ -11,9 +11,10 @@
  *   stream   one dfget in stream mode (--stream -o -) vs file mode, same run: throughput and
  *            peak memory (scripts/bench-stream.ts; its own section of docs/benchmarks.md)
  *
- *   npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream]
+ *   npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream] [--no-docs]
  *
- * Writes docs/benchmarks.md and bench/results/loopback-<date>.json.
+ * Writes docs/benchmarks.md and bench/results/loopback-<date>.json; with --no-docs it only
+ * prints (a run on a loaded machine, or a before/after comparison, must not replace the figures).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
@@ -51,7 +52,7 @@ if (process.argv[2] === 'dfdaemon') {
   process.exit()
 }
 
-const USAGE = `usage: npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream]
+const USAGE = `usage: npm run bench -- [--size 512MiB] [--rounds 5] [--peers 8] [--swarm-size 64MiB] [--only single|swarm|stream] [--no-docs]
        npm run bench -- swarm …          the multi-host lab (as root; scripts/bench-swarm.ts)
        npm run bench -- dfdaemon …       skopeo through dfdaemon vs direct (scripts/bench-dfdaemon.ts)
        npm run bench -- control-plane …  the supernode load test (scripts/bench-control-plane.ts)
@@ -65,6 +66,7 @@ try {
       peers: { type: 'string', default: '8' },
       'swarm-size': { type: 'string', default: '64MiB' },
       only: { type: 'string' },
+      'no-docs': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -80,6 +82,7 @@ if (values.help === true) {
 const sizeBytes = parseSize(values.size) ?? 0
 const swarmSizeBytes = parseSize(values['swarm-size']) ?? 0
 const rounds = Number(values.rounds)
+const noDocs = values['no-docs'] === true
 const peers = Number(values.peers)
 if (sizeBytes <= 0 || swarmSizeBytes <= 0 || !(rounds >= 1) || !(peers >= 1)) {
   console.error('bench: bad --size, --swarm-size, --rounds or --peers')
@@ -239,15 +242,17 @@ try {
   if (values.only === undefined || values.only === 'stream') {
     const { runStreamBench, writeStreamBenchSection } = await import('./bench-stream.js')
     results.stream = await runStreamBench({ work, sizeBytes, rounds, defer: (stop) => { children.push(stop) } })
-    console.log(await writeStreamBenchSection(results.stream, { date: results.date, machine: results.machine, speed: results.speed, rounds }))
+    console.log(await writeStreamBenchSection(results.stream, { date: results.date, machine: results.machine, speed: results.speed, rounds }, { writeDocs: !noDocs }))
   }
 
-  await mkdir(join(ROOT, 'bench/results'), { recursive: true })
-  // A stream-only run gets its own file, so it never replaces a full run's figures of the same day.
-  const resultsName = values.only === 'stream' ? 'loopback-stream' : 'loopback'
-  await writeFile(join(ROOT, `bench/results/${resultsName}-${results.date.slice(0, 10)}.json`), `${JSON.stringify(results, null, 2)}\n`)
+  if (!noDocs) {
+    await mkdir(join(ROOT, 'bench/results'), { recursive: true })
+    // A stream-only run gets its own file, so it never replaces a full run's figures of the same day.
+    const resultsName = values.only === 'stream' ? 'loopback-stream' : 'loopback'
+    await writeFile(join(ROOT, `bench/results/${resultsName}-${results.date.slice(0, 10)}.json`), `${JSON.stringify(results, null, 2)}\n`)
+  }
   if (results.single !== undefined || results.swarm !== undefined) {
-    await writeBenchmarkSection('loopback', renderMarkdown())
+    if (!noDocs) await writeBenchmarkSection('loopback', renderMarkdown())
     console.log(renderMarkdown())
   }
 } catch (err) {
@@ -300,6 +305,6 @@ function renderMarkdown (): string {
       '',
     )
   }
-  lines.push('Command: `npm run bench` (options: `-- --size 512MiB --rounds 5 --peers 8 --swarm-size 64MiB --only single|swarm|stream`). Stream mode against file mode is its own section below.', '')
+  lines.push('Command: `npm run bench` (options: `-- --size 512MiB --rounds 5 --peers 8 --swarm-size 64MiB --only single|swarm|stream --no-docs`). Stream mode against file mode is its own section below.', '')
   return lines.join('\n')
 }
