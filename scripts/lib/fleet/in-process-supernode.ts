@@ -146,9 +146,10 @@ export class InProcessSupernode {
     // TaskSync's long-poll, measured in spans (see the module header): a woken sync waits for the
     // thread; its span opens when it looks its task up and closes when it waits again or issues its answer's grant.
     const events = {
-      waitFor: async (taskId: TaskId, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> => {
+      decline: (...args: Parameters<TaskEvents['decline']>) => { this.#events.decline(...args) },
+      waitFor: async (taskId: TaskId, timeoutMs: number, signal?: AbortSignal, interest?: Parameters<TaskEvents['waitFor']>[3]): Promise<WakeReason> => {
         this.#chargeSpan()
-        const reason = await this.#events.waitFor(taskId, timeoutMs, signal)
+        const reason = await this.#events.waitFor(taskId, timeoutMs, signal, interest)
         if (options.serviceTime === 'measured') {
           await this.#acquire()
           this.#wokenHolds = true

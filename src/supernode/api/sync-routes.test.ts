@@ -7,7 +7,7 @@ import { startTestSupernode } from '../../../test/harness/supernode.js'
 
 const MiB = 1024 * 1024
 
-test('v2 sync: parents on other hosts with their feeds, the CDN slots, the grant and the digests; a corrupt parent is nobody\'s parent any more', async (t) => {
+test('v2 sync: parents on other hosts with their feeds, the CDN slots and the digests (no grant for a public task); a corrupt parent is nobody\'s parent any more', async (t) => {
   const origin = await startOrigin({ files: { '/m.bin': { data: createTestData(6 * MiB, 81) } } })
   t.after(() => origin.close())
   const sn = await startTestSupernode(t)
@@ -25,7 +25,8 @@ test('v2 sync: parents on other hosts with their feeds, the CDN slots, the grant
   assert.equal(c2?.havesUrl, `http://127.0.0.1:4002/peer/tasks/${taskId}/haves?cid=c2`)
   assert.ok(first.supernode.slots >= 1)
   assert.ok(first.supernode.url.endsWith(`/tasks/${taskId}/data`))
-  assert.ok(first.grant !== undefined)
+  // A public task's pieces need no grant (peer servers check them for private tasks only): none is signed.
+  assert.equal(first.grant, undefined)
   assert.equal(first.digestsFrom, 0)
   assert.ok(first.digests.some((digest) => /^sha256:[0-9a-f]{64}$/.test(digest)))
   // c1 says c2 served a corrupt piece: c2 is nobody's parent in this task any more.

@@ -89,7 +89,7 @@ export class ProgressManager {
   /** The CDN wrote a piece and computed its digest: it can be handed out from now on. */
   markCached (taskId: TaskId, pieceNum: number, digest: PieceDigest): void {
     const task = this.#tasks.get(taskId)
-    if (task?.markCached(pieceNum, digest) === true) this.#events.notify(taskId, { piece: { pieceNum, slots: this.#supernodeSlotsOf(task) } })
+    if (task?.markCached(pieceNum, digest) === true) this.#events.notify(taskId, { piece: { pieceNum, slots: this.#supernodeSlotsOf(task) }, cached: true })
   }
 
   /** Adds a cid to a task (again: updates it), marking `heldPieces` as held. */
@@ -98,6 +98,7 @@ export class ProgressManager {
     task.addClient(cid, peerId, options.windowPieces)
     for (const pieceNum of options.heldPieces ?? []) task.addHolding(cid, pieceNum, true)
     if ((options.heldPieces?.length ?? 0) > 0) this.#events.notify(taskId)
+    else this.#events.notify(taskId, { joined: cid })
   }
 
   /** Removes a cid's download: its holdings and every hand-out to or from it. */
@@ -114,7 +115,14 @@ export class ProgressManager {
    * it become holdings (and received); holdings not in it go (stream mode's window moved).
    */
   syncHoldings (taskId: TaskId, cid: ClientId, held: PieceBitset): void {
-    if (this.#mustGet(taskId).setHoldings(cid, held)) this.#events.notify(taskId)
+    const task = this.#mustGet(taskId)
+    const changed = task.setHoldings(cid, held)
+    if (changed === undefined) return
+    // Pieces added: news for v1's pulls and for syncs without parents only. A complete cid
+    // (its leases and children go) or pieces dropped (a stream's window moved: the CDN may
+    // lend them again) concern every waiter.
+    if (changed === 'added' && task.getClient(cid)?.held.isFull !== true) this.#events.notify(taskId, { holdingsOf: cid })
+    else this.#events.notify(taskId)
   }
 
   /** A peer left (service down): nobody is sent to it any more; its hand-outs are released. */

@@ -5,7 +5,8 @@ import { createSilentLogger } from '../../common/log.js'
 import { parseClientId, parsePeerId, parseTaskId, type ClientId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
 import { ProgressManager } from './progress-manager.js'
-import { TaskEvents, waitInterestOf, type WakeReason } from './task-events.js'
+import { TaskEvents, waitInterestOf, type SyncWaitInterest, type WakeReason } from './task-events.js'
+import { PieceBitset } from '../../protocol/piece-bitset.js'
 
 const TASK = parseTaskId('b'.repeat(64))
 const DIGEST = `sha256:${'0'.repeat(64)}` as PieceDigest
@@ -104,14 +105,14 @@ test('a report wakes the reporter\'s own waiter; a freed slot wakes a limited wa
   assert.deepEqual(new Set(woken), new Set([cid(0), cid(1), cid(2), cid(3)]), 'a failed piece wakes everyone')
 })
 
-test('the task failing or going, a cid leaving, and any change for a v2 waiter wake every waiter', async () => {
+test('the task failing or going, a cid leaving, and any change for a waiter without an interest wake every waiter', async () => {
   const { events, progress, woken, wait, succeed } = setUp(5)
   for (let index = 0; index < 4; index++) succeed(index, 0)
   for (let index = 0; index < 4; index++) wait(index)
   let v2Wakes = 0
   const v2 = async (): Promise<void> => { if (await events.waitFor(TASK, WAIT_MS) === 'notified') v2Wakes++ }
   void v2()
-  succeed(4, 0) // nobody in v1 lacks piece 0; the v2 waiter wakes anyway
+  succeed(4, 0) // nobody in v1 lacks piece 0; the waiter without an interest wakes anyway
   await settle()
   assert.deepEqual(woken, [])
   assert.equal(v2Wakes, 1)
@@ -160,4 +161,50 @@ test('a waiter nobody wakes is still answered when its wait ends', async () => {
   clock.advance(WAIT_MS)
   await settle()
   assert.equal(reason, 'timeout')
+})
+
+test('a waiting v2 sync wakes when its digests are due, one sync asking for CDN pieces per cached piece (passed on when declined), one without parents on a join or a bitmap; other bitmaps wake no sync', async () => {
+  const clock = new ManualClock()
+  const events = new TaskEvents({ clock })
+  const progress = new ProgressManager({ clock, events, logger: createSilentLogger() }, { pieceTimeoutMs: 60_000, maxUploadsPerPeer: 2, supernodeMaxUploads: 2 })
+  progress.createTask(TASK, 4)
+  for (let index = 0; index < 6; index++) progress.addClient(TASK, cid(index), parsePeerId(`p${index}`))
+  const task = progress.getTask(TASK)
+  assert.ok(task !== undefined)
+  const woken: ClientId[] = []
+  const interests = new Map<number, SyncWaitInterest>()
+  // s0: digests due at 2 cached pieces; s1, s2: want CDN pieces; s3: no parents; s4: none of these.
+  const sync = (index: number): void => {
+    const interest: SyncWaitInterest = { kind: 'sync', cid: cid(index), due: () => index === 0 && task.cachedCount >= 2, cdnWanted: index === 1 || index === 2, orphan: index === 3 }
+    interests.set(index, interest)
+    void events.waitFor(TASK, WAIT_MS, undefined, interest).then((reason) => { if (reason === 'notified') woken.push(cid(index)) })
+  }
+  for (let index = 0; index < 5; index++) sync(index)
+  progress.markCached(TASK, 0, DIGEST)
+  await settle()
+  assert.deepEqual(woken, [cid(1)])
+  events.decline(TASK, interests.get(1) as SyncWaitInterest) // its fill batch is not complete: the next that asked
+  await settle()
+  assert.deepEqual(woken, [cid(1), cid(2)])
+  sync(1)
+  sync(2)
+  progress.markCached(TASK, 1, DIGEST)
+  await settle()
+  assert.deepEqual(woken.slice(2), [cid(0), cid(1)])
+  // c5 syncs a bitmap with pieces (not all): only the sync without parents wakes.
+  const some = new PieceBitset(4)
+  some.add(0)
+  progress.syncHoldings(TASK, cid(5), some)
+  await settle()
+  assert.deepEqual(woken.slice(4), [cid(3)])
+  sync(3)
+  progress.addClient(TASK, cid(6), parsePeerId('p6'))
+  await settle()
+  assert.deepEqual(woken.slice(5), [cid(3)])
+  sync(3)
+  // c5 completes: its leases and children go, every sync looks again.
+  progress.syncHoldings(TASK, cid(5), PieceBitset.full(4))
+  await settle()
+  assert.deepEqual(new Set(woken.slice(6)), new Set([cid(2), cid(3), cid(4)]))
+  assert.equal(events.countWaiters(TASK), 0)
 })

@@ -14,7 +14,13 @@
  * - for `freedSlots` upload slots freed on a source: at most that many waiters whose last
  *   answer was 'limited' (a 'wait' answer means no needed piece exists: a free slot cannot
  *   help it);
- * - waiters that gave no interest (control protocol v2) wake on every change, as before.
+ * - a waiting v2 sync (SyncWaitInterest) wakes when its answer is due (`due()`: a batch of
+ *   digests, checked in O(1)); for a piece the CDN cached, at most one sync that asked for
+ *   CDN pieces (`cdnWanted`) per piece; and, while it has no parent, when a cid joins or a
+ *   bitmap changes. A bitmap that changed (`holdingsOf`) wakes no other sync: a host's
+ *   bitmap gives the others nothing to answer (with a thousand hosts syncing, every sync
+ *   woke every other: a million wake-ups per file);
+ * - waiters that gave no interest wake on every change, as before.
  * Waiters are taken in the order they started waiting and a woken one waits again at the
  * end, so the wake-ups go round the waiters and nobody starves. A waiter woken by a bounded
  * wake-up that finds no work in it calls `decline`: the wake-up passes to the next waiter
@@ -51,35 +57,61 @@ export function waitInterestOf (client: ClientProgressView, limited: boolean): W
   }
 }
 
+/** What a waiting sync can use (control protocol v2), so that only relevant changes wake it. */
+export interface SyncWaitInterest {
+  readonly kind: 'sync'
+  readonly cid: ClientId
+  /** True when the task's state owes this sync an answer now (a batch of digests). O(1): called for every cached piece. */
+  readonly due: () => boolean
+  /** It asked for CDN pieces: a newly cached piece may be lent to it. */
+  readonly cdnWanted: boolean
+  /** It has no parent: a cid joining, or a bitmap changing, may give it one. */
+  readonly orphan: boolean
+}
+
 /** What changed in a task; see the module header for whom each part wakes. */
 export interface TaskChange {
   /** A cid whose own progress changed. */
   readonly cid?: ClientId | undefined
   /** A piece that gained a source (a holder, or the CDN's cache), and that source's free upload slots. */
   readonly piece?: { readonly pieceNum: number, readonly slots: number } | undefined
+  /** The piece was cached by the CDN (its digest is new). */
+  readonly cached?: boolean | undefined
   /** Upload slots freed on sources of the task (hand-outs ended). */
   readonly freedSlots?: number | undefined
+  /** A v2 bitmap sync changed this cid's holdings (it is not complete). */
+  readonly holdingsOf?: ClientId | undefined
+  /** A cid joined the task holding nothing. */
+  readonly joined?: ClientId | undefined
 }
+
+type Interest = WaitInterest | SyncWaitInterest
 
 /** A bounded wake-up a waiter holds until it uses or declines it. */
 interface Credit {
-  readonly matches: (interest: WaitInterest) => boolean
+  readonly matches: (interest: Interest) => boolean
   /** The cids this change has woken so far (shared by every wake-up of one change). */
   readonly visited: Set<ClientId>
 }
 
 interface Waiter {
   readonly wake: (reason: WakeReason) => void
-  readonly interest: WaitInterest | undefined
+  readonly interest: Interest | undefined
 }
 
 /** The waiters of one task, indexed so that a change finds those it wakes without a scan of all. */
 interface TaskWaiters {
   /** Every waiter, in the order they started waiting (a Set keeps insertion order). */
   readonly all: Set<Waiter>
-  /** The waiters without an interest (control protocol v2): every change wakes them. */
+  /** The waiters without an interest: every change wakes them. */
   readonly plain: Set<Waiter>
+  /** The waiting v2 syncs, in the order they started waiting. */
+  readonly syncs: Set<Waiter>
   readonly byCid: Map<ClientId, Set<Waiter>>
+}
+
+function isSync (interest: Interest | undefined): interest is SyncWaitInterest {
+  return interest !== undefined && 'kind' in interest
 }
 
 /** The wake-up bus of one supernode. */
@@ -87,7 +119,7 @@ export class TaskEvents {
   readonly #clock: Clock
   readonly #waiters = new Map<TaskId, TaskWaiters>()
   readonly #listeners = new Set<(taskId: TaskId) => void>()
-  readonly #credits = new WeakMap<WaitInterest, Credit>()
+  readonly #credits = new WeakMap<Interest, Credit>()
   #closed = false
 
   constructor (deps: { clock: Clock }) {
@@ -110,17 +142,35 @@ export class TaskEvents {
     const woken: { waiter: Waiter, credit: Credit | undefined }[] = []
     for (const waiter of waiters.plain) woken.push({ waiter, credit: undefined })
     for (const waiter of change.cid === undefined ? [] : waiters.byCid.get(change.cid) ?? []) woken.push({ waiter, credit: undefined })
+    // A changed bitmap is a new source of its pieces for v1's pulls (a task may mix versions).
+    if (change.holdingsOf !== undefined) {
+      for (const waiter of waiters.all) if (waiter.interest !== undefined && !isSync(waiter.interest) && waiter.interest.cid !== change.cid) woken.push({ waiter, credit: undefined })
+    }
+    let cdnPieces = change.cached === true ? 1 : 0
+    const cdnCredit: Credit = { matches: (other) => isSync(other) && other.cdnWanted, visited }
+    for (const waiter of waiters.syncs) {
+      const interest = waiter.interest
+      if (!isSync(interest) || interest.cid === change.cid) continue
+      if (interest.due()) {
+        woken.push({ waiter, credit: undefined })
+      } else if (cdnPieces > 0 && interest.cdnWanted) {
+        cdnPieces -= 1
+        woken.push({ waiter, credit: cdnCredit })
+      } else if (interest.orphan && (change.joined !== undefined || change.holdingsOf !== undefined)) {
+        woken.push({ waiter, credit: undefined })
+      }
+    }
     for (const waiter of waiters.all) {
       if (pieceSlots <= 0 && freedSlots <= 0) break
       const interest = waiter.interest
-      if (interest === undefined || interest.cid === change.cid) continue
+      if (interest === undefined || isSync(interest) || interest.cid === change.cid) continue
       if (pieceSlots > 0 && change.piece !== undefined && interest.needs(change.piece.pieceNum)) {
         const pieceNum = change.piece.pieceNum
         pieceSlots -= 1
-        woken.push({ waiter, credit: { matches: (other) => other.needs(pieceNum), visited } })
+        woken.push({ waiter, credit: { matches: (other) => !isSync(other) && other.needs(pieceNum), visited } })
       } else if (freedSlots > 0 && interest.limited) {
         freedSlots -= 1
-        woken.push({ waiter, credit: { matches: (other) => other.limited, visited } })
+        woken.push({ waiter, credit: { matches: (other) => !isSync(other) && other.limited, visited } })
       }
     }
     for (const { waiter, credit } of woken) this.#wake(waiter, credit)
@@ -130,7 +180,7 @@ export class TaskEvents {
    * The waiter of `interest` found no work after a bounded wake-up: the wake-up goes to the
    * next waiter it matches that it has not woken yet. No-op when it was not woken that way.
    */
-  decline (taskId: TaskId, interest: WaitInterest): void {
+  decline (taskId: TaskId, interest: Interest): void {
     const credit = this.#credits.get(interest)
     if (credit === undefined) return
     this.#credits.delete(interest)
@@ -169,12 +219,12 @@ export class TaskEvents {
    * given; see the module header), after `timeoutMs`, when `signal` aborts, or when the bus
    * closes — whichever comes first. Never rejects.
    */
-  async waitFor (taskId: TaskId, timeoutMs: number, signal?: AbortSignal, interest?: WaitInterest): Promise<WakeReason> {
+  async waitFor (taskId: TaskId, timeoutMs: number, signal?: AbortSignal, interest?: Interest): Promise<WakeReason> {
     if (this.#closed) return 'closed'
     if (signal?.aborted === true) return 'aborted'
     return await new Promise<WakeReason>((resolve) => {
       let waiters = this.#waiters.get(taskId)
-      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
+      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), syncs: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
       const timer = this.#clock.setTimeout(() => { finish('timeout') }, Math.max(0, timeoutMs))
       const onAbort = (): void => { finish('aborted') }
       const finish = (reason: WakeReason): void => {
@@ -189,6 +239,7 @@ export class TaskEvents {
       if (interest === undefined) {
         waiters.plain.add(waiter)
       } else {
+        if (isSync(interest)) waiters.syncs.add(waiter)
         const ofCid = waiters.byCid.get(interest.cid)
         if (ofCid === undefined) waiters.byCid.set(interest.cid, new Set([waiter]))
         else ofCid.add(waiter)
@@ -210,6 +261,7 @@ export class TaskEvents {
     if (waiter.interest === undefined) {
       waiters.plain.delete(waiter)
     } else {
+      waiters.syncs.delete(waiter)
       const ofCid = waiters.byCid.get(waiter.interest.cid)
       ofCid?.delete(waiter)
       if (ofCid?.size === 0) waiters.byCid.delete(waiter.interest.cid)

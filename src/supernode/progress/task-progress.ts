@@ -62,6 +62,14 @@ export interface TaskProgressView {
   supernodeInFlightCount(pieceNum: number): number
   getClient(cid: ClientId): ClientProgressView | undefined
   clients(): Iterable<ClientProgressView>
+  /** How many cids the task has. */
+  readonly clientCount: number
+  /** The cids that do not hold every piece now. O(1). */
+  readonly downloadingCount: number
+  /** The cids that have not received every piece. O(1). */
+  readonly receivingCount: number
+  /** Every cid once, starting at the `start`-th (mod the count) and wrapping: a scan from a random place. */
+  clientsFrom(start: number): Iterable<ClientProgressView>
   /** True when the peer served a corrupt piece of this task: it is nobody's source here any more. */
   isDistrusted(peerId: string): boolean
 }
@@ -75,6 +83,8 @@ class ClientProgress implements ClientProgressView {
   readonly running = new Map<number, HandOut>()
   readonly blacklist = new Map<string, string>()
   supernodeFailures = 0
+  /** Its place in TaskProgress's list of cids. */
+  listIndex = 0
 
   constructor (cid: ClientId, peerId: PeerId, pieceCount: number, windowPieces: number | undefined) {
     this.cid = cid
@@ -116,6 +126,12 @@ export class TaskProgress implements TaskProgressView {
   readonly #inFlight: Uint32Array
   readonly #supernodeInFlight: Uint32Array
   readonly #clients = new Map<ClientId, ClientProgress>()
+  /** The same cids in an array (swap-removed), for scans from a random place. */
+  readonly #clientList: ClientProgress[] = []
+  /** Cids whose `held` is full. */
+  #fullCount = 0
+  /** Cids whose `done` is full (they received every piece). */
+  #doneCount = 0
   /** Peers that served a piece failing its digest: no longer a source of this task for anyone. */
   readonly #distrusted = new Set<string>()
   #supernodeUploads = 0
@@ -140,6 +156,19 @@ export class TaskProgress implements TaskProgressView {
   supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
   getClient (cid: ClientId): ClientProgressView | undefined { return this.#clients.get(cid) }
   clients (): Iterable<ClientProgressView> { return this.#clients.values() }
+  get clientCount (): number { return this.#clientList.length }
+  get downloadingCount (): number { return this.#clientList.length - this.#fullCount }
+  get receivingCount (): number { return this.#clientList.length - this.#doneCount }
+  * clientsFrom (start: number): Iterable<ClientProgressView> {
+    const list = this.#clientList
+    const count = list.length
+    const first = count === 0 ? 0 : ((Math.floor(start) % count) + count) % count
+    for (let i = 0; i < count; i++) {
+      const client = list[(first + i) % count]
+      if (client !== undefined) yield client
+    }
+  }
+
   isDistrusted (peerId: string): boolean { return this.#distrusted.has(peerId) }
 
   /** Records a piece the CDN has written, with its digest. Returns true when it is new. */
@@ -157,7 +186,12 @@ export class TaskProgress implements TaskProgressView {
       existing.windowPieces = windowPieces
       return
     }
-    this.#clients.set(cid, new ClientProgress(cid, peerId, this.pieceCount, windowPieces))
+    const client = new ClientProgress(cid, peerId, this.pieceCount, windowPieces)
+    client.listIndex = this.#clientList.length
+    this.#clients.set(cid, client)
+    this.#clientList.push(client)
+    if (client.held.isFull) this.#fullCount += 1
+    if (client.done.isFull) this.#doneCount += 1
   }
 
   /** Removes a cid: its holdings leave the swarm; returns its hand-outs, as receiver or as source. */
@@ -167,7 +201,15 @@ export class TaskProgress implements TaskProgressView {
     const released = this.releaseHandOutsFrom((source) => source.kind === 'peer' && source.cid === cid)
     released.push(...this.releaseHandOutsTo(cid))
     for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) this.removeHolding(cid, pieceNum)
+    // Still full only with no pieces at all (an empty file).
+    if (client.held.isFull) this.#fullCount -= 1
+    if (client.done.isFull) this.#doneCount -= 1
     this.#clients.delete(cid)
+    const last = this.#clientList.pop()
+    if (last !== undefined && last !== client) {
+      this.#clientList[client.listIndex] = last
+      last.listIndex = client.listIndex
+    }
     return released
   }
 
@@ -175,27 +217,32 @@ export class TaskProgress implements TaskProgressView {
   addHolding (cid: ClientId, pieceNum: number, isDelivery: boolean): boolean {
     const client = this.#clients.get(cid)
     if (client === undefined || pieceNum < 0 || pieceNum >= this.pieceCount) return false
-    if (isDelivery) client.done.add(pieceNum)
+    if (isDelivery && client.done.add(pieceNum) && client.done.isFull) this.#doneCount += 1
     if (this.#distrusted.has(client.peerId)) return true
     if (client.held.add(pieceNum)) {
       const holders = this.#holders[pieceNum]
       if (holders === undefined) this.#holders[pieceNum] = [client]
       else holders.push(client)
+      if (client.held.isFull) this.#fullCount += 1
     }
     return true
   }
 
-  /** Makes `cid`'s holdings exactly `held` (a v2 bitmap sync). Returns true when they changed. */
-  setHoldings (cid: ClientId, held: Pick<PieceBitset, 'has' | 'size'>): boolean {
+  /** Makes `cid`'s holdings exactly `held` (a v2 bitmap sync). Returns what changed: holdings added, removed, or nothing. */
+  setHoldings (cid: ClientId, held: Pick<PieceBitset, 'has' | 'size'>): 'added' | 'removed' | undefined {
     const client = this.#clients.get(cid)
-    if (client === undefined || held.size !== this.pieceCount) return false
-    let changed = false
+    if (client === undefined || held.size !== this.pieceCount) return undefined
+    let changed: 'added' | 'removed' | undefined
     for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
       const has = held.has(pieceNum)
       if (has === client.held.has(pieceNum) && (!has || client.done.has(pieceNum))) continue
-      if (has) this.addHolding(cid, pieceNum, true)
-      else this.removeHolding(cid, pieceNum)
-      changed = true
+      if (has) {
+        this.addHolding(cid, pieceNum, true)
+        changed ??= 'added'
+      } else {
+        this.removeHolding(cid, pieceNum)
+        changed = 'removed'
+      }
     }
     return changed
   }
@@ -203,7 +250,10 @@ export class TaskProgress implements TaskProgressView {
   /** `cid` no longer holds the piece (stream-mode eviction, or its peer left). */
   removeHolding (cid: ClientId, pieceNum: number): void {
     const client = this.#clients.get(cid)
-    if (client === undefined || !client.held.delete(pieceNum)) return
+    if (client === undefined) return
+    const wasFull = client.held.isFull
+    if (!client.held.delete(pieceNum)) return
+    if (wasFull) this.#fullCount -= 1
     const holders = this.#holders[pieceNum]
     if (holders === undefined) return
     const index = holders.indexOf(client)

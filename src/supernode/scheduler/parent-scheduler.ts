@@ -9,7 +9,8 @@
  * the eligible candidates with room (fewer than `maxChildrenPerParent` children), best
  * score first: finished hosts, then holders of more pieces, then fewer children, with a
  * random share so that cids registering together spread over the swarm instead of all
- * choosing the same few. A cid is never its own parent, nor a parent on the same host.
+ * choosing the same few. The candidates looked at are bounded (the first MAX_POOL with room,
+ * at most MAX_LOOK in all, in the caller's order: TaskSync gives them from a random place). A cid is never its own parent, nor a parent on the same host.
  *
  * Invariant: `children(p)` contains c exactly when `parents(c)` contains p.
  */
@@ -37,6 +38,11 @@ interface TaskGraph {
   readonly parents: Map<ClientId, ClientId[]>
   readonly children: Map<ClientId, Set<ClientId>>
 }
+
+/** Candidates with room among which a cid's parents are chosen, at most. */
+const MAX_POOL = 512
+/** Candidates looked at for one choice, at most. */
+const MAX_LOOK = 4096
 
 export class ParentScheduler {
   readonly #random: Random
@@ -137,7 +143,13 @@ export class ParentScheduler {
     const best: { cid: ClientId, score: number }[] = []
     let maxHeld = 1
     const pool: ParentCandidate[] = []
+    // A bounded look: the first candidates with room, and at most so many in all (the caller
+    // gives them from a random place; with ten thousand cids a full scan at every sync made
+    // the supernode's work grow with the square of the fleet).
+    let looked = 0
     for (const candidate of candidates) {
+      if (pool.length >= MAX_POOL || looked >= MAX_LOOK) break
+      looked += 1
       if (candidate.cid === child.cid || candidate.peerId === child.peerId || taken.has(candidate.cid)) continue
       const childCount = graph.children.get(candidate.cid)?.size ?? 0
       if (childCount >= maxChildren || !isEligible(candidate)) continue

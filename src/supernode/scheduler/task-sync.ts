@@ -37,7 +37,7 @@ import type { PieceGrants } from '../access/piece-grants.js'
 import type { SupernodeMetrics } from '../metrics.js'
 import type { PeerManager } from '../peer/peer-manager.js'
 import type { ProgressManager } from '../progress/progress-manager.js'
-import type { TaskEvents } from '../progress/task-events.js'
+import type { SyncWaitInterest, TaskEvents } from '../progress/task-events.js'
 import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
 import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
@@ -62,7 +62,7 @@ export interface TaskSyncDeps {
   readonly progress: Pick<ProgressManager, 'getTask' | 'syncHoldings' | 'applyReport'>
   readonly peers: Pick<PeerManager, 'isServing' | 'getPeer'>
   readonly dfgetTasks: Pick<DfgetTaskManager, 'addBytes' | 'finish'>
-  readonly events: Pick<TaskEvents, 'waitFor'>
+  readonly events: Pick<TaskEvents, 'waitFor' | 'decline'>
   readonly metrics: Pick<SupernodeMetrics, 'pieceReports' | 'pieceReportBytes' | 'syncAnswers'>
   readonly dataUrlOf: (taskId: TaskId) => string
   readonly grants: Pick<PieceGrants, 'issue'>
@@ -108,6 +108,7 @@ export class TaskSync {
     const answerNow = this.#apply(taskId, cid, request)
     const deadlineMs = this.#deps.clock.now() + (answerNow ? 0 : Math.min(request.waitMs ?? 0, this.#options.syncIntervalMs))
     let why: SyncAnswer = 'now'
+    let interest: SyncWaitInterest | undefined
     for (;;) {
       const { task, progress } = this.#mustGetTask(taskId)
       const client = mustGetClient(progress, taskId, cid)
@@ -122,7 +123,16 @@ export class TaskSync {
         this.#deps.metrics.syncAnswers.inc({ why })
         return this.#answer(task, progress, client, request.digestsFrom)
       }
-      const reason = await this.#deps.events.waitFor(taskId, remainingMs, signal)
+      // Woken by a cached piece it could not use (a fill batch not complete yet): the wake-up goes to the next sync that asked for CDN pieces.
+      if (interest !== undefined) this.#deps.events.decline(taskId, interest)
+      interest = {
+        kind: 'sync',
+        cid,
+        due: () => this.#hasDigestBatch(progress, request.digestsKnown),
+        cdnWanted: request.cdnWanted === true,
+        orphan: !client.held.isFull && this.#deps.parents.parentsOf(taskId, cid).length === 0,
+      }
+      const reason = await this.#deps.events.waitFor(taskId, remainingMs, signal, interest)
       if (reason === 'closed' || reason === 'aborted') {
         const current = this.#mustGetTask(taskId)
         this.#deps.metrics.syncAnswers.inc({ why: 'timeout' })
@@ -240,7 +250,8 @@ export class TaskSync {
     return {
       parents,
       supernode: { url: this.#deps.dataUrlOf(taskId), slots, cachedAll: progress.cachedCount === progress.pieceCount, cdnPieces },
-      grant: this.#deps.grants.issue(taskId, client.peerId, client.cid),
+      // A public task's pieces need no grant (peer servers check grants only for private tasks): no signature per cid.
+      ...(task.isPublic ? {} : { grant: this.#deps.grants.issue(taskId, client.peerId, client.cid) }),
       digestsFrom: from,
       digests,
       syncAfterMs: this.#options.syncIntervalMs,
@@ -250,9 +261,7 @@ export class TaskSync {
   /** The cid's share of the task's CDN upload slots (none once the supernode failed it too often). */
   #slotsOf (progress: TaskProgressView, client: ClientProgressView): number {
     if (client.isBlacklisted(SUPERNODE_SOURCE_ID)) return 0
-    let downloading = 0
-    for (const other of progress.clients()) if (!other.done.isFull) downloading += 1
-    return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, downloading)))
+    return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, progress.receivingCount)))
   }
 
   /**
@@ -286,9 +295,7 @@ export class TaskSync {
    * the cid took), and the supernode's uplink waits at most a batch behind the origin.
    */
   #fillBatch (progress: TaskProgressView): number {
-    let downloading = 0
-    for (const other of progress.clients()) if (!other.held.isFull) downloading += 1
-    return Math.max(1, Math.ceil(progress.pieceCount / (Math.max(1, downloading) * CDN_ROUNDS)))
+    return Math.max(1, Math.ceil(progress.pieceCount / (Math.max(1, progress.downloadingCount) * CDN_ROUNDS)))
   }
 
   /**
@@ -331,18 +338,19 @@ export class TaskSync {
     for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
       if (isLendable(progress, leases, pieceNum)) free += 1
     }
+    // The downloading cids other than this one that hold no lease.
     const lessees = new Set<ClientId>()
-    for (const lease of leases.values()) lessees.add(lease.cid)
-    let sharing = 1
-    for (const other of progress.clients()) if (other.cid !== client.cid && !other.held.isFull && !lessees.has(other.cid)) sharing += 1
+    for (const lease of leases.values()) {
+      if (lease.cid === client.cid || lessees.has(lease.cid)) continue
+      if (progress.getClient(lease.cid)?.held.isFull === false) lessees.add(lease.cid)
+    }
+    const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees.size)
     return Math.ceil(free / sharing)
   }
 
   /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
   #shareTarget (progress: TaskProgressView): number {
-    let downloading = 0
-    for (const other of progress.clients()) if (!other.held.isFull) downloading += 1
-    return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, downloading))
+    return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, progress.downloadingCount))
   }
 
   /** The task's leases, without those that ended (the piece is held, the cid left, completed or stopped syncing). */
@@ -369,8 +377,10 @@ export class TaskSync {
   }
 
   #assign (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): readonly ClientId[] {
+    const random = this.#random
     const candidates = function * (): Iterable<ParentCandidate> {
-      for (const other of progress.clients()) yield { cid: other.cid, peerId: other.peerId, heldCount: other.held.count, isComplete: other.held.isFull }
+      // From a random place: the scheduler looks at a bounded number of candidates (a fleet's cids are thousands).
+      for (const other of progress.clientsFrom(random() * progress.clientCount)) yield { cid: other.cid, peerId: other.peerId, heldCount: other.held.count, isComplete: other.held.isFull }
     }
     return this.#deps.parents.assign(taskId, client, candidates(), (candidate) => this.#isEligible(progress, client, candidate.cid), (cid) => progress.getClient(cid)?.peerId)
   }
