@@ -65,7 +65,7 @@ function answer (overrides: Partial<SyncTaskResponse> & { pieceCount: number }):
   }
 }
 
-function setUp (pieceCount: number, options: { stallTimeoutMs?: number, window?: { una: number, windowPieces: number } } = {}) {
+function setUp (pieceCount: number, options: { stallTimeoutMs?: number, window?: { una: number, windowPieces: number }, maxInFlightPerParent?: number } = {}) {
   const clock = new ManualClock()
   const target = new MemoryTarget(pieceCount, PIECE_BYTES)
   const control = new ScriptedControl()
@@ -82,7 +82,7 @@ function setUp (pieceCount: number, options: { stallTimeoutMs?: number, window?:
     stats: new TransferStats(),
     random: createSeededRandom(7),
     ...(window === undefined ? {} : { window: { freeSlots: () => window.windowPieces, whenFreed: async () => await new Promise<void>(() => {}), una: window.una } }),
-  }, { cid: 'child', pieceCount, stallTimeoutMs: options.stallTimeoutMs ?? 20_000, ...(window === undefined ? {} : { windowPieces: window.windowPieces }) })
+  }, { cid: 'child', pieceCount, stallTimeoutMs: options.stallTimeoutMs ?? 20_000, ...(window === undefined ? {} : { windowPieces: window.windowPieces }), ...(options.maxInFlightPerParent === undefined ? {} : { maxInFlightPerParent: options.maxInFlightPerParent }) })
   const controller = new AbortController()
   const outcome = loop.run(controller.signal)
   outcome.catch(() => {})
@@ -106,8 +106,8 @@ test('with nothing to fetch the loop waits on one sync, then backs off to the so
   assert.equal(ended.kind === 'backSource' ? ended.reason : '', 'swarmStalled')
 })
 
-test('pieces come rarest first from the parents, one at a time from each parent, and the CDN only serves what no parent holds, within its slots', async (t) => {
-  const { control, parents, fetches, target, outcome, controller } = setUp(8)
+test('pieces come rarest first from the parents, one at a time from each parent when so set, and the CDN only serves what no parent holds, within its slots', async (t) => {
+  const { control, parents, fetches, target, outcome, controller } = setUp(8, { maxInFlightPerParent: 1 })
   t.after(() => { controller.abort() })
   parents.held.set('a', [0, 1, 2, 3, 4, 5])
   parents.held.set('b', [0, 1, 2])
@@ -150,8 +150,8 @@ test('a parent serving a corrupt piece is dropped and reported at once, and its 
   await settle()
   control.syncs[0]?.answer.resolve(answer({ pieceCount: 2, parents: [parent('liar')] }))
   await settle()
-  // One piece at a time from a parent.
-  assert.deepEqual(fetches.calls.map((call) => call.piece.sourcePeerId), ['peer-liar'])
+  // A lone parent serves as many as the loop keeps in flight (here both pieces).
+  assert.deepEqual(fetches.calls.map((call) => call.piece.sourcePeerId), ['peer-liar', 'peer-liar'])
   const first = fetches.calls[0]?.piece.pieceNum
   fetches.calls[0]?.result.reject(new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', 'bad bytes'))
   await settle()
@@ -159,15 +159,15 @@ test('a parent serving a corrupt piece is dropped and reported at once, and its 
   const urgent = control.syncs.at(-1)
   assert.equal(urgent?.request.waitMs, 0)
   assert.deepEqual(urgent?.request.failures, [{ sourcePeerId: 'peer-liar', pieceNum: first, reason: 'DF_ERR_PIECE_DIGEST_MISMATCH' }])
-  // Both pieces come from the CDN now (it holds them; no parent left does), not from the liar.
-  const again = fetches.calls.slice(1).map((call) => ({ pieceNum: call.piece.pieceNum, from: call.piece.sourcePeerId }))
-  assert.deepEqual(again.sort((a, b) => a.pieceNum - b.pieceNum), [{ pieceNum: 0, from: 'supernode' }, { pieceNum: 1, from: 'supernode' }])
+  // The piece comes from the CDN now (it holds it; no parent left does), not from the liar.
+  const again = fetches.calls.slice(2).map((call) => ({ pieceNum: call.piece.pieceNum, from: call.piece.sourcePeerId }))
+  assert.deepEqual(again, [{ pieceNum: first, from: 'supernode' }])
   // The supernode's next parents: the liar is never used again, even when named.
   parents.held.set('honest', [0, 1])
   urgent?.answer.resolve(answer({ pieceCount: 2, parents: [parent('liar'), parent('honest')] }))
   fetches.calls[1]?.result.reject(new DfError('DF_ERR_NETWORK', 'reset'))
   await settle()
-  assert.ok(fetches.calls.slice(1).every((call) => call.piece.sourcePeerId !== 'peer-liar'))
+  assert.ok(fetches.calls.slice(2).every((call) => call.piece.sourcePeerId !== 'peer-liar'))
   controller.abort()
   await assert.rejects(outcome)
 })
@@ -264,4 +264,18 @@ test('with a CDN share the CDN serves only the share; the rest waits for the par
   await settle()
   control.syncs.at(-1)?.answer.resolve(answer({ pieceCount: 6 }))
   assert.deepEqual(await outcome, { kind: 'complete' })
+})
+
+test('fetches per parent: the loop\'s in-flight pieces over the parents, at least one each; a lone parent gets them all', async (t) => {
+  for (const [parentCount, expected] of [[1, 6], [2, 3], [7, 1]] as const) {
+    const { control, parents, fetches, controller } = setUp(32)
+    t.after(() => { controller.abort() })
+    const names = Array.from({ length: parentCount }, (_, i) => `p${i}`)
+    for (const name of names) parents.held.set(name, Array.from({ length: 32 }, (_, i) => i))
+    await settle()
+    control.syncs[0]?.answer.resolve(answer({ pieceCount: 32, parents: names.map(parent), supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 1, cachedAll: true, cdnPieces: new PieceBitset(32).toBase64() } }))
+    await settle()
+    for (const name of names) assert.equal(fetches.calls.filter((call) => call.piece.sourcePeerId === `peer-${name}`).length, expected, `${parentCount} parents: from ${name}`)
+    controller.abort()
+  }
 })
