@@ -40,8 +40,12 @@ class ScriptedControl implements ControlPort {
 /** Parents' bitmaps, answered at once. */
 class StaticParents implements ParentPort {
   readonly held = new Map<string, number[]>()
+  /** Parents whose feed fails with this error (a host that went down: DF_ERR_NETWORK). */
+  readonly failing = new Map<string, DfError>()
   constructor (readonly pieceCount: number) {}
   async fetchHaves (parent: Parent, since: number, waitMs: number, _grant: string | undefined, signal: AbortSignal): Promise<PeerHavesResponse> {
+    const failure = this.failing.get(parent.cid)
+    if (failure !== undefined) throw failure
     if (since > 0) return await pending(signal, () => {}) // no change: held until the loop lets go
     const bitset = new PieceBitset(this.pieceCount)
     for (const pieceNum of this.held.get(parent.cid) ?? []) bitset.add(pieceNum)
@@ -278,4 +282,28 @@ test('fetches per parent: the loop\'s in-flight pieces over the parents, at leas
     for (const name of names) assert.equal(fetches.calls.filter((call) => call.piece.sourcePeerId === `peer-${name}`).length, expected, `${parentCount} parents: from ${name}`)
     controller.abort()
   }
+})
+
+test('a parent whose feed cannot be reached is dropped and reported at once; with no parent left the CDN serves without waiting, and one still registering is asked again', async (t) => {
+  const { control, parents, fetches, clock, controller } = setUp(4)
+  t.after(() => { controller.abort() })
+  parents.failing.set('dead', new DfError('DF_ERR_NETWORK', 'connect ECONNREFUSED'))
+  await settle()
+  // The CDN holds the file and lends this host nothing (the dead host holds every piece, as far as the supernode knows).
+  control.syncs[0]?.answer.resolve(answer({ pieceCount: 4, parents: [parent('dead')], supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 4, cachedAll: true, cdnPieces: new PieceBitset(4).toBase64() } }))
+  await settle()
+  const urgent = control.syncs.at(-1)
+  assert.equal(urgent?.request.waitMs, 0)
+  assert.deepEqual(urgent?.request.failures, [{ sourcePeerId: 'peer-dead', reason: 'DF_ERR_NETWORK' }])
+  // At once (the clock has not moved): the pieces come from the CDN, not after its 2 s fallback.
+  assert.deepEqual(fetches.calls.map((call) => call.piece.sourcePeerId), ['supernode', 'supernode', 'supernode', 'supernode'])
+  // A parent still registering its file (404) is asked again after 250 ms, not dropped.
+  parents.failing.set('late', new DfError('DF_ERR_UPLOAD_TASK_NOT_FOUND', 'register the upload first'))
+  urgent?.answer.resolve(answer({ pieceCount: 4, parents: [parent('late')], supernode: { url: 'http://127.0.0.1:1/tasks/t/data', slots: 4, cachedAll: true, cdnPieces: new PieceBitset(4).toBase64() } }))
+  await settle()
+  assert.equal(control.syncs.at(-1)?.request.failures, undefined)
+  parents.failing.delete('late')
+  clock.advance(250)
+  await settle()
+  assert.equal(control.syncs.at(-1)?.request.failures, undefined)
 })

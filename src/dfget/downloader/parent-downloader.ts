@@ -103,7 +103,7 @@ interface ParentState {
 type SyncFailure = NonNullable<SyncTaskRequest['failures']>[number]
 type SyncStep = { readonly ok: true, readonly response: SyncTaskResponse } | { readonly ok: false, readonly err: unknown }
 
-/** A have feed that failed this many times in a row is dropped (the first failures may be a parent still registering its file). */
+/** A have feed that found no download this many times in a row is dropped (the first may be a parent still registering its file). */
 const MAX_FEED_ERRORS = 3
 /**
  * How long a new parent's first bitmap is waited for before the CDN serves the pieces it
@@ -359,7 +359,10 @@ export class ParentDownloader {
         if (signal.aborted || state.stop.signal.aborted) return
         state.feedErrors += 1
         state.retryAtMs = this.#deps.clock.now() + 250 * state.feedErrors
-        if (state.feedErrors < MAX_FEED_ERRORS) return
+        // Only a parent still registering its file is asked again; one that cannot be reached,
+        // refuses the grant or times out is dropped at once (a dead parent held a lone host
+        // back for the 2 s of the CDN's fallback).
+        if (isCode(err, 'DF_ERR_UPLOAD_TASK_NOT_FOUND') && state.feedErrors < MAX_FEED_ERRORS) return
         this.#dropParent(state, undefined, err)
       }).finally(() => {
         state.polling = false
@@ -435,7 +438,9 @@ export class ParentDownloader {
       // slow CDN is why, and the digest batches bring more share); a stream, whose reader waits, soon.
       const fallbackMs = window !== undefined ? STREAM_FALLBACK_MS : supernode.cachedAll ? this.#options.cdnFallbackMs ?? 2_000 : Number.POSITIVE_INFINITY
       const idleSinceMs = this.#parentsIdleSinceMs
-      const starved = idleSinceMs !== undefined && now - idleSinceMs >= fallbackMs
+      // Every parent it was given failed it: none is left to wait for.
+      const orphaned = this.#parents.size > 0 && [...this.#parents.values()].every((state) => state.dropped)
+      const starved = (orphaned && (supernode.cachedAll || window !== undefined)) || (idleSinceMs !== undefined && now - idleSinceMs >= fallbackMs)
       this.#fallbackAtMs = idleSinceMs !== undefined && !starved && cdn.length > mine.length && Number.isFinite(fallbackMs) ? idleSinceMs + fallbackMs : undefined
       this.#cdnWanted = mine.length === 0 && cdn.length > 0
       if (this.#cdnWanted && this.#shareFresh && supernode.cachedAll) {
