@@ -16,7 +16,7 @@
  *   help it);
  * - a waiting v2 sync (SyncWaitInterest) wakes when its answer is due (`due()`: a batch of
  *   digests, checked in O(1)); for a piece the CDN cached, at most one sync that asked for
- *   CDN pieces (`cdnWanted`) per piece; and, while it has no parent, when a cid joins or a
+ *   CDN pieces (`cdnWanted`) per piece (passed on when declined, at most 16 times); and, while it has no parent, when a cid joins or a
  *   bitmap changes. A bitmap that changed (`holdingsOf`) wakes no other sync: a host's
  *   bitmap gives the others nothing to answer (with a thousand hosts syncing, every sync
  *   woke every other: a million wake-ups per file);
@@ -92,7 +92,17 @@ interface Credit {
   readonly matches: (interest: Interest) => boolean
   /** The cids this change has woken so far (shared by every wake-up of one change). */
   readonly visited: Set<ClientId>
+  /** How many more times it may be passed on (unbounded when absent). */
+  passes?: number
 }
+
+/**
+ * A cached piece's wake-up passes through at most this many syncs that asked for CDN
+ * pieces: when that many could not use it, the others (their shares as full, their fill
+ * batches as incomplete) most likely cannot either, and each look costs a walk of the
+ * task's pieces (with 3,000 hosts waiting, every cached piece went round all of them).
+ */
+const CDN_CREDIT_PASSES = 16
 
 interface Waiter {
   readonly wake: (reason: WakeReason) => void
@@ -147,7 +157,7 @@ export class TaskEvents {
       for (const waiter of waiters.all) if (waiter.interest !== undefined && !isSync(waiter.interest) && waiter.interest.cid !== change.cid) woken.push({ waiter, credit: undefined })
     }
     let cdnPieces = change.cached === true ? 1 : 0
-    const cdnCredit: Credit = { matches: (other) => isSync(other) && other.cdnWanted, visited }
+    const cdnCredit: Credit = { matches: (other) => isSync(other) && other.cdnWanted, visited, passes: CDN_CREDIT_PASSES }
     for (const waiter of waiters.syncs) {
       const interest = waiter.interest
       if (!isSync(interest) || interest.cid === change.cid) continue
@@ -184,6 +194,7 @@ export class TaskEvents {
     const credit = this.#credits.get(interest)
     if (credit === undefined) return
     this.#credits.delete(interest)
+    if (credit.passes !== undefined && --credit.passes < 0) return
     for (const waiter of this.#waiters.get(taskId)?.all ?? []) {
       if (waiter.interest === undefined || credit.visited.has(waiter.interest.cid)) continue
       if (!credit.matches(waiter.interest)) continue
