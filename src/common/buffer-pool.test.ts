@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { BufferPool } from './buffer-pool.js'
+import { BufferPool, holdForReader, isHeldForReader, releaseWritten } from './buffer-pool.js'
 
 test('a released buffer is handed out again (no new memory), in shared memory, sized to the request', () => {
   const pool = new BufferPool({ maxIdleBytes: 8 * 1024 * 1024 })
@@ -27,4 +27,25 @@ test('idle buffers stay within maxIdleBytes; foreign buffers are not taken', () 
   pool.release(pool.acquire(1024 * 1024).subarray(10))
   assert.ok(pool.idleBytes <= 3 * 1024 * 1024)
   assert.throws(() => pool.acquire(-1), RangeError)
+})
+
+test('shared bytes go back to the pool when the last holder lets go, the reader\'s hold included, and never twice', () => {
+  const pool = new BufferPool({ maxIdleBytes: 8 * 1024 * 1024 })
+  const shared = pool.acquireShared(1024 * 1024)
+  shared.hold() // a second holder (the window)
+  holdForReader(shared.bytes, shared)
+  assert.ok(isHeldForReader(shared.bytes))
+  shared.release()
+  shared.release()
+  assert.equal(pool.idleBytes, 0, 'the reader still holds them')
+  releaseWritten(shared.bytes)
+  assert.equal(shared.holds, 0)
+  assert.equal(pool.idleBytes, 1024 * 1024)
+  assert.ok(!isHeldForReader(shared.bytes))
+  releaseWritten(shared.bytes) // a second "written" is no hold any more
+  shared.release()
+  assert.equal(pool.idleBytes, 1024 * 1024, 'released once only')
+  assert.throws(() => { shared.hold() }, RangeError)
+  releaseWritten(Buffer.alloc(10)) // a chunk nobody held: nothing happens
+  assert.equal(pool.acquire(1024 * 1024).buffer, shared.bytes.buffer)
 })

@@ -8,6 +8,12 @@
  * place instead of receiving a copy. A buffer handed out by `acquire` must be given back
  * with `release` once nobody reads it any more; a pool keeps at most `maxIdleBytes` of idle
  * buffers and lets the rest go to the garbage collector.
+ *
+ * Bytes that several parts keep for a while (a stream's piece: its window, the reader it
+ * goes to, the stream store and the uploads from it) come as SharedBytes: each part holds
+ * them while it uses them, and the last to let go gives the buffer back. A part that cannot
+ * tell when it is done never lets go, and the buffer goes to the garbage collector instead:
+ * a hold forgotten costs reuse, never a buffer handed out twice.
  */
 
 export interface BufferPoolOptions {
@@ -50,6 +56,11 @@ export class BufferPool {
     return Buffer.from(new SharedArrayBuffer(capacity), 0, length)
   }
 
+  /** A buffer of exactly `length` bytes with one hold (the caller's); back to the pool when every hold is released. */
+  acquireShared (length: number): SharedBytes {
+    return new SharedBytes(this, this.acquire(length))
+  }
+
   /** Gives a buffer from `acquire` back; it must not be used afterwards. */
   release (buffer: Buffer): void {
     const capacity = buffer.buffer.byteLength
@@ -70,4 +81,60 @@ function capacityFor (length: number): number {
   let capacity = 64 * 1024
   while (capacity < length) capacity *= 2
   return capacity
+}
+
+/** Pooled bytes with holders (see the module header). */
+export class SharedBytes {
+  readonly bytes: Buffer
+  readonly #pool: BufferPool
+  #holds = 1
+
+  constructor (pool: BufferPool, bytes: Buffer) {
+    this.#pool = pool
+    this.bytes = bytes
+  }
+
+  /** Holders now (0: back in the pool). */
+  get holds (): number {
+    return this.#holds
+  }
+
+  /** One more holder. @throws RangeError once the bytes went back to the pool */
+  hold (): void {
+    if (this.#holds === 0) throw new RangeError('these bytes went back to their pool')
+    this.#holds += 1
+  }
+
+  /** One holder lets go; the last gives the buffer back. */
+  release (): void {
+    if (this.#holds === 0) return
+    this.#holds -= 1
+    if (this.#holds === 0) this.#pool.release(this.bytes)
+  }
+}
+
+/** Chunks handed to a reader, with the hold the reader owes (see `holdForReader`). */
+const readerHolds = new WeakMap<Uint8Array, SharedBytes>()
+
+/**
+ * Gives the reader of `chunk` (a view of `shared`'s bytes) a hold of its own. A reader that
+ * knows when it wrote the chunk out calls `releaseWritten(chunk)` then; any other reader
+ * never does, and the bytes are collected as garbage.
+ */
+export function holdForReader (chunk: Uint8Array, shared: SharedBytes): void {
+  shared.hold()
+  readerHolds.set(chunk, shared)
+}
+
+/** True when `chunk` came with a reader's hold (its bytes are pooled, not garbage). */
+export function isHeldForReader (chunk: Uint8Array): boolean {
+  return readerHolds.has(chunk)
+}
+
+/** The reader is done with `chunk` (written out, or dropped): its hold, if it had one, is released. */
+export function releaseWritten (chunk: Uint8Array): void {
+  const shared = readerHolds.get(chunk)
+  if (shared === undefined) return
+  readerHolds.delete(chunk)
+  shared.release()
 }

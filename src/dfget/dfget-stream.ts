@@ -124,7 +124,7 @@ export class DfgetStreamRun {
       ...(task.grantKey === undefined ? {} : { grantKeys: [task.grantKey] }),
     })
     const window = new StreamWindow({
-      onPieceVerified: async (pieceNum, chunks) => { await share.put(pieceNum, chunks) },
+      onPieceVerified: async (pieceNum, chunks, shared) => { await share.put(pieceNum, chunks, shared) },
       onDelivered: (una) => { share.setDelivered(una) },
       onCancel: () => { cancel.abort(new DfError('DF_ERR_INTERNAL', 'the stream was closed before its end')) },
     }, {

@@ -14,7 +14,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createLogger, type Logger } from '../../common/log.js'
-import type { BufferPool } from '../../common/buffer-pool.js'
+import { isHeldForReader, releaseWritten, type BufferPool } from '../../common/buffer-pool.js'
 import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { DfError } from '../../protocol/errors.js'
 import type { DfgetConfig } from '../config.js'
@@ -215,15 +215,23 @@ function jsonLineFrame (line: string): Buffer {
   return Buffer.concat([frameHeader(FRAME.log, payload.length), payload])
 }
 
-/** A Writable whose bytes go to the client as data frames, with the socket's backpressure. */
+/**
+ * A Writable whose bytes go to the client as data frames, with the socket's backpressure. A
+ * pooled chunk (a stream's piece) goes back to its pool once the socket wrote it out; any
+ * other chunk is garbage, counted for the collector.
+ */
 function frameWriter (socket: Socket, garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Writable {
   return new Writable({
     write (chunk: Buffer, _encoding, callback) {
-      garbageCollector?.add(chunk.length)
-      if (socket.destroyed) { callback(new DfError('DF_ERR_INTERNAL', 'the dfget client went away')); return }
+      if (!isHeldForReader(chunk)) garbageCollector?.add(chunk.length)
+      if (socket.destroyed) {
+        releaseWritten(chunk)
+        callback(new DfError('DF_ERR_INTERNAL', 'the dfget client went away'))
+        return
+      }
       socket.cork()
       socket.write(frameHeader(FRAME.data, chunk.length))
-      const flushed = socket.write(chunk)
+      const flushed = socket.write(chunk, () => { releaseWritten(chunk) })
       socket.uncork()
       if (flushed) { callback(); return }
       const done = (): void => {

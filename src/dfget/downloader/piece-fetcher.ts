@@ -4,9 +4,12 @@
  * the target. A piece whose bytes do not match is never written (DF_ERR_PIECE_DIGEST_MISMATCH).
  *
  * Over plain http the body is read straight into one buffer of the data plane's pool
- * (RangeReader), hashed there and written with one positional write; the buffer goes back to
- * the pool. A target that keeps the bytes (stream mode's window) gets a buffer of its own.
+ * (RangeReader), hashed there (a digest worker reads the pool's shared memory in place) and
+ * written with one positional write; the buffer goes back to the pool. A target that keeps
+ * the bytes (stream mode's window) gets them as SharedBytes and holds them as long as it
+ * needs: the buffer goes back when the last holder lets go.
  */
+import type { SharedBytes } from '../../common/buffer-pool.js'
 import type { RateLimiter } from '../../common/rate-limiter.js'
 import { DfError } from '../../protocol/errors.js'
 import { parsePieceRange } from '../../protocol/piece-range.js'
@@ -25,8 +28,10 @@ export interface PieceFetcherOptions {
 }
 
 /** Where verified pieces go: the data file (TargetWriter) or stream mode's window (StreamWindow). */
-export type PieceTarget = Pick<TargetWriter, 'rangeOf' | 'writePieceChunks'> & {
-  /** True when the target keeps the buffers it is given (they must not go back to a pool). */
+export type PieceTarget = Pick<TargetWriter, 'rangeOf'> & {
+  /** Takes a verified piece; `shared`, when given, holds `chunks` (the target holds it while it keeps them). */
+  writePieceChunks: (pieceNum: number, chunks: readonly Buffer[], shared?: SharedBytes) => Promise<void>
+  /** True when the target keeps the buffers it is given (they come as SharedBytes). */
   readonly retainsPieceBytes?: boolean
 }
 
@@ -75,10 +80,13 @@ export class PieceFetcher {
       const chunks = await http.fetchRangeChunks({ url, start: range.start, end: range.end, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
       await this.#verifyAndWrite(piece, chunks)
     } else if (this.#writer.retainsPieceBytes === true) {
-      // Hashed here: a worker would hold each piece it was sent until its own collection.
-      const target = Buffer.allocUnsafeSlow(length)
-      await reader.readInto({ url, start: range.start, target, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
-      await this.#verifyAndWrite(piece, [target], true)
+      const shared = buffers.acquireShared(length)
+      try {
+        await reader.readInto({ url, start: range.start, target: shared.bytes, signal, timeoutMs: this.#options.pieceTimeoutMs, ...headers })
+        await this.#verifyAndWrite(piece, [shared.bytes], shared)
+      } finally {
+        shared.release()
+      }
     } else {
       const target = buffers.acquire(length)
       try {
@@ -91,10 +99,10 @@ export class PieceFetcher {
     return { bytes: length, costMs: Date.now() - startedMs, fromSupernode: this.#options.cdnDataUrl !== undefined || piece.sourceKind === 'supernode' }
   }
 
-  async #verifyAndWrite (piece: PieceTask, chunks: Buffer[], inPlace = false): Promise<void> {
-    if (`sha256:${await this.#plane.digests.sha256Hex(chunks, { inPlace })}` !== piece.digest) {
+  async #verifyAndWrite (piece: PieceTask, chunks: Buffer[], shared?: SharedBytes): Promise<void> {
+    if (`sha256:${await this.#plane.digests.sha256Hex(chunks)}` !== piece.digest) {
       throw new DfError('DF_ERR_PIECE_DIGEST_MISMATCH', `piece ${piece.pieceNum} from ${piece.sourcePeerId} does not match its digest`, { details: { pieceNum: piece.pieceNum, sourcePeerId: piece.sourcePeerId } })
     }
-    await this.#writer.writePieceChunks(piece.pieceNum, chunks)
+    await this.#writer.writePieceChunks(piece.pieceNum, chunks, shared)
   }
 }

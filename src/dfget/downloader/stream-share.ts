@@ -13,6 +13,7 @@
  * Sharing is best effort: when the peer server refuses the stream (its store is full) or
  * fails, the download goes on without it.
  */
+import type { SharedBytes } from '../../common/buffer-pool.js'
 import type { Logger } from '../../common/log.js'
 import type { TimerHandle, Clock } from '../../common/clock.js'
 import type { OpenStreamRequest } from '../../protocol/messages/peer-stream.js'
@@ -73,8 +74,8 @@ export class StreamShare {
     this.#una = una
   }
 
-  /** Puts a verified piece into the store, making room first; false when it could not be shared. */
-  async put (pieceNum: number, chunks: readonly Buffer[]): Promise<boolean> {
+  /** Puts a verified piece into the store, making room first (a store in this process holds `shared`); false when it could not be shared. */
+  async put (pieceNum: number, chunks: readonly Buffer[], shared?: SharedBytes): Promise<boolean> {
     // The piece loop reports a piece right after this returns, shared or not; a piece that
     // could not be shared is reported evicted one put later, when that report is long in.
     for (const unshared of this.#unshared.splice(0)) void this.#reportEvicted(unshared)
@@ -88,7 +89,7 @@ export class StreamShare {
     this.#putting += 1
     try {
       await Promise.all(drops)
-      await this.#deps.store.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks)
+      await this.#deps.store.putStreamPiece(this.#request.taskId, this.#request.cid, pieceNum, chunks, shared)
       this.#stored.add(pieceNum)
       return true
     } catch (err) {

@@ -20,6 +20,7 @@ import { Readable } from 'node:stream'
 import { createHash, type Hash } from 'node:crypto'
 import { DfError } from '../../protocol/errors.js'
 import { pieceCount, rangeOfPiece, type ByteRange } from '../../protocol/piece-range.js'
+import { holdForReader, type SharedBytes } from '../../common/buffer-pool.js'
 import type { FileGeometry } from './target-writer.js'
 
 export interface StreamWindowOptions {
@@ -33,8 +34,8 @@ export interface StreamWindowOptions {
 }
 
 export interface StreamWindowDeps {
-  /** Called with each verified piece from the swarm before it counts as held (stream mode's sharing). */
-  readonly onPieceVerified?: (pieceNum: number, chunks: readonly Buffer[]) => Promise<void>
+  /** Called with each verified piece from the swarm before it counts as held (stream mode's sharing); `shared` holds the chunks when they are pooled. */
+  readonly onPieceVerified?: (pieceNum: number, chunks: readonly Buffer[], shared: SharedBytes | undefined) => Promise<void>
   /** Called after the reader was handed pieces: `una` is the next piece it will get. */
   readonly onDelivered?: (una: number) => void
   /** Called when the reader went away before the end (the download should stop). */
@@ -42,6 +43,9 @@ export interface StreamWindowDeps {
 }
 
 interface Assembly { readonly bytes: Buffer, filled: number }
+
+/** A piece waiting for the reader; `shared` is the window's hold of pooled chunks. */
+interface PendingPiece { readonly chunks: readonly Buffer[], readonly shared: SharedBytes | undefined }
 
 export class StreamWindow {
   readonly geometry: FileGeometry
@@ -52,7 +56,7 @@ export class StreamWindow {
   readonly #windowPieces: number
   readonly #options: StreamWindowOptions
   readonly #received: Uint8Array
-  readonly #pending = new Map<number, readonly Buffer[]>()
+  readonly #pending = new Map<number, PendingPiece>()
   readonly #assembling = new Map<number, Assembly>()
   /** Only with an expected digest: every piece was checked already, and hashing costs the event loop. */
   readonly #sha256: Hash | undefined
@@ -86,6 +90,8 @@ export class StreamWindow {
         this.#pump()
       },
       destroy: (err, callback) => {
+        for (const piece of this.#pending.values()) piece.shared?.release()
+        this.#pending.clear()
         if (!this.#ended) {
           this.#ended = true
           const byReader = this.#failure === undefined
@@ -141,16 +147,21 @@ export class StreamWindow {
     await this.#delivered
   }
 
-  /** A verified piece from the swarm. @throws the stream's failure, when it failed */
-  async writePieceChunks (pieceNum: number, chunks: readonly Buffer[]): Promise<void> {
+  /**
+   * A verified piece from the swarm. Pooled chunks come with `shared`: the window holds it
+   * until the reader was handed the piece, and the reader gets a hold of its own
+   * (`holdForReader`). @throws the stream's failure, when it failed
+   */
+  async writePieceChunks (pieceNum: number, chunks: readonly Buffer[], shared?: SharedBytes): Promise<void> {
     this.#throwIfFailed()
     if (this.isVerified(pieceNum)) return
     const range = this.rangeOf(pieceNum)
     const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
     if (length !== range.end - range.start + 1) throw new DfError('DF_ERR_INTERNAL_INVARIANT', `piece ${pieceNum} has ${length} bytes, expected ${range.end - range.start + 1}`)
-    await this.#deps.onPieceVerified?.(pieceNum, chunks)
+    await this.#deps.onPieceVerified?.(pieceNum, chunks, shared)
     this.#throwIfFailed()
-    this.#complete(pieceNum, chunks)
+    shared?.hold()
+    this.#complete(pieceNum, chunks, shared)
   }
 
   /**
@@ -210,14 +221,17 @@ export class StreamWindow {
     assembly.filled = Math.max(assembly.filled, offsetInPiece + bytes.length)
     if (assembly.filled < assembly.bytes.length) return
     this.#assembling.delete(pieceNum)
-    this.#complete(pieceNum, [assembly.bytes])
+    this.#complete(pieceNum, [assembly.bytes], undefined)
   }
 
-  #complete (pieceNum: number, chunks: readonly Buffer[]): void {
-    if (this.#received[pieceNum] === 1) return
+  #complete (pieceNum: number, chunks: readonly Buffer[], shared: SharedBytes | undefined): void {
+    if (this.#received[pieceNum] === 1) {
+      shared?.release()
+      return
+    }
     this.#received[pieceNum] = 1
     this.#receivedCount += 1
-    this.#pending.set(pieceNum, chunks)
+    this.#pending.set(pieceNum, { chunks, shared })
     if (this.#wantsData) this.#pump()
   }
 
@@ -229,17 +243,19 @@ export class StreamWindow {
         this.#finish()
         break
       }
-      const chunks = this.#pending.get(this.#una)
-      if (chunks === undefined) break
+      const piece = this.#pending.get(this.#una)
+      if (piece === undefined) break
       this.#pending.delete(this.#una)
       this.#una += 1
       moved = true
       let wantsMore = true
-      for (const chunk of chunks) {
+      for (const chunk of piece.chunks) {
         this.#sha256?.update(chunk)
         this.#md5?.update(chunk)
+        if (piece.shared !== undefined) holdForReader(chunk, piece.shared)
         wantsMore = this.body.push(chunk)
       }
+      piece.shared?.release()
       this.#wantsData = wantsMore
     }
     if (moved) {

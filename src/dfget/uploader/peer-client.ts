@@ -3,6 +3,7 @@
  * server, and the server's tests go through it). dfget uses it for the local control
  * exchange (ping, register/withdraw a data file); tests also read piece data with it.
  */
+import type { SharedBytes } from '../../common/buffer-pool.js'
 import { HttpClient, type HttpClientOptions } from '../../common/http/client.js'
 import { fillPath, PEER_PATHS } from '../../protocol/paths.js'
 import type { ByteRange } from '../../protocol/piece-range.js'
@@ -51,8 +52,12 @@ export class PeerClient {
     await this.#http.requestVoid({ method: 'POST', url: `${this.baseUrl}${PEER_PATHS.streams}`, json: request, timeoutMs: 5_000 })
   }
 
-  /** Stream mode: puts one verified piece into the window store. @throws DF_ERR_UPLOAD_STORE_FULL, DF_ERR_UPLOAD_TASK_NOT_FOUND */
-  async putStreamPiece (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[]): Promise<void> {
+  /**
+   * Stream mode: puts one verified piece into the window store (a copy goes over loopback;
+   * the store in the peer server's own process holds `shared` instead). @throws
+   * DF_ERR_UPLOAD_STORE_FULL, DF_ERR_UPLOAD_TASK_NOT_FOUND
+   */
+  async putStreamPiece (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[], _shared?: SharedBytes): Promise<void> {
     await this.#http.requestVoid({ method: 'PUT', url: `${this.baseUrl}${fillPath(PEER_PATHS.streamPiece, { taskId, pieceNum: String(pieceNum) })}`, query: { cid }, bytes, timeoutMs: 10_000 })
   }
 

@@ -224,11 +224,12 @@ export class PeerServer {
         availability.open(request.taskId, request.cid, pieceCount(request.fileLengthBytes, request.pieceSizeBytes), 'stream')
         touch()
       },
-      putStreamPiece: async (taskId, cid, pieceNum, bytes) => {
-        pieces.put(taskId, cid, pieceNum, bytes)
+      putStreamPiece: async (taskId, cid, pieceNum, bytes, shared) => {
+        pieces.put(taskId, cid, pieceNum, bytes, shared)
         availability.add(taskId, cid, [pieceNum])
         touch()
-        this.#garbageCollector?.add(Buffer.isBuffer(bytes) ? bytes.length : bytes.reduce((sum, chunk) => sum + chunk.length, 0))
+        // Pooled bytes go back to their pool, not to the garbage collector.
+        if (shared === undefined) this.#garbageCollector?.add(Buffer.isBuffer(bytes) ? bytes.length : bytes.reduce((sum, chunk) => sum + chunk.length, 0))
       },
       dropStreamPiece: async (taskId, cid, pieceNum) => {
         pieces.drop(taskId, cid, pieceNum)
@@ -389,14 +390,19 @@ export class PeerServer {
   /** Stream mode: a range inside one piece of the window, from memory. */
   #serveStreamPiece (request: FastifyRequest<{ Params: { taskId: string }, Querystring: { cid?: string } }>, reply: FastifyReply, fileLengthBytes: number): FastifyReply {
     const range = requireRange(request.headers.range, fileLengthBytes, reply)
-    const bytes = this.#pieces.read(request.params.taskId, request.query.cid ?? '', range)
-    if (bytes === undefined) {
+    const read = this.#pieces.read(request.params.taskId, request.query.cid ?? '', range)
+    if (read === undefined) {
       throw new DfError('DF_ERR_PIECE_NOT_AVAILABLE', 'that range is not in this stream\'s window (any more)', { details: { start: range.start, end: range.end } })
     }
+    const bytes = read.bytes
     this.#registry.touchActivity()
-    this.#garbageCollector?.add(bytes.length)
+    if (!read.pooled) this.#garbageCollector?.add(bytes.length)
     this.#activeReads += 1
-    reply.raw.once('close', () => { this.#activeReads -= 1 })
+    // The response is done with the bytes once it closed (sent, or the connection gone).
+    reply.raw.once('close', () => {
+      this.#activeReads -= 1
+      read.release()
+    })
     const headers = {
       'content-type': 'application/octet-stream',
       'content-length': bytes.length,

@@ -7,6 +7,7 @@ import { ManualClock } from '../../common/clock.js'
 import { parseClientId, parseTaskId } from '../../protocol/ids.js'
 import { PeerClient } from './peer-client.js'
 import { PieceStore } from './piece-store.js'
+import { BufferPool } from '../../common/buffer-pool.js'
 
 const TASK = 'a'.repeat(64)
 const CID = 'host-1-abc'
@@ -59,7 +60,32 @@ test('a piece put as several chunks (in process) reads back by any range inside 
   store.put(TASK, CID, 1, chunks)
   assert.throws(() => { store.put(TASK, CID, 0, chunks.slice(1)) }, (err: unknown) => isCode(err, 'DF_ERR_ARG_INVALID'))
   for (const [start, end] of [[PIECE, 2 * PIECE - 1], [PIECE + 10, PIECE + 20], [PIECE + 99, PIECE + 100], [PIECE + 150, PIECE + 900], [2 * PIECE - 1, 2 * PIECE - 1]] as const) {
-    assert.ok(store.read(TASK, CID, { start, end })?.equals(data.subarray(start, end + 1)), `${start}-${end}`)
+    assert.ok(store.read(TASK, CID, { start, end })?.bytes.equals(data.subarray(start, end + 1)), `${start}-${end}`)
   }
   assert.equal(store.heldBytes, PIECE)
+})
+
+test('a pooled piece stays out of its pool while an upload sends from it, and goes back once dropped and sent', () => {
+  const pool = new BufferPool()
+  const store = new PieceStore({ clock: new ManualClock() })
+  store.open({ taskId: parseTaskId(TASK), cid: parseClientId(CID), fileLengthBytes: 4 * PIECE, pieceSizeBytes: PIECE, windowPieces: 2, supernodes: [] })
+  const shared = pool.acquireShared(PIECE)
+  shared.bytes.fill(7)
+  store.put(TASK, CID, 1, [shared.bytes], shared)
+  shared.release() // the fetcher's hold: the store's keeps it
+  const read = store.read(TASK, CID, { start: PIECE + 10, end: PIECE + 19 })
+  assert.equal(read?.pooled, true)
+  assert.ok(store.drop(TASK, CID, 1))
+  assert.equal(pool.idleBytes, 0, 'an upload still sends from it')
+  assert.deepEqual([...read?.bytes ?? []], new Array(10).fill(7))
+  read?.release()
+  read?.release()
+  assert.equal(shared.holds, 0)
+  assert.equal(pool.idleBytes, 64 * 1024, 'back once, in its size class')
+  // A stream closed with pooled pieces in it gives them back too.
+  const other = pool.acquireShared(PIECE)
+  store.put(TASK, CID, 2, [other.bytes], other)
+  other.release()
+  assert.ok(store.close(TASK, CID))
+  assert.equal(other.holds, 0)
 })

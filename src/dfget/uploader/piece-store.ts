@@ -9,10 +9,15 @@
  * exactly its piece's length; the bytes of every stream together stay under `maxBytes`
  * (a stream is refused at open when its window would pass it). Memory is therefore bounded
  * by the windows, never by the files.
+ *
+ * Pooled pieces (a dfget in this process: SharedBytes) are held while they are stored and,
+ * for every read, until that upload is done (`StoreRead.release`), so their buffer goes back
+ * to the pool only when no upload is sending from it.
  */
 import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../../common/clock.js'
 import { sliceChunks } from '../../common/buffer-chunks.js'
+import type { SharedBytes } from '../../common/buffer-pool.js'
 import { DfError } from '../../protocol/errors.js'
 import type { ClientId, TaskId } from '../../protocol/ids.js'
 import { pieceCount, rangeOfPiece, type ByteRange } from '../../protocol/piece-range.js'
@@ -42,6 +47,16 @@ export interface StreamSpec {
 interface StoredPiece {
   readonly chunks: readonly Buffer[]
   readonly length: number
+  /** The store's hold of pooled chunks. */
+  readonly shared: SharedBytes | undefined
+}
+
+/** Bytes read from the store: `release` once they were sent. */
+export interface StoreRead {
+  readonly bytes: Buffer
+  /** True when the bytes are pooled (they do not become garbage). */
+  readonly pooled: boolean
+  readonly release: () => void
 }
 
 interface StreamEntry {
@@ -93,6 +108,8 @@ export class PieceStore {
     if (entry === undefined) return false
     this.#streams.delete(key)
     this.#reservedBytes -= entry.reservedBytes
+    for (const piece of entry.pieces.values()) piece.shared?.release()
+    entry.pieces.clear()
     return true
   }
 
@@ -101,7 +118,7 @@ export class PieceStore {
    * DF_ERR_ARG_INVALID (wrong piece number or length), DF_ERR_UPLOAD_STORE_FULL (more
    * pieces than the window and its grace)
    */
-  put (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[]): void {
+  put (taskId: string, cid: string, pieceNum: number, bytes: Buffer | readonly Buffer[], shared?: SharedBytes): void {
     const chunks = Buffer.isBuffer(bytes) ? [bytes] : bytes
     const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
     const entry = this.#mustGet(taskId, cid)
@@ -115,13 +132,20 @@ export class PieceStore {
     if (!entry.pieces.has(pieceNum) && entry.pieces.size >= entry.spec.windowPieces + STREAM_GRACE_PIECES) {
       throw new DfError('DF_ERR_UPLOAD_STORE_FULL', `the stream already holds ${entry.pieces.size} pieces (window ${entry.spec.windowPieces})`)
     }
-    entry.pieces.set(pieceNum, { chunks, length })
+    shared?.hold()
+    entry.pieces.get(pieceNum)?.shared?.release()
+    entry.pieces.set(pieceNum, { chunks, length, shared })
     entry.lastUsedMs = this.#clock.now()
   }
 
   /** Drops a piece; false when it was not held. @throws DF_ERR_UPLOAD_TASK_NOT_FOUND */
   drop (taskId: string, cid: string, pieceNum: number): boolean {
-    return this.#mustGet(taskId, cid).pieces.delete(pieceNum)
+    const pieces = this.#mustGet(taskId, cid).pieces
+    const piece = pieces.get(pieceNum)
+    if (piece === undefined) return false
+    pieces.delete(pieceNum)
+    piece.shared?.release()
+    return true
   }
 
   /** The stream of (taskId, cid), touched by the read; undefined when none is open. */
@@ -133,10 +157,11 @@ export class PieceStore {
   }
 
   /**
-   * The bytes of `range` when one held piece contains it all; undefined otherwise (a range
-   * across pieces, or a piece not held: it left the window or never came).
+   * The bytes of `range` when one held piece contains it all, held until `release`;
+   * undefined otherwise (a range across pieces, or a piece not held: it left the window or
+   * never came).
    */
-  read (taskId: string, cid: string, range: ByteRange): Buffer | undefined {
+  read (taskId: string, cid: string, range: ByteRange): StoreRead | undefined {
     const entry = this.#streams.get(keyOf(taskId, cid))
     if (entry === undefined) return undefined
     const pieceNum = Math.floor(range.start / entry.spec.pieceSizeBytes)
@@ -146,7 +171,20 @@ export class PieceStore {
     const length = range.end - range.start + 1
     if (offset + length > piece.length) return undefined
     const views = sliceChunks(piece.chunks, offset, length)
-    return views.length === 1 && views[0] !== undefined ? views[0] : Buffer.concat(views, length)
+    if (views.length !== 1 || views[0] === undefined) return { bytes: Buffer.concat(views, length), pooled: false, release: () => {} }
+    const shared = piece.shared
+    if (shared === undefined) return { bytes: views[0], pooled: false, release: () => {} }
+    shared.hold()
+    let released = false
+    return {
+      bytes: views[0],
+      pooled: true,
+      release: () => {
+        if (released) return
+        released = true
+        shared.release()
+      },
+    }
   }
 
   /** Removes and returns the streams untouched for `idleMs` (their dfget is gone). */
