@@ -138,8 +138,9 @@ export class DfgetStreamRun {
     signal.addEventListener('abort', onAbort, { once: true })
     const done = (async () => {
       try {
-        // Pieces are hashed on the event loop: a digest worker holds copies of every piece in
-        // its own heap (about 50 MB more at peak), and the window already bounds the rate.
+        // Pieces come in buffers of the data plane's pool (the window, the reader, the stream
+        // store and its uploads hold them; piece-fetcher.ts), hashed by the digest workers
+        // in place.
         const p2p = createPieceLoop({ config, tools, logger: this.#logger, clock: this.#clock, stats: this.#stats, supernodes, registration, request, protocol }, window, {
           window,
           onSupernodeChange: (next) => { registration = next },
