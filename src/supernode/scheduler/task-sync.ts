@@ -224,6 +224,8 @@ export class TaskSync {
     const taskId = task.taskId
     const parentCids = client.held.isFull ? [] : this.#assign(taskId, progress, client)
     const parents: Parent[] = []
+    const dataPath = fillPath(PEER_PATHS.taskData, { taskId })
+    const havesPath = fillPath(PEER_PATHS.taskHaves, { taskId })
     for (const parentCid of parentCids) {
       const parent = progress.getClient(parentCid)
       const peer = parent === undefined ? undefined : this.#deps.peers.getPeer(parent.peerId)
@@ -233,15 +235,16 @@ export class TaskSync {
       parents.push({
         peerId: parent.peerId,
         cid: parentCid,
-        url: `${base}${fillPath(PEER_PATHS.taskData, { taskId })}${query}`,
-        havesUrl: `${base}${fillPath(PEER_PATHS.taskHaves, { taskId })}${query}`,
+        url: `${base}${dataPath}${query}`,
+        havesUrl: `${base}${havesPath}${query}`,
         complete: parent.held.isFull,
       })
     }
     const from = Math.min(Math.max(0, digestsFrom), progress.pieceCount)
     const digests: string[] = []
+    // The last cached piece, looked for from the end (once the CDN holds the file, at once).
     let last = from - 1
-    for (let pieceNum = from; pieceNum < progress.pieceCount; pieceNum++) if (progress.digestOf(pieceNum) !== undefined) last = pieceNum
+    for (let pieceNum = progress.pieceCount - 1; pieceNum >= from; pieceNum--) if (progress.digestOf(pieceNum) !== undefined) { last = pieceNum; break }
     for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
     const slots = this.#slotsOf(progress, client)
     const share = new PieceBitset(progress.pieceCount)
