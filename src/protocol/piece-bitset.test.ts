@@ -28,3 +28,19 @@ test('a bitset travels as base64 and a bitmap of another size or with bits past 
   assert.equal(PieceBitset.fromBase64(Buffer.from([0, 0xff]).toString('base64'), 13), undefined)
   assert.equal(PieceBitset.fromBase64('', 0)?.count, 0)
 })
+
+test('nextFrom finds the next piece in the set, skipping empty bytes, and -1 past the last', () => {
+  const bitset = new PieceBitset(40)
+  assert.equal(bitset.nextFrom(0), -1)
+  for (const pieceNum of [3, 8, 9, 31, 39]) bitset.add(pieceNum)
+  assert.equal(bitset.nextFrom(0), 3)
+  assert.equal(bitset.nextFrom(3), 3)
+  assert.equal(bitset.nextFrom(4), 8)
+  assert.equal(bitset.nextFrom(10), 31)
+  assert.equal(bitset.nextFrom(32), 39)
+  assert.equal(bitset.nextFrom(40), -1)
+  assert.equal(bitset.nextFrom(-5), 3)
+  const walked: number[] = []
+  for (let pieceNum = bitset.nextFrom(0); pieceNum >= 0; pieceNum = bitset.nextFrom(pieceNum + 1)) walked.push(pieceNum)
+  assert.deepEqual(walked, bitset.toArray())
+})

@@ -90,6 +90,18 @@ export class PieceBitset {
     return this.size
   }
 
+  /** The lowest piece number in the set at or after `start`, or -1 when there is none. Skips empty bytes: a walk of a sparse set costs a byte per 8 pieces. */
+  nextFrom (start: number): number {
+    let pieceNum = Math.max(0, Math.ceil(start))
+    while (pieceNum < this.size) {
+      const byte = (this.#bits[pieceNum >> 3] ?? 0) >> (pieceNum & 7)
+      if (byte === 0) { pieceNum = ((pieceNum >> 3) + 1) << 3; continue }
+      if ((byte & 1) !== 0) return pieceNum
+      pieceNum += 1
+    }
+    return -1
+  }
+
   /** A copy of the bits: bit `p % 8` (least significant first) of byte `floor(p / 8)` is piece `p`. */
   toBytes (): Uint8Array {
     return this.#bits.slice()

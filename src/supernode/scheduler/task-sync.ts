@@ -285,8 +285,9 @@ export class TaskSync {
     const filling = progress.cachedCount < progress.pieceCount
     const wanted = filling ? this.#fillBatch(progress) : 1
     let lendable = 0
-    for (let pieceNum = 0; pieceNum < progress.pieceCount && lendable < wanted; pieceNum++) {
-      if (isLendable(progress, leases, pieceNum) && !client.held.has(pieceNum)) lendable += 1
+    for (const pieceNum of lendableFrom(progress, leases, 0)) {
+      if (lendable >= wanted) break
+      if (!client.held.has(pieceNum)) lendable += 1
     }
     return lendable >= wanted
   }
@@ -319,9 +320,9 @@ export class TaskSync {
     const fair = this.#fairNewLeases(progress, leases, client)
     const target = Math.min(this.#shareTarget(progress), share.length + Math.max(fair, progress.cachedCount < progress.pieceCount ? this.#fillBatch(progress) : 0))
     const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
-    for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
-      const pieceNum = (start + i) % progress.pieceCount
-      if (!isLendable(progress, leases, pieceNum) || client.held.has(pieceNum)) continue
+    for (const pieceNum of lendableFrom(progress, leases, start)) {
+      if (share.length >= target) break
+      if (client.held.has(pieceNum)) continue
       leases.set(pieceNum, { cid: client.cid, untilMs })
       share.push(pieceNum)
     }
@@ -337,18 +338,17 @@ export class TaskSync {
    * the others waited for that one host's uplink).
    */
   #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
-    let free = 0
-    for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
-      if (isLendable(progress, leases, pieceNum)) free += 1
-    }
+    // The free pieces: those cached and held by nobody, less those of them leased.
+    let leasedUnheld = 0
     // The downloading cids other than this one that hold no lease.
     const lessees = new Set<ClientId>()
-    for (const lease of leases.values()) {
+    for (const [pieceNum, lease] of leases) {
+      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0) leasedUnheld += 1
       if (lease.cid === client.cid || lessees.has(lease.cid)) continue
       if (progress.getClient(lease.cid)?.held.isFull === false) lessees.add(lease.cid)
     }
     const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees.size)
-    return Math.ceil(free / sharing)
+    return Math.ceil((progress.unheldCachedCount - leasedUnheld) / sharing)
   }
 
   /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
@@ -400,7 +400,17 @@ export class TaskSync {
   }
 }
 
-/** A piece the CDN can lend: cached, held by no cid, leased to nobody. */
-function isLendable (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, pieceNum: number): boolean {
-  return progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)
+/**
+ * The pieces the CDN can lend — cached, held by no cid, leased to nobody — from `start` up,
+ * wrapping round to it. A walk of the cached pieces nobody holds (TaskProgress keeps them),
+ * not of every piece: in a large swarm every piece soon has a holder.
+ */
+function * lendableFrom (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, start: number): Generator<number> {
+  const first = progress.pieceCount === 0 ? 0 : ((Math.floor(start) % progress.pieceCount) + progress.pieceCount) % progress.pieceCount
+  for (let pieceNum = progress.nextUnheldCached(first); pieceNum >= 0; pieceNum = progress.nextUnheldCached(pieceNum + 1)) {
+    if (!leases.has(pieceNum)) yield pieceNum
+  }
+  for (let pieceNum = progress.nextUnheldCached(0); pieceNum >= 0 && pieceNum < first; pieceNum = progress.nextUnheldCached(pieceNum + 1)) {
+    if (!leases.has(pieceNum)) yield pieceNum
+  }
 }
