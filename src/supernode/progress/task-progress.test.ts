@@ -46,3 +46,30 @@ test('the cached pieces nobody holds follow caching, holdings, bitmap syncs, a l
   assert.equal(progress.nextUnheldCached(10), 17)
   assert.equal(progress.nextUnheldCached(18), -1)
 })
+
+test('a bitmap sync adds and removes exactly the pieces that differ, marks held pieces received, and says what changed', () => {
+  const progress = new TaskProgress(TASK, 20)
+  progress.addClient(A, parsePeerId('pa'), undefined)
+  const bitmap = (...pieceNums: number[]): PieceBitset => {
+    const bits = new PieceBitset(20)
+    for (const pieceNum of pieceNums) bits.add(pieceNum)
+    return bits
+  }
+  assert.equal(progress.setHoldings(A, bitmap()), undefined)
+  assert.equal(progress.setHoldings(A, bitmap(0, 7, 8, 19)), 'added')
+  assert.equal(progress.setHoldings(A, bitmap(0, 7, 8, 19)), undefined, 'the same bitmap again changes nothing')
+  progress.addHolding(A, 12, false) // a stream's cached report: held, not received
+  assert.equal(progress.getClient(A)?.done.has(12), false)
+  assert.equal(progress.setHoldings(A, bitmap(0, 7, 8, 12, 19)), 'added', 'held now counts as received')
+  assert.equal(progress.getClient(A)?.done.has(12), true)
+  assert.equal(progress.setHoldings(A, bitmap(0, 3, 12, 19)), 'removed')
+  assert.deepEqual([0, 3, 7, 8, 12, 19].map((pieceNum) => progress.holderCount(pieceNum)), [1, 1, 0, 0, 1, 1])
+  assert.equal(progress.getClient(A)?.held.count, 4)
+  assert.equal(progress.getClient(A)?.done.count, 6, 'what it received stays received')
+  assert.equal(progress.downloadingCount, 1)
+  const all = bitmap(...Array.from({ length: 20 }, (_, pieceNum) => pieceNum))
+  assert.equal(progress.setHoldings(A, all), 'added')
+  assert.equal(progress.downloadingCount, 0)
+  assert.equal(progress.setHoldings(A, bitmap(5)), 'removed')
+  assert.equal(progress.downloadingCount, 1)
+})

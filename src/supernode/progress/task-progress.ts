@@ -244,20 +244,23 @@ export class TaskProgress implements TaskProgressView {
   }
 
   /** Makes `cid`'s holdings exactly `held` (a v2 bitmap sync). Returns what changed: holdings added, removed, or nothing. */
-  setHoldings (cid: ClientId, held: Pick<PieceBitset, 'has' | 'size'>): 'added' | 'removed' | undefined {
+  setHoldings (cid: ClientId, held: PieceBitset): 'added' | 'removed' | undefined {
     const client = this.#clients.get(cid)
     if (client === undefined || held.size !== this.pieceCount) return undefined
     let changed: 'added' | 'removed' | undefined
-    for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
-      const has = held.has(pieceNum)
-      if (has === client.held.has(pieceNum) && (!has || client.done.has(pieceNum))) continue
-      if (has) {
-        this.addHolding(cid, pieceNum, true)
-        changed ??= 'added'
-      } else {
-        this.removeHolding(cid, pieceNum)
-        changed = 'removed'
-      }
+    // The pieces that differ, a byte at a time (a sync changes a few of them): held now and not
+    // before, or not received yet (held after a stream's cached report); then no longer held.
+    for (let pieceNum = held.nextNotIn(client.held, 0); pieceNum >= 0; pieceNum = held.nextNotIn(client.held, pieceNum + 1)) {
+      this.addHolding(cid, pieceNum, true)
+      changed ??= 'added'
+    }
+    for (let pieceNum = held.nextNotIn(client.done, 0); pieceNum >= 0; pieceNum = held.nextNotIn(client.done, pieceNum + 1)) {
+      this.addHolding(cid, pieceNum, true)
+      changed ??= 'added'
+    }
+    for (let pieceNum = client.held.nextNotIn(held, 0); pieceNum >= 0; pieceNum = client.held.nextNotIn(held, pieceNum + 1)) {
+      this.removeHolding(cid, pieceNum)
+      changed = 'removed'
     }
     return changed
   }
