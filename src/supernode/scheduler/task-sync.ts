@@ -40,6 +40,7 @@ import type { ProgressManager } from '../progress/progress-manager.js'
 import type { SyncWaitInterest, TaskEvents } from '../progress/task-events.js'
 import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
+import { CdnLeases } from './cdn-leases.js'
 import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
 import type { Random } from './random.js'
 import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
@@ -75,8 +76,6 @@ type Received = NonNullable<SyncTaskRequest['received']>
 const NOTHING_RECEIVED: Received = { supernodePieces: 0, supernodeBytes: 0, peerPieces: 0, peerBytes: 0 }
 /** Why a sync was answered (the metric label). */
 type SyncAnswer = 'now' | 'digests' | 'parents' | 'cdn' | 'timeout'
-/** A piece of the CDN handed to one cid: nobody else is sent to the CDN for it while the lease holds. */
-interface CdnLease { readonly cid: ClientId, untilMs: number }
 /** A lease outlives its cid's last sync by the sync interval and this margin. */
 const LEASE_MARGIN_MS = 10_000
 /** A cid's share is at most this fraction of the file at once (cids registering one by one do not take it all). */
@@ -89,8 +88,8 @@ export class TaskSync {
   readonly #options: TaskSyncOptions
   /** What each cid said it received at its last sync (to count the growth). */
   readonly #received = new Map<string, Received>()
-  /** Per task: the CDN pieces handed to a cid (piece number → lease). */
-  readonly #leases = new Map<TaskId, Map<number, CdnLease>>()
+  /** Per task: the CDN pieces handed to a cid. */
+  readonly #leases = new Map<TaskId, CdnLeases>()
   readonly #random: Random
 
   constructor (deps: TaskSyncDeps, options: TaskSyncOptions) {
@@ -280,7 +279,7 @@ export class TaskSync {
     const leases = this.#leasesOf(taskId, progress)
     // A share still at its size (a stream's lies ahead of its window) does not grow: nothing to answer.
     let mine = 0
-    for (const [pieceNum, lease] of leases) if (lease.cid === client.cid && !client.held.has(pieceNum)) mine += 1
+    for (const pieceNum of leases.piecesOf(client.cid)) if (!client.held.has(pieceNum)) mine += 1
     if (mine >= this.#shareTarget(progress)) return false
     const filling = progress.cachedCount < progress.pieceCount
     const wanted = filling ? this.#fillBatch(progress) : 1
@@ -311,10 +310,9 @@ export class TaskSync {
     const leases = this.#leasesOf(taskId, progress)
     const untilMs = this.#deps.clock.now() + this.#options.syncIntervalMs + LEASE_MARGIN_MS
     const share: number[] = []
-    for (const [pieceNum, lease] of leases) {
-      if (lease.cid !== client.cid) continue
-      if (client.held.has(pieceNum)) { leases.delete(pieceNum); continue }
-      lease.untilMs = untilMs
+    for (const pieceNum of leases.piecesOf(client.cid)) {
+      if (client.held.has(pieceNum)) { leases.end(pieceNum); continue }
+      leases.lend(pieceNum, client.cid, untilMs)
       share.push(pieceNum)
     }
     const fair = this.#fairNewLeases(progress, leases, client)
@@ -323,7 +321,7 @@ export class TaskSync {
     for (const pieceNum of lendableFrom(progress, leases, start)) {
       if (share.length >= target) break
       if (client.held.has(pieceNum)) continue
-      leases.set(pieceNum, { cid: client.cid, untilMs })
+      leases.lend(pieceNum, client.cid, untilMs)
       share.push(pieceNum)
     }
     if (leases.size === 0) this.#leases.delete(taskId)
@@ -337,18 +335,14 @@ export class TaskSync {
    * the whole batch (in the swarm lab one host got 46 MiB from the CDN, another none, and
    * the others waited for that one host's uplink).
    */
-  #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
-    // The free pieces: those cached and held by nobody, less those of them leased.
-    let leasedUnheld = 0
+  #fairNewLeases (progress: TaskProgressView, leases: CdnLeases, client: ClientProgressView): number {
+    // Swept (#leasesOf): every lease is of a cached piece nobody holds, lent to a downloading cid of the task.
+    const free = progress.unheldCachedCount - leases.size
+    if (free <= 0) return 0
     // The downloading cids other than this one that hold no lease.
-    const lessees = new Set<ClientId>()
-    for (const [pieceNum, lease] of leases) {
-      if (progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0) leasedUnheld += 1
-      if (lease.cid === client.cid || lessees.has(lease.cid)) continue
-      if (progress.getClient(lease.cid)?.held.isFull === false) lessees.add(lease.cid)
-    }
-    const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees.size)
-    return Math.ceil((progress.unheldCachedCount - leasedUnheld) / sharing)
+    const lessees = leases.lesseeCount - (leases.piecesOf(client.cid).size > 0 ? 1 : 0)
+    const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees)
+    return Math.ceil(free / sharing)
   }
 
   /** How many CDN pieces one cid is lent at once: its part of the file, at most a quarter. */
@@ -356,18 +350,22 @@ export class TaskSync {
     return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, progress.downloadingCount))
   }
 
-  /** The task's leases, without those that ended (the piece is held, the cid left, completed or stopped syncing). */
-  #leasesOf (taskId: TaskId, progress: TaskProgressView): Map<number, CdnLease> {
+  /**
+   * The task's leases, without those that ended (the piece is held, the cid left, completed or
+   * stopped syncing): each of those left is of a cached piece nobody holds (a piece is lent
+   * only so), lent to a downloading cid of the task.
+   */
+  #leasesOf (taskId: TaskId, progress: TaskProgressView): CdnLeases {
     let leases = this.#leases.get(taskId)
     if (leases === undefined) {
-      leases = new Map()
+      leases = new CdnLeases()
       this.#leases.set(taskId, leases)
       return leases
     }
     const now = this.#deps.clock.now()
-    for (const [pieceNum, lease] of leases) {
+    for (const [pieceNum, lease] of leases.entries()) {
       const holder = progress.getClient(lease.cid)
-      if (lease.untilMs <= now || holder === undefined || holder.held.isFull || progress.holderCount(pieceNum) > 0) leases.delete(pieceNum)
+      if (lease.untilMs <= now || holder === undefined || holder.held.isFull || progress.holderCount(pieceNum) > 0) leases.end(pieceNum)
     }
     return leases
   }
@@ -375,7 +373,7 @@ export class TaskSync {
   #releaseLeases (taskId: TaskId, cid: ClientId): void {
     const leases = this.#leases.get(taskId)
     if (leases === undefined) return
-    for (const [pieceNum, lease] of leases) if (lease.cid === cid) leases.delete(pieceNum)
+    leases.endAllOf(cid)
     if (leases.size === 0) this.#leases.delete(taskId)
   }
 
@@ -405,7 +403,7 @@ export class TaskSync {
  * wrapping round to it. A walk of the cached pieces nobody holds (TaskProgress keeps them),
  * not of every piece: in a large swarm every piece soon has a holder.
  */
-function * lendableFrom (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, start: number): Generator<number> {
+function * lendableFrom (progress: TaskProgressView, leases: Pick<CdnLeases, 'has'>, start: number): Generator<number> {
   const first = progress.pieceCount === 0 ? 0 : ((Math.floor(start) % progress.pieceCount) + progress.pieceCount) % progress.pieceCount
   for (let pieceNum = progress.nextUnheldCached(first); pieceNum >= 0; pieceNum = progress.nextUnheldCached(pieceNum + 1)) {
     if (!leases.has(pieceNum)) yield pieceNum
