@@ -5,6 +5,13 @@
  * Invariant: `count` always equals the number of set bits.
  */
 
+/** The number of bits set in each byte value. */
+const BITS_SET = Uint8Array.from({ length: 256 }, (_, byte) => {
+  let count = 0
+  for (let bits = byte; bits !== 0; bits >>= 1) count += bits & 1
+  return count
+})
+
 /** A bitset over piece numbers 0..size-1. */
 export class PieceBitset {
   readonly size: number
@@ -31,15 +38,11 @@ export class PieceBitset {
   static fromBase64 (text: string, size: number): PieceBitset | undefined {
     const bytes = Buffer.from(text, 'base64')
     if (bytes.length !== Math.ceil(size / 8)) return undefined
+    // Bits past the last piece: not a bitmap of `size` pieces.
+    if (size % 8 !== 0 && ((bytes[bytes.length - 1] ?? 0) >> (size % 8)) !== 0) return undefined
     const bitset = new PieceBitset(size)
-    for (let index = 0; index < bytes.length; index++) {
-      const byte = bytes[index] ?? 0
-      if (byte === 0) continue
-      for (let bit = 0; bit < 8; bit++) {
-        if ((byte & (1 << bit)) === 0) continue
-        if (!bitset.add(index * 8 + bit)) return undefined
-      }
-    }
+    bitset.#bits.set(bytes)
+    for (const byte of bytes) bitset.#count += BITS_SET[byte] ?? 0
     return bitset
   }
 
@@ -90,6 +93,17 @@ export class PieceBitset {
     return this.size
   }
 
+  /** The lowest piece number in the set at or after `start`, or -1 when there is none. Skips empty bytes: a walk of a sparse set costs a byte per 8 pieces. */
+  nextFrom (start: number): number {
+    return this.#next(start, undefined)
+  }
+
+  /** The lowest piece number at or after `start` in this set and not in `other` (of the same size), or -1. A byte at a time, as nextFrom. */
+  nextNotIn (other: PieceBitset, start: number): number {
+    if (other.size !== this.size) throw new RangeError(`bitset sizes differ: ${this.size} and ${other.size}`)
+    return this.#next(start, other.#bits)
+  }
+
   /** A copy of the bits: bit `p % 8` (least significant first) of byte `floor(p / 8)` is piece `p`. */
   toBytes (): Uint8Array {
     return this.#bits.slice()
@@ -98,6 +112,19 @@ export class PieceBitset {
   /** The wire form: base64 of `toBytes()`. */
   toBase64 (): string {
     return Buffer.from(this.#bits.buffer, this.#bits.byteOffset, this.#bits.byteLength).toString('base64')
+  }
+
+  /** The lowest piece number at or after `start` in the set and, when `without` is given, not in those bits. */
+  #next (start: number, without: Uint8Array | undefined): number {
+    let pieceNum = Math.max(0, Math.ceil(start))
+    while (pieceNum < this.size) {
+      const index = pieceNum >> 3
+      const byte = ((this.#bits[index] ?? 0) & ~(without?.[index] ?? 0)) >> (pieceNum & 7)
+      if (byte === 0) { pieceNum = (index + 1) << 3; continue }
+      if ((byte & 1) !== 0) return pieceNum
+      pieceNum += 1
+    }
+    return -1
   }
 
   /** Every piece number in the set, ascending. */

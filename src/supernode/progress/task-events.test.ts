@@ -208,3 +208,30 @@ test('a waiting v2 sync wakes when its digests are due, one sync asking for CDN 
   assert.deepEqual(new Set(woken.slice(6)), new Set([cid(2), cid(3), cid(4)]))
   assert.equal(events.countWaiters(TASK), 0)
 })
+
+test('only a cached piece looks at whether the waiting syncs are due: a bitmap or a join looks at the syncs without parents alone', async () => {
+  const clock = new ManualClock()
+  const events = new TaskEvents({ clock })
+  const progress = new ProgressManager({ clock, events, logger: createSilentLogger() }, { pieceTimeoutMs: 60_000 })
+  progress.createTask(TASK, 4)
+  for (let index = 0; index < 4; index++) progress.addClient(TASK, cid(index), parsePeerId(`p${index}`))
+  const looked: ClientId[] = []
+  const woken: ClientId[] = []
+  // c0, c1: have parents; c2: has none.
+  for (let index = 0; index < 3; index++) {
+    const interest: SyncWaitInterest = { kind: 'sync', cid: cid(index), due: () => { looked.push(cid(index)); return false }, cdnWanted: false, orphan: index === 2 }
+    void events.waitFor(TASK, WAIT_MS, undefined, interest).then((reason) => { if (reason === 'notified') woken.push(cid(index)) })
+  }
+  const some = new PieceBitset(4)
+  some.add(1)
+  progress.syncHoldings(TASK, cid(3), some)
+  await settle()
+  assert.deepEqual(looked, [cid(2)], 'the bitmap looked at the sync without parents only')
+  assert.deepEqual(woken, [cid(2)])
+  looked.length = 0
+  progress.markCached(TASK, 0, DIGEST)
+  await settle()
+  assert.deepEqual(looked, [cid(0), cid(1)], 'a cached piece looks at every waiting sync')
+  assert.deepEqual(woken, [cid(2)])
+  assert.equal(events.countWaiters(TASK), 2)
+})

@@ -15,7 +15,7 @@
  *   answer was 'limited' (a 'wait' answer means no needed piece exists: a free slot cannot
  *   help it);
  * - a waiting v2 sync (SyncWaitInterest) wakes when its answer is due (`due()`: a batch of
- *   digests, checked in O(1)); for a piece the CDN cached, at most one sync that asked for
+ *   digests, checked in O(1) at each cached piece, the only change that brings digests); for a piece the CDN cached, at most one sync that asked for
  *   CDN pieces (`cdnWanted`) per piece (passed on when declined, at most 16 times); and, while it has no parent, when a cid joins or a
  *   bitmap changes. A bitmap that changed (`holdingsOf`) wakes no other sync: a host's
  *   bitmap gives the others nothing to answer (with a thousand hosts syncing, every sync
@@ -61,7 +61,11 @@ export function waitInterestOf (client: ClientProgressView, limited: boolean): W
 export interface SyncWaitInterest {
   readonly kind: 'sync'
   readonly cid: ClientId
-  /** True when the task's state owes this sync an answer now (a batch of digests). O(1): called for every cached piece. */
+  /**
+   * True when the task's state owes this sync an answer now (a batch of digests). O(1): called
+   * for every cached piece, and only then (digests come with the cache alone), so that other
+   * changes look at the syncs without parents, not at every waiting sync.
+   */
   readonly due: () => boolean
   /** It asked for CDN pieces: a newly cached piece may be lent to it. */
   readonly cdnWanted: boolean
@@ -89,6 +93,8 @@ type Interest = WaitInterest | SyncWaitInterest
 
 /** A bounded wake-up a waiter holds until it uses or declines it. */
 interface Credit {
+  /** Whom it can pass to: waiting syncs or waiting pulls. */
+  readonly among: 'syncs' | 'pulls'
   readonly matches: (interest: Interest) => boolean
   /** The cids this change has woken so far (shared by every wake-up of one change). */
   readonly visited: Set<ClientId>
@@ -117,8 +123,14 @@ interface TaskWaiters {
   readonly plain: Set<Waiter>
   /** The waiting v2 syncs, in the order they started waiting. */
   readonly syncs: Set<Waiter>
+  /** Of those, the syncs without parents (SyncWaitInterest.orphan), in the same order. */
+  readonly orphans: Set<Waiter>
+  /** The waiting v1 pulls with an interest, in the order they started waiting. */
+  readonly pulls: Set<Waiter>
   readonly byCid: Map<ClientId, Set<Waiter>>
 }
+
+const NO_WAITERS: ReadonlySet<Waiter> = new Set()
 
 function isSync (interest: Interest | undefined): interest is SyncWaitInterest {
   return interest !== undefined && 'kind' in interest
@@ -154,11 +166,13 @@ export class TaskEvents {
     for (const waiter of change.cid === undefined ? [] : waiters.byCid.get(change.cid) ?? []) woken.push({ waiter, credit: undefined })
     // A changed bitmap is a new source of its pieces for v1's pulls (a task may mix versions).
     if (change.holdingsOf !== undefined) {
-      for (const waiter of waiters.all) if (waiter.interest !== undefined && !isSync(waiter.interest) && waiter.interest.cid !== change.cid) woken.push({ waiter, credit: undefined })
+      for (const waiter of waiters.pulls) if (waiter.interest?.cid !== change.cid) woken.push({ waiter, credit: undefined })
     }
     let cdnPieces = change.cached === true ? 1 : 0
-    const cdnCredit: Credit = { matches: (other) => isSync(other) && other.cdnWanted, visited, passes: CDN_CREDIT_PASSES }
-    for (const waiter of waiters.syncs) {
+    const cdnCredit: Credit = { among: 'syncs', matches: (other) => isSync(other) && other.cdnWanted, visited, passes: CDN_CREDIT_PASSES }
+    // A cached piece can make any sync due; a join or a bitmap can give a parent to the syncs without one; nothing else wakes a sync.
+    const syncs = change.cached === true ? waiters.syncs : change.joined !== undefined || change.holdingsOf !== undefined ? waiters.orphans : NO_WAITERS
+    for (const waiter of syncs) {
       const interest = waiter.interest
       if (!isSync(interest) || interest.cid === change.cid) continue
       if (interest.due()) {
@@ -170,17 +184,17 @@ export class TaskEvents {
         woken.push({ waiter, credit: undefined })
       }
     }
-    for (const waiter of waiters.all) {
+    for (const waiter of waiters.pulls) {
       if (pieceSlots <= 0 && freedSlots <= 0) break
       const interest = waiter.interest
       if (interest === undefined || isSync(interest) || interest.cid === change.cid) continue
       if (pieceSlots > 0 && change.piece !== undefined && interest.needs(change.piece.pieceNum)) {
         const pieceNum = change.piece.pieceNum
         pieceSlots -= 1
-        woken.push({ waiter, credit: { matches: (other) => !isSync(other) && other.needs(pieceNum), visited } })
+        woken.push({ waiter, credit: { among: 'pulls', matches: (other) => !isSync(other) && other.needs(pieceNum), visited } })
       } else if (freedSlots > 0 && interest.limited) {
         freedSlots -= 1
-        woken.push({ waiter, credit: { matches: (other) => !isSync(other) && other.limited, visited } })
+        woken.push({ waiter, credit: { among: 'pulls', matches: (other) => !isSync(other) && other.limited, visited } })
       }
     }
     for (const { waiter, credit } of woken) this.#wake(waiter, credit)
@@ -195,7 +209,8 @@ export class TaskEvents {
     if (credit === undefined) return
     this.#credits.delete(interest)
     if (credit.passes !== undefined && --credit.passes < 0) return
-    for (const waiter of this.#waiters.get(taskId)?.all ?? []) {
+    const waiters = this.#waiters.get(taskId)
+    for (const waiter of waiters === undefined ? NO_WAITERS : waiters[credit.among]) {
       if (waiter.interest === undefined || credit.visited.has(waiter.interest.cid)) continue
       if (!credit.matches(waiter.interest)) continue
       this.#wake(waiter, credit)
@@ -235,7 +250,7 @@ export class TaskEvents {
     if (signal?.aborted === true) return 'aborted'
     return await new Promise<WakeReason>((resolve) => {
       let waiters = this.#waiters.get(taskId)
-      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), syncs: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
+      if (waiters === undefined) { waiters = { all: new Set(), plain: new Set(), syncs: new Set(), orphans: new Set(), pulls: new Set(), byCid: new Map() }; this.#waiters.set(taskId, waiters) }
       const timer = this.#clock.setTimeout(() => { finish('timeout') }, Math.max(0, timeoutMs))
       const onAbort = (): void => { finish('aborted') }
       const finish = (reason: WakeReason): void => {
@@ -250,7 +265,12 @@ export class TaskEvents {
       if (interest === undefined) {
         waiters.plain.add(waiter)
       } else {
-        if (isSync(interest)) waiters.syncs.add(waiter)
+        if (!isSync(interest)) {
+          waiters.pulls.add(waiter)
+        } else {
+          waiters.syncs.add(waiter)
+          if (interest.orphan) waiters.orphans.add(waiter)
+        }
         const ofCid = waiters.byCid.get(interest.cid)
         if (ofCid === undefined) waiters.byCid.set(interest.cid, new Set([waiter]))
         else ofCid.add(waiter)
@@ -273,6 +293,8 @@ export class TaskEvents {
       waiters.plain.delete(waiter)
     } else {
       waiters.syncs.delete(waiter)
+      waiters.orphans.delete(waiter)
+      waiters.pulls.delete(waiter)
       const ofCid = waiters.byCid.get(waiter.interest.cid)
       ofCid?.delete(waiter)
       if (ofCid?.size === 0) waiters.byCid.delete(waiter.interest.cid)

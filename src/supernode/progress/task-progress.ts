@@ -6,7 +6,8 @@
  *
  * Invariants: `holders[p]` contains exactly the cids whose `held` has p; `inFlight[p]` and
  * `supernodeInFlight[p]` count the hand-outs of p in `running` of all cids; `supernodeUploads`
- * is the number of running hand-outs whose source is the supernode.
+ * is the number of running hand-outs whose source is the supernode; `unheldCached` has
+ * exactly the cached pieces with no holder.
  */
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
 import type { PieceDigest } from '../../protocol/piece-digest.js'
@@ -56,6 +57,10 @@ export interface TaskProgressView {
   isCached(pieceNum: number): boolean
   digestOf(pieceNum: number): PieceDigest | undefined
   holderCount(pieceNum: number): number
+  /** How many cached pieces no cid holds. O(1). */
+  readonly unheldCachedCount: number
+  /** The first cached piece no cid holds at or after `start`, or -1 (a walk of those pieces without a look at every piece). */
+  nextUnheldCached(start: number): number
   /** The cids holding the piece (their progress, so a scan needs no lookup per holder), in no particular order. */
   holdersOf(pieceNum: number): readonly ClientProgressView[]
   inFlightCount(pieceNum: number): number
@@ -121,6 +126,8 @@ export class TaskProgress implements TaskProgressView {
   readonly pieceCount: number
   readonly #digests: (PieceDigest | undefined)[]
   readonly #cached: PieceBitset
+  /** The cached pieces nobody holds (those the CDN can still lend), so that a walk of them does not visit every piece. */
+  readonly #unheldCached: PieceBitset
   /** Per piece, the cids holding it: an array so the scheduler can start scanning at a random holder. */
   readonly #holders: (ClientProgress[] | undefined)[]
   readonly #inFlight: Uint32Array
@@ -141,6 +148,7 @@ export class TaskProgress implements TaskProgressView {
     this.pieceCount = pieceCount
     this.#digests = new Array<PieceDigest | undefined>(pieceCount).fill(undefined)
     this.#cached = new PieceBitset(pieceCount)
+    this.#unheldCached = new PieceBitset(pieceCount)
     this.#holders = new Array<ClientProgress[] | undefined>(pieceCount).fill(undefined)
     this.#inFlight = new Uint32Array(pieceCount)
     this.#supernodeInFlight = new Uint32Array(pieceCount)
@@ -151,6 +159,8 @@ export class TaskProgress implements TaskProgressView {
   isCached (pieceNum: number): boolean { return this.#cached.has(pieceNum) }
   digestOf (pieceNum: number): PieceDigest | undefined { return this.#digests[pieceNum] }
   holderCount (pieceNum: number): number { return this.#holders[pieceNum]?.length ?? 0 }
+  get unheldCachedCount (): number { return this.#unheldCached.count }
+  nextUnheldCached (start: number): number { return this.#unheldCached.nextFrom(start) }
   holdersOf (pieceNum: number): readonly ClientProgressView[] { return this.#holders[pieceNum] ?? [] }
   inFlightCount (pieceNum: number): number { return this.#inFlight[pieceNum] ?? 0 }
   supernodeInFlightCount (pieceNum: number): number { return this.#supernodeInFlight[pieceNum] ?? 0 }
@@ -175,6 +185,7 @@ export class TaskProgress implements TaskProgressView {
   markCached (pieceNum: number, digest: PieceDigest): boolean {
     if (!this.#cached.add(pieceNum)) return false
     this.#digests[pieceNum] = digest
+    if (this.holderCount(pieceNum) === 0) this.#unheldCached.add(pieceNum)
     return true
   }
 
@@ -221,28 +232,35 @@ export class TaskProgress implements TaskProgressView {
     if (this.#distrusted.has(client.peerId)) return true
     if (client.held.add(pieceNum)) {
       const holders = this.#holders[pieceNum]
-      if (holders === undefined) this.#holders[pieceNum] = [client]
-      else holders.push(client)
+      if (holders === undefined) {
+        this.#holders[pieceNum] = [client]
+        this.#unheldCached.delete(pieceNum)
+      } else {
+        holders.push(client)
+      }
       if (client.held.isFull) this.#fullCount += 1
     }
     return true
   }
 
   /** Makes `cid`'s holdings exactly `held` (a v2 bitmap sync). Returns what changed: holdings added, removed, or nothing. */
-  setHoldings (cid: ClientId, held: Pick<PieceBitset, 'has' | 'size'>): 'added' | 'removed' | undefined {
+  setHoldings (cid: ClientId, held: PieceBitset): 'added' | 'removed' | undefined {
     const client = this.#clients.get(cid)
     if (client === undefined || held.size !== this.pieceCount) return undefined
     let changed: 'added' | 'removed' | undefined
-    for (let pieceNum = 0; pieceNum < this.pieceCount; pieceNum++) {
-      const has = held.has(pieceNum)
-      if (has === client.held.has(pieceNum) && (!has || client.done.has(pieceNum))) continue
-      if (has) {
-        this.addHolding(cid, pieceNum, true)
-        changed ??= 'added'
-      } else {
-        this.removeHolding(cid, pieceNum)
-        changed = 'removed'
-      }
+    // The pieces that differ, a byte at a time (a sync changes a few of them): held now and not
+    // before, or not received yet (held after a stream's cached report); then no longer held.
+    for (let pieceNum = held.nextNotIn(client.held, 0); pieceNum >= 0; pieceNum = held.nextNotIn(client.held, pieceNum + 1)) {
+      this.addHolding(cid, pieceNum, true)
+      changed ??= 'added'
+    }
+    for (let pieceNum = held.nextNotIn(client.done, 0); pieceNum >= 0; pieceNum = held.nextNotIn(client.done, pieceNum + 1)) {
+      this.addHolding(cid, pieceNum, true)
+      changed ??= 'added'
+    }
+    for (let pieceNum = client.held.nextNotIn(held, 0); pieceNum >= 0; pieceNum = client.held.nextNotIn(held, pieceNum + 1)) {
+      this.removeHolding(cid, pieceNum)
+      changed = 'removed'
     }
     return changed
   }
@@ -259,7 +277,10 @@ export class TaskProgress implements TaskProgressView {
     const index = holders.indexOf(client)
     // Swap-remove: holder order carries no meaning.
     if (index >= 0) { holders[index] = holders[holders.length - 1] ?? client; holders.pop() }
-    if (holders.length === 0) this.#holders[pieceNum] = undefined
+    if (holders.length === 0) {
+      this.#holders[pieceNum] = undefined
+      if (this.#cached.has(pieceNum)) this.#unheldCached.add(pieceNum)
+    }
   }
 
   /** Removes every holding of the cids of `peerId` (the peer left); their received pieces stay received. */

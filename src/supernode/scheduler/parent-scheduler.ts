@@ -39,8 +39,13 @@ interface TaskGraph {
   readonly children: Map<ClientId, Set<ClientId>>
 }
 
-/** Candidates with room among which a cid's parents are chosen, at most. */
-const MAX_POOL = 512
+/**
+ * Candidates with room among which a cid's parents are chosen, at most: a few times the
+ * parents wanted, so that the score chooses among enough. Each costs a score with its own
+ * random draw at every choice: with 512, the first syncs of 10,000 hosts joining at once
+ * spent half the supernode's CPU scoring candidates (about 200 µs a choice).
+ */
+const MAX_POOL = 64
 /** Candidates looked at for one choice, at most. */
 const MAX_LOOK = 4096
 
@@ -142,7 +147,7 @@ export class ParentScheduler {
     // The best `wanted` by score, kept in a small array (wanted is a handful).
     const best: { cid: ClientId, score: number }[] = []
     let maxHeld = 1
-    const pool: ParentCandidate[] = []
+    const pool: { candidate: ParentCandidate, childCount: number }[] = []
     // A bounded look: the first candidates with room, and at most so many in all (the caller
     // gives them from a random place; with ten thousand cids a full scan at every sync made
     // the supernode's work grow with the square of the fleet).
@@ -153,11 +158,10 @@ export class ParentScheduler {
       if (candidate.cid === child.cid || candidate.peerId === child.peerId || taken.has(candidate.cid)) continue
       const childCount = graph.children.get(candidate.cid)?.size ?? 0
       if (childCount >= maxChildren || !isEligible(candidate)) continue
-      pool.push(candidate)
+      pool.push({ candidate, childCount })
       if (candidate.heldCount > maxHeld) maxHeld = candidate.heldCount
     }
-    for (const candidate of pool) {
-      const childCount = graph.children.get(candidate.cid)?.size ?? 0
+    for (const { candidate, childCount } of pool) {
       const score = (candidate.isComplete ? 1 : 0) + 0.5 * candidate.heldCount / maxHeld - 0.25 * childCount / maxChildren + 0.5 * this.#random()
       if (best.length < wanted) {
         best.push({ cid: candidate.cid, score })

@@ -40,6 +40,7 @@ import type { ProgressManager } from '../progress/progress-manager.js'
 import type { SyncWaitInterest, TaskEvents } from '../progress/task-events.js'
 import type { ClientProgressView, TaskProgressView } from '../progress/task-progress.js'
 import type { TaskManager, TaskView } from '../task/task-manager.js'
+import { CdnLeases } from './cdn-leases.js'
 import type { ParentCandidate, ParentScheduler } from './parent-scheduler.js'
 import type { Random } from './random.js'
 import { mustGetClient, mustGetSchedulableTask } from './task-lookup.js'
@@ -75,8 +76,6 @@ type Received = NonNullable<SyncTaskRequest['received']>
 const NOTHING_RECEIVED: Received = { supernodePieces: 0, supernodeBytes: 0, peerPieces: 0, peerBytes: 0 }
 /** Why a sync was answered (the metric label). */
 type SyncAnswer = 'now' | 'digests' | 'parents' | 'cdn' | 'timeout'
-/** A piece of the CDN handed to one cid: nobody else is sent to the CDN for it while the lease holds. */
-interface CdnLease { readonly cid: ClientId, untilMs: number }
 /** A lease outlives its cid's last sync by the sync interval and this margin. */
 const LEASE_MARGIN_MS = 10_000
 /** A cid's share is at most this fraction of the file at once (cids registering one by one do not take it all). */
@@ -89,8 +88,8 @@ export class TaskSync {
   readonly #options: TaskSyncOptions
   /** What each cid said it received at its last sync (to count the growth). */
   readonly #received = new Map<string, Received>()
-  /** Per task: the CDN pieces handed to a cid (piece number → lease). */
-  readonly #leases = new Map<TaskId, Map<number, CdnLease>>()
+  /** Per task: the CDN pieces handed to a cid. */
+  readonly #leases = new Map<TaskId, CdnLeases>()
   readonly #random: Random
 
   constructor (deps: TaskSyncDeps, options: TaskSyncOptions) {
@@ -224,6 +223,8 @@ export class TaskSync {
     const taskId = task.taskId
     const parentCids = client.held.isFull ? [] : this.#assign(taskId, progress, client)
     const parents: Parent[] = []
+    const dataPath = fillPath(PEER_PATHS.taskData, { taskId })
+    const havesPath = fillPath(PEER_PATHS.taskHaves, { taskId })
     for (const parentCid of parentCids) {
       const parent = progress.getClient(parentCid)
       const peer = parent === undefined ? undefined : this.#deps.peers.getPeer(parent.peerId)
@@ -233,15 +234,16 @@ export class TaskSync {
       parents.push({
         peerId: parent.peerId,
         cid: parentCid,
-        url: `${base}${fillPath(PEER_PATHS.taskData, { taskId })}${query}`,
-        havesUrl: `${base}${fillPath(PEER_PATHS.taskHaves, { taskId })}${query}`,
+        url: `${base}${dataPath}${query}`,
+        havesUrl: `${base}${havesPath}${query}`,
         complete: parent.held.isFull,
       })
     }
     const from = Math.min(Math.max(0, digestsFrom), progress.pieceCount)
     const digests: string[] = []
+    // The last cached piece, looked for from the end (once the CDN holds the file, at once).
     let last = from - 1
-    for (let pieceNum = from; pieceNum < progress.pieceCount; pieceNum++) if (progress.digestOf(pieceNum) !== undefined) last = pieceNum
+    for (let pieceNum = progress.pieceCount - 1; pieceNum >= from; pieceNum--) if (progress.digestOf(pieceNum) !== undefined) { last = pieceNum; break }
     for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
     const slots = this.#slotsOf(progress, client)
     const share = new PieceBitset(progress.pieceCount)
@@ -277,13 +279,14 @@ export class TaskSync {
     const leases = this.#leasesOf(taskId, progress)
     // A share still at its size (a stream's lies ahead of its window) does not grow: nothing to answer.
     let mine = 0
-    for (const [pieceNum, lease] of leases) if (lease.cid === client.cid && !client.held.has(pieceNum)) mine += 1
+    for (const pieceNum of leases.piecesOf(client.cid)) if (!client.held.has(pieceNum)) mine += 1
     if (mine >= this.#shareTarget(progress)) return false
     const filling = progress.cachedCount < progress.pieceCount
     const wanted = filling ? this.#fillBatch(progress) : 1
     let lendable = 0
-    for (let pieceNum = 0; pieceNum < progress.pieceCount && lendable < wanted; pieceNum++) {
-      if (isLendable(progress, leases, pieceNum) && !client.held.has(pieceNum)) lendable += 1
+    for (const pieceNum of lendableFrom(progress, leases, 0)) {
+      if (lendable >= wanted) break
+      if (!client.held.has(pieceNum)) lendable += 1
     }
     return lendable >= wanted
   }
@@ -307,19 +310,18 @@ export class TaskSync {
     const leases = this.#leasesOf(taskId, progress)
     const untilMs = this.#deps.clock.now() + this.#options.syncIntervalMs + LEASE_MARGIN_MS
     const share: number[] = []
-    for (const [pieceNum, lease] of leases) {
-      if (lease.cid !== client.cid) continue
-      if (client.held.has(pieceNum)) { leases.delete(pieceNum); continue }
-      lease.untilMs = untilMs
+    for (const pieceNum of leases.piecesOf(client.cid)) {
+      if (client.held.has(pieceNum)) { leases.end(pieceNum); continue }
+      leases.lend(pieceNum, client.cid, untilMs)
       share.push(pieceNum)
     }
     const fair = this.#fairNewLeases(progress, leases, client)
     const target = Math.min(this.#shareTarget(progress), share.length + Math.max(fair, progress.cachedCount < progress.pieceCount ? this.#fillBatch(progress) : 0))
     const start = client.windowPieces === undefined ? Math.floor(this.#random() * progress.pieceCount) : Math.max(0, client.done.firstMissing())
-    for (let i = 0; i < progress.pieceCount && share.length < target; i++) {
-      const pieceNum = (start + i) % progress.pieceCount
-      if (!isLendable(progress, leases, pieceNum) || client.held.has(pieceNum)) continue
-      leases.set(pieceNum, { cid: client.cid, untilMs })
+    for (const pieceNum of lendableFrom(progress, leases, start)) {
+      if (share.length >= target) break
+      if (client.held.has(pieceNum)) continue
+      leases.lend(pieceNum, client.cid, untilMs)
       share.push(pieceNum)
     }
     if (leases.size === 0) this.#leases.delete(taskId)
@@ -333,18 +335,13 @@ export class TaskSync {
    * the whole batch (in the swarm lab one host got 46 MiB from the CDN, another none, and
    * the others waited for that one host's uplink).
    */
-  #fairNewLeases (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, client: ClientProgressView): number {
-    let free = 0
-    for (let pieceNum = 0; pieceNum < progress.pieceCount; pieceNum++) {
-      if (isLendable(progress, leases, pieceNum)) free += 1
-    }
+  #fairNewLeases (progress: TaskProgressView, leases: CdnLeases, client: ClientProgressView): number {
+    // Swept (#leasesOf): every lease is of a cached piece nobody holds, lent to a downloading cid of the task.
+    const free = progress.unheldCachedCount - leases.size
+    if (free <= 0) return 0
     // The downloading cids other than this one that hold no lease.
-    const lessees = new Set<ClientId>()
-    for (const lease of leases.values()) {
-      if (lease.cid === client.cid || lessees.has(lease.cid)) continue
-      if (progress.getClient(lease.cid)?.held.isFull === false) lessees.add(lease.cid)
-    }
-    const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees.size)
+    const lessees = leases.lesseeCount - (leases.piecesOf(client.cid).size > 0 ? 1 : 0)
+    const sharing = 1 + Math.max(0, progress.downloadingCount - (client.held.isFull ? 0 : 1) - lessees)
     return Math.ceil(free / sharing)
   }
 
@@ -353,18 +350,22 @@ export class TaskSync {
     return Math.ceil(progress.pieceCount / Math.max(MIN_SHARE_DIVISOR, progress.downloadingCount))
   }
 
-  /** The task's leases, without those that ended (the piece is held, the cid left, completed or stopped syncing). */
-  #leasesOf (taskId: TaskId, progress: TaskProgressView): Map<number, CdnLease> {
+  /**
+   * The task's leases, without those that ended (the piece is held, the cid left, completed or
+   * stopped syncing): each of those left is of a cached piece nobody holds (a piece is lent
+   * only so), lent to a downloading cid of the task.
+   */
+  #leasesOf (taskId: TaskId, progress: TaskProgressView): CdnLeases {
     let leases = this.#leases.get(taskId)
     if (leases === undefined) {
-      leases = new Map()
+      leases = new CdnLeases()
       this.#leases.set(taskId, leases)
       return leases
     }
     const now = this.#deps.clock.now()
-    for (const [pieceNum, lease] of leases) {
+    for (const [pieceNum, lease] of leases.entries()) {
       const holder = progress.getClient(lease.cid)
-      if (lease.untilMs <= now || holder === undefined || holder.held.isFull || progress.holderCount(pieceNum) > 0) leases.delete(pieceNum)
+      if (lease.untilMs <= now || holder === undefined || holder.held.isFull || progress.holderCount(pieceNum) > 0) leases.end(pieceNum)
     }
     return leases
   }
@@ -372,7 +373,7 @@ export class TaskSync {
   #releaseLeases (taskId: TaskId, cid: ClientId): void {
     const leases = this.#leases.get(taskId)
     if (leases === undefined) return
-    for (const [pieceNum, lease] of leases) if (lease.cid === cid) leases.delete(pieceNum)
+    leases.endAllOf(cid)
     if (leases.size === 0) this.#leases.delete(taskId)
   }
 
@@ -397,7 +398,17 @@ export class TaskSync {
   }
 }
 
-/** A piece the CDN can lend: cached, held by no cid, leased to nobody. */
-function isLendable (progress: TaskProgressView, leases: ReadonlyMap<number, CdnLease>, pieceNum: number): boolean {
-  return progress.isCached(pieceNum) && progress.holderCount(pieceNum) === 0 && !leases.has(pieceNum)
+/**
+ * The pieces the CDN can lend — cached, held by no cid, leased to nobody — from `start` up,
+ * wrapping round to it. A walk of the cached pieces nobody holds (TaskProgress keeps them),
+ * not of every piece: in a large swarm every piece soon has a holder.
+ */
+function * lendableFrom (progress: TaskProgressView, leases: Pick<CdnLeases, 'has'>, start: number): Generator<number> {
+  const first = progress.pieceCount === 0 ? 0 : ((Math.floor(start) % progress.pieceCount) + progress.pieceCount) % progress.pieceCount
+  for (let pieceNum = progress.nextUnheldCached(first); pieceNum >= 0; pieceNum = progress.nextUnheldCached(pieceNum + 1)) {
+    if (!leases.has(pieceNum)) yield pieceNum
+  }
+  for (let pieceNum = progress.nextUnheldCached(0); pieceNum >= 0 && pieceNum < first; pieceNum = progress.nextUnheldCached(pieceNum + 1)) {
+    if (!leases.has(pieceNum)) yield pieceNum
+  }
 }
