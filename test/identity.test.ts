@@ -65,10 +65,11 @@ test('8 hosts, 8 presigned URLs of one object, each expiring once a later one is
     const run = download({ url: `${origin.url('/bucket/model.bin')}?versionId=7&${query}`, output: join(dir.path, `out-${i}`), supernode, peer, dir: dir.path })
     run.catch(() => undefined) // awaited below; a failure before then is not unhandled
     runs.push(run)
-    await waitFor(async () => await clientCount(sn.client) >= i + 1, 20_000, `host ${i} to register`)
-    // What the supernode's check of each registration against the source (with the
-    // registration's own URL) does: the newer signature is used, every older one expires.
-    signatures.use(query)
+    // Registered: the supernode lists a cid from the start of its registration (its dfget
+    // task record), then checks it against the source with the registration's own URL,
+    // which uses its signature. The next host starts only after that check: its newer
+    // signature would expire this one while the check is still on its way (a 403 here).
+    await waitFor(async () => signatures.isUsed(query) && await clientCount(sn.client) >= i + 1, 20_000, `host ${i} to register`)
   }
   const results = await Promise.all(runs)
 

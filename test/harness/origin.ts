@@ -72,6 +72,8 @@ export interface UrlSignatures {
   use(query: string): void
   /** `ok` (and marks it used), `unknown` or `expired` for a request's query string. */
   check(query: string): 'ok' | 'unknown' | 'expired'
+  /** True once the signature of `query`, or a newer one, was used. */
+  isUsed(query: string): boolean
   /** Requests refused so far. */
   readonly refused: number
 }
@@ -102,6 +104,10 @@ export function createUrlSignatures (): UrlSignatures {
     use (query) {
       const n = numberOf(query)
       if (n !== undefined) newestUsed = Math.max(newestUsed, n)
+    },
+    isUsed (query) {
+      const n = numberOf(query)
+      return n !== undefined && n <= newestUsed
     },
     check (query) {
       const n = numberOf(query)
