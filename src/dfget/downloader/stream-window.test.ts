@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BufferPool, isHeldForReader, releaseWritten } from '../../common/buffer-pool.js'
-import { isCode } from '../../protocol/errors.js'
+import { DfError, isCode } from '../../protocol/errors.js'
 import { StreamWindow } from './stream-window.js'
 
 const PIECE = 1024
@@ -51,7 +51,7 @@ test('a failed stream lets go of the pieces that waited for the reader', async (
   window.body.on('error', () => {})
   const waiting = await writePooled(window, pool, 2, 3)
   assert.equal(waiting.holds, 1, 'the window holds it')
-  window.fail(new (await import('../../protocol/errors.js')).DfError('DF_ERR_INTERNAL', 'test'))
+  window.fail(new DfError('DF_ERR_INTERNAL', 'test'))
   await assert.rejects(window.whenDelivered(), (err: unknown) => isCode(err, 'DF_ERR_INTERNAL'))
   assert.equal(waiting.holds, 0)
   assert.equal(pool.idleBytes, 64 * 1024)
