@@ -28,7 +28,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished as streamFinished, pipeline } from 'node:stream/promises'
 import { DfError, isCode } from '../protocol/errors.js'
 import { redactUrl } from '../common/http/redact-url.js'
 import type { Logger } from '../common/log.js'
@@ -39,6 +39,7 @@ import { DigestVerifier } from './digest-verifier.js'
 import { formatContentRange, parseRangeHeader, resolveRange, type ByteRange, type RangeHeader } from './byte-range.js'
 import { clientResponseHeaders, sourceFetchHeaders } from './forwarded-headers.js'
 import { passThrough } from './pass-through.js'
+import { releasingWriter } from '../common/releasing-writer.js'
 import { sendErrorResponse } from './error-response.js'
 
 export interface SwarmDeliveryDeps {
@@ -275,10 +276,12 @@ export class SwarmDelivery {
   async #deliverSwarm (res: ServerResponse, target: SwarmTarget, source: Source, stream: P2pStream, signal: AbortSignal, log: Logger): Promise<void> {
     const lengthBytes = stream.lengthBytes ?? source.lengthBytes
     res.writeHead(200, responseHeaders(target.digest, lengthBytes, source))
+    // The swarm's pieces are pooled: each goes back to the pool once the response wrote it out.
+    const writer = releasingWriter(res, { endTarget: true, gone: () => new DfError('DF_ERR_INTERNAL', 'the client went away') })
     const sink = target.digest === undefined ? undefined : new DigestVerifier(target.digest, lengthBytes)
-    const output: Writable = sink ?? res
-    const finished = sink === undefined ? undefined : pipeline(sink, res)
-    finished?.catch(() => undefined) // observed below; avoids an unhandled rejection meanwhile
+    const output: Writable = sink ?? writer
+    const finished = sink === undefined ? streamFinished(writer) : pipeline(sink, writer)
+    finished.catch(() => undefined) // observed below; avoids an unhandled rejection meanwhile
     let offset = 0
     try {
       offset = await this.#pump(stream.body, output, 'swarm', signal, 0)
@@ -301,7 +304,6 @@ export class SwarmDelivery {
     }
     output.end()
     await finished
-    if (sink === undefined) await once(res, 'finish')
   }
 
   async #deliverDirect (req: IncomingMessage, res: ServerResponse, target: SwarmTarget, source: Source, signal: AbortSignal, _log: Logger): Promise<void> {

@@ -11,10 +11,11 @@
  */
 import { chmod, rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
-import { Writable } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createLogger, type Logger } from '../../common/log.js'
-import { isHeldForReader, releaseWritten, type BufferPool } from '../../common/buffer-pool.js'
+import type { BufferPool } from '../../common/buffer-pool.js'
+import { releasingWriter } from '../../common/releasing-writer.js'
 import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { DfError } from '../../protocol/errors.js'
 import type { DfgetConfig } from '../config.js'
@@ -221,26 +222,9 @@ function jsonLineFrame (line: string): Buffer {
  * other chunk is garbage, counted for the collector.
  */
 function frameWriter (socket: Socket, garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Writable {
-  return new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      if (!isHeldForReader(chunk)) garbageCollector?.add(chunk.length)
-      if (socket.destroyed) {
-        releaseWritten(chunk)
-        callback(new DfError('DF_ERR_INTERNAL', 'the dfget client went away'))
-        return
-      }
-      socket.cork()
-      socket.write(frameHeader(FRAME.data, chunk.length))
-      const flushed = socket.write(chunk, () => { releaseWritten(chunk) })
-      socket.uncork()
-      if (flushed) { callback(); return }
-      const done = (): void => {
-        socket.off('drain', done)
-        socket.off('close', done)
-        callback(socket.destroyed ? new DfError('DF_ERR_INTERNAL', 'the dfget client went away') : undefined)
-      }
-      socket.on('drain', done)
-      socket.on('close', done)
-    },
+  return releasingWriter(socket, {
+    prefix: (chunk) => frameHeader(FRAME.data, chunk.length),
+    ...(garbageCollector === undefined ? {} : { onUnpooled: (bytes: number) => { garbageCollector.add(bytes) } }),
+    gone: () => new DfError('DF_ERR_INTERNAL', 'the dfget client went away'),
   })
 }
