@@ -16,6 +16,8 @@ const NO_PIECES: ReadonlySet<number> = new Set()
 export class CdnLeases {
   readonly #byPiece = new Map<number, CdnLease>()
   readonly #byCid = new Map<ClientId, Set<number>>()
+  /** When the owner last swept ended leases out (TaskSync). */
+  sweptAtMs = Number.NEGATIVE_INFINITY
 
   /** Pieces lent. */
   get size (): number { return this.#byPiece.size }
