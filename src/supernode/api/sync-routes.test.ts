@@ -94,3 +94,27 @@ test('v2 sync shares the CDN out: each piece the swarm lacks is leased to one ci
   assert.deepEqual(grown?.toArray(), shares.get('c2'))
   assert.match(await sn.client.fetchMetricsText(), /dragonfly_supernode_sync_answers_total\{why="cdn"\} 1/)
 })
+
+test('v2 sync: past supernodeMaxUploads downloads receiving, one without a CDN share gets no CDN slot (the CDN is not every host\'s last resort); with fewer, its part', async (t) => {
+  const origin = await startOrigin({ files: { '/q.bin': { data: createTestData(4 * MiB, 84) } } })
+  t.after(() => origin.close())
+  const sn = await startTestSupernode(t, { supernodeMaxUploads: 2 })
+  const url = origin.url('/q.bin')
+  let taskId = ''
+  for (const n of [1, 2, 3, 4]) {
+    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
+    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
+  }
+  const empty = new PieceBitset(4).toBase64()
+  for (let known = 0; !(await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: known, waitMs: 10_000 })).supernode.cachedAll;) known += 1
+  // c1 holds every piece: nothing is left to lease, and c2, c3, c4 (3 > 2) still receive.
+  const full = PieceBitset.full(4).toBase64()
+  await sn.client.syncTask(taskId, { cid: 'c1', held: full, digestsFrom: 4, digestsKnown: 4, complete: true })
+  const crowded = await sn.client.syncTask(taskId, { cid: 'c2', held: empty, digestsFrom: 0, digestsKnown: 4 })
+  assert.equal(PieceBitset.fromBase64(crowded.supernode.cdnPieces ?? '', 4)?.count, 0)
+  assert.equal(crowded.supernode.slots, 0)
+  // c3 and c4 finish: c2 alone receives, and has the CDN's slots.
+  for (const cid of ['c3', 'c4']) await sn.client.syncTask(taskId, { cid, held: full, digestsFrom: 4, digestsKnown: 4, complete: true })
+  const alone = await sn.client.syncTask(taskId, { cid: 'c2', held: empty, digestsFrom: 0, digestsKnown: 4 })
+  assert.equal(alone.supernode.slots, 2)
+})

@@ -247,9 +247,9 @@ export class TaskSync {
     let last = from - 1
     for (let pieceNum = progress.pieceCount - 1; pieceNum >= from; pieceNum--) if (progress.digestOf(pieceNum) !== undefined) { last = pieceNum; break }
     for (let pieceNum = from; pieceNum <= last; pieceNum++) digests.push(progress.digestOf(pieceNum) ?? '')
-    const slots = this.#slotsOf(progress, client)
     const share = new PieceBitset(progress.pieceCount)
-    if (!client.held.isFull && slots > 0) for (const pieceNum of this.#shareOf(taskId, progress, client)) share.add(pieceNum)
+    if (!client.held.isFull && !client.isBlacklisted(SUPERNODE_SOURCE_ID)) for (const pieceNum of this.#shareOf(taskId, progress, client)) share.add(pieceNum)
+    const slots = this.#slotsOf(progress, client, share.count > 0)
     const cdnPieces = share.toBase64()
     return {
       parents,
@@ -262,10 +262,19 @@ export class TaskSync {
     }
   }
 
-  /** The cid's share of the task's CDN upload slots (none once the supernode failed it too often). */
-  #slotsOf (progress: TaskProgressView, client: ClientProgressView): number {
+  /**
+   * The cid's part of the task's CDN upload slots (supernodeMaxUploads over the receiving
+   * cids): at least one while it has a CDN share to fetch; none once the supernode failed it
+   * too often. Past supernodeMaxUploads receiving cids, a cid without a share gets none: the
+   * CDN is the parent of last resort of a few, not of the fleet (with one slot for each of
+   * 10,000 hosts, every host whose parents stayed idle for a while fell back on the CDN at
+   * once, 15 copies of the file left it, and its uplink set everyone's pace).
+   */
+  #slotsOf (progress: TaskProgressView, client: ClientProgressView, hasShare: boolean): number {
     if (client.isBlacklisted(SUPERNODE_SOURCE_ID)) return 0
-    return Math.max(1, Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, progress.receivingCount)))
+    const slots = Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, progress.receivingCount))
+    const fair = progress.receivingCount > this.#options.supernodeMaxUploads ? 0 : slots
+    return hasShare ? Math.max(1, fair) : fair
   }
 
   /**
