@@ -3,20 +3,26 @@ import assert from 'node:assert/strict'
 import { isCode } from '../../protocol/errors.js'
 import { PieceBitset } from '../../protocol/piece-bitset.js'
 import { createTestData, startOrigin } from '../../../test/harness/origin.js'
-import { startTestSupernode } from '../../../test/harness/supernode.js'
+import { startTestSupernode, type TestSupernode } from '../../../test/harness/supernode.js'
 
 const MiB = 1024 * 1024
+
+/** Registers peers p1…pN on 127.0.0.1 (ports 4001…), each with its cid c1…cN of `url`'s task; returns the task id. */
+async function registerCids (sn: TestSupernode, url: string, count: number): Promise<string> {
+  let taskId = ''
+  for (let n = 1; n <= count; n++) {
+    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
+    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
+  }
+  return taskId
+}
 
 test('v2 sync: parents on other hosts with their feeds, the CDN slots and the digests (no grant for a public task); a corrupt parent is nobody\'s parent any more', async (t) => {
   const origin = await startOrigin({ files: { '/m.bin': { data: createTestData(6 * MiB, 81) } } })
   t.after(() => origin.close())
   const sn = await startTestSupernode(t)
   const url = origin.url('/m.bin')
-  let taskId = ''
-  for (const n of [1, 2, 3]) {
-    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
-    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
-  }
+  const taskId = await registerCids(sn, url, 3)
   const empty = new PieceBitset(6).toBase64()
   const first = await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: 0, waitMs: 10_000 })
   assert.deepEqual(first.parents.map((parent) => parent.cid).sort(), ['c2', 'c3'])
@@ -63,11 +69,7 @@ test('v2 sync shares the CDN out: each piece the swarm lacks is leased to one ci
   t.after(() => origin.close())
   const sn = await startTestSupernode(t)
   const url = origin.url('/s.bin')
-  let taskId = ''
-  for (const n of [1, 2, 3, 4]) {
-    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
-    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
-  }
+  const taskId = await registerCids(sn, url, 4)
   const empty = new PieceBitset(8).toBase64()
   for (let known = 0; !(await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: known, waitMs: 10_000 })).supernode.cachedAll;) known += 1
   const shares = new Map<string, number[]>()
@@ -100,11 +102,7 @@ test('v2 sync: past supernodeMaxUploads downloads receiving, one without a CDN s
   t.after(() => origin.close())
   const sn = await startTestSupernode(t, { supernodeMaxUploads: 2 })
   const url = origin.url('/q.bin')
-  let taskId = ''
-  for (const n of [1, 2, 3, 4]) {
-    await sn.client.registerPeer({ peerId: `p${n}`, port: 4000 + n, ip: '127.0.0.1' })
-    taskId = (await sn.client.registerTask({ peerId: `p${n}`, cid: `c${n}`, url })).taskId
-  }
+  const taskId = await registerCids(sn, url, 4)
   const empty = new PieceBitset(4).toBase64()
   for (let known = 0; !(await sn.client.syncTask(taskId, { cid: 'c1', held: empty, digestsFrom: 0, digestsKnown: known, waitMs: 10_000 })).supernode.cachedAll;) known += 1
   // c1 holds every piece: nothing is left to lease, and c2, c3, c4 (3 > 2) still receive.
