@@ -12,6 +12,7 @@ import { SourceP2pFetcher } from '../../test/harness/source-p2p-fetcher.js'
 import { sha256Hex, startOrigin, createTestData } from '../../test/harness/origin.js'
 import { resolveDfdaemonConfig, type DfdaemonOptions } from './config.js'
 import { Dfdaemon } from './dfdaemon.js'
+import { BufferPool } from '../common/buffer-pool.js'
 
 const MiB = 1024 * 1024
 
@@ -74,6 +75,21 @@ test('as a registry mirror it passes /v2/ and manifests through and serves blobs
   const missing = await get(`${dfdaemon.baseUrl}/v2/test/img/blobs/sha256:${'0'.repeat(64)}`)
   assert.equal(missing.status, 404, 'a blob the registry lacks answers the registry\'s 404')
   assert.equal(JSON.parse(missing.body.toString()).errors[0].code, 'BLOB_UNKNOWN')
+})
+
+test('the swarm\'s pooled pieces go back to their pool once dfdaemon wrote them to the engine', async (t) => {
+  const { registry, image } = await registryWithImage(t)
+  const { dfdaemon, fetcher } = await startDfdaemon(t, { registryUrl: registry.baseUrl })
+  const pool = new BufferPool({ maxIdleBytes: 64 * MiB })
+  fetcher.pool = pool
+  let bytes = 0
+  for (const layer of image.layers) {
+    const blob = await get(`${dfdaemon.baseUrl}/v2/test/img/blobs/${layer.digest}`)
+    assert.equal(`sha256:${sha256Hex(blob.body)}`, layer.digest)
+    bytes += blob.body.length
+  }
+  assert.ok(pool.idleBytes > 0, 'pieces came back to the pool')
+  assert.ok(pool.allocatedBytes < bytes / 2, `the pool reused its buffers: ${pool.allocatedBytes} bytes allocated for ${bytes} served`)
 })
 
 test('containerd\'s ns= names the upstream; without ns= or --registry the answer is DF_ERR_PROXY_NO_UPSTREAM', async (t) => {

@@ -7,6 +7,7 @@
 import { Readable, Transform } from 'node:stream'
 import { Agent } from 'undici'
 import { DfError } from '../../src/protocol/errors.js'
+import { holdForReader, type BufferPool } from '../../src/common/buffer-pool.js'
 import type { P2pFetcher, P2pFetchRequest, P2pStream } from '../../src/dfdaemon/p2p-fetcher.js'
 
 export interface SourceFetcherFaults {
@@ -23,6 +24,8 @@ export class SourceP2pFetcher implements P2pFetcher {
   /** Manifest URLs the proxy asked to prefetch, with the engine's Authorization. */
   readonly prefetches: { url: string, authorization: string | undefined, manifest: Buffer | undefined }[] = []
   faults: SourceFetcherFaults = {}
+  /** When set, every chunk comes in a buffer of this pool with the reader's hold, as a stream window hands pieces out. */
+  pool: BufferPool | undefined
   readonly #agent = new Agent({ keepAliveTimeout: 1_000 })
 
   async fetch (request: P2pFetchRequest): Promise<P2pStream> {
@@ -36,6 +39,7 @@ export class SourceP2pFetcher implements P2pFetcher {
       throw new DfError('DF_ERR_SOURCE_STATUS', `test: source answered ${response.statusCode}`, { details: { status: response.statusCode } })
     }
     const length = Number(response.headers['content-length'])
+    const pool = this.pool
     let offset = 0
     const faulty = new Transform({
       transform (chunk: Buffer, _encoding, callback) {
@@ -52,6 +56,13 @@ export class SourceP2pFetcher implements P2pFetcher {
           return
         }
         offset += chunk.length
+        if (pool !== undefined) {
+          const shared = pool.acquireShared(out.length)
+          out.copy(shared.bytes)
+          holdForReader(shared.bytes, shared)
+          shared.release()
+          out = shared.bytes
+        }
         callback(null, out)
       },
     })

@@ -272,8 +272,9 @@ export class TaskSync {
    */
   #slotsOf (progress: TaskProgressView, client: ClientProgressView, hasShare: boolean): number {
     if (client.isBlacklisted(SUPERNODE_SOURCE_ID)) return 0
-    const slots = Math.ceil(this.#options.supernodeMaxUploads / Math.max(1, progress.receivingCount))
-    const fair = progress.receivingCount > this.#options.supernodeMaxUploads ? 0 : slots
+    const max = this.#options.supernodeMaxUploads
+    const receiving = Math.max(1, progress.receivingCount)
+    const fair = receiving > max ? 0 : Math.ceil(max / receiving)
     return hasShare ? Math.max(1, fair) : fair
   }
 
