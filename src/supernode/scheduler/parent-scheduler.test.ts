@@ -8,7 +8,7 @@ import { createSeededRandom } from './random.js'
 const TASK = parseTaskId(computeTaskId({ url: 'http://origin.test/model.bin' }))
 
 function candidate (n: number, heldCount = 0, isComplete = false): ParentCandidate {
-  return { cid: parseClientId(`cid-${n}`), peerId: parsePeerId(`peer-${n}`), heldCount, isComplete }
+  return { cid: parseClientId(`cid-${n}`), peerId: parsePeerId(`peer-${n}`), held: { count: heldCount, isFull: isComplete } }
 }
 
 function setUp (count: number, options: { parentsPerClient?: number, maxChildrenPerParent?: number } = {}) {

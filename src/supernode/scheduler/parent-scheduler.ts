@@ -17,14 +17,15 @@
 import type { ClientId, PeerId, TaskId } from '../../protocol/ids.js'
 import type { Random } from './random.js'
 
-/** A cid of the task that could be a parent, as the caller knows it. */
+/**
+ * A cid of the task that could be a parent, as the caller knows it (TaskSync passes its
+ * progress records as they are: no object per candidate looked at).
+ */
 export interface ParentCandidate {
   readonly cid: ClientId
   readonly peerId: PeerId
-  /** Pieces it held at its last sync. */
-  readonly heldCount: number
-  /** It held every piece at its last sync. */
-  readonly isComplete: boolean
+  /** What it held at its last sync: how many pieces, and whether every piece. */
+  readonly held: { readonly count: number, readonly isFull: boolean }
 }
 
 export interface ParentSchedulerOptions {
@@ -159,10 +160,10 @@ export class ParentScheduler {
       const childCount = graph.children.get(candidate.cid)?.size ?? 0
       if (childCount >= maxChildren || !isEligible(candidate)) continue
       pool.push({ candidate, childCount })
-      if (candidate.heldCount > maxHeld) maxHeld = candidate.heldCount
+      if (candidate.held.count > maxHeld) maxHeld = candidate.held.count
     }
     for (const { candidate, childCount } of pool) {
-      const score = (candidate.isComplete ? 1 : 0) + 0.5 * candidate.heldCount / maxHeld - 0.25 * childCount / maxChildren + 0.5 * this.#random()
+      const score = (candidate.held.isFull ? 1 : 0) + 0.5 * candidate.held.count / maxHeld - 0.25 * childCount / maxChildren + 0.5 * this.#random()
       if (best.length < wanted) {
         best.push({ cid: candidate.cid, score })
         best.sort((a, b) => b.score - a.score)

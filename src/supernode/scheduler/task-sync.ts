@@ -76,8 +76,10 @@ type Received = NonNullable<SyncTaskRequest['received']>
 const NOTHING_RECEIVED: Received = { supernodePieces: 0, supernodeBytes: 0, peerPieces: 0, peerBytes: 0 }
 /** Why a sync was answered (the metric label). */
 type SyncAnswer = 'now' | 'digests' | 'parents' | 'cdn' | 'timeout'
+interface PeerPaths { readonly dataPath: string, readonly havesPath: string }
+
 /** Leases that ended are swept at most this often (#leasesOf). */
-const SWEEP_EVERY_MS = 1
+const SWEEP_EVERY_MS = 10
 /** A lease outlives its cid's last sync by the sync interval and this margin. */
 const LEASE_MARGIN_MS = 10_000
 /** A cid's share is at most this fraction of the file at once (cids registering one by one do not take it all). */
@@ -92,6 +94,7 @@ export class TaskSync {
   readonly #received = new Map<string, Received>()
   /** Per task: the CDN pieces handed to a cid. */
   readonly #leases = new Map<TaskId, CdnLeases>()
+  readonly #peerPaths = new Map<TaskId, PeerPaths>()
   readonly #random: Random
 
   constructor (deps: TaskSyncDeps, options: TaskSyncOptions) {
@@ -148,9 +151,20 @@ export class TaskSync {
     this.#releaseLeases(taskId, cid)
   }
 
-  /** Forgets a task's CDN leases (the task left). */
+  /** Forgets a task (it left): its CDN leases and its peer paths. */
   forgetTask (taskId: TaskId): void {
     this.#leases.delete(taskId)
+    this.#peerPaths.delete(taskId)
+  }
+
+  /** The paths of a task's data and have feed on every peer server (the same for each answer of the task). */
+  #peerPathsOf (taskId: TaskId): PeerPaths {
+    let paths = this.#peerPaths.get(taskId)
+    if (paths === undefined) {
+      paths = { dataPath: fillPath(PEER_PATHS.taskData, { taskId }), havesPath: fillPath(PEER_PATHS.taskHaves, { taskId }) }
+      this.#peerPaths.set(taskId, paths)
+    }
+    return paths
   }
 
   /** Applies the request; true when it must be answered at once (failures, complete). */
@@ -225,8 +239,7 @@ export class TaskSync {
     const taskId = task.taskId
     const parentCids = client.held.isFull ? [] : this.#assign(taskId, progress, client)
     const parents: Parent[] = []
-    const dataPath = fillPath(PEER_PATHS.taskData, { taskId })
-    const havesPath = fillPath(PEER_PATHS.taskHaves, { taskId })
+    const { dataPath, havesPath } = this.#peerPathsOf(taskId)
     for (const parentCid of parentCids) {
       const parent = progress.getClient(parentCid)
       const peer = parent === undefined ? undefined : this.#deps.peers.getPeer(parent.peerId)
@@ -375,9 +388,11 @@ export class TaskSync {
       return leases
     }
     const now = this.#deps.clock.now()
-    // At most one sweep per millisecond: a busy supernode answers tens of syncs of a task
+    // At most one sweep per SWEEP_EVERY_MS: a busy supernode answers tens of syncs of a task
     // per millisecond, and each sweep walks up to every piece (with 3,000 hosts, a quarter
-    // of the supernode's CPU). Leases that ended since are swept at the next millisecond.
+    // of the supernode's CPU at every answer, 8 % at one sweep per millisecond). A lease that
+    // ended is swept within 10 ms: its piece waits that much longer for another lessee, a
+    // sync interval is 30 s.
     if (now < leases.sweptAtMs + SWEEP_EVERY_MS) return leases
     leases.sweptAtMs = now
     for (const [pieceNum, lease] of leases.entries()) {
@@ -396,11 +411,9 @@ export class TaskSync {
 
   #assign (taskId: TaskId, progress: TaskProgressView, client: ClientProgressView): readonly ClientId[] {
     const random = this.#random
-    const candidates = function * (): Iterable<ParentCandidate> {
-      // From a random place: the scheduler looks at a bounded number of candidates (a fleet's cids are thousands).
-      for (const other of progress.clientsFrom(random() * progress.clientCount)) yield { cid: other.cid, peerId: other.peerId, heldCount: other.held.count, isComplete: other.held.isFull }
-    }
-    return this.#deps.parents.assign(taskId, client, candidates(), (candidate) => this.#isEligible(progress, client, candidate.cid), (cid) => progress.getClient(cid)?.peerId)
+    // From a random place, drawn when the scheduler looks (it looks at a bounded number of candidates: a fleet's cids are thousands).
+    const candidates: Iterable<ParentCandidate> = { [Symbol.iterator]: () => progress.clientsFrom(random() * progress.clientCount)[Symbol.iterator]() }
+    return this.#deps.parents.assign(taskId, client, candidates, (candidate) => this.#isEligible(progress, client, candidate.cid), (cid) => progress.getClient(cid)?.peerId)
   }
 
   /** A parent must be a cid of the task whose peer serves, that this cid did not report, and not distrusted. */
