@@ -104,3 +104,48 @@ test('a dfget interrupted part-way cancels its run in the agent: no output, no d
   assert.equal(next.exitCode, 0, next.stderr)
   assert.equal(sha256Hex(await readFile(join(dir, 'next'))), sha256Hex(data))
 })
+
+/** Runs `dfget args | consumer` in bash (a real pipe on dfget's stdout, as a user's shell gives it); the exit status is dfget's. */
+async function runPiped (args: readonly string[], consumer: string): Promise<{ code: number | null, stderr: string }> {
+  const child = spawn('bash', ['-c', `"$0" "$@" | ${consumer}; exit "\${PIPESTATUS[0]}"`, BIN('dfget'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  return { code, stderr }
+}
+
+test('with a pipe on its stdout, dfget\'s agent writes the file into the pipe itself: whole in file and stream mode, a reader that stops early ends the run with its documented status, and the agent serves the next run', async (t) => {
+  const stack = new CloseStack()
+  t.after(() => stack.close())
+  const data = createTestData(24 * MiB, 63)
+  const digest = sha256Hex(data)
+  const origin = stack.push(await startOrigin({ files: { '/a.bin': { data } } }))
+  const dir = stack.push(await createTmpDir('df-agent-pipe-', true)).path
+  const sn = await spawnSupernode(join(dir, 'sn'))
+  stack.defer(() => stopChild(sn.child))
+  const home = join(dir, 'home')
+  stack.defer(() => stopPeerServer(home))
+  const run = ['-u', origin.url('/a.bin'), '-n', sn.node, '--home', home]
+
+  for (const [i, mode] of [['-o', '-'], ['--stream', '-o', '-']].entries()) {
+    const out = join(dir, `piped-${i}`)
+    const piped = await runPiped([...run, ...mode, '--verbose'], `cat > '${out}'`)
+    assert.equal(piped.code, 0, piped.stderr)
+    assert.equal(sha256Hex(await readFile(out)), digest, `${mode.join(' ')}: the pipe carried the file`)
+    assert.match(piped.stderr, /"msg":"writing into the client's stdout pipe"/, `${mode.join(' ')}: the agent wrote the pipe, the client relayed nothing`)
+    assert.ok(parseSummary(piped.stderr) !== undefined, piped.stderr)
+  }
+
+  // A reader that stops early: what dfget said when it wrote the pipe itself (docs/dfget.md:
+  // stream mode 1, DF_ERR_INTERNAL; a finished file that cannot be written out 4).
+  const streamCut = await runPiped([...run, '--stream', '-o', '-'], 'head -c 1000 > /dev/null')
+  assert.equal(streamCut.code, 1, streamCut.stderr)
+  assert.equal(streamCut.stderr.trim(), 'dfget: error DF_ERR_INTERNAL: write EPIPE')
+  const fileCut = await runPiped([...run, '-o', '-'], 'head -c 1000 > /dev/null')
+  assert.equal(fileCut.code, 4, fileCut.stderr)
+  assert.equal(fileCut.stderr.trim(), 'dfget: error DF_ERR_TASK_WRITE_FAILED: cannot write to stdout: EPIPE')
+
+  const next = await runDfgetProcess([...run, '-o', join(dir, 'next')])
+  assert.equal(next.exitCode, 0, next.stderr)
+  assert.equal(sha256Hex(await readFile(join(dir, 'next'))), digest)
+})

@@ -17,6 +17,7 @@ import type { DfgetResult } from '../dfget.js'
 import type { TransferStats } from '../downloader/transfer-stats.js'
 import { createHomeLayout } from '../home-layout.js'
 import { AGENT_PROTOCOL_VERSION, errorFromFrame, FRAME, FrameReader, jsonFrame, parseJsonPayload, type ProgressFrame } from './agent-protocol.js'
+import { describeStdoutPipe } from './stdout-pipe.js'
 
 /** A run handed to the agent: the bytes (`-o -`, stream mode) and how it ended. */
 export interface AgentRun {
@@ -122,7 +123,9 @@ function relay (socket: Socket, config: DfgetConfig, deps: { stats: TransferStat
   })
   socket.on('error', (err) => { finish(new DfError('DF_ERR_INTERNAL', `the host agent's socket failed: ${err.message}`, { cause: err })) })
   socket.on('close', () => { finish(new DfError('DF_ERR_INTERNAL', 'the host agent closed the connection before the end of the run')) })
-  socket.write(jsonFrame(FRAME.request, { version: AGENT_PROTOCOL_VERSION, config }))
+  // `-o -` into a pipe: the agent may write the bytes into it itself (stdout-pipe.ts); the data frames that come are relayed either way.
+  const stdoutPipe = config.output === '-' ? describeStdoutPipe() : undefined
+  socket.write(jsonFrame(FRAME.request, { version: AGENT_PROTOCOL_VERSION, config, ...(stdoutPipe === undefined ? {} : { stdoutPipe }) }))
   return { body, result }
 }
 

@@ -25,6 +25,7 @@ import type { SupernodeLocator } from '../supernode-locator.js'
 import { TransferStats } from '../downloader/transfer-stats.js'
 import type { PeerServerHandle } from '../uploader/peer-server-launcher.js'
 import { AGENT_PROTOCOL_VERSION, FRAME, FrameReader, frameHeader, jsonFrame, parseJsonPayload, type ProgressFrame } from './agent-protocol.js'
+import { openStdoutPipe, parseStdoutPipe } from './stdout-pipe.js'
 
 export interface AgentServerDeps {
   readonly logger: Logger
@@ -143,20 +144,32 @@ export class AgentServer {
       if (!socket.destroyed) socket.write(jsonFrame(FRAME.progress, progress))
     }
     const progress = setInterval(sendProgress, PROGRESS_INTERVAL_MS)
+    let pipe: Socket | undefined
     try {
       const config = parseRequest(request)
       const logger = config.verbose
         ? createLogger({ level: 'debug', destination: { write: (line: string) => { if (!socket.destroyed) socket.write(jsonLineFrame(line)) } } })
         : this.#deps.runLogger ?? this.#logger
-      const result = await this.#run(config, { logger, stats, signal: abort.signal, stdout: frameWriter(socket, this.#deps.garbageCollector) })
+      // `-o -` into a pipe: the bytes go into the client's pipe from here (stdout-pipe.ts), else as data frames.
+      const named = config.output === '-' ? parseStdoutPipe((request as { stdoutPipe?: unknown }).stdoutPipe) : undefined
+      pipe = named === undefined ? undefined : await openStdoutPipe(named)
+      if (pipe !== undefined) logger.debug({ pid: named?.pid }, 'writing into the client\'s stdout pipe')
+      const stdout = pipe === undefined ? frameWriter(socket, this.#deps.garbageCollector) : pipeWriter(pipe, this.#deps.garbageCollector)
+      const result = await this.#run(config, { logger, stats, signal: abort.signal, stdout })
+      // Every byte in the pipe, and the agent's end of it closed, before the client hears the end.
+      if (pipe !== undefined) await endPipe(pipe)
       clearInterval(progress)
       sendProgress()
       socket.end(jsonFrame(FRAME.result, result))
     } catch (err) {
       clearInterval(progress)
       const dfError = err instanceof DfError ? err : new DfError('DF_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err })
-      if (!(err instanceof DfError)) this.#logger.error({ err }, 'download failed unexpectedly')
+      // A reader that closed the pipe early (`| head`) is the user's doing, not the agent's failure.
+      const readerGone = pipe !== undefined && (err as NodeJS.ErrnoException).code === 'EPIPE'
+      if (!(err instanceof DfError) && !readerGone) this.#logger.error({ err }, 'download failed unexpectedly')
       if (!socket.destroyed) socket.end(jsonFrame(FRAME.error, { code: dfError.code, message: dfError.message }))
+    } finally {
+      pipe?.destroy()
     }
   }
 
@@ -208,6 +221,31 @@ function parseRequest (request: unknown): DfgetConfig {
     throw new DfError('DF_ERR_ARG_INVALID', 'agent protocol: the request carries no run configuration', { details: { field: 'config' } })
   }
   return config as DfgetConfig
+}
+
+/**
+ * A Writable into the client's stdout pipe (stdout-pipe.ts), with the pipe's back-pressure;
+ * pooled chunks go back to their pool once written. A reader that closed the pipe fails the
+ * run with the error the client's own write would have had (EPIPE), so the client reports
+ * what it reported when it wrote the pipe itself (docs/dfget.md, exit statuses).
+ */
+function pipeWriter (pipe: Socket, garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Writable {
+  let failure: Error | undefined
+  pipe.on('error', (err) => { failure ??= err })
+  return releasingWriter(pipe, {
+    ...(garbageCollector === undefined ? {} : { onUnpooled: (bytes: number) => { garbageCollector.add(bytes) } }),
+    gone: () => failure ?? new DfError('DF_ERR_INTERNAL', 'the pipe on dfget\'s stdout closed'),
+  })
+}
+
+/** Flushes what the pipe still holds and closes the agent's end of it. @throws the pipe's error when the reader went away first */
+async function endPipe (pipe: Socket): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => { reject(err) }
+    pipe.once('error', onError)
+    pipe.end(() => { pipe.off('error', onError); resolve() })
+  })
+  pipe.destroy()
 }
 
 /** A log line as a log frame. */
