@@ -1,7 +1,7 @@
 /**
  * The loopback suite's stream-mode row: one dfget through a warm supernode, file mode
- * (`-o FILE` in /dev/shm) against stream mode (`--stream -o -`, the pipe read and hashed by
- * this process), alternating in the same run: throughput and peak memory (VmHWM) of the
+ * (`-o FILE` in /dev/shm) against stream mode (`--stream -o -` into a FIFO that `openssl dgst`
+ * reads, as in a shell's `dfget … | openssl dgst -sha256`), alternating in the same run: throughput and peak memory (VmHWM) of the
  * dfget process. Writes its own section of docs/benchmarks.md (`loopback-stream`), so that
  * `--only stream` keeps the other loopback figures.
  */
@@ -77,15 +77,16 @@ export async function runStreamBench (context: StreamBenchContext): Promise<Stre
 
     const streamHome = join(work, `stream-home-${round}`)
     defer(async () => { await stopPeerServer(streamHome) })
-    const streamRun = await withRunningAgent(streamHome, async () => await runStreamingDfget(['-u', url, '-n', sn.node, '--home', streamHome]))
+    const streamRun = await withRunningAgent(streamHome, async () => await runStreamingDfget(['-u', url, '-n', sn.node, '--home', streamHome], { fifoDir: work }))
     const stream = streamRun.value
-    result.streamCpuMs.push(streamRun.hostCpuMs)
+    // The host's CPU is dfget's and its agent's: openssl, the pipe's reader, ended as a child of this process too.
+    result.streamCpuMs.push(streamRun.hostCpuMs - (stream.consumerCpuMs ?? 0))
     if (stream.exitCode !== 0) throw new Error(`stream-mode dfget failed: ${stream.stderr}`)
     if (stream.sha256 !== digest) throw new Error('stream-mode output is corrupt')
     await stopPeerServer(streamHome)
     result.streamMs.push(stream.wallMs)
     result.streamPeakBytes.push(stream.peakRssBytes)
-    console.log(`stream round ${round + 1}: file ${file.wallMs.toFixed(0)} ms (peak ${formatMiB(file.peakRssBytes)}, host CPU ${fileRun.hostCpuMs.toFixed(0)} ms), stream ${stream.wallMs.toFixed(0)} ms (peak ${formatMiB(stream.peakRssBytes)}, host CPU ${streamRun.hostCpuMs.toFixed(0)} ms)`)
+    console.log(`stream round ${round + 1}: file ${file.wallMs.toFixed(0)} ms (peak ${formatMiB(file.peakRssBytes)}, host CPU ${fileRun.hostCpuMs.toFixed(0)} ms), stream ${stream.wallMs.toFixed(0)} ms (peak ${formatMiB(stream.peakRssBytes)}, host CPU ${(streamRun.hostCpuMs - (stream.consumerCpuMs ?? 0)).toFixed(0)} ms, its reader ${stream.consumerCpuMs?.toFixed(0) ?? '?'} ms)`)
   }
   await stopChild(sn.child)
   await origin.close()
@@ -102,7 +103,7 @@ export async function writeStreamBenchSection (result: StreamBenchResult, header
   const markdown = [
     '### Stream mode vs file mode (loopback)',
     '',
-    `Run ${header.date} on ${header.machine}${header.speed === undefined ? '' : ` (${header.speed})`}; medians of ${header.rounds} rounds, alternating. File ${formatMiB(size)} through a warm supernode, one dfget each, the host's agent running before the clock: file mode writes /dev/shm and publishes; stream mode (\`--stream -o -\`) writes the pipe this benchmark reads and hashes, holding a 16-piece window (in the agent). Peak memory is the dfget process's VmHWM; host CPU is the dfget process plus its agent. Load average of the machine at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (other work shares it; the ratio is what carries over).`,
+    `Run ${header.date} on ${header.machine}${header.speed === undefined ? '' : ` (${header.speed})`}; medians of ${header.rounds} rounds, alternating. File ${formatMiB(size)} through a warm supernode, one dfget each, the host's agent running before the clock: file mode writes /dev/shm and publishes; stream mode (\`--stream -o -\`) writes a pipe that \`openssl dgst -sha256\` reads (a FIFO, as in a shell's \`dfget … | openssl dgst -sha256\`; the agent writes it), holding a 16-piece window (in the agent). Peak memory is the dfget process's VmHWM; host CPU is the dfget process plus its agent. Load average of the machine at the end: ${loadavg()[0]?.toFixed(1) ?? '?'} (other work shares it; the ratio is what carries over).`,
     '',
     '| | median time | throughput | peak memory (dfget) | host CPU (dfget + agent) |',
     '| --- | --- | --- | --- | --- |',

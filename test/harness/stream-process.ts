@@ -3,10 +3,18 @@
  * reads like `| sha256sum` would (hashed, never kept), with its peak memory (VmHWM of
  * /proc/<pid>/status, Linux) sampled while it runs. `pause` stops reading for a while at
  * an offset, as a slow consumer does, and records the child's memory before and after.
+ * By default the child's stdout is a socket (Node's own child pipes), so dfget relays the
+ * bytes its agent sends. `fifoDir` makes it a real pipe (a FIFO made there) read by
+ * `openssl dgst -sha256` (at the machine's SHA-256 speed), as in a shell's
+ * `dfget … | openssl dgst -sha256`: the agent may write that pipe itself
+ * (src/dfget/agent/stdout-pipe.ts), and a C reader takes a 64 KiB pipe's bytes at the pace
+ * a user's `| tar x` would (`bytes` is then NaN: the digest says the stream was whole).
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { closeSync, constants, openSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { BIN, exitedAndRead } from './processes.js'
 
 export interface StreamingRun {
@@ -19,6 +27,8 @@ export interface StreamingRun {
   readonly wallMs: number
   /** Peak resident memory of the dfget process, bytes (0 where /proc is missing). */
   readonly peakRssBytes: number
+  /** With `fifoDir`: the CPU time the reader (openssl) used (a child of the caller too). */
+  readonly consumerCpuMs?: number
   /** With `pause`: resident memory when the pause began and when it ended. */
   readonly rssAtPauseBytes?: { readonly start: number, readonly end: number }
 }
@@ -34,8 +44,9 @@ export async function readProcMemoryBytes (pid: number, field: 'VmHWM' | 'VmRSS'
   }
 }
 
-export async function runStreamingDfget (args: readonly string[], options: { pause?: { atBytes: number, ms: number } } = {}): Promise<StreamingRun> {
+export async function runStreamingDfget (args: readonly string[], options: { pause?: { atBytes: number, ms: number }, fifoDir?: string } = {}): Promise<StreamingRun> {
   const started = performance.now()
+  if (options.fifoDir !== undefined) return await runIntoFifo(args, options.fifoDir)
   const child = spawn(BIN('dfget'), ['--stream', '-o', '-', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const pid = child.pid ?? 0
   let stderr = ''
@@ -66,6 +77,41 @@ export async function runStreamingDfget (args: readonly string[], options: { pau
   const { code, signal } = await exitedAndRead(child)
   clearInterval(sampler)
   return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
+}
+
+/** runStreamingDfget with `fifoDir`: dfget's stdout a FIFO that `openssl dgst -sha256` reads. */
+async function runIntoFifo (args: readonly string[], fifoDir: string): Promise<StreamingRun> {
+  const started = performance.now()
+  const path = join(fifoDir, `stdout-${process.pid}-${Math.floor(started)}.fifo`)
+  execFileSync('mkfifo', [path])
+  try {
+    // bash's `times` prints the CPU its children used: the consumer's, which the caller may count apart.
+    const reader = spawn('bash', ['-c', 'openssl dgst -sha256 -r "$0"; times', path], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let readerOutput = ''
+    reader.stdout.on('data', (chunk: Buffer) => { readerOutput += chunk.toString() })
+    // Blocks until openssl opened its end: the FIFO then has a reader for the child's writes.
+    const writeFd = openSync(path, constants.O_WRONLY)
+    const child = spawn(BIN('dfget'), ['--stream', '-o', '-', ...args], { stdio: ['ignore', writeFd, 'pipe'] })
+    closeSync(writeFd)
+    const pid = child.pid ?? 0
+    let stderr = ''
+    child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    let peak = 0
+    const sampler = setInterval(() => {
+      readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
+    }, 100)
+    const { code, signal } = await exitedAndRead(child)
+    await exitedAndRead(reader)
+    clearInterval(sampler)
+    const lines = readerOutput.trim().split('\n')
+    const consumerCpuMs = (lines.at(-1) ?? '').split(' ').reduce((sum, time) => {
+      const match = /^(\d+)m([\d.]+)s$/.exec(time)
+      return sum + (match === null ? Number.NaN : (Number(match[1]) * 60 + Number(match[2])) * 1000)
+    }, 0)
+    return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: (lines[0] ?? '').split(' ')[0] ?? '', bytes: Number.NaN, wallMs: performance.now() - started, peakRssBytes: peak, consumerCpuMs }
+  } finally {
+    await rm(path, { force: true })
+  }
 }
 
 /** Runs bin/dfget (any mode) to completion with its peak memory sampled, like runStreamingDfget. */
