@@ -3,9 +3,11 @@
  * host's long-lived `dfget server`, or dfdaemon), over the Unix socket `<home>/agent.sock`.
  *
  * Both directions carry frames: one byte of kind, four bytes of payload length (big
- * endian), the payload. The client sends one `request` frame (JSON: the protocol version and
- * the resolved DfgetConfig of the run); the agent answers with any number of `data` frames
- * (the file's bytes in order, for `-o -` and stream mode), `progress` frames (JSON byte
+ * endian), the payload. The client sends one `request` frame (JSON: the protocol version,
+ * the resolved DfgetConfig of the run and, for `-o -` with a pipe on its stdout, `stdoutPipe`
+ * naming that pipe: stdout-pipe.ts; an agent that ignores the field answers as before); the
+ * agent answers with any number of `data` frames (the file's bytes in order, for `-o -` and
+ * stream mode, unless it writes them into the named pipe itself), `progress` frames (JSON byte
  * counts, a few per second), `log` frames (the run's log lines, for a `--verbose` run, whose
  * client prints them on stderr as an in-process run would) and ends with one `result` frame (JSON DfgetResult) or one
  * `error` frame (JSON `{code, message}`), then closes. A client that closes the connection
