@@ -44,6 +44,15 @@ export async function readProcMemoryBytes (pid: number, field: 'VmHWM' | 'VmRSS'
   }
 }
 
+/** Samples a process's peak memory (VmHWM) every 100 ms until stopped. */
+function samplePeakMemory (pid: number): { readonly bytes: number, stop: () => void } {
+  let bytes = 0
+  const sampler = setInterval(() => {
+    readProcMemoryBytes(pid, 'VmHWM').then((now) => { bytes = Math.max(bytes, now) }, () => {})
+  }, 100)
+  return { get bytes () { return bytes }, stop: () => { clearInterval(sampler) } }
+}
+
 export async function runStreamingDfget (args: readonly string[], options: { pause?: { atBytes: number, ms: number }, fifoDir?: string } = {}): Promise<StreamingRun> {
   const started = performance.now()
   if (options.fifoDir !== undefined) return await runIntoFifo(args, options.fifoDir)
@@ -51,10 +60,7 @@ export async function runStreamingDfget (args: readonly string[], options: { pau
   const pid = child.pid ?? 0
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  let peak = 0
-  const sampler = setInterval(() => {
-    readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
-  }, 100)
+  const peak = samplePeakMemory(pid)
   const hash = createHash('sha256')
   let bytes = 0
   let rssAtPause: { start: number, end: number } | undefined
@@ -75,8 +81,8 @@ export async function runStreamingDfget (args: readonly string[], options: { pau
     }
   })
   const { code, signal } = await exitedAndRead(child)
-  clearInterval(sampler)
-  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
+  peak.stop()
+  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: hash.digest('hex'), bytes, wallMs: performance.now() - started, peakRssBytes: peak.bytes, ...(rssAtPause === undefined ? {} : { rssAtPauseBytes: rssAtPause }) }
 }
 
 /** runStreamingDfget with `fifoDir`: dfget's stdout a FIFO that `openssl dgst -sha256` reads. */
@@ -96,19 +102,16 @@ async function runIntoFifo (args: readonly string[], fifoDir: string): Promise<S
     const pid = child.pid ?? 0
     let stderr = ''
     child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    let peak = 0
-    const sampler = setInterval(() => {
-      readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
-    }, 100)
+    const peak = samplePeakMemory(pid)
     const { code, signal } = await exitedAndRead(child)
     await exitedAndRead(reader)
-    clearInterval(sampler)
+    peak.stop()
     const lines = readerOutput.trim().split('\n')
     const consumerCpuMs = (lines.at(-1) ?? '').split(' ').reduce((sum, time) => {
       const match = /^(\d+)m([\d.]+)s$/.exec(time)
       return sum + (match === null ? Number.NaN : (Number(match[1]) * 60 + Number(match[2])) * 1000)
     }, 0)
-    return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: (lines[0] ?? '').split(' ')[0] ?? '', bytes: Number.NaN, wallMs: performance.now() - started, peakRssBytes: peak, consumerCpuMs }
+    return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, sha256: (lines[0] ?? '').split(' ')[0] ?? '', bytes: Number.NaN, wallMs: performance.now() - started, peakRssBytes: peak.bytes, consumerCpuMs }
   } finally {
     await rm(path, { force: true })
   }
@@ -121,11 +124,8 @@ export async function runDfgetWithPeakMemory (args: readonly string[]): Promise<
   const pid = child.pid ?? 0
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  let peak = 0
-  const sampler = setInterval(() => {
-    readProcMemoryBytes(pid, 'VmHWM').then((bytes) => { peak = Math.max(peak, bytes) }, () => {})
-  }, 100)
+  const peak = samplePeakMemory(pid)
   const { code, signal } = await exitedAndRead(child)
-  clearInterval(sampler)
-  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, wallMs: performance.now() - started, peakRssBytes: peak }
+  peak.stop()
+  return { exitCode: code ?? 1, ...(signal === null ? {} : { signal }), stderr, wallMs: performance.now() - started, peakRssBytes: peak.bytes }
 }

@@ -15,7 +15,7 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createLogger, type Logger } from '../../common/log.js'
 import type { BufferPool } from '../../common/buffer-pool.js'
-import { releasingWriter } from '../../common/releasing-writer.js'
+import { releasingWriter, type ReleasingWriterOptions } from '../../common/releasing-writer.js'
 import type { GarbageCollector } from '../../common/garbage-collector.js'
 import { DfError } from '../../protocol/errors.js'
 import type { DfgetConfig } from '../config.js'
@@ -233,7 +233,7 @@ function pipeWriter (pipe: Socket, garbageCollector: Pick<GarbageCollector, 'add
   let failure: Error | undefined
   pipe.on('error', (err) => { failure ??= err })
   return releasingWriter(pipe, {
-    ...(garbageCollector === undefined ? {} : { onUnpooled: (bytes: number) => { garbageCollector.add(bytes) } }),
+    ...countUnpooled(garbageCollector),
     gone: () => failure ?? new DfError('DF_ERR_INTERNAL', 'the pipe on dfget\'s stdout closed'),
   })
 }
@@ -262,7 +262,12 @@ function jsonLineFrame (line: string): Buffer {
 function frameWriter (socket: Socket, garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Writable {
   return releasingWriter(socket, {
     prefix: (chunk) => frameHeader(FRAME.data, chunk.length),
-    ...(garbageCollector === undefined ? {} : { onUnpooled: (bytes: number) => { garbageCollector.add(bytes) } }),
+    ...countUnpooled(garbageCollector),
     gone: () => new DfError('DF_ERR_INTERNAL', 'the dfget client went away'),
   })
+}
+
+/** The writers' chunks that are not pooled become garbage once written: counted for the collector, when there is one. */
+function countUnpooled (garbageCollector: Pick<GarbageCollector, 'add'> | undefined): Pick<ReleasingWriterOptions, 'onUnpooled'> {
+  return garbageCollector === undefined ? {} : { onUnpooled: (bytes: number) => { garbageCollector.add(bytes) } }
 }

@@ -65,3 +65,20 @@ test('a stdout that is a file is never taken, and a malformed pipe field is igno
   assert.equal(parseStdoutPipe({ pid: 12, dev: -1, ino: 2 }), undefined)
   assert.deepEqual(parseStdoutPipe({ pid: 12, dev: 1, ino: 2, extra: true }), { pid: 12, dev: 1, ino: 2 })
 })
+
+test('a pipe of another user\'s process is not taken, even named right (an agent running as root writes only into root\'s processes)', { skip: process.getuid?.() !== 0 ? 'needs root to start a process as another user' : false }, async (t) => {
+  const dir = await createTmpDir('df-stdout-user-')
+  t.after(() => dir.close())
+  const fifo = join(dir.path, 'out.fifo')
+  execFileSync('mkfifo', [fifo])
+  const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+  t.after(() => { closeSync(readFd) })
+  const writeFd = openSync(fifo, constants.O_WRONLY)
+  const { dev, ino } = fstatSync(writeFd)
+  // nobody's process, its stdout the FIFO (the descriptor is inherited: no permission needed).
+  const child = spawn('sleep', ['60'], { stdio: ['ignore', writeFd, 'ignore'], uid: 65534, gid: 65534 })
+  closeSync(writeFd)
+  t.after(() => stopChild(child))
+  await new Promise((resolve) => child.once('spawn', resolve))
+  assert.equal(await openStdoutPipe({ pid: child.pid ?? 0, dev, ino }), undefined)
+})
