@@ -119,9 +119,13 @@ function listCandidates (input: PolicyInput): Candidate[] {
 /**
  * Eligible holders looked at per piece: the least loaded of a random sample of this many
  * ("power of k choices") balances load almost as well as a full scan, and keeps a pull
- * cheap when thousands of peers hold a piece.
+ * cheap when thousands of peers hold a piece. In a busy swarm few holders are idle, so the
+ * scan rarely stops early: with 16, a pull at 20,000 peers looked at ~110 holders (a peer
+ * lookup and a load lookup each), a quarter of the supernode's CPU; with 4, the scheduler's
+ * time per pull and the supernode's CPU fell in each of 4 paired runs of
+ * `npm run bench -- control-plane --peers 20000` (docs/benchmarks.md, 2026-12-07 21:40).
  */
-export const HOLDERS_SAMPLED = 16
+export const HOLDERS_SAMPLED = 4
 
 /**
  * The least loaded eligible holder of `pieceNum` below its upload limit, from a scan that
