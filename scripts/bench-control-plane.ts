@@ -15,7 +15,6 @@
  * its own: pull latency then includes the waiting, and the supernode's CPU shows what waking
  * the waiters costs.
  */
-import { setMaxListeners } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -130,7 +129,6 @@ export async function runControlPlaneBench (argv: readonly string[]): Promise<nu
         const loadAtStart = loadavg()[0] ?? Number.NaN
         console.log(`control-plane: ${peers} simulated peers, concurrency ${concurrency}${waitMs > 0 ? `, pulls long-poll up to ${waitMs} ms` : ''}, supernode pid ${pid} (RSS ${(before.rssBytes / 2 ** 20).toFixed(0)} MiB at start)`)
         const signal = AbortSignal.timeout(timeoutMs)
-        setMaxListeners(0, signal) // every in-flight request of every simulated client listens on it
         const result = await runSimulatedSwarm({
           apiUrl: supernode.apiUrl,
           taskUrl: origin.url('/control-plane.bin'),

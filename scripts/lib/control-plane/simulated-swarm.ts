@@ -7,6 +7,7 @@
  * once over the whole swarm (a FIFO queue, RequestSlots), the way a fleet's requests arrive spread out;
  * latencies are measured from sending a request to its answer, not while queued here.
  */
+import { setMaxListeners } from 'node:events'
 import { SupernodeClient } from '../../../src/supernode/client.js'
 import type { PieceTask, PullPieceTasksResponse } from '../../../src/protocol/messages/pull-piece-task.js'
 import { parsePieceRange } from '../../../src/protocol/piece-range.js'
@@ -121,6 +122,8 @@ export interface SimulatedSwarmResult {
 
 /** Runs the whole simulated swarm to completion (every client finished, or the signal fires). */
 export async function runSimulatedSwarm (options: SimulatedSwarmOptions): Promise<SimulatedSwarmResult> {
+  // Every registration in flight listens on the signal (the piece loop's requests do not).
+  setMaxListeners(0, options.signal)
   const client = new SupernodeClient({ baseUrl: options.apiUrl, connectionsPerOrigin: options.concurrency, timeoutMs: 120_000, keepAliveTimeoutMs: 30_000 })
   const slots = new RequestSlots(options.concurrency)
   const waitMs = options.waitMs ?? 0
