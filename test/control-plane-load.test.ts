@@ -1,15 +1,16 @@
 /**
  * The control-plane benchmark's load generator (scripts/lib/control-plane/simulated-swarm.ts)
  * against a real supernode over loopback: every simulated client registers, is handed each
- * piece once, reports it, and ends with `finished`, with no more requests in flight than
- * allowed — in both of its modes (pulls in the shared queue; long-polls on their own
- * connections). The benchmark's figures are only as good as this loop.
+ * piece once, reports it, and ends with `finished`, in both of its modes (pulls in the
+ * shared queue; long-polls on their own connections); and its queue keeps at most its
+ * slots in flight, first come first served. The benchmark's figures are only as good as
+ * this loop.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createTestData, startOrigin } from './harness/origin.js'
 import { startTestSupernode } from './harness/supernode.js'
-import { runSimulatedSwarm } from '../scripts/lib/control-plane/simulated-swarm.js'
+import { RequestSlots, runSimulatedSwarm } from '../scripts/lib/control-plane/simulated-swarm.js'
 
 const MiB = 1024 * 1024
 const PEERS = 120
@@ -40,3 +41,28 @@ for (const waitMs of [0, 500]) {
     assert.ok(result.pull.count >= result.outcomes.pieces + result.outcomes.finished)
   })
 }
+
+test('the request queue runs at most its slots at once, in the order submitted', async () => {
+  let running = 0
+  let most = 0
+  const started: number[] = []
+  const finishers: (() => void)[] = []
+  const request = (n: number) => async (): Promise<void> => {
+    started.push(n)
+    running++
+    most = Math.max(most, running)
+    await new Promise<void>((resolve) => finishers.push(resolve))
+    running--
+  }
+  const slots = new RequestSlots(3)
+  for (let n = 0; n < 10; n++) slots.submit(request(n))
+  assert.deepEqual(started, [0, 1, 2])
+  // Finish the oldest each time: one more starts, in order, never more than 3 running.
+  while (finishers.length > 0) {
+    finishers.shift()?.()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  assert.equal(most, 3)
+  assert.equal(running, 0)
+})

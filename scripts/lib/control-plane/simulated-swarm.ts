@@ -49,7 +49,7 @@ export interface LatencySummary {
  * clients queued, `Array#shift` copied the whole queue each time and was a quarter of the
  * load generator's CPU).
  */
-class RequestSlots {
+export class RequestSlots {
   readonly #slots: number
   #queue: ((() => Promise<void>) | undefined)[] = []
   #head = 0
@@ -122,7 +122,7 @@ export interface SimulatedSwarmResult {
 
 /** Runs the whole simulated swarm to completion (every client finished, or the signal fires). */
 export async function runSimulatedSwarm (options: SimulatedSwarmOptions): Promise<SimulatedSwarmResult> {
-  // Every registration in flight listens on the signal (the piece loop's requests do not).
+  // Every registration and long-poll in flight listens on the signal (the queued pulls and reports do not).
   setMaxListeners(0, options.signal)
   const client = new SupernodeClient({ baseUrl: options.apiUrl, connectionsPerOrigin: options.concurrency, timeoutMs: 120_000, keepAliveTimeoutMs: 30_000 })
   const slots = new RequestSlots(options.concurrency)
@@ -274,11 +274,11 @@ class PieceLoops {
     try {
       answer = await this.#deps.client.pullPieceTasks(client.taskId, { cid: client.cid, max: this.#deps.maxPiecesPerPull })
     } catch (err) {
-      this.#deps.recorders.pull.record(performance.now() - start)
       this.#pullFailed(client, err)
       return
+    } finally {
+      this.#deps.recorders.pull.record(performance.now() - start)
     }
-    this.#deps.recorders.pull.record(performance.now() - start)
     this.#answered(client, answer)
   }
 

@@ -123,7 +123,8 @@ function listCandidates (input: PolicyInput): Candidate[] {
  * scan rarely stops early: with 16, a pull at 20,000 peers looked at ~110 holders (a peer
  * lookup and a load lookup each), a quarter of the supernode's CPU; with 4, the scheduler's
  * time per pull and the supernode's CPU fell in each of 4 paired runs of
- * `npm run bench -- control-plane --peers 20000` (docs/benchmarks.md, 2026-12-07 21:40).
+ * `npm run bench -- control-plane --peers 20000` (docs/benchmarks.md, "Runs of 2026-12-07,
+ * 20:53–22:35 UTC").
  */
 export const HOLDERS_SAMPLED = 4
 
