@@ -22,6 +22,7 @@ import { runFleet, type FleetResult } from './lib/fleet/fleet-simulator.js'
 import { parseRateBitsPerSec } from './lib/swarm/bound.js'
 import { formatBytes } from './lib/swarm/report.js'
 import { LatencyRecorder } from './lib/control-plane/simulated-swarm.js'
+import { FILE_HAVES_PIECES_PER_ANSWER } from '../src/dfget/uploader/peer-server.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const USAGE = `usage: npm run bench -- fleet --hosts N[,N…] --size S --rate R [--down-rate none] [--supernode-rate R] [--origin-rate R]
@@ -261,7 +262,7 @@ function renderMarkdown (r: { date: string, machine: string, command: string, ru
     '',
   ]
   if (first !== undefined) {
-    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; control protocol ${first.protocol}${first.protocol === 'v2' ? ` (a file's have feed coalesced over ${first.fileHavesCoalesceMs} ms)` : ''}; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
+    lines.push(`File ${formatBytes(first.fileSizeBytes)} (${first.pieceCount} pieces of ${formatBytes(first.pieceSizeBytes)}); every host's upload ${formatRate(first.upBitsPerSec)} (supernode ${formatRate(first.supernodeUpBitsPerSec)}, origin ${formatRate(first.originUpBitsPerSec)}), download ${formatRate(first.downBitsPerSec)}; payload ${(first.payloadShare * 100).toFixed(1)} % of the line rate (TCP over Ethernet, MTU 1500); latency ${first.latencyMs} ms one way per host; control protocol ${first.protocol}${first.protocol === 'v2' ? ` (a file's have feed coalesced over ${first.fileHavesCoalesceMs} ms or ${FILE_HAVES_PIECES_PER_ANSWER} new pieces, whichever comes first)` : ''}; service time ${first.serviceTime}; seed ${first.seed}${first.labMachine === null ? '' : `; lab machine: every host shares ${first.labMachine.cores} cores, ${first.labMachine.cpuSecPerGiB} CPU-s per GiB delivered`}.`, '')
   }
   lines.push(
     '| hosts (downloaders) | start delay | bound | first | p50 | p99 | last | last / bound | origin read | served by supernode | control requests per host (max) | pull evaluations (v1) / syncs (v2) | have requests per host (v2) | supernode CPU | simulated in (CPU) |',

@@ -22,7 +22,7 @@ import { ParentDownloader } from '../../../src/dfget/downloader/parent-downloade
 import type { ParentPort, PieceLoopOutcome } from '../../../src/dfget/downloader/piece-loop.js'
 import type { ControlProtocol } from '../../../src/dfget/downloader/piece-loop-runner.js'
 import { PieceAvailability } from '../../../src/dfget/uploader/piece-availability.js'
-import { FILE_HAVES_COALESCE_MS, HAVES_COALESCE_MS } from '../../../src/dfget/uploader/peer-server.js'
+import { FILE_HAVES_COALESCE_MS, FILE_HAVES_PIECES_PER_ANSWER, HAVES_COALESCE_MS } from '../../../src/dfget/uploader/peer-server.js'
 import type { PeerHavesResponse } from '../../../src/protocol/messages/peer-haves.js'
 import type { Parent } from '../../../src/protocol/messages/sync-task.js'
 import { createSeededRandom } from '../../../src/supernode/scheduler/random.js'
@@ -211,7 +211,7 @@ export class SimulatedHost {
     this.#options = options
     this.host = options.host
     this.peerId = `sim-host-${options.index}`
-    this.availability = new PieceAvailability({ clock: deps.clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS })
+    this.availability = new PieceAvailability({ clock: deps.clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: options.fileHavesCoalesceMs ?? FILE_HAVES_COALESCE_MS, filePiecesPerAnswer: FILE_HAVES_PIECES_PER_ANSWER })
   }
 
   /** The host goes down: it stops serving, and a download still running stops (outcome 'failed'). */

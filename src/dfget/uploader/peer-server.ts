@@ -94,6 +94,8 @@ const STREAM_IDLE_MS = 60_000
 export const HAVES_COALESCE_MS = 20
 /** … and a file's (each answer is a request per child; a few a second keep the children busy). */
 export const FILE_HAVES_COALESCE_MS = 200
+/** … unless this many new pieces wait: on a fast link the hold is then about a piece time (piece-availability.ts). */
+export const FILE_HAVES_PIECES_PER_ANSWER = 2
 
 export class PeerServer {
   readonly #logger: Logger
@@ -135,7 +137,7 @@ export class PeerServer {
     this.#layout = createHomeLayout(options.homeDir)
     this.#registry = new UploadRegistry({ clock: this.#clock }, { dataDir: this.#layout.dataDir })
     this.#pieces = new PieceStore({ clock: this.#clock })
-    this.#availability = new PieceAvailability({ clock: this.#clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: FILE_HAVES_COALESCE_MS })
+    this.#availability = new PieceAvailability({ clock: this.#clock }, { coalesceMs: HAVES_COALESCE_MS, fileCoalesceMs: FILE_HAVES_COALESCE_MS, filePiecesPerAnswer: FILE_HAVES_PIECES_PER_ANSWER })
     this.#garbageCollector = deps.garbageCollector
     this.#runLogger = deps.runLogger
     this.#dataPlane = deps.dataPlane
