@@ -199,7 +199,7 @@ export class ParentDownloader {
       return await this.#loop(runSignal)
     } finally {
       runSignal.removeEventListener('abort', stopParents)
-      controller.abort(PARENT_STOPPED)
+      controller.abort()
       stopParents()
       this.#sync?.abort.abort(SYNC_MADE_WAY)
       await Promise.allSettled([...this.#inflight.values(), ...(this.#sync === undefined ? [] : [this.#sync.done])])
